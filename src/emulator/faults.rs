@@ -1,0 +1,246 @@
+//! Fault injection and observation: what tests script and what they read back.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The emulator's routes, as counted and as targeted by faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    /// `POST /oauth/token`
+    Token,
+    /// `GET /api/v2/scim/v2/groups`
+    GroupList,
+    /// `GET /api/v2/scim/v2/groups/{id}`
+    GroupGet,
+    /// `PATCH /api/v2/scim/v2/groups/{id}`
+    GroupPatch,
+    /// `GET /api/v2/scim/v2/users`
+    UserList,
+    /// `GET /api/v2/scim/v2/users/{id}`
+    UserGet,
+    /// `GET /delta/groups/members`
+    IdpDelta,
+    /// Anything else.
+    Other,
+}
+
+impl Route {
+    /// True for the SCIM API routes (those behind a Genesys token and its rate limit).
+    pub fn is_api(self) -> bool {
+        matches!(
+            self,
+            Self::GroupList | Self::GroupGet | Self::GroupPatch | Self::UserList | Self::UserGet
+        )
+    }
+}
+
+/// What a scripted fault does to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// Answer this status at once (the request is not processed); a 429 carries
+    /// `Retry-After` when given.
+    Status {
+        /// The status to answer.
+        status: u16,
+        /// `Retry-After` seconds to send.
+        retry_after: Option<u64>,
+    },
+    /// Wait this long, then process the request normally.
+    Delay(Duration),
+    /// Close the connection without processing the request.
+    Drop,
+    /// Process the request (commit it), then close the connection without answering.
+    CommitThenDrop,
+}
+
+/// A fault for the next `times` requests of `route`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// The route it applies to.
+    pub route: Route,
+    /// How many requests it applies to.
+    pub times: u32,
+    /// What it does.
+    pub action: FaultAction,
+}
+
+/// A change by another writer, made to a group right after one of our PATCHes to it commits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignWrite {
+    /// The group.
+    pub group: String,
+    /// Made after this many committed PATCHes to the group (counted from when it was set).
+    pub after_patches: u32,
+    /// Users to add.
+    pub add: Vec<String>,
+    /// Users to remove.
+    pub remove: Vec<String>,
+}
+
+/// A per-token sliding-window rate limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests allowed per window and token.
+    pub requests: u32,
+    /// The window (Genesys: a minute).
+    pub window: Duration,
+}
+
+/// One request as the emulator saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its route.
+    pub route: Route,
+    /// Its path.
+    pub path: String,
+    /// The status answered (0 when the connection was dropped before an answer existed).
+    pub status: u16,
+    /// True when the connection was dropped instead of answering.
+    pub dropped: bool,
+    /// `If-Match` as received.
+    pub if_match: Option<String>,
+    /// The `ETag` answered.
+    pub etag: Option<String>,
+    /// The request body, for PATCHes.
+    pub body: Option<String>,
+    /// When it arrived (from the emulator's start).
+    pub at: Duration,
+}
+
+/// Scripted faults, rate-limit windows and the request journal.
+#[derive(Debug)]
+pub struct Faults {
+    scripted: Vec<Fault>,
+    /// Foreign writes waiting for their PATCH count.
+    pub foreign: Vec<ForeignWrite>,
+    windows: HashMap<String, VecDeque<Instant>>,
+    /// Every request so far.
+    pub journal: Vec<Record>,
+    started: Instant,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            scripted: Vec::new(),
+            foreign: Vec::new(),
+            windows: HashMap::new(),
+            journal: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The outcome of a rate-limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Requests counted in the window, this one included.
+    pub count: u32,
+    /// Allowed per window.
+    pub allowed: u32,
+    /// Seconds until the window has room again.
+    pub reset_secs: u64,
+    /// Whether this request is over the limit.
+    pub limited: bool,
+}
+
+impl Faults {
+    /// Script `fault`; faults for the same route are used in the order scripted.
+    pub fn push(&mut self, fault: Fault) {
+        if fault.times > 0 {
+            self.scripted.push(fault);
+        }
+    }
+
+    /// The fault that applies to this request of `route`, if any, counting it as used.
+    pub fn take(&mut self, route: Route) -> Option<FaultAction> {
+        let i = self.scripted.iter().position(|f| f.route == route)?;
+        let fault = &mut self.scripted[i];
+        fault.times -= 1;
+        let action = fault.action.clone();
+        if fault.times == 0 {
+            self.scripted.remove(i);
+        }
+        Some(action)
+    }
+
+    /// Count a request of `key` (a token) against `limit`.
+    pub fn check_rate(&mut self, key: &str, limit: RateLimit) -> Window {
+        let now = Instant::now();
+        let window = self.windows.entry(key.to_owned()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limit.window)
+        {
+            window.pop_front();
+        }
+        let reset = |oldest: Option<&Instant>| {
+            oldest.map_or(0, |t| {
+                let left = limit.window.saturating_sub(now.duration_since(*t));
+                left.as_secs() + u64::from(left.subsec_nanos() > 0)
+            })
+        };
+        if window.len() as u32 >= limit.requests {
+            return Window {
+                count: window.len() as u32,
+                allowed: limit.requests,
+                reset_secs: reset(window.front()).max(1),
+                limited: true,
+            };
+        }
+        window.push_back(now);
+        Window {
+            count: window.len() as u32,
+            allowed: limit.requests,
+            reset_secs: reset(window.front()),
+            limited: false,
+        }
+    }
+
+    /// Time since the emulator started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_used_in_order_and_counted_down() {
+        let mut f = Faults::default();
+        f.push(Fault {
+            route: Route::GroupGet,
+            times: 2,
+            action: FaultAction::Drop,
+        });
+        f.push(Fault {
+            route: Route::GroupGet,
+            times: 1,
+            action: FaultAction::CommitThenDrop,
+        });
+        assert_eq!(f.take(Route::GroupPatch), None);
+        assert_eq!(f.take(Route::GroupGet), Some(FaultAction::Drop));
+        assert_eq!(f.take(Route::GroupGet), Some(FaultAction::Drop));
+        assert_eq!(f.take(Route::GroupGet), Some(FaultAction::CommitThenDrop));
+        assert_eq!(f.take(Route::GroupGet), None);
+    }
+
+    #[test]
+    fn rate_window_limits_per_key() {
+        let mut f = Faults::default();
+        let limit = RateLimit {
+            requests: 2,
+            window: Duration::from_secs(60),
+        };
+        assert!(!f.check_rate("t", limit).limited);
+        assert!(!f.check_rate("t", limit).limited);
+        let w = f.check_rate("t", limit);
+        assert!(w.limited);
+        assert_eq!(w.reset_secs, 60);
+        assert!(!f.check_rate("other", limit).limited);
+    }
+}

@@ -1,0 +1,338 @@
+//! The emulated Genesys Cloud org: users and groups, and the PATCH semantics of groups.
+//!
+//! A PATCH is atomic: it is applied to a copy of the member set, and the copy replaces the
+//! original only when every operation succeeded. The version moves only when the membership
+//! actually changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::filter::{self, MemberPath};
+use crate::target::wire::{self, ErrorBody, MemberRef, PatchRequest};
+
+/// An emulated user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Its id.
+    pub id: String,
+    /// Its userName (an email).
+    pub user_name: String,
+    /// Its externalId, if any.
+    pub external_id: Option<String>,
+    /// Whether it is active.
+    pub active: bool,
+}
+
+/// An emulated group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub display_name: String,
+    /// Its members' ids.
+    pub members: BTreeSet<String>,
+    /// Its version, the number inside the ETag.
+    pub version: u64,
+    /// When its membership last changed.
+    pub last_modified: jiff::Timestamp,
+}
+
+/// An error answer: status and SCIM error body.
+pub type Refusal = (u16, ErrorBody);
+
+fn refuse(status: u16, scim_type: &str, detail: impl Into<String>) -> Refusal {
+    (status, ErrorBody::new(status, Some(scim_type), detail))
+}
+
+/// Users and groups.
+#[derive(Debug, Default, Clone)]
+pub struct Org {
+    /// Users by id.
+    pub users: BTreeMap<String, User>,
+    /// Groups by id.
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl Org {
+    /// Add (or replace) a user.
+    pub fn add_user(&mut self, user: User) {
+        self.users.insert(user.id.clone(), user);
+    }
+
+    /// Add (or replace) a group at version 1.
+    pub fn add_group(
+        &mut self,
+        id: &str,
+        display_name: &str,
+        members: impl IntoIterator<Item = String>,
+    ) {
+        self.groups.insert(
+            id.to_owned(),
+            Group {
+                id: id.to_owned(),
+                display_name: display_name.to_owned(),
+                members: members.into_iter().collect(),
+                version: 1,
+                last_modified: jiff::Timestamp::now(),
+            },
+        );
+    }
+
+    /// Apply a PATCH request to group `id` atomically, allowing at most `max_values` member
+    /// values. Returns whether the membership changed.
+    pub fn patch(
+        &mut self,
+        id: &str,
+        request: &PatchRequest,
+        max_values: usize,
+    ) -> Result<bool, Refusal> {
+        if !request.schemas.iter().any(|s| s == wire::PATCH_OP_SCHEMA) {
+            return Err(refuse(
+                400,
+                "invalidSyntax",
+                "schemas must hold the PatchOp URN",
+            ));
+        }
+        let values: usize = request.operations.iter().map(count_values).sum();
+        if values > max_values {
+            return Err(refuse(
+                400,
+                "tooMany",
+                format!("{values} member values in one request; at most {max_values} are allowed"),
+            ));
+        }
+        let group = self
+            .groups
+            .get(id)
+            .ok_or_else(|| refuse(404, "noTarget", format!("group {id} not found")))?;
+        let mut members = group.members.clone();
+        for op in &request.operations {
+            self.apply(&mut members, op)?;
+        }
+        let group = self.groups.get_mut(id).expect("checked above");
+        if members == group.members {
+            return Ok(false);
+        }
+        group.members = members;
+        group.version += 1;
+        group.last_modified = jiff::Timestamp::now();
+        Ok(true)
+    }
+
+    fn apply(
+        &self,
+        members: &mut BTreeSet<String>,
+        op: &wire::PatchOperation,
+    ) -> Result<(), Refusal> {
+        let path = match op.path.as_deref() {
+            Some(p) => filter::parse_member_path(p).map_err(|e| refuse(400, "invalidPath", e))?,
+            None => MemberPath::Members,
+        };
+        // Without a path, the value is an object holding the attributes: {"members": […]}.
+        let value = match (&op.path, &op.value) {
+            (None, Some(Value::Object(map))) => map
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("members"))
+                .map(|(_, v)| v.clone()),
+            (None, _) => {
+                return Err(refuse(
+                    400,
+                    "noTarget",
+                    "an operation without path needs a value object",
+                ));
+            }
+            (Some(_), v) => v.clone(),
+        };
+        match (op.op.to_ascii_lowercase().as_str(), path) {
+            ("add", MemberPath::Members) => {
+                for id in self.member_values(value.as_ref())? {
+                    self.check_user(&id)?;
+                    members.insert(id);
+                }
+            }
+            ("replace", MemberPath::Members) => {
+                let ids = self.member_values(value.as_ref())?;
+                for id in &ids {
+                    self.check_user(id)?;
+                }
+                *members = ids.into_iter().collect();
+            }
+            ("remove", MemberPath::Members) => match value {
+                None => members.clear(),
+                Some(_) => {
+                    for id in self.member_values(value.as_ref())? {
+                        members.remove(&id);
+                    }
+                }
+            },
+            ("remove", MemberPath::Member(id)) => {
+                members.remove(&id);
+            }
+            (op @ ("add" | "replace"), MemberPath::Member(_)) => {
+                return Err(refuse(
+                    400,
+                    "invalidPath",
+                    format!("{op} cannot target one member"),
+                ));
+            }
+            (other, _) => {
+                return Err(refuse(
+                    400,
+                    "invalidSyntax",
+                    format!("unknown op {other:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn member_values(&self, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
+        let Some(value) = value else {
+            return Err(refuse(
+                400,
+                "invalidValue",
+                "members operation without a value",
+            ));
+        };
+        let refs: Vec<MemberRef> = match value {
+            Value::Array(_) => serde_json::from_value(value.clone()),
+            _ => serde_json::from_value(Value::Array(vec![value.clone()])),
+        }
+        .map_err(|e| {
+            refuse(
+                400,
+                "invalidValue",
+                format!("members value is not a list of {{\"value\": id}}: {e}"),
+            )
+        })?;
+        Ok(refs.into_iter().map(|r| r.value).collect())
+    }
+
+    fn check_user(&self, id: &str) -> Result<(), Refusal> {
+        if self.users.contains_key(id) || self.groups.contains_key(id) {
+            Ok(())
+        } else {
+            Err(refuse(
+                400,
+                "invalidValue",
+                format!("user {id} does not exist"),
+            ))
+        }
+    }
+}
+
+/// How many member values an operation carries (a filtered path counts as one).
+fn count_values(op: &wire::PatchOperation) -> usize {
+    match &op.value {
+        Some(Value::Array(items)) => items.len(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("members"))
+            .and_then(|(_, v)| v.as_array())
+            .map_or(1, Vec::len),
+        Some(_) => 1,
+        None => usize::from(op.path.as_deref().is_some_and(|p| p.contains('['))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::wire::PatchOperation;
+    use serde_json::json;
+
+    fn org() -> Org {
+        let mut org = Org::default();
+        for id in ["u1", "u2", "u3"] {
+            org.add_user(User {
+                id: id.into(),
+                user_name: format!("{id}@example.com"),
+                external_id: None,
+                active: true,
+            });
+        }
+        org.add_group("g", "Sales", ["u1".to_string()]);
+        org
+    }
+
+    fn req(ops: serde_json::Value) -> PatchRequest {
+        PatchRequest::new(serde_json::from_value::<Vec<PatchOperation>>(ops).unwrap())
+    }
+
+    #[test]
+    fn add_remove_replace_and_version() {
+        let mut o = org();
+        let changed = o
+            .patch(
+                "g",
+                &req(json!([{"op":"Add","path":"members","value":[{"value":"u2"}]}])),
+                50,
+            )
+            .unwrap();
+        assert!(changed);
+        assert_eq!(o.groups["g"].version, 2);
+        // A no-op keeps the version.
+        assert!(
+            !o.patch(
+                "g",
+                &req(json!([{"op":"add","path":"members","value":[{"value":"u2"}]}])),
+                50
+            )
+            .unwrap()
+        );
+        assert_eq!(o.groups["g"].version, 2);
+        o.patch(
+            "g",
+            &req(json!([{"op":"remove","path":"members[value eq \"u1\"]"}])),
+            50,
+        )
+        .unwrap();
+        assert_eq!(o.groups["g"].members, BTreeSet::from(["u2".to_string()]));
+        o.patch(
+            "g",
+            &req(json!([{"op":"replace","path":"members","value":[{"value":"u3"}]}])),
+            50,
+        )
+        .unwrap();
+        assert_eq!(o.groups["g"].members, BTreeSet::from(["u3".to_string()]));
+        o.patch(
+            "g",
+            &req(json!([{"op":"remove","path":"members","value":[{"value":"u3"}]}])),
+            50,
+        )
+        .unwrap();
+        assert!(o.groups["g"].members.is_empty());
+    }
+
+    #[test]
+    fn unknown_user_and_too_many_change_nothing() {
+        let mut o = org();
+        let e = o
+            .patch(
+                "g",
+                &req(json!([
+                    {"op":"add","path":"members","value":[{"value":"u2"}]},
+                    {"op":"add","path":"members","value":[{"value":"ghost"}]}
+                ])),
+                50,
+            )
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+        assert_eq!(e.1.scim_type.as_deref(), Some("invalidValue"));
+        assert_eq!(o.groups["g"].members, BTreeSet::from(["u1".to_string()]));
+        assert_eq!(o.groups["g"].version, 1);
+        let e = o
+            .patch(
+                "g",
+                &req(
+                    json!([{"op":"add","path":"members","value":[{"value":"u2"},{"value":"u3"}]}]),
+                ),
+                1,
+            )
+            .unwrap_err();
+        assert_eq!(e.1.scim_type.as_deref(), Some("tooMany"));
+        assert_eq!(o.groups["g"].version, 1);
+    }
+}

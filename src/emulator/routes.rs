@@ -1,0 +1,630 @@
+//! The emulator's HTTP handlers, and the middleware that authenticates, rate-limits,
+//! injects faults and writes the journal.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::faults::{FaultAction, Record, Route};
+use super::org::Group;
+use super::{ConnKill, Emulator, PatchResponse, StaleStatus, State as EmuState};
+use crate::target::wire::{
+    self, ErrorBody, ListResponse, MemberRef, Meta, PatchRequest, SCIM_JSON,
+};
+
+type Emu = Arc<Emulator>;
+
+/// The SCIM base path, as Genesys serves it.
+const SCIM: &str = "/api/v2/scim/v2";
+
+pub(crate) fn router(emulator: Emu) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route(&format!("{SCIM}/groups"), get(list_groups))
+        .route(
+            &format!("{SCIM}/groups/{{id}}"),
+            get(get_group).patch(patch_group),
+        )
+        .route(&format!("{SCIM}/users"), get(list_users))
+        .route(&format!("{SCIM}/users/{{id}}"), get(get_user))
+        .route("/delta/groups/members", get(idp_delta))
+        .layer(middleware::from_fn_with_state(emulator.clone(), observe))
+        .with_state(emulator)
+}
+
+fn route_of(method: &Method, path: Option<&str>) -> Route {
+    let Some(path) = path else {
+        return Route::Other;
+    };
+    match (method.as_str(), path.strip_prefix(SCIM).unwrap_or(path)) {
+        ("POST", "/oauth/token") => Route::Token,
+        ("GET", "/groups") => Route::GroupList,
+        ("GET", "/groups/{id}") => Route::GroupGet,
+        ("PATCH", "/groups/{id}") => Route::GroupPatch,
+        ("GET", "/users") => Route::UserList,
+        ("GET", "/users/{id}") => Route::UserGet,
+        ("GET", "/delta/groups/members") => Route::IdpDelta,
+        _ => Route::Other,
+    }
+}
+
+fn scim_error(status: u16, scim_type: Option<&str>, detail: impl Into<String>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorBody::new(status, scim_type, detail);
+    scim_json(code, &body)
+}
+
+fn scim_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).expect("emulator bodies serialise");
+    (status, [(header::CONTENT_TYPE, SCIM_JSON)], bytes).into_response()
+}
+
+/// A platform (non-SCIM) error body, as Genesys sends for auth and rate limits.
+fn platform_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"message": message, "code": code, "status": status.as_u16()});
+    (status, axum::Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_owned)
+}
+
+/// Authentication, rate limit, scripted faults and the journal, around every route.
+async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {
+    let route = route_of(
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let path = request.uri().path().to_owned();
+    let if_match = request
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let kill = request.extensions().get::<ConnKill>().cloned();
+    let token = bearer(request.headers());
+    let mut record = Record {
+        route,
+        path,
+        status: 0,
+        dropped: false,
+        if_match,
+        etag: None,
+        body: None,
+        at: emu.lock().faults.elapsed(),
+    };
+
+    let fault = emu.lock().faults.take(route);
+    let mut drop_after = false;
+    match fault {
+        Some(FaultAction::Status {
+            status,
+            retry_after,
+        }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response =
+                platform_error(code, "injected.fault", "fault injected by the emulator");
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return finish(&emu, record, response);
+        }
+        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultAction::Drop) => {
+            record.dropped = true;
+            emu.lock().faults.journal.push(record);
+            return hang_up(kill).await;
+        }
+        Some(FaultAction::CommitThenDrop) => drop_after = true,
+        None => {}
+    }
+
+    let mut limit_headers = None;
+    if route.is_api() {
+        let mut state = emu.lock();
+        let valid = token
+            .as_ref()
+            .and_then(|t| state.tokens.get(t))
+            .is_some_and(|expiry| Instant::now() < *expiry);
+        if !valid {
+            drop(state);
+            let response = platform_error(
+                StatusCode::UNAUTHORIZED,
+                "bad.credentials",
+                "Invalid login credentials.",
+            );
+            return finish(&emu, record, response);
+        }
+        if let Some(limit) = state.options.rate_limit {
+            let window = state
+                .faults
+                .check_rate(token.as_deref().unwrap_or(""), limit);
+            limit_headers = Some(window);
+            if window.limited {
+                drop(state);
+                let mut response = platform_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too.many.requests.retry.after",
+                    &format!(
+                        "Rate limit exceeded the maximum. Retry the request in [{}] seconds",
+                        window.reset_secs
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(window.reset_secs));
+                add_limit_headers(&mut response, window);
+                return finish(&emu, record, response);
+            }
+        }
+    }
+
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    if route == Route::GroupPatch {
+        record.body = Some(String::from_utf8_lossy(&body).into_owned());
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let mut response = next.run(request).await;
+    if let Some(window) = limit_headers {
+        add_limit_headers(&mut response, window);
+    }
+    if drop_after {
+        record.status = response.status().as_u16();
+        record.etag = etag_header(&response);
+        record.dropped = true;
+        emu.lock().faults.journal.push(record);
+        return hang_up(kill).await;
+    }
+    finish(&emu, record, response)
+}
+
+fn etag_header(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn finish(emu: &Emu, mut record: Record, mut response: Response) -> Response {
+    record.status = response.status().as_u16();
+    record.etag = etag_header(&response);
+    let correlation = format!("emu-{:08x}", rand::random::<u32>());
+    if let Ok(v) = HeaderValue::from_str(&correlation) {
+        response.headers_mut().insert("inin-correlation-id", v);
+    }
+    emu.lock().faults.journal.push(record);
+    response
+}
+
+fn add_limit_headers(response: &mut Response, window: super::faults::Window) {
+    let h = response.headers_mut();
+    h.insert("inin-ratelimit-count", HeaderValue::from(window.count));
+    h.insert("inin-ratelimit-allowed", HeaderValue::from(window.allowed));
+    h.insert("inin-ratelimit-reset", HeaderValue::from(window.reset_secs));
+}
+
+/// Close this request's connection without an answer.
+async fn hang_up(kill: Option<ConnKill>) -> Response {
+    match kill {
+        Some(ConnKill(notify)) => {
+            notify.notify_one();
+            std::future::pending().await
+        }
+        // Served without `serve` (no connection to close): the closest is an empty 502.
+        None => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+async fn token(State(emu): State<Emu>, headers: HeaderMap, body: Bytes) -> Response {
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            axum::Json(json!({"error": error, "description": description})),
+        )
+            .into_response()
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        );
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some((id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "basic authentication required",
+        );
+    };
+    let mut state = emu.lock();
+    if state.clients.get(id).map(String::as_str) != Some(secret) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client not found or secret mismatch",
+        );
+    }
+    let token = format!("emu-{:032x}", rand::random::<u128>());
+    let lifetime = state.options.token_lifetime;
+    state
+        .tokens
+        .insert(token.clone(), Instant::now() + lifetime);
+    axum::Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": lifetime.as_secs(),
+    }))
+    .into_response()
+}
+
+/// The base URL the client used, for `$ref` and `meta.location`.
+fn base_of(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}{SCIM}")
+}
+
+fn group_json(state: &EmuState, group: &Group, base: &str, with_members: bool) -> wire::Group {
+    let members = (with_members && !group.members.is_empty()).then(|| {
+        group
+            .members
+            .iter()
+            .map(|m| MemberRef {
+                value: m.clone(),
+                reference: Some(format!("{base}/users/{m}")),
+                kind: Some(
+                    if state.org.groups.contains_key(m) {
+                        "Group"
+                    } else {
+                        "User"
+                    }
+                    .to_owned(),
+                ),
+                display: None,
+            })
+            .collect()
+    });
+    wire::Group {
+        schemas: vec![wire::GROUP_SCHEMA.to_owned()],
+        id: group.id.clone(),
+        display_name: Some(group.display_name.clone()),
+        external_id: None,
+        members,
+        meta: Some(Meta {
+            resource_type: Some("Group".into()),
+            last_modified: Some(
+                group
+                    .last_modified
+                    .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string(),
+            ),
+            location: Some(format!("{base}/groups/{}", group.id)),
+            version: Some(state.etag(group.version)),
+        }),
+    }
+}
+
+fn wants_members(query: &HashMap<String, String>) -> bool {
+    let lists = |key: &str| {
+        query.get(key).map(|v| {
+            v.split(',').any(|a| {
+                a.trim()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or("")
+                    .eq_ignore_ascii_case("members")
+            })
+        })
+    };
+    match (lists("attributes"), lists("excludedAttributes")) {
+        (Some(included), _) => included,
+        (None, Some(excluded)) => !excluded,
+        (None, None) => true,
+    }
+}
+
+fn with_etag(mut response: Response, etag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+async fn get_group(
+    State(emu): State<Emu>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let state = emu.lock();
+    let Some(group) = state.org.groups.get(&id) else {
+        return scim_error(404, Some("noTarget"), format!("group {id} not found"));
+    };
+    let etag = state.etag(group.version);
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if if_none_match == Some(etag.as_str()) {
+        return with_etag(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    }
+    let body = group_json(&state, group, &base_of(&headers), wants_members(&query));
+    with_etag(scim_json(StatusCode::OK, &body), &etag)
+}
+
+/// `startIndex`, `count` and the checks Genesys makes on them.
+fn page(query: &HashMap<String, String>, max: u64) -> Result<(usize, usize), Response> {
+    let number = |key: &str, default: u64| match query.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| scim_error(400, Some("invalidValue"), format!("{key} must be a number"))),
+    };
+    let start = number("startIndex", 1)?.max(1);
+    let count = number("count", 25)?;
+    if count > max {
+        return Err(platform_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too.many.requests",
+            &format!("count {count} exceeds internal resource limits; use at most {max}"),
+        ));
+    }
+    Ok(((start - 1) as usize, count as usize))
+}
+
+fn list<T: serde::Serialize>(all: Vec<T>, skip: usize, count: usize) -> Response {
+    let total = all.len() as u64;
+    let resources: Vec<T> = all.into_iter().skip(skip).take(count).collect();
+    scim_json(
+        StatusCode::OK,
+        &ListResponse {
+            schemas: vec![wire::LIST_RESPONSE_SCHEMA.to_owned()],
+            total_results: total,
+            start_index: Some(skip as u64 + 1),
+            items_per_page: Some(resources.len() as u64),
+            resources,
+        },
+    )
+}
+
+async fn list_groups(
+    State(emu): State<Emu>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let state = emu.lock();
+    let Some(filter) = query.get("filter") else {
+        return scim_error(
+            400,
+            Some("invalidFilter"),
+            "the filter parameter is required",
+        );
+    };
+    let eq = match super::filter::parse_eq(filter) {
+        Ok(eq) => eq,
+        Err(e) => return scim_error(400, Some("invalidFilter"), e),
+    };
+    let (skip, count) = match page(&query, state.options.max_page_size) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let base = base_of(&headers);
+    let members = wants_members(&query);
+    let matches: Vec<wire::Group> = state
+        .org
+        .groups
+        .values()
+        .filter(|g| match eq.attribute.as_str() {
+            "id" => g.id == eq.value,
+            "displayname" => g.display_name.eq_ignore_ascii_case(&eq.value),
+            _ => false,
+        })
+        .map(|g| group_json(&state, g, &base, members))
+        .collect();
+    if !matches!(eq.attribute.as_str(), "id" | "displayname") {
+        return scim_error(
+            400,
+            Some("invalidFilter"),
+            format!("cannot filter groups by {}", eq.attribute),
+        );
+    }
+    list(matches, skip, count)
+}
+
+fn user_json(user: &super::org::User) -> wire::User {
+    wire::User {
+        schemas: vec![wire::USER_SCHEMA.to_owned()],
+        id: user.id.clone(),
+        user_name: Some(user.user_name.clone()),
+        external_id: user.external_id.clone(),
+        active: Some(user.active),
+        meta: Some(Meta {
+            resource_type: Some("User".into()),
+            ..Meta::default()
+        }),
+    }
+}
+
+async fn list_users(
+    State(emu): State<Emu>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let state = emu.lock();
+    let (skip, count) = match page(&query, state.options.max_page_size) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let users = state.org.users.values();
+    let matches: Vec<wire::User> = match query.get("filter") {
+        // Without a filter, only active users are listed.
+        None => users.filter(|u| u.active).map(user_json).collect(),
+        Some(filter) => {
+            let eq = match super::filter::parse_eq(filter) {
+                Ok(eq) => eq,
+                Err(e) => return scim_error(400, Some("invalidFilter"), e),
+            };
+            let pick: fn(&super::org::User, &str) -> bool = match eq.attribute.as_str() {
+                "id" => |u, v| u.id == v,
+                "username" => |u, v| u.user_name.eq_ignore_ascii_case(v),
+                "externalid" => |u, v| u.external_id.as_deref() == Some(v),
+                other => {
+                    return scim_error(
+                        400,
+                        Some("invalidFilter"),
+                        format!("cannot filter users by {other}"),
+                    );
+                }
+            };
+            users
+                .filter(|u| pick(u, &eq.value))
+                .map(user_json)
+                .collect()
+        }
+    };
+    list(matches, skip, count)
+}
+
+async fn get_user(State(emu): State<Emu>, Path(id): Path<String>) -> Response {
+    let state = emu.lock();
+    match state.org.users.get(&id) {
+        Some(user) => scim_json(StatusCode::OK, &user_json(user)),
+        None => scim_error(404, Some("noTarget"), format!("user {id} not found")),
+    }
+}
+
+async fn patch_group(
+    State(emu): State<Emu>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = emu.lock();
+    let Some(group) = state.org.groups.get(&id) else {
+        return scim_error(404, Some("noTarget"), format!("group {id} not found"));
+    };
+    let current = state.etag(group.version);
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    if let Some(sent) = if_match.filter(|s| *s != "*" && *s != current) {
+        let detail = format!("Version {sent} does not match the current version {current}.");
+        return match state.options.stale_status {
+            StaleStatus::InvalidVers400 => scim_error(400, Some("invalidVers"), detail),
+            StaleStatus::Conflict409 => scim_error(409, None, detail),
+            StaleStatus::PreconditionFailed412 => scim_error(412, None, detail),
+        };
+    }
+    let request: PatchRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return scim_error(
+                400,
+                Some("invalidSyntax"),
+                format!("not a PatchOp request: {e}"),
+            );
+        }
+    };
+    let max = state.options.max_values_per_patch;
+    if let Err((status, body)) = state.org.patch(&id, &request, max) {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return scim_json(code, &body);
+    }
+    let group = state.org.groups[&id].clone();
+    let etag = state.etag(group.version);
+    let response = match state.options.patch_response {
+        PatchResponse::Body => scim_json(
+            StatusCode::OK,
+            &group_json(&state, &group, &base_of(&headers), true),
+        ),
+        PatchResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
+    };
+    foreign_writes(&mut state, &id);
+    with_etag(response, &etag)
+}
+
+/// After a committed PATCH to `id`: make the foreign writes that were waiting for it.
+fn foreign_writes(state: &mut EmuState, id: &str) {
+    let mut due = Vec::new();
+    state.faults.foreign.retain_mut(|w| {
+        if w.group != id {
+            return true;
+        }
+        w.after_patches = w.after_patches.saturating_sub(1);
+        if w.after_patches == 0 {
+            due.push(w.clone());
+            false
+        } else {
+            true
+        }
+    });
+    for w in due {
+        if let Some(g) = state.org.groups.get_mut(id) {
+            let before = g.members.clone();
+            g.members.extend(w.add);
+            for r in &w.remove {
+                g.members.remove(r);
+            }
+            if g.members != before {
+                g.version += 1;
+            }
+        }
+    }
+}
+
+async fn idp_delta(
+    State(emu): State<Emu>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let state = emu.lock();
+    let error = |status: StatusCode, message: &str| {
+        (status, axum::Json(json!({"error": message}))).into_response()
+    };
+    if state.idp_token.is_none() || bearer(&headers) != state.idp_token {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let Some(group) = query.get("group_id") else {
+        return error(StatusCode::BAD_REQUEST, "group_id is required");
+    };
+    match state
+        .idp
+        .delta(group, query.get("since").map(String::as_str))
+    {
+        Ok(delta) => axum::Json(delta).into_response(),
+        Err((status, message)) => error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &message,
+        ),
+    }
+}

@@ -1,0 +1,59 @@
+//! scimsync keeps Genesys Cloud group memberships in line with an identity provider, the way
+//! Terraform keeps infrastructure in line with code: `plan` reads IdP deltas and the live
+//! groups and writes a plan; `apply` replays exactly that plan, each PATCH under the ETag read
+//! at plan time, and refuses a group that moved in between.
+//!
+//! # Layout
+//!
+//! | module | its job |
+//! |---|---|
+//! | `main.rs` | parses the command line, calls [`run`], maps errors to exit codes |
+//! | [`cli`] | clap definitions of every command and flag |
+//! | [`exit_code`] | the exit codes, in one place |
+//! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
+//! | [`endpoint`] | checked base URLs: https, or http only to loopback |
+//! | [`target`] | the SCIM side: wire types, OAuth, HTTP policy, regions, groups, users, PATCH |
+//! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
+//! | [`commands`] | one file per command: its I/O around the pure parts |
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod emulator;
+pub mod endpoint;
+pub mod exit_code;
+pub mod model;
+pub mod target;
+
+use cli::{Cli, Command};
+use exit_code::ExitCode;
+
+/// Run the command `cli` describes.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(cli.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Emulator(args) => commands::emulator::run(args).await,
+        }
+    })
+}
+
+/// Logs go to stderr (stdout is for plans); `RUST_LOG` overrides `-v`.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "scimsync=info",
+        1 => "scimsync=debug",
+        _ => "scimsync=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

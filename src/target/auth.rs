@@ -1,0 +1,372 @@
+//! Credentials and the access-token cache.
+//!
+//! OAuth client credentials is one form POST to `{login_base}/oauth/token` with HTTP basic
+//! auth and `grant_type=client_credentials` (genesys-scim-api.md §7). The token is cached
+//! until 60 s before its `expires_in` (as the Genesys SDKs do), fetched by one task at a time,
+//! and dropped when the API answers 401 so that the next request fetches a fresh one.
+//! A ready token from `GENESYSCLOUD_ACCESS_TOKEN` is used as is and cannot be refreshed.
+//!
+//! Secrets are [`SecretString`]s: their `Debug` is redacted and they are exposed only to
+//! build the `Authorization` header.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::error::ScimError;
+use super::http::{AttemptError, RetryPolicy, describe, is_transient, retry_after, with_retries};
+use crate::endpoint::Endpoint;
+
+/// Environment variable holding the OAuth client id.
+pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
+/// Environment variable holding the OAuth client secret.
+pub const ENV_CLIENT_SECRET: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
+/// Environment variable holding a ready access token.
+pub const ENV_ACCESS_TOKEN: &str = "GENESYSCLOUD_ACCESS_TOKEN";
+
+/// How scimsync authenticates to the SCIM server.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// OAuth client credentials, exchanged for tokens at the login service.
+    ClientCredentials {
+        /// The OAuth client id (not a secret; shown in messages).
+        client_id: String,
+        /// The OAuth client secret.
+        client_secret: SecretString,
+    },
+    /// A ready bearer token, used as is.
+    Bearer {
+        /// The token.
+        token: SecretString,
+        /// Where it came from (an environment variable name), for messages.
+        source: String,
+    },
+}
+
+impl Credentials {
+    /// Genesys credentials from the environment: client id + secret, else a ready token.
+    pub fn genesys_from_env() -> Result<Self, AuthError> {
+        Self::genesys_from(|name| std::env::var(name).ok())
+    }
+
+    /// Genesys credentials from `lookup` (the environment, or a map in tests).
+    pub fn genesys_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AuthError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        match (
+            get(ENV_CLIENT_ID),
+            get(ENV_CLIENT_SECRET),
+            get(ENV_ACCESS_TOKEN),
+        ) {
+            (Some(id), Some(secret), _) => Ok(Self::ClientCredentials {
+                client_id: id.trim().to_owned(),
+                client_secret: SecretString::from(secret),
+            }),
+            (Some(_), None, None) => Err(AuthError::Missing {
+                hint: format!("{ENV_CLIENT_ID} is set but {ENV_CLIENT_SECRET} is not"),
+            }),
+            (None, Some(_), None) => Err(AuthError::Missing {
+                hint: format!("{ENV_CLIENT_SECRET} is set but {ENV_CLIENT_ID} is not"),
+            }),
+            (_, _, Some(token)) => Ok(Self::Bearer {
+                token: SecretString::from(token),
+                source: ENV_ACCESS_TOKEN.to_owned(),
+            }),
+            (None, None, None) => Err(AuthError::Missing {
+                hint: format!(
+                    "none of {ENV_CLIENT_ID}, {ENV_CLIENT_SECRET} or {ENV_ACCESS_TOKEN} is set"
+                ),
+            }),
+        }
+    }
+}
+
+/// Why no usable token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials in the environment.
+    #[error(
+        "no Genesys Cloud credentials: {hint}; set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} (an OAuth client-credentials grant), or {ENV_ACCESS_TOKEN}"
+    )]
+    Missing {
+        /// What exactly is missing.
+        hint: String,
+    },
+    /// The login service refused the client credentials.
+    #[error(
+        "the login service {url} refused OAuth client {client_id:?} (HTTP {status}{}): check {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}, and that target.region is the region of the client's org",
+        .error.as_deref().map(|e| format!(", {e}")).unwrap_or_default()
+    )]
+    Rejected {
+        /// The token URL.
+        url: String,
+        /// The client id used.
+        client_id: String,
+        /// The status answered.
+        status: u16,
+        /// The OAuth `error` / `description`, if any.
+        error: Option<String>,
+    },
+    /// The login service answered 200 with something that is not a token.
+    #[error("the login service {url} answered without a usable access_token ({detail})")]
+    BadResponse {
+        /// The token URL.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A ready token was refused by the API.
+    #[error(
+        "{context}: the access token from {origin} was refused (HTTP 401): it has expired or been revoked; get a fresh one, or set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} so that scimsync can refresh tokens itself"
+    )]
+    BearerRefused {
+        /// What was being done.
+        context: String,
+        /// Where the token came from.
+        origin: String,
+    },
+    /// A freshly fetched token was refused by the API.
+    #[error(
+        "{context}: a freshly issued token was refused (HTTP 401): the OAuth client may lack the scim scope, or target.api_base and login_base belong to different regions"
+    )]
+    FreshTokenRefused {
+        /// What was being done.
+        context: String,
+    },
+}
+
+/// An access token and the cache generation it belongs to.
+#[derive(Clone)]
+pub struct Token {
+    /// The token itself.
+    pub secret: SecretString,
+    /// Which fetch produced it: a 401 invalidates only that generation, so that many
+    /// concurrent 401s cause one refresh, not one each.
+    pub generation: u64,
+}
+
+struct Cached {
+    token: Token,
+    fresh_until: Instant,
+}
+
+/// Hands out access tokens: cached, refreshed before expiry and after a 401.
+pub struct TokenSource {
+    credentials: Credentials,
+    token_url: url::Url,
+    cache: Mutex<Option<Cached>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("credentials", &self.credentials)
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct TokenErrorBody {
+    error: Option<String>,
+    description: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Tokens are treated as stale this long before they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+impl TokenSource {
+    /// A token source for `credentials`, fetching from `{login_base}/oauth/token`.
+    pub fn new(credentials: Credentials, login_base: &Endpoint) -> Self {
+        Self {
+            credentials,
+            token_url: login_base.join(&["oauth", "token"]),
+            cache: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// True when a refused token can be replaced by fetching a new one.
+    pub fn can_refresh(&self) -> bool {
+        matches!(self.credentials, Credentials::ClientCredentials { .. })
+    }
+
+    /// A valid token: the cached one, or a fresh one.
+    pub async fn token(
+        &self,
+        client: &reqwest::Client,
+        retry: &RetryPolicy,
+    ) -> Result<Token, ScimError> {
+        let (client_id, client_secret) = match &self.credentials {
+            Credentials::Bearer { token, .. } => {
+                return Ok(Token {
+                    secret: token.clone(),
+                    generation: 0,
+                });
+            }
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref().filter(|c| Instant::now() < c.fresh_until) {
+            return Ok(cached.token.clone());
+        }
+        let context = format!("POST {}", self.token_url);
+        let (secret, expires_in) = with_retries(retry, &context, || {
+            self.fetch(client, client_id, client_secret)
+        })
+        .await?;
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let lifetime = Duration::from_secs(expires_in);
+        // A token living less than the margin is used for half its life instead.
+        let usable = lifetime.checked_sub(EXPIRY_MARGIN).unwrap_or(lifetime / 2);
+        let token = Token { secret, generation };
+        *cache = Some(Cached {
+            token: token.clone(),
+            fresh_until: Instant::now() + usable,
+        });
+        tracing::debug!("fetched an access token valid for {expires_in} s");
+        Ok(token)
+    }
+
+    /// Forget the token of `generation` after the API refused it.
+    pub async fn invalidate(&self, generation: u64) {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.generation == generation)
+        {
+            *cache = None;
+        }
+    }
+
+    /// The error for a 401 that a refresh could not cure.
+    pub fn refused(&self, context: &str) -> AuthError {
+        match &self.credentials {
+            Credentials::Bearer { source, .. } => AuthError::BearerRefused {
+                context: context.to_owned(),
+                origin: source.clone(),
+            },
+            Credentials::ClientCredentials { .. } => AuthError::FreshTokenRefused {
+                context: context.to_owned(),
+            },
+        }
+    }
+
+    async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        client_id: &str,
+        client_secret: &SecretString,
+    ) -> Result<(SecretString, u64), AttemptError> {
+        let response = client
+            .post(self.token_url.clone())
+            .basic_auth(client_id, Some(client_secret.expose_secret()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| AttemptError::Transient(describe(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| AttemptError::Transient(describe(&e)))?;
+        if status.as_u16() == 429 {
+            return Err(AttemptError::RateLimited(retry_after(&headers, &body)));
+        }
+        if is_transient(status) {
+            return Err(AttemptError::Transient(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            let parsed: Option<TokenErrorBody> = serde_json::from_slice(&body).ok();
+            let error = parsed.map(|b| {
+                [b.error, b.description.or(b.error_description)]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            });
+            // The token endpoint's own rate limit answers 400 invalid_request "rate limit
+            // exceeded" (the Genesys Terraform provider retries it too).
+            if error
+                .as_deref()
+                .is_some_and(|e| e.contains("rate limit exceeded"))
+            {
+                return Err(AttemptError::RateLimited(None));
+            }
+            return Err(AttemptError::Fatal(ScimError::Auth(AuthError::Rejected {
+                url: self.token_url.to_string(),
+                client_id: client_id.to_owned(),
+                status: status.as_u16(),
+                error: error.filter(|e| !e.is_empty()),
+            })));
+        }
+        let bad = |detail: &str| {
+            AttemptError::Fatal(ScimError::Auth(AuthError::BadResponse {
+                url: self.token_url.to_string(),
+                detail: detail.to_owned(),
+            }))
+        };
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|_| bad("the body is not JSON"))?;
+        let token = parsed
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("no access_token key"))?;
+        Ok((
+            SecretString::from(token),
+            parsed.expires_in.unwrap_or(86_400),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn credentials_from_env_prefer_client_credentials_and_redact() {
+        let c = Credentials::genesys_from(env(&[
+            (ENV_CLIENT_ID, "cid"),
+            (ENV_CLIENT_SECRET, "s3cr3t-value"),
+            (ENV_ACCESS_TOKEN, "tok-value"),
+        ]))
+        .unwrap();
+        assert!(matches!(c, Credentials::ClientCredentials { .. }));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t-value"), "{debug}");
+
+        let c = Credentials::genesys_from(env(&[(ENV_ACCESS_TOKEN, "tok-value")])).unwrap();
+        assert!(!format!("{c:?}").contains("tok-value"));
+
+        let e = Credentials::genesys_from(env(&[(ENV_CLIENT_ID, "cid")])).unwrap_err();
+        assert!(e.to_string().contains(ENV_CLIENT_SECRET), "{e}");
+        let e = Credentials::genesys_from(env(&[])).unwrap_err();
+        assert!(e.to_string().contains(ENV_ACCESS_TOKEN), "{e}");
+    }
+}

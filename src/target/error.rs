@@ -1,0 +1,239 @@
+//! The errors of the SCIM side: each names what was being done, the HTTP status and
+//! scimType when there was one, and what to do about it.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::auth::AuthError;
+use crate::endpoint::EndpointError;
+
+/// An error talking to a SCIM server.
+#[derive(Debug, thiserror::Error)]
+pub enum ScimError {
+    /// The ETag sent in `If-Match` is no longer the group's: someone changed it since the plan
+    /// was made. Never retried with a fresh ETag (that would apply what nobody approved).
+    #[error(
+        "{context}: the group changed since the plan was made (HTTP {status}{}): the approved plan no longer applies; re-plan and approve again",
+        scim_type_suffix(.scim_type)
+    )]
+    Stale {
+        /// What was being done (e.g. `PATCH group 5f4b… (Sales)`).
+        context: String,
+        /// 400 (scimType invalidVers), 409 or 412.
+        status: u16,
+        /// The scimType, if any.
+        scim_type: Option<String>,
+    },
+    /// The server answered with an error status that retrying will not fix.
+    #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type), detail_suffix(.detail), hint(*.status, .scim_type.as_deref()))]
+    Status {
+        /// What was being done.
+        context: String,
+        /// The HTTP status.
+        status: u16,
+        /// The SCIM error type, if the body had one.
+        scim_type: Option<String>,
+        /// The server's explanation, if any.
+        detail: Option<String>,
+        /// `ININ-Correlation-Id` of the response: Genesys support asks for it.
+        correlation_id: Option<String>,
+    },
+    /// 429 answers kept coming, or the server asked for a wait longer than the cap.
+    #[error(
+        "{context}: rate limited (HTTP 429) {reason}; lower target.requests_per_minute or target.concurrency, or run again later"
+    )]
+    RateLimited {
+        /// What was being done.
+        context: String,
+        /// Why scimsync stopped waiting.
+        reason: RateLimitReason,
+    },
+    /// The request failed in transport (connection reset, timeout) or with 5xx, every time.
+    /// For a PATCH, it may have been applied: the caller re-reads the group to tell.
+    #[error(
+        "{context}: {detail} (gave up after {attempts} attempts); check the network and the service status, then run again"
+    )]
+    Transport {
+        /// What was being done.
+        context: String,
+        /// The last failure.
+        detail: String,
+        /// How many times it was tried.
+        attempts: usize,
+    },
+    /// A response body that is not the JSON expected.
+    #[error("{context}: the response is not the SCIM JSON expected ({detail})")]
+    Decode {
+        /// What was being done.
+        context: String,
+        /// The parser's complaint.
+        detail: String,
+    },
+    /// No group has this display name.
+    #[error(
+        "no Genesys Cloud group is named {name:?}: SCIM cannot create groups; create it in Genesys Cloud (Admin > Groups) with exactly this name, or set target_id to the group's id"
+    )]
+    GroupNotFound {
+        /// The display name looked for.
+        name: String,
+    },
+    /// More than one group has this display name.
+    #[error(
+        "{count} Genesys Cloud groups are named {name:?} (ids: {ids}): set target_id to the one meant"
+    )]
+    AmbiguousGroup {
+        /// The display name looked for.
+        name: String,
+        /// How many matched.
+        count: usize,
+        /// Their ids, comma-separated.
+        ids: String,
+    },
+    /// More than one user matches an IdP key.
+    #[error(
+        "{count} Genesys Cloud users have {attribute} {value:?}: user keys must be unique; use user_key = \"id\" or fix the duplicates"
+    )]
+    AmbiguousUser {
+        /// The SCIM attribute.
+        attribute: &'static str,
+        /// The value looked for.
+        value: String,
+        /// How many matched.
+        count: usize,
+    },
+    /// A value that cannot be put in a SCIM filter safely.
+    #[error(
+        "{what} {value:?} holds a control character (newline, tab, …) and cannot be used in a SCIM filter: fix the value at its source"
+    )]
+    UnsafeFilterValue {
+        /// Which kind of value (user id, display name, …).
+        what: &'static str,
+        /// The value, escaped for display.
+        value: String,
+    },
+    /// A PATCH needs a precondition the server never gave.
+    #[error(
+        "{context}: the server sent no ETag for this group, so a PATCH cannot carry If-Match; scimsync never writes blind"
+    )]
+    NoEtag {
+        /// What was being done.
+        context: String,
+    },
+    /// Credentials could not be obtained or were refused.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A configured URL was refused.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The HTTP client could not be built (TLS setup).
+    #[error("could not set up the HTTP client: {0}")]
+    Client(String),
+}
+
+impl ScimError {
+    /// True for the stale answer: the group moved since the plan.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Self::Stale { .. })
+    }
+
+    /// The HTTP status of the answer, when the error came from one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Stale { status, .. } | Self::Status { status, .. } => Some(*status),
+            Self::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+}
+
+/// Why scimsync stopped waiting out 429 answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitReason {
+    /// Every retry drew another 429.
+    Exhausted {
+        /// How many attempts were made.
+        attempts: usize,
+    },
+    /// The server asked for a wait longer than scimsync's cap.
+    WaitTooLong {
+        /// The wait asked for.
+        asked: Duration,
+        /// The cap.
+        cap: Duration,
+    },
+}
+
+impl fmt::Display for RateLimitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exhausted { attempts } => write!(f, "on each of {attempts} attempts"),
+            Self::WaitTooLong { asked, cap } => write!(
+                f,
+                "and asked to wait {}s, over the {}s cap",
+                asked.as_secs(),
+                cap.as_secs()
+            ),
+        }
+    }
+}
+
+fn scim_type_suffix(scim_type: &Option<String>) -> String {
+    scim_type
+        .as_deref()
+        .map(|t| format!(", scimType {t}"))
+        .unwrap_or_default()
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+/// What to do, by status: the README's troubleshooting table in short.
+fn hint(status: u16, scim_type: Option<&str>) -> &'static str {
+    match (status, scim_type) {
+        (400, Some("invalidValue")) => {
+            " (a user in the request does not exist in Genesys Cloud or is inactive; re-plan to skip unknown users)"
+        }
+        (400, Some("tooMany")) => {
+            " (too many values in one PATCH; lower target.max_members_per_patch)"
+        }
+        (400, Some("invalidFilter")) => " (the server refused the filter)",
+        (401, _) => " (the token was refused; check the OAuth client's credentials and region)",
+        (403, _) => {
+            " (the OAuth client lacks permission: its role needs directory:group:edit and its scopes scim / scim:readonly)"
+        }
+        (404, _) => " (no such resource: check target_id, or that the group was not deleted)",
+        (413, _) => " (request too large; lower target.max_members_per_patch)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_status_type_and_what_to_do() {
+        let e = ScimError::Status {
+            context: "PATCH group g1 (Sales)".into(),
+            status: 403,
+            scim_type: None,
+            detail: Some("missing.permissions".into()),
+            correlation_id: None,
+        };
+        let text = e.to_string();
+        assert!(text.contains("HTTP 403"), "{text}");
+        assert!(text.contains("directory:group:edit"), "{text}");
+        let stale = ScimError::Stale {
+            context: "PATCH group g1".into(),
+            status: 400,
+            scim_type: Some("invalidVers".into()),
+        };
+        assert!(stale.is_stale());
+        assert!(stale.to_string().contains("scimType invalidVers"));
+    }
+}

@@ -1,0 +1,419 @@
+//! The SCIM side: reading groups and users, and patching members, right about the real API.
+//!
+//! [`ScimClient`] is the one way scimsync reaches Genesys Cloud (or any SCIM 2.0 server).
+//! It knows nothing of plans: it reads a group's members and ETag, finds groups and users,
+//! and sends member changes in chunks under a precondition.
+//!
+//! - [`wire`]: serde types of SCIM JSON, shared with the emulator
+//! - [`auth`]: credentials and the token cache
+//! - [`http`]: pacing, concurrency bound, retries, 429 handling
+//! - [`regions`]: Genesys region → hosts
+//! - [`error`]: [`ScimError`]
+
+pub mod auth;
+pub mod error;
+pub mod http;
+mod patch;
+pub mod regions;
+pub mod wire;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+pub use self::auth::{AuthError, Credentials, TokenSource};
+pub use self::error::ScimError;
+pub use self::http::{Call, HttpSettings, Reply, RetryPolicy};
+pub use self::patch::{PatchError, PatchOutcome, Precondition};
+use crate::endpoint::Endpoint;
+use crate::model::{ETag, GroupId, MemberSet, UserId};
+
+/// How removals are written in a PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoveStyle {
+    /// `{"op":"remove","path":"members","value":[{"value":"<id>"},…]}`: what Genesys and
+    /// Microsoft Entra use.
+    #[default]
+    ValueList,
+    /// One `{"op":"remove","path":"members[value eq \"<id>\"]"}` per member: what strict
+    /// RFC 7644 servers want.
+    FilterPath,
+}
+
+/// Which attribute an IdP user key is matched against.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum UserKey {
+    /// The Genesys user id itself.
+    #[serde(rename = "id")]
+    Id,
+    /// `userName` (in Genesys, the main email).
+    #[serde(rename = "userName")]
+    UserName,
+    /// `externalId`.
+    #[serde(rename = "externalId")]
+    ExternalId,
+}
+
+impl UserKey {
+    /// The SCIM attribute name.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::UserName => "userName",
+            Self::ExternalId => "externalId",
+        }
+    }
+}
+
+/// Where the SCIM resources live and how they are written to.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// The SCIM base: `https://api.<domain>/api/v2/scim/v2` for Genesys.
+    pub scim_base: Endpoint,
+    /// The groups collection below the base: `groups` (Genesys) or `Groups` (RFC).
+    pub groups_path: String,
+    /// The users collection below the base: `users` (Genesys) or `Users` (RFC).
+    pub users_path: String,
+    /// How removals are written.
+    pub remove_style: RemoveStyle,
+    /// Member values per PATCH, at most.
+    pub max_members_per_patch: usize,
+    /// Bytes per PATCH body, at most (Genesys answers 413 above 512,000).
+    pub max_patch_bytes: usize,
+    /// Pacing, concurrency, retries.
+    pub http: HttpSettings,
+}
+
+impl TargetSettings {
+    /// Genesys Cloud settings for an API base such as `https://api.mypurecloud.com`.
+    pub fn genesys(api_base: &Endpoint) -> Result<Self, ScimError> {
+        let scim_base = Endpoint::parse(
+            api_base.join(&["api", "v2", "scim", "v2"]).as_str(),
+            "target.api_base",
+        )?;
+        Ok(Self {
+            scim_base,
+            groups_path: "groups".into(),
+            users_path: "users".into(),
+            remove_style: RemoveStyle::ValueList,
+            max_members_per_patch: 50,
+            max_patch_bytes: 500_000,
+            http: HttpSettings::default(),
+        })
+    }
+}
+
+/// A group as read: its members and the ETag to send back when patching it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupState {
+    /// The group's id.
+    pub id: GroupId,
+    /// Its display name.
+    pub display_name: String,
+    /// Its members' ids.
+    pub members: MemberSet,
+    /// Its version: the `ETag` header, else `meta.version`; `None` if the server sent neither.
+    pub etag: Option<ETag>,
+}
+
+/// A group found by name (without its members).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSummary {
+    /// The group's id.
+    pub id: GroupId,
+    /// Its display name.
+    pub display_name: String,
+}
+
+/// A SCIM client for one target.
+#[derive(Debug)]
+pub struct ScimClient {
+    http: http::Http,
+    settings: TargetSettings,
+}
+
+impl ScimClient {
+    /// A client for `settings`, authenticating with `tokens`.
+    pub fn new(settings: TargetSettings, tokens: TokenSource) -> Result<Self, ScimError> {
+        let http = http::Http::new(&settings.http, tokens)?;
+        Ok(Self { http, settings })
+    }
+
+    /// The settings this client was made with.
+    pub fn settings(&self) -> &TargetSettings {
+        &self.settings
+    }
+
+    /// Read a group: its members and ETag.
+    pub async fn get_group(&self, id: &GroupId) -> Result<GroupState, ScimError> {
+        let context = format!("GET group {id}");
+        let url = self.group_url(id);
+        let reply = self.http.send(&Call::get(url, &context)).await?;
+        let reply = check(reply, &context)?;
+        let etag = etag_of(&reply);
+        let group: wire::Group = decode(&reply.body, &context)?;
+        Ok(group_state(group, etag))
+    }
+
+    /// Find a group by its exact display name (`excludedAttributes=members`, pages of 25).
+    pub async fn find_group_by_name(&self, name: &str) -> Result<GroupSummary, ScimError> {
+        let filter = filter_eq("displayName", name, "group display name")?;
+        let context = format!("find group {name:?}");
+        let found: Vec<wire::Group> = self
+            .list(
+                &self.settings.groups_path,
+                &filter,
+                &[("excludedAttributes", "members")],
+                &context,
+            )
+            .await?;
+        let exact: Vec<_> = found
+            .into_iter()
+            .filter(|g| g.display_name.as_deref() == Some(name))
+            .collect();
+        match exact.as_slice() {
+            [] => Err(ScimError::GroupNotFound {
+                name: name.to_owned(),
+            }),
+            [one] => Ok(GroupSummary {
+                id: GroupId(one.id.clone()),
+                display_name: name.to_owned(),
+            }),
+            many => Err(ScimError::AmbiguousGroup {
+                name: name.to_owned(),
+                count: many.len(),
+                ids: many
+                    .iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Find the user whose `key` attribute equals `value`: `None` when there is none.
+    pub async fn find_user(&self, key: UserKey, value: &str) -> Result<Option<UserId>, ScimError> {
+        let filter = filter_eq(key.attribute(), value, "user key")?;
+        let context = format!("find user {} {value:?}", key.attribute());
+        let found: Vec<wire::User> = self
+            .list(&self.settings.users_path, &filter, &[], &context)
+            .await?;
+        let exact: Vec<_> = found
+            .into_iter()
+            .filter(|u| match key {
+                UserKey::Id => u.id == value,
+                UserKey::UserName => u
+                    .user_name
+                    .as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(value)),
+                UserKey::ExternalId => u.external_id.as_deref() == Some(value),
+            })
+            .collect();
+        match exact.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(UserId(one.id.clone()))),
+            many => Err(ScimError::AmbiguousUser {
+                attribute: key.attribute(),
+                value: value.to_owned(),
+                count: many.len(),
+            }),
+        }
+    }
+
+    /// All resources of `collection` matching `filter`, following pages of 25.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        filter: &str,
+        extra: &[(&str, &str)],
+        context: &str,
+    ) -> Result<Vec<T>, ScimError> {
+        const PAGE: u64 = 25;
+        let mut out = Vec::new();
+        let mut start = 1u64;
+        loop {
+            let mut url = self.settings.scim_base.join(&[collection]);
+            url.query_pairs_mut()
+                .append_pair("filter", filter)
+                .append_pair("startIndex", &start.to_string())
+                .append_pair("count", &PAGE.to_string())
+                .extend_pairs(extra);
+            let reply = check(self.http.send(&Call::get(url, context)).await?, context)?;
+            let page: wire::ListResponse<T> = decode(&reply.body, context)?;
+            let got = page.resources.len() as u64;
+            out.extend(page.resources);
+            start += got;
+            if got == 0 || start > page.total_results {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn group_url(&self, id: &GroupId) -> url::Url {
+        self.settings
+            .scim_base
+            .join(&[&self.settings.groups_path, id.as_str()])
+    }
+
+    /// The body of a PATCH, sent once per attempt.
+    async fn send_patch(
+        &self,
+        id: &GroupId,
+        if_match: &ETag,
+        body: Bytes,
+        context: &str,
+    ) -> Result<Reply, ScimError> {
+        let call = Call {
+            method: reqwest::Method::PATCH,
+            url: self.group_url(id),
+            if_match: Some(if_match.as_str()),
+            if_none_match: None,
+            body: Some(body),
+            context,
+        };
+        self.http.send(&call).await
+    }
+}
+
+/// A `attr eq "value"` filter with the value quoted and escaped (RFC 7644 §3.4.2.2), so that
+/// no value can change the filter's meaning. Control characters are refused outright.
+pub fn filter_eq(attribute: &str, value: &str, what: &'static str) -> Result<String, ScimError> {
+    if value.chars().any(char::is_control) {
+        return Err(ScimError::UnsafeFilterValue {
+            what,
+            value: value.escape_default().to_string(),
+        });
+    }
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    Ok(format!("{attribute} eq \"{escaped}\""))
+}
+
+/// Turn error statuses into [`ScimError`]s: stale answers into [`ScimError::Stale`].
+fn check(reply: Reply, context: &str) -> Result<Reply, ScimError> {
+    if reply.status.is_success() {
+        return Ok(reply);
+    }
+    let body: wire::ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let status = reply.status.as_u16();
+    let detail = body.detail.or_else(|| {
+        // Platform errors (not SCIM-shaped) carry `message`.
+        serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+    });
+    if is_stale(reply.status, body.scim_type.as_deref(), detail.as_deref()) {
+        return Err(ScimError::Stale {
+            context: context.to_owned(),
+            status,
+            scim_type: body.scim_type,
+        });
+    }
+    let correlation_id = reply.header("inin-correlation-id").map(str::to_owned);
+    if let Some(id) = &correlation_id {
+        tracing::warn!("{context}: HTTP {status}, ININ-Correlation-Id {id}");
+    }
+    Err(ScimError::Status {
+        context: context.to_owned(),
+        status,
+        scim_type: body.scim_type,
+        detail,
+        correlation_id,
+    })
+}
+
+/// The three forms of "your ETag is no longer current": 400 with scimType `invalidVers`
+/// (Genesys' parameter docs), 409 (Genesys' response table) and 412 (RFC 7232). A 400 whose
+/// text says the version does not match is read the same way, as the Genesys Terraform
+/// provider does.
+fn is_stale(status: StatusCode, scim_type: Option<&str>, detail: Option<&str>) -> bool {
+    match status.as_u16() {
+        409 | 412 => true,
+        400 => {
+            scim_type.is_some_and(|t| t.eq_ignore_ascii_case("invalidVers"))
+                || detail.is_some_and(|d| d.contains("does not match the current version"))
+        }
+        _ => false,
+    }
+}
+
+/// The ETag of a reply: the header, exactly as sent.
+fn etag_header(reply: &Reply) -> Option<ETag> {
+    reply
+        .header("etag")
+        .filter(|e| !e.is_empty())
+        .map(|e| ETag(e.to_owned()))
+}
+
+/// The ETag of a reply carrying a group: the header first, else `meta.version`.
+fn etag_of(reply: &Reply) -> Option<ETag> {
+    etag_header(reply).or_else(|| {
+        serde_json::from_slice::<wire::Group>(&reply.body)
+            .ok()
+            .and_then(|g| g.meta.and_then(|m| m.version))
+            .map(ETag)
+    })
+}
+
+fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupState {
+    let etag = etag.or_else(|| {
+        group
+            .meta
+            .as_ref()
+            .and_then(|m| m.version.clone())
+            .map(ETag)
+    });
+    GroupState {
+        id: GroupId(group.id),
+        display_name: group.display_name.unwrap_or_default(),
+        members: group
+            .members
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| UserId(m.value))
+            .collect(),
+        etag,
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+        context: context.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_values_are_quoted_escaped_or_refused() {
+        assert_eq!(
+            filter_eq("userName", "a@b.c", "u").unwrap(),
+            r#"userName eq "a@b.c""#
+        );
+        assert_eq!(
+            filter_eq("displayName", r#"x"] or id pr \"#, "g").unwrap(),
+            r#"displayName eq "x\"] or id pr \\""#
+        );
+        assert!(filter_eq("id", "a\nb", "u").is_err());
+    }
+
+    #[test]
+    fn stale_forms() {
+        let s = |n| StatusCode::from_u16(n).unwrap();
+        assert!(is_stale(s(409), None, None));
+        assert!(is_stale(s(412), None, None));
+        assert!(is_stale(s(400), Some("invalidVers"), None));
+        assert!(is_stale(
+            s(400),
+            None,
+            Some("Version 3 does not match the current version 4")
+        ));
+        assert!(!is_stale(s(400), Some("invalidValue"), None));
+        assert!(!is_stale(s(404), None, None));
+    }
+}

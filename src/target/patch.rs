@@ -1,0 +1,375 @@
+//! Sending a group's member changes: chunked, each chunk under `If-Match`, ETags chained.
+//!
+//! Rules 1, 4 and 5 of DESIGN.md live here:
+//! - every PATCH carries `If-Match`; a stale answer is never retried with a fresh ETag;
+//! - a chunk whose response was lost (or whose retry came back stale after a 5xx or a reset)
+//!   is settled by re-reading the group: if its members are exactly the plan's base plus the
+//!   chunks sent so far, the chunk landed and the next one goes on with the re-read ETag;
+//!   anything else means someone else moved the group: stale;
+//! - chunks hold at most `max_members_per_patch` values and `max_patch_bytes` bytes, and each
+//!   next chunk uses the ETag that the previous answer returned.
+
+use bytes::Bytes;
+
+use super::wire::{MemberRef, PatchOperation, PatchRequest};
+use super::{RemoveStyle, ScimClient, ScimError, check, etag_of, filter_eq};
+use crate::model::{ETag, GroupId, MemberChanges, MemberSet, members_sha256};
+
+/// What a group must still be for its planned changes to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Precondition {
+    /// The ETag read when the plan was made, sent in `If-Match`.
+    pub etag: ETag,
+    /// The digest of the members read when the plan was made ([`members_sha256`]); lets a
+    /// lost response be settled by a re-read. Without it, a lost response counts as stale.
+    pub members_sha256: Option<String>,
+}
+
+/// A group's changes, all applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOutcome {
+    /// The group's ETag after the last chunk, if the server told.
+    pub etag: Option<ETag>,
+    /// PATCH requests answered with success.
+    pub patches: usize,
+    /// Chunks whose response was lost and that a re-read showed applied.
+    pub recovered: usize,
+}
+
+/// A group's changes, not all applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct PatchError {
+    /// The chunks that are known to have been applied before the failure.
+    pub applied: MemberChanges,
+    /// Why the rest was not: [`ScimError::Stale`] when the group moved.
+    #[source]
+    pub error: ScimError,
+}
+
+impl PatchError {
+    /// True when the group moved under the plan.
+    pub fn is_stale(&self) -> bool {
+        self.error.is_stale()
+    }
+}
+
+/// Split `changes` into chunks of at most `max_values` values and about `max_bytes` bytes.
+/// Adds come first, then removes; the split is deterministic.
+pub fn chunk(
+    changes: &MemberChanges,
+    max_values: usize,
+    max_bytes: usize,
+    style: RemoveStyle,
+) -> Vec<MemberChanges> {
+    const OVERHEAD: usize = 200; // schemas, two operations' op/path keys
+    let max_values = max_values.max(1);
+    let mut chunks = Vec::new();
+    let mut current = MemberChanges::default();
+    let mut bytes = OVERHEAD;
+    let items = changes
+        .add
+        .iter()
+        .map(|u| (true, u))
+        .chain(changes.remove.iter().map(|u| (false, u)));
+    for (add, user) in items {
+        // `{"value":"<id>"},` or `{"op":"remove","path":"members[value eq \"<id>\"]"},`
+        let escaped = serde_json::to_string(user.as_str()).map_or(0, |s| s.len());
+        let size = if !add && style == RemoveStyle::FilterPath {
+            escaped * 2 + 45
+        } else {
+            escaped + 12
+        };
+        if !current.is_empty() && (current.len() >= max_values || bytes + size > max_bytes) {
+            chunks.push(std::mem::take(&mut current));
+            bytes = OVERHEAD;
+        }
+        bytes += size;
+        if add {
+            current.add.insert(user.clone());
+        } else {
+            current.remove.insert(user.clone());
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// The PATCH body of one chunk.
+pub fn patch_body(chunk: &MemberChanges, style: RemoveStyle) -> Result<PatchRequest, ScimError> {
+    let refs = |set: &crate::model::MemberSet| {
+        serde_json::to_value(
+            set.iter()
+                .map(|u| MemberRef::id(u.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .expect("member references serialise")
+    };
+    let mut ops = Vec::new();
+    if !chunk.add.is_empty() {
+        ops.push(PatchOperation {
+            op: "add".into(),
+            path: Some("members".into()),
+            value: Some(refs(&chunk.add)),
+        });
+    }
+    match style {
+        RemoveStyle::ValueList if !chunk.remove.is_empty() => ops.push(PatchOperation {
+            op: "remove".into(),
+            path: Some("members".into()),
+            value: Some(refs(&chunk.remove)),
+        }),
+        RemoveStyle::ValueList => {}
+        RemoveStyle::FilterPath => {
+            for user in &chunk.remove {
+                ops.push(PatchOperation {
+                    op: "remove".into(),
+                    path: Some(format!(
+                        "members[{}]",
+                        filter_eq("value", user.as_str(), "user id")?
+                    )),
+                    value: None,
+                });
+            }
+        }
+    }
+    Ok(PatchRequest::new(ops))
+}
+
+impl ScimClient {
+    /// Apply `changes` to group `id`, which must still be as `pre` says.
+    ///
+    /// `changes` must be reconciled against the group as it was when `pre` was taken: adds
+    /// are not members, removes are (the planner guarantees it). That is what lets a lost
+    /// response be settled exactly by a re-read.
+    pub async fn patch_members(
+        &self,
+        id: &GroupId,
+        pre: &Precondition,
+        changes: &MemberChanges,
+    ) -> Result<PatchOutcome, PatchError> {
+        let settings = self.settings();
+        let style = settings.remove_style;
+        let chunks = chunk(
+            changes,
+            settings.max_members_per_patch,
+            settings.max_patch_bytes,
+            style,
+        );
+        let mut etag = pre.etag.clone();
+        let mut applied = MemberChanges::default();
+        let mut outcome = PatchOutcome {
+            etag: Some(etag.clone()),
+            patches: 0,
+            recovered: 0,
+        };
+        let fail = |applied: &MemberChanges, error| PatchError {
+            applied: applied.clone(),
+            error,
+        };
+        let total = chunks.len();
+        for (n, chunk) in chunks.iter().enumerate() {
+            let context = format!("PATCH group {id} (chunk {} of {total})", n + 1);
+            let body = patch_body(chunk, style).map_err(|e| fail(&applied, e))?;
+            let body = Bytes::from(serde_json::to_vec(&body).expect("patch request serialises"));
+            let sent = self.send_patch(id, &etag, body, &context).await;
+            let mut with_chunk = applied.clone();
+            with_chunk.extend(chunk);
+            let step = match sent {
+                Ok(reply) if reply.uncertain && !reply.status.is_success() => {
+                    // An earlier attempt may have landed: a stale answer may be our own change.
+                    let error = check(reply, &context).expect_err("not a success");
+                    self.settle(id, pre, &applied, &with_chunk, error, &context)
+                        .await
+                }
+                Ok(reply) => match check(reply, &context) {
+                    Ok(reply) => {
+                        outcome.patches += 1;
+                        match etag_of(&reply) {
+                            Some(e) => Step::Next(e),
+                            // No ETag in the answer: learn it from a re-read, verified.
+                            None if n + 1 < total => {
+                                self.verified_etag(id, pre, &with_chunk, &context).await
+                            }
+                            None => {
+                                outcome.etag = None;
+                                applied = with_chunk;
+                                continue;
+                            }
+                        }
+                    }
+                    Err(error) => Step::Failed(error),
+                },
+                Err(error @ ScimError::Transport { .. }) => {
+                    self.settle(id, pre, &applied, &with_chunk, error, &context)
+                        .await
+                }
+                Err(error) => Step::Failed(error),
+            };
+            match step {
+                Step::Next(e) => etag = e,
+                Step::Recovered(e) => {
+                    outcome.recovered += 1;
+                    outcome.patches += 1;
+                    etag = e;
+                }
+                Step::Failed(error) => return Err(fail(&applied, error)),
+            }
+            outcome.etag = Some(etag.clone());
+            applied = with_chunk;
+        }
+        Ok(outcome)
+    }
+
+    /// After a lost response: did this chunk land (go on with the re-read ETag), not land
+    /// (the original error stands), or did someone else move the group (stale)?
+    async fn settle(
+        &self,
+        id: &GroupId,
+        pre: &Precondition,
+        before: &MemberChanges,
+        with_chunk: &MemberChanges,
+        error: ScimError,
+        context: &str,
+    ) -> Step {
+        let Some(base) = pre.members_sha256.as_deref() else {
+            return Step::Failed(error);
+        };
+        let Ok(group) = self.get_group(id).await else {
+            return Step::Failed(error);
+        };
+        if holds(&group.members, with_chunk, base) {
+            tracing::info!(
+                "{context}: the response was lost, but a re-read shows the chunk applied"
+            );
+            return match group.etag {
+                Some(etag) => Step::Recovered(etag),
+                None => Step::Failed(ScimError::NoEtag {
+                    context: context.to_owned(),
+                }),
+            };
+        }
+        if holds(&group.members, before, base) && !error.is_stale() {
+            // Nothing of this chunk landed and nobody else wrote: the failure stands as is.
+            return Step::Failed(error);
+        }
+        Step::Failed(ScimError::Stale {
+            context: context.to_owned(),
+            status: error.status().unwrap_or(409),
+            scim_type: None,
+        })
+    }
+
+    /// The ETag after `with_chunk` landed, learned from a re-read that shows exactly that.
+    async fn verified_etag(
+        &self,
+        id: &GroupId,
+        pre: &Precondition,
+        with_chunk: &MemberChanges,
+        context: &str,
+    ) -> Step {
+        let no_etag = || {
+            Step::Failed(ScimError::NoEtag {
+                context: context.to_owned(),
+            })
+        };
+        let Some(base) = pre.members_sha256.as_deref() else {
+            return no_etag();
+        };
+        let group = match self.get_group(id).await {
+            Ok(g) => g,
+            Err(e) => return Step::Failed(e),
+        };
+        if !holds(&group.members, with_chunk, base) {
+            return Step::Failed(ScimError::Stale {
+                context: context.to_owned(),
+                status: 409,
+                scim_type: None,
+            });
+        }
+        group.etag.map_or_else(no_etag, Step::Next)
+    }
+}
+
+/// True when `members` is exactly the base (known by its digest) with `changes` applied.
+fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &str) -> bool {
+    changes.add.iter().all(|u| members.contains(u))
+        && changes.remove.iter().all(|u| !members.contains(u))
+        && members_sha256(&changes.undone_from(members)) == base_sha256
+}
+
+/// What happened to one chunk.
+enum Step {
+    /// It landed; the next chunk goes on with this ETag.
+    Next(ETag),
+    /// Its response was lost, but a re-read shows it landed; go on with this ETag.
+    Recovered(ETag),
+    /// It did not land, or the group moved.
+    Failed(ScimError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserId;
+    use serde_json::json;
+
+    fn users(prefix: &str, n: usize) -> MemberSet {
+        (0..n).map(|i| UserId(format!("{prefix}{i:04}"))).collect()
+    }
+
+    #[test]
+    fn chunks_respect_count_and_cover_everything_once() {
+        let changes = MemberChanges {
+            add: users("a", 120),
+            remove: users("r", 7),
+        };
+        let chunks = chunk(&changes, 50, 500_000, RemoveStyle::ValueList);
+        assert_eq!(
+            chunks.iter().map(MemberChanges::len).collect::<Vec<_>>(),
+            [50, 50, 27]
+        );
+        let mut all = MemberChanges::default();
+        for c in &chunks {
+            all.extend(c);
+        }
+        assert_eq!(all, changes);
+    }
+
+    #[test]
+    fn chunks_respect_bytes() {
+        let changes = MemberChanges {
+            add: users(&"x".repeat(1000), 30),
+            remove: MemberSet::new(),
+        };
+        let chunks = chunk(&changes, 50, 10_000, RemoveStyle::ValueList);
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        for c in &chunks {
+            let body = serde_json::to_vec(&patch_body(c, RemoveStyle::ValueList).unwrap()).unwrap();
+            assert!(body.len() <= 10_000, "{}", body.len());
+        }
+    }
+
+    #[test]
+    fn bodies_in_both_remove_styles() {
+        let c = MemberChanges {
+            add: users("a", 1),
+            remove: users("r", 2),
+        };
+        let v = serde_json::to_value(patch_body(&c, RemoveStyle::ValueList).unwrap()).unwrap();
+        assert_eq!(
+            v["Operations"],
+            json!([
+                {"op":"add","path":"members","value":[{"value":"a0000"}]},
+                {"op":"remove","path":"members","value":[{"value":"r0000"},{"value":"r0001"}]}
+            ])
+        );
+        let f = serde_json::to_value(patch_body(&c, RemoveStyle::FilterPath).unwrap()).unwrap();
+        assert_eq!(
+            f["Operations"][1],
+            json!({"op":"remove","path":"members[value eq \"r0000\"]"})
+        );
+    }
+}
