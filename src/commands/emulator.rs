@@ -1,5 +1,7 @@
 //! `scimsync emulator`: serve the emulator until Ctrl-C.
 
+use std::io::Write;
+
 use anyhow::Context;
 
 use crate::cli::EmulatorArgs;
@@ -31,30 +33,31 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitCode> {
         })?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    println!("scimsync emulator listening on {base} (seed: {path})");
-    println!();
-    println!("  [target]");
-    println!("  api_base = \"{base}\"");
-    println!("  login_base = \"{base}\"");
-    println!("  [source]");
-    println!("  kind = \"delta-http\"");
-    println!("  base_url = \"{base}\"");
-    println!();
     let clients: Vec<&str> = seed.clients.iter().map(|c| c.id.as_str()).collect();
-    println!(
-        "  OAuth clients: {} (secrets as in the seed file)",
-        clients.join(", ")
+    let groups: Vec<String> = seed
+        .groups
+        .iter()
+        .map(|g| format!("{} ({})", g.display_name, g.id))
+        .collect();
+    let banner = format!(
+        "scimsync emulator listening on {base} (seed: {path})\n\n\
+         In scimsync.toml:\n\
+         \x20 [target]\n\
+         \x20 api_base = \"{base}\"\n\
+         \x20 login_base = \"{base}\"\n\
+         \x20 [source]\n\
+         \x20 kind = \"delta-http\"\n\
+         \x20 base_url = \"{base}\"\n\n\
+         OAuth clients: {} (secrets as in the seed file)\n\
+         Groups: {}\n\n\
+         Press Ctrl-C to stop.\n",
+        clients.join(", "),
+        groups.join(", "),
     );
-    println!(
-        "  groups: {}",
-        seed.groups
-            .iter()
-            .map(|g| format!("{} ({})", g.display_name, g.id))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!();
-    println!("Press Ctrl-C to stop.");
+    // A closed stdout (`| head`) must not stop the server: write errors are ignored.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

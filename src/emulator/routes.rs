@@ -101,15 +101,19 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
         .map(str::to_owned);
     let kill = request.extensions().get::<ConnKill>().cloned();
     let token = bearer(request.headers());
-    let mut record = Record {
-        route,
-        path,
-        status: 0,
-        dropped: false,
-        if_match,
-        etag: None,
-        body: None,
-        at: emu.lock().faults.elapsed(),
+    let at = emu.lock().faults.elapsed();
+    let mut record = Pending {
+        emu: emu.clone(),
+        record: Some(Record {
+            route,
+            path,
+            status: 0,
+            dropped: false,
+            if_match,
+            etag: None,
+            body: None,
+            at,
+        }),
     };
 
     let fault = emu.lock().faults.take(route);
@@ -127,12 +131,11 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
-            return finish(&emu, record, response);
+            return finish(record, response);
         }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
         Some(FaultAction::Drop) => {
-            record.dropped = true;
-            emu.lock().faults.journal.push(record);
+            record.push(|r| r.dropped = true);
             return hang_up(kill).await;
         }
         Some(FaultAction::CommitThenDrop) => drop_after = true,
@@ -153,7 +156,7 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
                 "bad.credentials",
                 "Invalid login credentials.",
             );
-            return finish(&emu, record, response);
+            return finish(record, response);
         }
         if let Some(limit) = state.options.rate_limit {
             let window = state
@@ -174,7 +177,7 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(window.reset_secs));
                 add_limit_headers(&mut response, window);
-                return finish(&emu, record, response);
+                return finish(record, response);
             }
         }
     }
@@ -184,7 +187,7 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
         .await
         .unwrap_or_default();
     if route == Route::GroupPatch {
-        record.body = Some(String::from_utf8_lossy(&body).into_owned());
+        record.edit(|r| r.body = Some(String::from_utf8_lossy(&body).into_owned()));
     }
     let request = Request::from_parts(parts, axum::body::Body::from(body));
     let mut response = next.run(request).await;
@@ -192,13 +195,15 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
         add_limit_headers(&mut response, window);
     }
     if drop_after {
-        record.status = response.status().as_u16();
-        record.etag = etag_header(&response);
-        record.dropped = true;
-        emu.lock().faults.journal.push(record);
+        let (status, etag) = (response.status().as_u16(), etag_header(&response));
+        record.push(|r| {
+            r.status = status;
+            r.etag = etag;
+            r.dropped = true;
+        });
         return hang_up(kill).await;
     }
-    finish(&emu, record, response)
+    finish(record, response)
 }
 
 fn etag_header(response: &Response) -> Option<String> {
@@ -209,14 +214,44 @@ fn etag_header(response: &Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn finish(emu: &Emu, mut record: Record, mut response: Response) -> Response {
-    record.status = response.status().as_u16();
-    record.etag = etag_header(&response);
+/// A request's journal entry, written when it is answered, or (with `dropped`) when the
+/// client went away first and the handler's future was dropped.
+struct Pending {
+    emu: Emu,
+    record: Option<Record>,
+}
+
+impl Pending {
+    fn edit(&mut self, f: impl FnOnce(&mut Record)) {
+        if let Some(r) = self.record.as_mut() {
+            f(r);
+        }
+    }
+
+    fn push(&mut self, f: impl FnOnce(&mut Record)) {
+        if let Some(mut r) = self.record.take() {
+            f(&mut r);
+            self.emu.lock().faults.journal.push(r);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.push(|r| r.dropped = true);
+    }
+}
+
+fn finish(mut record: Pending, mut response: Response) -> Response {
+    let (status, etag) = (response.status().as_u16(), etag_header(&response));
+    record.push(|r| {
+        r.status = status;
+        r.etag = etag;
+    });
     let correlation = format!("emu-{:08x}", rand::random::<u32>());
     if let Ok(v) = HeaderValue::from_str(&correlation) {
         response.headers_mut().insert("inin-correlation-id", v);
     }
-    emu.lock().faults.journal.push(record);
     response
 }
 
@@ -386,21 +421,25 @@ async fn get_group(
 }
 
 /// `startIndex`, `count` and the checks Genesys makes on them.
-fn page(query: &HashMap<String, String>, max: u64) -> Result<(usize, usize), Response> {
+fn page(query: &HashMap<String, String>, max: u64) -> Result<(usize, usize), Box<Response>> {
     let number = |key: &str, default: u64| match query.get(key) {
         None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| scim_error(400, Some("invalidValue"), format!("{key} must be a number"))),
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            Box::new(scim_error(
+                400,
+                Some("invalidValue"),
+                format!("{key} must be a number"),
+            ))
+        }),
     };
     let start = number("startIndex", 1)?.max(1);
     let count = number("count", 25)?;
     if count > max {
-        return Err(platform_error(
+        return Err(Box::new(platform_error(
             StatusCode::TOO_MANY_REQUESTS,
             "too.many.requests",
             &format!("count {count} exceeds internal resource limits; use at most {max}"),
-        ));
+        )));
     }
     Ok(((start - 1) as usize, count as usize))
 }
@@ -439,7 +478,7 @@ async fn list_groups(
     };
     let (skip, count) = match page(&query, state.options.max_page_size) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let base = base_of(&headers);
     let members = wants_members(&query);
@@ -485,7 +524,7 @@ async fn list_users(
     let state = emu.lock();
     let (skip, count) = match page(&query, state.options.max_page_size) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let users = state.org.users.values();
     let matches: Vec<wire::User> = match query.get("filter") {

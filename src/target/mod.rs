@@ -8,7 +8,7 @@
 //! - [`auth`]: credentials and the token cache
 //! - [`http`]: pacing, concurrency bound, retries, 429 handling
 //! - [`regions`]: Genesys region → hosts
-//! - [`error`]: [`ScimError`]
+//! - [`error`]: the errors, [`ScimError`]
 
 pub mod auth;
 pub mod error;

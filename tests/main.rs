@@ -1,0 +1,7 @@
+//! Integration tests: one binary (so that 2 cores link once), a module per subject.
+//! Every test talks HTTP to an emulator on 127.0.0.1:0.
+
+mod harness;
+
+mod client;
+mod emulator;
