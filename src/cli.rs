@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use crate::plan::render::Format;
+
 /// Keep Genesys Cloud group memberships in line with an identity provider, plan/apply style.
 ///
 /// `plan` reads the IdP's membership changes and the live Genesys groups and writes a plan
@@ -27,11 +29,74 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read the IdP's membership changes and the live Genesys groups; print (and write) a plan.
+    ///
+    /// Nothing is changed in Genesys Cloud. The plan holds, per group, the changes reconciled
+    /// against the group as it is now and the ETag read, so that apply can refuse a group that
+    /// moved since. A group that fails or trips a safety guard means no plan is written.
+    Plan(PlanArgs),
+    /// Render a plan file (table, markdown for a pull-request comment, or JSON).
+    Show(ShowArgs),
+    /// Check the config, credentials, every mapped group and the IdP, as a checklist.
+    Validate(ValidateArgs),
     /// Run the local Genesys Cloud SCIM emulator (OAuth, SCIM groups and users, IdP deltas).
     ///
     /// It listens on 127.0.0.1 only. Point scimsync at it with api_base and login_base set to
     /// the URL it prints, and the client id and secret of the seed file.
     Emulator(EmulatorArgs),
+}
+
+/// Arguments of `scimsync plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The config file.
+    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// Write the plan file here (atomically; owner-only).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Exit 2 when the plan has changes, 0 when it has none (for CI).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Plan only this group (the config's group name); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+
+    /// Allow up to N removals per group, replacing both safety limits for this plan
+    /// (recorded in the plan as overridden).
+    #[arg(long, value_name = "N")]
+    pub allow_removals: Option<usize>,
+
+    /// Fail when an IdP user does not exist in Genesys Cloud, instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Arguments of `scimsync show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Arguments of `scimsync validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The config file.
+    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
 }
 
 /// Arguments of `scimsync emulator`.

@@ -12,18 +12,30 @@
 //! | [`exit_code`] | the exit codes, in one place |
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
+//! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
+//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), renderers |
+//! | [`source`] | identity-provider readers behind one trait: delta endpoint, declarative file |
 //! | [`target`] | the SCIM side: wire types, OAuth, HTTP policy, regions, groups, users, PATCH |
+//! | [`config`] | the TOML config, validated with precise messages |
+//! | [`state`] | per-group IdP cursors, advanced only after a successful apply; the apply lock |
+//! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
 //! | [`commands`] | one file per command: its I/O around the pure parts |
 
 #![forbid(unsafe_code)]
 
+pub mod atomic_file;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod emulator;
 pub mod endpoint;
 pub mod exit_code;
 pub mod model;
+pub mod plan;
+pub mod retry;
+pub mod source;
+pub mod state;
 pub mod target;
 
 use cli::{Cli, Command};
@@ -37,6 +49,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         match &cli.command {
+            Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
+            Command::Show(args) => commands::show::run(args),
+            Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
             Command::Emulator(args) => commands::emulator::run(args).await,
         }
     })

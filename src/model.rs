@@ -152,6 +152,19 @@ impl MemberChanges {
     }
 }
 
+/// What a group's plan reads from the IdP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Apply the IdP's changes since the group's cursor (all members as additions on a first
+    /// run). Never removes a member the IdP did not name.
+    #[default]
+    Delta,
+    /// Read the whole membership each time and also remove members the IdP lacks, within the
+    /// safety limits.
+    Full,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

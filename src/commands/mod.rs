@@ -1,3 +1,78 @@
 //! One file per command: each does its command's I/O and calls the pure parts.
+//!
+//! The setup they share (a SCIM client and an IdP source from a config) is here.
 
 pub mod emulator;
+pub mod plan;
+pub mod show;
+pub mod validate;
+
+use crate::config::{Config, TargetKind};
+use crate::endpoint::Endpoint;
+use crate::source::{self, Source};
+use crate::target::{
+    Credentials, HttpSettings, RetryPolicy, ScimClient, TargetSettings, TokenSource,
+};
+
+/// Reads an environment variable (a closure so that tests can pass a map).
+pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The target settings `config` describes.
+pub fn target_settings(config: &Config) -> anyhow::Result<TargetSettings> {
+    let t = &config.target;
+    let mut settings = match t.kind {
+        TargetKind::Genesys => TargetSettings::genesys(&t.api_base)?,
+        TargetKind::Scim => TargetSettings {
+            scim_base: t.api_base.clone(),
+            groups_path: "Groups".into(),
+            users_path: "Users".into(),
+            remove_style: t.remove_style,
+            max_members_per_patch: t.max_members_per_patch,
+            max_patch_bytes: 500_000,
+            http: HttpSettings::default(),
+        },
+    };
+    settings.remove_style = t.remove_style;
+    settings.max_members_per_patch = t.max_members_per_patch;
+    settings.http.requests_per_minute = t.requests_per_minute;
+    settings.http.concurrency = t.concurrency;
+    Ok(settings)
+}
+
+/// The credentials `config` calls for, from `env`.
+pub fn credentials(config: &Config, env: Env<'_>) -> anyhow::Result<Credentials> {
+    match (&config.target.kind, &config.target.token_env) {
+        (TargetKind::Scim, Some(var)) => {
+            let token = env(var).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                anyhow::anyhow!("the target token variable {var} (target.token_env) is not set; export it before running scimsync")
+            })?;
+            Ok(Credentials::Bearer {
+                token: token.into(),
+                source: var.clone(),
+            })
+        }
+        _ => Ok(Credentials::genesys_from(env)?),
+    }
+}
+
+/// A SCIM client for `config`'s target, with credentials from `env`.
+pub fn connect(config: &Config, env: Env<'_>) -> anyhow::Result<ScimClient> {
+    let settings = target_settings(config)?;
+    let login: &Endpoint = &config.target.login_base;
+    let tokens = TokenSource::new(credentials(config, env)?, login);
+    Ok(ScimClient::new(settings, tokens)?)
+}
+
+/// The IdP source `config` describes, with secrets from `env`.
+pub fn open_source(config: &Config, env: Env<'_>) -> anyhow::Result<Box<dyn Source>> {
+    Ok(source::from_config(
+        &config.source,
+        env,
+        &RetryPolicy::default(),
+    )?)
+}

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::error::ScimError;
-use super::http::{AttemptError, RetryPolicy, describe, is_transient, retry_after, with_retries};
 use crate::endpoint::Endpoint;
+use crate::retry::{AttemptError, RetryPolicy, describe, is_transient, retry_after, with_retries};
 
 /// Environment variable holding the OAuth client id.
 pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
@@ -227,7 +227,8 @@ impl TokenSource {
         let (secret, expires_in) = with_retries(retry, &context, || {
             self.fetch(client, client_id, client_secret)
         })
-        .await?;
+        .await
+        .map_err(|f| f.into_scim(&context))?;
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -273,7 +274,7 @@ impl TokenSource {
         client: &reqwest::Client,
         client_id: &str,
         client_secret: &SecretString,
-    ) -> Result<(SecretString, u64), AttemptError> {
+    ) -> Result<(SecretString, u64), AttemptError<ScimError>> {
         let response = client
             .post(self.token_url.clone())
             .basic_auth(client_id, Some(client_secret.expose_secret()))

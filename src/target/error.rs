@@ -1,11 +1,10 @@
 //! The errors of the SCIM side: each names what was being done, the HTTP status and
 //! scimType when there was one, and what to do about it.
 
-use std::fmt;
-use std::time::Duration;
-
 use super::auth::AuthError;
 use crate::endpoint::EndpointError;
+use crate::retry::Failure;
+pub use crate::retry::RateLimitReason;
 
 /// An error talking to a SCIM server.
 #[derive(Debug, thiserror::Error)]
@@ -146,33 +145,20 @@ impl ScimError {
     }
 }
 
-/// Why scimsync stopped waiting out 429 answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RateLimitReason {
-    /// Every retry drew another 429.
-    Exhausted {
-        /// How many attempts were made.
-        attempts: usize,
-    },
-    /// The server asked for a wait longer than scimsync's cap.
-    WaitTooLong {
-        /// The wait asked for.
-        asked: Duration,
-        /// The cap.
-        cap: Duration,
-    },
-}
-
-impl fmt::Display for RateLimitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Failure<ScimError> {
+    /// The [`ScimError`] for a request (named by `context`) that failed after retries.
+    pub fn into_scim(self, context: &str) -> ScimError {
         match self {
-            Self::Exhausted { attempts } => write!(f, "on each of {attempts} attempts"),
-            Self::WaitTooLong { asked, cap } => write!(
-                f,
-                "and asked to wait {}s, over the {}s cap",
-                asked.as_secs(),
-                cap.as_secs()
-            ),
+            Failure::GaveUp { detail, attempts } => ScimError::Transport {
+                context: context.to_owned(),
+                detail,
+                attempts,
+            },
+            Failure::RateLimited(reason) => ScimError::RateLimited {
+                context: context.to_owned(),
+                reason,
+            },
+            Failure::Fatal(e) => e,
         }
     }
 }

@@ -6,11 +6,13 @@
 //!
 //! - [`wire`]: serde types of SCIM JSON, shared with the emulator
 //! - [`auth`]: credentials and the token cache
+//! - [`directory`]: user lookups, cached per run
 //! - [`http`]: pacing, concurrency bound, retries, 429 handling
 //! - [`regions`]: Genesys region → hosts
 //! - [`error`]: the errors, [`ScimError`]
 
 pub mod auth;
+pub mod directory;
 pub mod error;
 pub mod http;
 mod patch;
@@ -23,10 +25,11 @@ use serde::de::DeserializeOwned;
 
 pub use self::auth::{AuthError, Credentials, TokenSource};
 pub use self::error::ScimError;
-pub use self::http::{Call, HttpSettings, Reply, RetryPolicy};
+pub use self::http::{Call, HttpSettings, Reply};
 pub use self::patch::{PatchError, PatchOutcome, Precondition};
 use crate::endpoint::Endpoint;
 use crate::model::{ETag, GroupId, MemberSet, UserId};
+pub use crate::retry::RetryPolicy;
 
 /// How removals are written in a PATCH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -1,0 +1,109 @@
+//! `scimsync validate`: check the config, the credentials, that every mapped group exists
+//! and that the IdP answers, as a checklist. Non-zero on any failure.
+
+use super::{Env, connect, open_source};
+use crate::cli::ValidateArgs;
+use crate::config::{Config, GroupTarget};
+use crate::exit_code::ExitCode;
+use crate::model::Mode;
+use crate::state::State;
+
+fn check(ok: bool, line: &str) -> bool {
+    println!("{} {line}", if ok { "✓" } else { "✗" });
+    ok
+}
+
+/// Run `scimsync validate`.
+pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            check(false, &format!("config: {e}"));
+            return Ok(ExitCode::Error);
+        }
+    };
+    let mut all = check(
+        true,
+        &format!(
+            "config {}: {} group(s), target {} {}",
+            config.path.display(),
+            config.groups.len(),
+            config.target.kind.as_str(),
+            config.target.api_base
+        ),
+    );
+    let state = match State::load(&config.state_path) {
+        Ok(s) => {
+            check(
+                true,
+                &format!(
+                    "state file {}: {} group(s) with a cursor",
+                    config.state_path.display(),
+                    s.groups.len()
+                ),
+            );
+            s
+        }
+        Err(e) => {
+            all &= check(false, &format!("state: {e}"));
+            State::default()
+        }
+    };
+    let client = match connect(&config, env) {
+        Ok(c) => {
+            check(true, "credentials: found in the environment");
+            Some(c)
+        }
+        Err(e) => {
+            all &= check(false, &format!("credentials: {e:#}"));
+            None
+        }
+    };
+    if let Some(client) = &client {
+        for g in &config.groups {
+            let found = match &g.target {
+                GroupTarget::Id(id) => client
+                    .get_group(id)
+                    .await
+                    .map(|s| (s.id, s.display_name, s.members.len())),
+                GroupTarget::Name(name) => match client.find_group_by_name(name).await {
+                    Ok(s) => client
+                        .get_group(&s.id)
+                        .await
+                        .map(|s| (s.id, s.display_name, s.members.len())),
+                    Err(e) => Err(e),
+                },
+            };
+            all &= match found {
+                Ok((id, name, n)) => check(
+                    true,
+                    &format!("group {} → {name} ({id}): {n} members", g.name),
+                ),
+                Err(e) => check(false, &format!("group {}: {e}", g.name)),
+            };
+        }
+    }
+    match open_source(&config, env) {
+        Ok(source) => {
+            for g in &config.groups {
+                let since = match g.mode {
+                    Mode::Delta => state.cursor(&g.name),
+                    Mode::Full => None,
+                };
+                all &= match source.read(&g.name, since, g.mode).await {
+                    Ok(_) => check(
+                        true,
+                        &format!("IdP ({}) answers for group {}", source.kind(), g.name),
+                    ),
+                    Err(e) => check(false, &format!("IdP: {e}")),
+                };
+            }
+        }
+        Err(e) => all &= check(false, &format!("IdP: {e:#}")),
+    }
+    Ok(if all {
+        ExitCode::Success
+    } else {
+        ExitCode::Error
+    })
+}

@@ -1,0 +1,707 @@
+//! The configuration file (`scimsync.toml`), read and validated into a [`Config`].
+//!
+//! Unknown keys are refused with the file, line and key (toml's own message, which quotes the
+//! line). Values are then checked one by one, each error naming the file and key and saying
+//! what was expected. Secrets never live in this file: it names environment variables.
+//!
+//! Relative paths (`state.path`, a file source's `path`) are relative to the config file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::endpoint::{Endpoint, EndpointError};
+pub use crate::model::Mode;
+use crate::model::{GroupId, UserId, sha256_hex};
+use crate::target::{RemoveStyle, UserKey, regions};
+
+/// The default config file name.
+pub const DEFAULT_PATH: &str = "scimsync.toml";
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}; pass another with --config FILE")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not TOML, or not this schema (unknown key, wrong type).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's message, with line, column and key.
+        message: String,
+    },
+    /// A value that does not fit.
+    #[error("config file {path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The key, dotted (`target.region`, `group[2].target_id`).
+        key: String,
+        /// What was wrong and what is expected.
+        message: String,
+    },
+}
+
+/// Which kind of SCIM server the target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Genesys Cloud.
+    #[default]
+    Genesys,
+    /// Any RFC 7644 SCIM server.
+    Scim,
+}
+
+impl TargetKind {
+    /// `genesys` or `scim`, as written in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Genesys => "genesys",
+            Self::Scim => "scim",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    target: RawTarget,
+    source: RawSource,
+    #[serde(default)]
+    safety: RawSafety,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default, rename = "group")]
+    groups: Vec<RawGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    #[serde(default)]
+    kind: TargetKind,
+    region: Option<String>,
+    api_base: Option<String>,
+    login_base: Option<String>,
+    base_url: Option<String>,
+    token_env: Option<String>,
+    remove_style: Option<RemoveStyle>,
+    max_members_per_patch: Option<i64>,
+    requests_per_minute: Option<i64>,
+    concurrency: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+enum RawSourceKind {
+    DeltaHttp,
+    File,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: RawSourceKind,
+    base_url: Option<String>,
+    token_env: Option<String>,
+    #[serde(default = "default_user_key")]
+    user_key: UserKey,
+    path: Option<PathBuf>,
+}
+
+fn default_user_key() -> UserKey {
+    UserKey::Id
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    #[serde(default = "default_max_removals")]
+    max_removals_per_group: i64,
+    #[serde(default = "default_ratio")]
+    max_removal_ratio: f64,
+    #[serde(default)]
+    protected_members: Vec<String>,
+    #[serde(default)]
+    allow_empty_source: bool,
+}
+
+fn default_max_removals() -> i64 {
+    25
+}
+
+fn default_ratio() -> f64 {
+    0.25
+}
+
+impl Default for RawSafety {
+    fn default() -> Self {
+        Self {
+            max_removals_per_group: default_max_removals(),
+            max_removal_ratio: default_ratio(),
+            protected_members: Vec::new(),
+            allow_empty_source: false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    target_id: Option<String>,
+    target_name: Option<String>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// sha256 of the file's bytes (recorded in plans).
+    pub sha256: String,
+    /// The SCIM target.
+    pub target: TargetConfig,
+    /// The identity provider.
+    pub source: SourceConfig,
+    /// Guards against mass removals.
+    pub safety: Safety,
+    /// The state file (per-group IdP cursors).
+    pub state_path: PathBuf,
+    /// The mapped groups, in file order.
+    pub groups: Vec<GroupConfig>,
+}
+
+/// `[target]`, validated.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Genesys or any SCIM server.
+    pub kind: TargetKind,
+    /// Genesys: `https://api.<domain>`; SCIM: the SCIM base URL.
+    pub api_base: Endpoint,
+    /// Genesys: `https://login.<domain>` (token endpoint at `/oauth/token`).
+    pub login_base: Endpoint,
+    /// SCIM: the environment variable holding the bearer token.
+    pub token_env: Option<String>,
+    /// How removals are written.
+    pub remove_style: RemoveStyle,
+    /// Member values per PATCH, at most.
+    pub max_members_per_patch: usize,
+    /// Requests per minute, at most.
+    pub requests_per_minute: u32,
+    /// Requests in flight (and groups planned) at once, at most.
+    pub concurrency: usize,
+}
+
+/// `[source]`, validated.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// The generic delta endpoint.
+    DeltaHttp {
+        /// `GET {base_url}/delta/groups/members`.
+        base_url: Endpoint,
+        /// The environment variable holding the IdP's bearer token.
+        token_env: String,
+        /// How IdP users map to Genesys users.
+        user_key: UserKey,
+    },
+    /// A declarative TOML file of desired members.
+    File {
+        /// The file (resolved against the config's folder).
+        path: PathBuf,
+        /// How listed users map to Genesys users.
+        user_key: UserKey,
+    },
+}
+
+impl SourceConfig {
+    /// How IdP users map to Genesys users.
+    pub fn user_key(&self) -> UserKey {
+        match self {
+            Self::DeltaHttp { user_key, .. } | Self::File { user_key, .. } => *user_key,
+        }
+    }
+
+    /// `delta-http` or `file`, as written in plans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::DeltaHttp { .. } => "delta-http",
+            Self::File { .. } => "file",
+        }
+    }
+}
+
+/// `[safety]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Safety {
+    /// Removals per group, at most.
+    pub max_removals_per_group: usize,
+    /// Removals as a share of the group's members, at most (0..=1).
+    pub max_removal_ratio: f64,
+    /// Genesys user ids never removed, whatever the source says.
+    pub protected_members: BTreeSet<UserId>,
+    /// Allow an empty full-state answer to empty a group that has members.
+    pub allow_empty_source: bool,
+}
+
+/// How a configured group is found in the target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GroupTarget {
+    /// By id.
+    Id(GroupId),
+    /// By exact display name (looked up with a displayName filter).
+    Name(String),
+}
+
+/// One `[[group]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    /// The IdP group's id; also what `--group` selects and what keys the state file.
+    pub name: String,
+    /// The Genesys group.
+    pub target: GroupTarget,
+    /// Delta or full.
+    pub mode: Mode,
+}
+
+impl Config {
+    /// Read and validate the config at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
+        Self::parse(&text, path, sha256_hex(&bytes))
+    }
+
+    /// Validate config `text`, read from `path`.
+    pub fn parse(text: &str, path: &Path, sha256: String) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            key: key.to_owned(),
+            message,
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let target = validate_target(raw.target, &invalid)?;
+        let source = validate_source(raw.source, &dir, &invalid)?;
+        let safety = validate_safety(raw.safety, &invalid)?;
+        let state_path = dir.join(
+            raw.state
+                .path
+                .unwrap_or_else(|| PathBuf::from("scimsync.state.json")),
+        );
+        if raw.groups.is_empty() {
+            return Err(invalid(
+                "group",
+                "no [[group]] is configured: add at least one with name and target_id (or target_name)".into(),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let mut targets = BTreeMap::new();
+        let mut groups = Vec::new();
+        for (i, g) in raw.groups.into_iter().enumerate() {
+            let key = |k: &str| format!("group[{i}].{k}");
+            if g.name.trim().is_empty() {
+                return Err(invalid(&key("name"), "must not be empty".into()));
+            }
+            if !names.insert(g.name.clone()) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{:?} is configured twice", g.name),
+                ));
+            }
+            let target = match (g.target_id, g.target_name) {
+                (Some(id), None) if !id.trim().is_empty() => {
+                    GroupTarget::Id(GroupId(id.trim().to_owned()))
+                }
+                (None, Some(name)) if !name.trim().is_empty() => GroupTarget::Name(name),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        &key("target_id"),
+                        "set target_id or target_name, not both".into(),
+                    ));
+                }
+                _ => {
+                    return Err(invalid(
+                        &key("target_id"),
+                        format!(
+                            "group {:?} needs target_id (the Genesys group id) or target_name (its display name)",
+                            g.name
+                        ),
+                    ));
+                }
+            };
+            if let Some(other) = targets.insert(target.clone(), g.name.clone()) {
+                return Err(invalid(
+                    &key("target_id"),
+                    format!(
+                        "groups {other:?} and {:?} map to the same Genesys group",
+                        g.name
+                    ),
+                ));
+            }
+            groups.push(GroupConfig {
+                name: g.name,
+                target,
+                mode: g.mode,
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            sha256,
+            target,
+            source,
+            safety,
+            state_path,
+            groups,
+        })
+    }
+
+    /// The groups `selected` names (all when empty); an unknown name is an error.
+    pub fn select(&self, selected: &[String]) -> Result<Vec<&GroupConfig>, ConfigError> {
+        if selected.is_empty() {
+            return Ok(self.groups.iter().collect());
+        }
+        selected
+            .iter()
+            .map(|name| {
+                self.groups
+                    .iter()
+                    .find(|g| &g.name == name)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        path: self.path.display().to_string(),
+                        key: "--group".into(),
+                        message: format!(
+                            "no [[group]] is named {name:?}; configured: {}",
+                            self.groups
+                                .iter()
+                                .map(|g| g.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+            })
+            .collect()
+    }
+}
+
+fn endpoint(
+    key: &str,
+    text: &str,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<Endpoint, ConfigError> {
+    Endpoint::parse(text, key).map_err(|e| match e {
+        EndpointError::Invalid { .. }
+        | EndpointError::Plaintext { .. }
+        | EndpointError::Scheme { .. } => invalid(key, e.to_string()),
+    })
+}
+
+fn positive(
+    key: &str,
+    value: Option<i64>,
+    default: i64,
+    max: i64,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<i64, ConfigError> {
+    let v = value.unwrap_or(default);
+    if !(1..=max).contains(&v) {
+        return Err(invalid(
+            key,
+            format!("{v} is out of range: expected 1 to {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn validate_target(
+    raw: RawTarget,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<TargetConfig, ConfigError> {
+    let (api_base, login_base, token_env) = match raw.kind {
+        TargetKind::Genesys => {
+            if raw.base_url.is_some() || raw.token_env.is_some() {
+                return Err(invalid(
+                    "target.base_url",
+                    "base_url and token_env are for kind = \"scim\"; a genesys target takes region (or api_base and login_base) and its credentials from GENESYSCLOUD_* variables".into(),
+                ));
+            }
+            match (raw.region, raw.api_base, raw.login_base) {
+                (Some(region), None, None) => {
+                    let r = regions::lookup(&region).ok_or_else(|| {
+                        invalid(
+                            "target.region",
+                            format!(
+                                "{region:?} is not a Genesys Cloud region; expected one of {}",
+                                regions::names()
+                            ),
+                        )
+                    })?;
+                    (
+                        endpoint("target.region", &r.api_base(), invalid)?,
+                        endpoint("target.region", &r.login_base(), invalid)?,
+                        None,
+                    )
+                }
+                (None, Some(api), login) => {
+                    let api_base = endpoint("target.api_base", &api, invalid)?;
+                    let login_base = match login {
+                        Some(l) => endpoint("target.login_base", &l, invalid)?,
+                        None => {
+                            // https://api.<domain> → https://login.<domain>; elsewhere (the
+                            // emulator) the same host serves both.
+                            let derived = api_base.as_str().replacen("://api.", "://login.", 1);
+                            endpoint("target.login_base", &derived, invalid)?
+                        }
+                    };
+                    (api_base, login_base, None)
+                }
+                (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
+                    return Err(invalid(
+                        "target.region",
+                        "set region, or api_base (and login_base), not both".into(),
+                    ));
+                }
+                (None, None, _) => {
+                    return Err(invalid(
+                        "target.region",
+                        format!(
+                            "a genesys target needs region (one of {}) or api_base",
+                            regions::names()
+                        ),
+                    ));
+                }
+            }
+        }
+        TargetKind::Scim => {
+            let base = raw.base_url.ok_or_else(|| {
+                invalid(
+                    "target.base_url",
+                    "a scim target needs base_url (its SCIM base, e.g. https://host/scim/v2)"
+                        .into(),
+                )
+            })?;
+            let token_env = raw.token_env.ok_or_else(|| invalid("target.token_env", "a scim target needs token_env: the environment variable holding its bearer token".into()))?;
+            if raw.region.is_some() || raw.api_base.is_some() || raw.login_base.is_some() {
+                return Err(invalid("target.region", "region, api_base and login_base are for kind = \"genesys\"; a scim target takes base_url".into()));
+            }
+            let base = endpoint("target.base_url", &base, invalid)?;
+            (base.clone(), base, Some(token_env))
+        }
+    };
+    let remove_style = raw.remove_style.unwrap_or(match raw.kind {
+        TargetKind::Genesys => RemoveStyle::ValueList,
+        TargetKind::Scim => RemoveStyle::FilterPath,
+    });
+    Ok(TargetConfig {
+        kind: raw.kind,
+        api_base,
+        login_base,
+        token_env,
+        remove_style,
+        max_members_per_patch: positive(
+            "target.max_members_per_patch",
+            raw.max_members_per_patch,
+            50,
+            1000,
+            invalid,
+        )? as usize,
+        requests_per_minute: positive(
+            "target.requests_per_minute",
+            raw.requests_per_minute,
+            300,
+            1_000_000,
+            invalid,
+        )? as u32,
+        concurrency: positive("target.concurrency", raw.concurrency, 4, 64, invalid)? as usize,
+    })
+}
+
+fn validate_source(
+    raw: RawSource,
+    dir: &Path,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<SourceConfig, ConfigError> {
+    match raw.kind {
+        RawSourceKind::DeltaHttp => {
+            if raw.path.is_some() {
+                return Err(invalid("source.path", "path is for kind = \"file\"".into()));
+            }
+            let base = raw.base_url.ok_or_else(|| {
+                invalid(
+                    "source.base_url",
+                    "a delta-http source needs base_url (the IdP's base URL)".into(),
+                )
+            })?;
+            let token_env = raw.token_env.ok_or_else(|| {
+                invalid("source.token_env", "a delta-http source needs token_env: the environment variable holding the IdP's bearer token".into())
+            })?;
+            Ok(SourceConfig::DeltaHttp {
+                base_url: endpoint("source.base_url", &base, invalid)?,
+                token_env,
+                user_key: raw.user_key,
+            })
+        }
+        RawSourceKind::File => {
+            if raw.base_url.is_some() || raw.token_env.is_some() {
+                return Err(invalid(
+                    "source.base_url",
+                    "base_url and token_env are for kind = \"delta-http\"".into(),
+                ));
+            }
+            let path = raw.path.ok_or_else(|| {
+                invalid(
+                    "source.path",
+                    "a file source needs path (a TOML file of [groups.<name>] members = [...])"
+                        .into(),
+                )
+            })?;
+            Ok(SourceConfig::File {
+                path: dir.join(path),
+                user_key: raw.user_key,
+            })
+        }
+    }
+}
+
+fn validate_safety(
+    raw: RawSafety,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<Safety, ConfigError> {
+    if raw.max_removals_per_group < 0 {
+        return Err(invalid(
+            "safety.max_removals_per_group",
+            format!(
+                "{} is negative: expected 0 or more",
+                raw.max_removals_per_group
+            ),
+        ));
+    }
+    if !(0.0..=1.0).contains(&raw.max_removal_ratio) {
+        return Err(invalid(
+            "safety.max_removal_ratio",
+            format!(
+                "{} is out of range: expected 0.0 to 1.0",
+                raw.max_removal_ratio
+            ),
+        ));
+    }
+    Ok(Safety {
+        max_removals_per_group: raw.max_removals_per_group as usize,
+        max_removal_ratio: raw.max_removal_ratio,
+        protected_members: raw.protected_members.into_iter().map(UserId).collect(),
+        allow_empty_source: raw.allow_empty_source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[target]
+region = "eu-central-1"
+[source]
+kind = "delta-http"
+base_url = "https://idp.example.com"
+token_env = "IDP_API_TOKEN"
+[[group]]
+name = "sales"
+target_id = "g1"
+[[group]]
+name = "support"
+target_name = "Support"
+mode = "full"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/scimsync/scimsync.toml"), "x".into())
+    }
+
+    #[test]
+    fn a_good_config_gets_defaults_and_relative_paths() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.target.api_base.as_str(), "https://api.mypurecloud.de");
+        assert_eq!(c.target.login_base.as_str(), "https://login.mypurecloud.de");
+        assert_eq!(c.target.max_members_per_patch, 50);
+        assert_eq!(c.safety.max_removals_per_group, 25);
+        assert_eq!(c.state_path, Path::new("/etc/scimsync/scimsync.state.json"));
+        assert_eq!(c.groups[0].mode, Mode::Delta);
+        assert_eq!(c.groups[1].target, GroupTarget::Name("Support".into()));
+        assert_eq!(c.select(&["support".into()]).unwrap().len(), 1);
+        assert!(
+            c.select(&["nope".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("sales, support")
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            (GOOD.replace("[target]", "[target]\ncolour = 1"), "colour"),
+            (GOOD.replace("eu-central-1", "mars-1"), "target.region"),
+            (GOOD.replace("https://idp", "http://idp"), "source.base_url"),
+            (
+                GOOD.replace("mode = \"full\"", "mode = \"sometimes\""),
+                "sometimes",
+            ),
+            (
+                GOOD.replace("[target]", "[target]\nconcurrency = \"four\""),
+                "concurrency",
+            ),
+            (
+                GOOD.replace("[target]", "[target]\nconcurrency = 0"),
+                "target.concurrency",
+            ),
+            (GOOD.replace("target_id = \"g1\"", ""), "group[0].target_id"),
+            (
+                GOOD.replace("name = \"support\"", "name = \"sales\""),
+                "group[1].name",
+            ),
+            (
+                GOOD.replace("[source]", "[safety]\nmax_removal_ratio = 2.0\n[source]"),
+                "safety.max_removal_ratio",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains("/etc/scimsync/scimsync.toml"), "{e}");
+            assert!(e.contains(key), "expected {key:?} in: {e}");
+        }
+        let e = parse(&GOOD.replace("[target]", "[target]\ncolour = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3"), "{e}");
+    }
+}

@@ -1,0 +1,258 @@
+//! The plan file: versioned JSON, stable key order, a trailing newline, and a sha256 over the
+//! canonical serialization of every other field.
+//!
+//! Canonical serialization: the plan with its `sha256` key removed, as compact JSON in the
+//! struct's key order, sets sorted. Reading re-serializes the parsed plan, so whitespace and
+//! key order in the file do not matter; any change of a value does.
+
+use std::path::Path;
+
+use super::{FORMAT_VERSION, Plan};
+use crate::atomic_file;
+use crate::model::sha256_hex;
+
+/// A plan file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    /// Unreadable.
+    #[error("cannot read plan file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a plan (not JSON, truncated, missing or unknown keys, wrong types).
+    #[error(
+        "{path} is not a scimsync plan file ({message}); make a new one with `scimsync plan --out {path}`"
+    )]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// Written by a newer scimsync.
+    #[error(
+        "plan file {path} has format_version {found}, made by scimsync {tool}; this scimsync {ours} reads format_version {FORMAT_VERSION}: upgrade scimsync, or re-plan with this one"
+    )]
+    Newer {
+        /// The file.
+        path: String,
+        /// Its format version.
+        found: u32,
+        /// The version of scimsync that wrote it.
+        tool: String,
+        /// This build's version.
+        ours: &'static str,
+    },
+    /// The digest does not match the content.
+    #[error(
+        "plan file {path} was modified after it was made: its sha256 field says {recorded} but its content hashes to {actual}; re-plan and approve the new plan"
+    )]
+    Tampered {
+        /// The file.
+        path: String,
+        /// The sha256 field.
+        recorded: String,
+        /// The content's digest.
+        actual: String,
+    },
+    /// Could not be written.
+    #[error("cannot write plan file {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The digest of `plan`'s canonical serialization (all fields but `sha256`).
+pub fn digest(plan: &Plan) -> String {
+    let mut value = serde_json::to_value(plan).expect("plans serialise");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("sha256");
+    }
+    sha256_hex(&serde_json::to_vec(&value).expect("values serialise"))
+}
+
+/// Set `plan.sha256` to its digest.
+pub fn seal(plan: &mut Plan) {
+    plan.sha256 = digest(plan);
+}
+
+/// The file bytes of `plan`: pretty JSON and a trailing newline.
+pub fn to_bytes(plan: &Plan) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(plan).expect("plans serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Write `plan` to `path` atomically (owner-only).
+pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
+    atomic_file::write(path, &to_bytes(plan)).map_err(|source| PlanFileError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Read the plan at `path`, checking its format version (not its digest: see [`verify`]).
+pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse(&bytes, &shown)
+}
+
+/// Parse plan file bytes; `path` names them in errors.
+pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
+    let invalid = |message: String| PlanFileError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| invalid("no format_version key".into()))?;
+    if version > u64::from(FORMAT_VERSION) {
+        return Err(PlanFileError::Newer {
+            path: path.to_owned(),
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            tool: value
+                .get("tool_version")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned(),
+            ours: env!("CARGO_PKG_VERSION"),
+        });
+    }
+    // Parse again from the bytes (not the Value) so that errors carry line and column.
+    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
+}
+
+/// Check that `plan.sha256` is the digest of its content.
+pub fn verify(plan: &Plan, path: &str) -> Result<(), PlanFileError> {
+    let actual = digest(plan);
+    if actual == plan.sha256 {
+        Ok(())
+    } else {
+        Err(PlanFileError::Tampered {
+            path: path.to_owned(),
+            recorded: plan.sha256.clone(),
+            actual,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::{ETag, GroupId, MemberChanges, UserId};
+    use crate::plan::*;
+
+    pub(crate) fn sample() -> Plan {
+        let ids = |v: &[&str]| v.iter().map(|s| UserId::from(*s)).collect::<BTreeSet<_>>();
+        let group = GroupPlan {
+            group_id: GroupId::from("5f4bc742"),
+            display_name: "Sales".into(),
+            precondition: Precondition {
+                etag: Some(ETag::from("W/\"42\"")),
+                members_sha256: "ab".repeat(32),
+                member_count: 120,
+            },
+            source: SourceRef {
+                kind: "delta-http".into(),
+                idp_group: "sales".into(),
+                cursor_from: Some("c10".into()),
+                cursor_to: Some("c15".into()),
+            },
+            intent: Intent::Delta {
+                add: ids(&["u1", "u2"]),
+                remove: ids(&["u3"]),
+            },
+            changes: MemberChanges {
+                add: ids(&["u1"]),
+                remove: ids(&["u3"]),
+            },
+            skipped: vec![Skipped {
+                user: "u2".into(),
+                reason: SkipReason::AlreadyMember,
+            }],
+            guard: Guard {
+                removals: 1,
+                limit: 25,
+                overridden: false,
+            },
+        };
+        let groups = vec![group];
+        let mut plan = Plan {
+            format_version: FORMAT_VERSION,
+            tool_version: "0.1.0".into(),
+            created_at: "2026-11-29T03:00:00Z".into(),
+            target: TargetRef {
+                kind: "genesys".into(),
+                api_base: "https://api.mypurecloud.com".into(),
+            },
+            config_sha256: "cd".repeat(32),
+            summary: Summary::of(&groups),
+            groups,
+            sha256: String::new(),
+        };
+        seal(&mut plan);
+        plan
+    }
+
+    #[test]
+    fn round_trips_and_verifies() {
+        let plan = sample();
+        let bytes = to_bytes(&plan);
+        assert!(bytes.ends_with(b"}\n"));
+        let back = parse(&bytes, "p.json").unwrap();
+        assert_eq!(back, plan);
+        verify(&back, "p.json").unwrap();
+        // Key order is the documented one.
+        let text = String::from_utf8(bytes).unwrap();
+        let order: Vec<usize> = [
+            "format_version",
+            "tool_version",
+            "created_at",
+            "target",
+            "config_sha256",
+            "groups",
+            "summary",
+            "\"sha256\"",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    }
+
+    #[test]
+    fn tampering_truncation_and_newer_versions_are_refused() {
+        let plan = sample();
+        let text = String::from_utf8(to_bytes(&plan)).unwrap();
+        let tampered = parse(text.replace("\"u1\"", "\"u9\"").as_bytes(), "p.json").unwrap();
+        let e = verify(&tampered, "p.json").unwrap_err().to_string();
+        assert!(e.contains("modified after it was made"), "{e}");
+        let e = parse(&text.as_bytes()[..text.len() / 2], "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p.json") && e.contains("line"), "{e}");
+        let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+        let e = parse(newer.as_bytes(), "p.json").unwrap_err().to_string();
+        assert!(
+            e.contains("format_version 2") && e.contains("upgrade"),
+            "{e}"
+        );
+        let e = parse(b"\xff\xfe", "p.json").unwrap_err();
+        assert!(matches!(e, PlanFileError::Invalid { .. }));
+    }
+}

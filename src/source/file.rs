@@ -1,0 +1,130 @@
+//! A declarative TOML file of desired members, kept in the repository so that the pull
+//! request itself is the approval:
+//!
+//! ```toml
+//! [groups.sales]
+//! members = ["alice@example.com", "bob@example.com"]
+//! ```
+//!
+//! In `full` mode a group's list is its desired membership; in `delta` mode it is read as
+//! additions only (nothing is ever removed). It has no cursor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use futures::future::{BoxFuture, ready};
+use serde::Deserialize;
+
+use super::{Answer, Source, SourceError, SourceRead};
+use crate::model::{Cursor, Mode};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBody {
+    #[serde(default)]
+    groups: BTreeMap<String, FileGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGroup {
+    members: Vec<String>,
+}
+
+/// The file source, read once.
+#[derive(Debug)]
+pub struct FileSource {
+    path: String,
+    groups: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl FileSource {
+    /// Read and parse `path`.
+    pub fn load(path: &Path) -> Result<Self, SourceError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SourceError::File {
+            path: shown.clone(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parse file text; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Self, SourceError> {
+        let body: FileBody = toml::from_str(text).map_err(|e| SourceError::File {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let mut groups = BTreeMap::new();
+        for (name, group) in body.groups {
+            if let Some(bad) = group.members.iter().find(|m| m.trim().is_empty()) {
+                return Err(SourceError::File {
+                    path: path.to_owned(),
+                    message: format!("groups.{name}.members holds an empty entry {bad:?}"),
+                });
+            }
+            groups.insert(name, group.members.into_iter().collect());
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            groups,
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn read<'a>(
+        &'a self,
+        group: &'a str,
+        _since: Option<&'a Cursor>,
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
+        let result = match self.groups.get(group) {
+            None => Err(SourceError::FileGroupMissing {
+                path: self.path.clone(),
+                group: group.to_owned(),
+            }),
+            Some(members) => Ok(SourceRead {
+                answer: match mode {
+                    Mode::Delta => Answer::Delta {
+                        add: members.clone(),
+                        remove: BTreeSet::new(),
+                    },
+                    Mode::Full => Answer::Full {
+                        members: members.clone(),
+                    },
+                },
+                cursor_to: None,
+            }),
+        };
+        Box::pin(ready(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_groups_by_mode() {
+        let f = FileSource::parse("[groups.sales]\nmembers = [\"a\", \"b\"]\n", "m.toml").unwrap();
+        let full = f.read("sales", None, Mode::Full).await.unwrap();
+        assert!(matches!(full.answer, Answer::Full { ref members } if members.len() == 2));
+        let delta = f.read("sales", None, Mode::Delta).await.unwrap();
+        assert!(matches!(delta.answer, Answer::Delta { ref remove, .. } if remove.is_empty()));
+        let e = f
+            .read("ops", None, Mode::Full)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[groups.ops]"), "{e}");
+        let e = FileSource::parse("[groups.x]\nmember = []\n", "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("m.toml") && e.contains("member"), "{e}");
+    }
+}

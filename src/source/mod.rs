@@ -1,0 +1,190 @@
+//! Identity-provider readers behind one trait: each answers, for one IdP group, either the
+//! changes since a cursor (a delta) or the whole membership (a full state).
+//!
+//! A source never turns a failure into an empty answer: an error status, unreadable JSON,
+//! missing keys or an expired cursor fail that group's read with a [`SourceError`], and the
+//! plan fails with it (rule 2: fail closed).
+//!
+//! - [`delta_http`]: the generic delta endpoint (`GET {base}/delta/groups/members`)
+//! - [`file`]: a declarative TOML file of desired members
+
+pub mod delta_http;
+pub mod file;
+
+use std::collections::BTreeSet;
+
+use futures::future::BoxFuture;
+
+use crate::config::SourceConfig;
+use crate::model::{Cursor, Mode};
+use crate::retry::RetryPolicy;
+
+/// What the IdP said of one group, in its own user keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Changes since the cursor (or, on a first read, every member as an addition).
+    Delta {
+        /// Users added.
+        add: BTreeSet<String>,
+        /// Users removed.
+        remove: BTreeSet<String>,
+    },
+    /// The whole desired membership.
+    Full {
+        /// Every member.
+        members: BTreeSet<String>,
+    },
+}
+
+/// One group's read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRead {
+    /// What the IdP said.
+    pub answer: Answer,
+    /// The cursor to store once this read's changes are applied.
+    pub cursor_to: Option<Cursor>,
+}
+
+/// A failed IdP read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The IdP's token variable is not set.
+    #[error(
+        "the IdP token variable {name} (source.token_env) is not set; export it before running scimsync"
+    )]
+    MissingToken {
+        /// The variable.
+        name: String,
+    },
+    /// An error status.
+    #[error(
+        "IdP group {group:?}: {url} answered HTTP {status}{detail}; no change is planned for this group"
+    )]
+    Status {
+        /// The IdP group.
+        group: String,
+        /// The URL, without query.
+        url: String,
+        /// The status.
+        status: u16,
+        /// `: <detail>` or nothing.
+        detail: String,
+    },
+    /// 410: the cursor is too old.
+    #[error(
+        "IdP group {group:?}: the IdP cursor {cursor} has expired (HTTP 410); drop the group's cursor with `scimsync state reset --group {group}` (or delete its entry in the state file): the next plan reads the whole membership as additions"
+    )]
+    CursorExpired {
+        /// The IdP group.
+        group: String,
+        /// The expired cursor.
+        cursor: String,
+    },
+    /// Not the JSON expected.
+    #[error(
+        "IdP group {group:?}: the answer from {url} is not the JSON expected ({detail}); no change is planned from it"
+    )]
+    Unreadable {
+        /// The IdP group.
+        group: String,
+        /// The URL, without query.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Could not be reached, every time.
+    #[error(
+        "IdP group {group:?}: {detail} (gave up after {attempts} attempts); check that the IdP is reachable"
+    )]
+    Unreachable {
+        /// The IdP group.
+        group: String,
+        /// The last failure.
+        detail: String,
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// Rate limited, every time.
+    #[error(
+        "IdP group {group:?}: the IdP rate-limited every attempt (HTTP 429) {reason}; run again later"
+    )]
+    RateLimited {
+        /// The IdP group.
+        group: String,
+        /// Why scimsync stopped waiting.
+        reason: crate::retry::RateLimitReason,
+    },
+    /// The same user both added and removed.
+    #[error(
+        "IdP group {group:?}: user {user:?} is listed both as added and as removed; the IdP answer is contradictory and no change is planned from it"
+    )]
+    Contradiction {
+        /// The IdP group.
+        group: String,
+        /// The user.
+        user: String,
+    },
+    /// The file source's file is unusable.
+    #[error("source file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The file source has no entry for this group.
+    #[error(
+        "source file {path} has no [groups.{group}]: add it (members = [...]) or remove the [[group]] from the config"
+    )]
+    FileGroupMissing {
+        /// The file.
+        path: String,
+        /// The group.
+        group: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not set up the HTTP client: {0}")]
+    Client(String),
+}
+
+/// An identity-provider reader.
+pub trait Source: Send + Sync {
+    /// `delta-http`, `file`, …, as written in plans.
+    fn kind(&self) -> &'static str;
+
+    /// Read group `group`: in `Mode::Delta`, the changes since `since` (everything, as
+    /// additions, when `None`); in `Mode::Full`, the whole membership.
+    fn read<'a>(
+        &'a self,
+        group: &'a str,
+        since: Option<&'a Cursor>,
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<SourceRead, SourceError>>;
+}
+
+/// The source `config` describes; secrets are read from the environment by `env`.
+pub fn from_config(
+    config: &SourceConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    retry: &RetryPolicy,
+) -> Result<Box<dyn Source>, SourceError> {
+    match config {
+        SourceConfig::DeltaHttp {
+            base_url,
+            token_env,
+            ..
+        } => {
+            let token = env(token_env)
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| SourceError::MissingToken {
+                    name: token_env.clone(),
+                })?;
+            Ok(Box::new(delta_http::DeltaHttp::new(
+                base_url.clone(),
+                token.into(),
+                retry.clone(),
+            )?))
+        }
+        SourceConfig::File { path, .. } => Ok(Box::new(file::FileSource::load(path)?)),
+    }
+}

@@ -1,0 +1,89 @@
+//! Users looked up in the target, once each per run: IdP keys → Genesys user ids, and
+//! "does this user exist" for every user about to be added.
+//!
+//! Users seen as members of a group read in the same run are known to exist and cost no
+//! lookup, so people moving between groups cost nothing. Lookups run concurrently, bounded
+//! by the client's concurrency.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use futures::{StreamExt, TryStreamExt, stream};
+
+use super::{ScimClient, ScimError, UserKey};
+use crate::model::UserId;
+
+/// A cache of user lookups for one run.
+#[derive(Debug)]
+pub struct Directory {
+    key: UserKey,
+    cache: Mutex<HashMap<String, Option<UserId>>>,
+}
+
+impl Directory {
+    /// A directory resolving IdP keys of kind `key`.
+    pub fn new(key: UserKey) -> Self {
+        Self {
+            key,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How IdP users are keyed.
+    pub fn key(&self) -> UserKey {
+        self.key
+    }
+
+    /// Record that these Genesys users exist (they are members of a group just read).
+    /// Only meaningful when IdP keys are Genesys ids.
+    pub fn known<'a>(&self, members: impl IntoIterator<Item = &'a UserId>) {
+        if self.key != UserKey::Id {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for m in members {
+            cache.insert(m.0.clone(), Some(m.clone()));
+        }
+    }
+
+    /// Resolve `keys`: each to its Genesys user id, or `None` when no user has it. Keys not
+    /// cached are looked up, `concurrency` at a time.
+    pub async fn resolve(
+        &self,
+        client: &ScimClient,
+        keys: &BTreeSet<String>,
+        concurrency: usize,
+    ) -> Result<BTreeMap<String, Option<UserId>>, ScimError> {
+        let missing: Vec<String> = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            keys.iter()
+                .filter(|k| !cache.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        let found: Vec<(String, Option<UserId>)> = stream::iter(missing)
+            .map(|k| async move {
+                let id = client.find_user(self.key, &k).await?;
+                Ok::<_, ScimError>((k, id))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.extend(found);
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), cache.get(k).cloned().flatten()))
+            .collect())
+    }
+
+    /// How many lookups are cached.
+    pub fn len(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
