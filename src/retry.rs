@@ -33,6 +33,24 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The default policy, tuned by `SCIMSYNC_MAX_RETRIES`, `SCIMSYNC_MIN_BACKOFF_MS` and
+    /// `SCIMSYNC_MAX_BACKOFF_MS` when set (the tests use short backoffs; so can an impatient
+    /// operator).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let mut p = Self::default();
+        let num = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(n) = num("SCIMSYNC_MAX_RETRIES") {
+            p.max_retries = n as usize;
+        }
+        if let Some(ms) = num("SCIMSYNC_MIN_BACKOFF_MS") {
+            p.min_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = num("SCIMSYNC_MAX_BACKOFF_MS") {
+            p.max_backoff = Duration::from_millis(ms);
+        }
+        p
+    }
+
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_jitter()

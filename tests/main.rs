@@ -2,6 +2,8 @@
 //! Every test talks HTTP to an emulator on 127.0.0.1:0.
 
 mod harness;
+mod scenario;
 
 mod client;
 mod emulator;
+mod plan;

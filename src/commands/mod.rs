@@ -23,7 +23,7 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// The target settings `config` describes.
-pub fn target_settings(config: &Config) -> anyhow::Result<TargetSettings> {
+pub fn target_settings(config: &Config, env: Env<'_>) -> anyhow::Result<TargetSettings> {
     let t = &config.target;
     let mut settings = match t.kind {
         TargetKind::Genesys => TargetSettings::genesys(&t.api_base)?,
@@ -41,6 +41,7 @@ pub fn target_settings(config: &Config) -> anyhow::Result<TargetSettings> {
     settings.max_members_per_patch = t.max_members_per_patch;
     settings.http.requests_per_minute = t.requests_per_minute;
     settings.http.concurrency = t.concurrency;
+    settings.http.retry = RetryPolicy::from_env(env);
     Ok(settings)
 }
 
@@ -62,7 +63,7 @@ pub fn credentials(config: &Config, env: Env<'_>) -> anyhow::Result<Credentials>
 
 /// A SCIM client for `config`'s target, with credentials from `env`.
 pub fn connect(config: &Config, env: Env<'_>) -> anyhow::Result<ScimClient> {
-    let settings = target_settings(config)?;
+    let settings = target_settings(config, env)?;
     let login: &Endpoint = &config.target.login_base;
     let tokens = TokenSource::new(credentials(config, env)?, login);
     Ok(ScimClient::new(settings, tokens)?)
@@ -73,6 +74,6 @@ pub fn open_source(config: &Config, env: Env<'_>) -> anyhow::Result<Box<dyn Sour
     Ok(source::from_config(
         &config.source,
         env,
-        &RetryPolicy::default(),
+        &RetryPolicy::from_env(env),
     )?)
 }

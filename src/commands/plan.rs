@@ -19,7 +19,7 @@ use crate::plan::render::{RenderOptions, render};
 use crate::plan::{
     FORMAT_VERSION, GroupPlan, Intent, Plan, Precondition, SourceRef, Summary, TargetRef, file,
 };
-use crate::source::{Answer, Source, SourceError};
+use crate::source::{Answer, Source, SourceError, SourceRead};
 use crate::state::State;
 use crate::target::directory::Directory;
 use crate::target::{GroupState, ScimClient, ScimError, UserKey};
@@ -133,30 +133,76 @@ pub struct Planner<'a> {
 
 impl Planner<'_> {
     /// Plan `groups`, concurrently; results in the same order.
+    ///
+    /// Two phases: every group's IdP answer and current state are read first, so that every
+    /// member seen in any group is known to exist before users to add are looked up: people
+    /// moving between groups cost no lookup at all.
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
     ) -> Vec<(String, Result<GroupPlan, GroupFailure>)> {
-        stream::iter(groups.iter().copied())
-            .map(|g| async move { (g.name.clone(), self.plan_group(g).await) })
-            .buffered(self.config.target.concurrency)
+        let concurrency = self.config.target.concurrency;
+        let reads: Vec<_> = stream::iter(groups.iter().copied())
+            .map(|g| async move { (g, self.read_group(g).await) })
+            .buffered(concurrency)
+            .collect()
+            .await;
+        for (_, read) in &reads {
+            if let Ok((_, current)) = read {
+                self.directory.known(&current.members);
+            }
+        }
+        stream::iter(reads)
+            .map(|(g, read)| async move {
+                let result = match read {
+                    Ok((read, current)) => self.finish_group(g, read, current).await,
+                    Err(e) => Err(e),
+                };
+                (g.name.clone(), result)
+            })
+            .buffered(concurrency)
             .collect()
             .await
     }
 
     /// Plan one group.
     pub async fn plan_group(&self, group: &GroupConfig) -> Result<GroupPlan, GroupFailure> {
+        let (read, current) = self.read_group(group).await?;
+        self.directory.known(&current.members);
+        self.finish_group(group, read, current).await
+    }
+
+    /// The IdP's answer and the group's current state.
+    async fn read_group(
+        &self,
+        group: &GroupConfig,
+    ) -> Result<(SourceRead, GroupState), GroupFailure> {
         let id = match &group.target {
             GroupTarget::Id(id) => id.clone(),
             GroupTarget::Name(name) => self.client.find_group_by_name(name).await?.id,
         };
-        let since = match group.mode {
+        let read = self
+            .source
+            .read(&group.name, self.since(group), group.mode)
+            .await?;
+        let current = self.client.get_group(&id).await?;
+        Ok((read, current))
+    }
+
+    fn since(&self, group: &GroupConfig) -> Option<&crate::model::Cursor> {
+        match group.mode {
             Mode::Delta => self.state.cursor(&group.name),
             Mode::Full => None,
-        };
-        let read = self.source.read(&group.name, since, group.mode).await?;
-        let current = self.client.get_group(&id).await?;
-        self.directory.known(&current.members);
+        }
+    }
+
+    /// Resolve users and reconcile.
+    async fn finish_group(
+        &self,
+        group: &GroupConfig,
+        read: SourceRead,
+        current: GroupState,
+    ) -> Result<GroupPlan, GroupFailure> {
         let (intent, unknown) = self.resolve(&read.answer, &current.members).await?;
         if self.strict && !unknown.is_empty() {
             let list: Vec<&str> = unknown.iter().take(10).map(String::as_str).collect();
@@ -168,7 +214,7 @@ impl Planner<'_> {
         let source = SourceRef {
             kind: self.source.kind().to_owned(),
             idp_group: group.name.clone(),
-            cursor_from: since.cloned(),
+            cursor_from: self.since(group).cloned(),
             cursor_to: read.cursor_to,
         };
         assemble(&current, intent, &unknown, source, &self.policy)

@@ -265,6 +265,11 @@ impl Emulator {
         self.lock().idp.change(group, &s(add), &s(remove));
     }
 
+    /// The IdP's current cursor (what a delta read now would return as `idp_etag`).
+    pub fn idp_cursor(&self) -> String {
+        self.lock().idp.cursor()
+    }
+
     /// Make every IdP cursor issued so far expired (the delta endpoint answers 410).
     pub fn idp_expire_cursors(&self) {
         self.lock().idp.expire_cursors();

@@ -6,18 +6,22 @@
 //! by the client's concurrency.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt, stream};
+use tokio::sync::OnceCell;
 
 use super::{ScimClient, ScimError, UserKey};
 use crate::model::UserId;
 
-/// A cache of user lookups for one run.
+type Slot = Arc<OnceCell<Option<UserId>>>;
+
+/// A cache of user lookups for one run. Concurrent resolutions of the same key share one
+/// lookup.
 #[derive(Debug)]
 pub struct Directory {
     key: UserKey,
-    cache: Mutex<HashMap<String, Option<UserId>>>,
+    cache: Mutex<HashMap<String, Slot>>,
 }
 
 impl Directory {
@@ -42,8 +46,16 @@ impl Directory {
         }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         for m in members {
-            cache.insert(m.0.clone(), Some(m.clone()));
+            cache.insert(
+                m.0.clone(),
+                Arc::new(OnceCell::new_with(Some(Some(m.clone())))),
+            );
         }
+    }
+
+    fn slot(&self, key: &str) -> Slot {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entry(key.to_owned()).or_default().clone()
     }
 
     /// Resolve `keys`: each to its Genesys user id, or `None` when no user has it. Keys not
@@ -54,27 +66,18 @@ impl Directory {
         keys: &BTreeSet<String>,
         concurrency: usize,
     ) -> Result<BTreeMap<String, Option<UserId>>, ScimError> {
-        let missing: Vec<String> = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            keys.iter()
-                .filter(|k| !cache.contains_key(*k))
-                .cloned()
-                .collect()
-        };
-        let found: Vec<(String, Option<UserId>)> = stream::iter(missing)
+        stream::iter(keys.iter().cloned())
             .map(|k| async move {
-                let id = client.find_user(self.key, &k).await?;
+                let slot = self.slot(&k);
+                let id = slot
+                    .get_or_try_init(|| client.find_user(self.key, &k))
+                    .await?
+                    .clone();
                 Ok::<_, ScimError>((k, id))
             })
             .buffer_unordered(concurrency.max(1))
             .try_collect()
-            .await?;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.extend(found);
-        Ok(keys
-            .iter()
-            .map(|k| (k.clone(), cache.get(k).cloned().flatten()))
-            .collect())
+            .await
     }
 
     /// How many lookups are cached.

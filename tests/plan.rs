@@ -1,0 +1,578 @@
+//! `scimsync plan`, `show` and `validate`: the real binary against the emulator.
+
+use scimsync::emulator::{FaultAction, Route};
+use scimsync::plan::{Intent, Plan, SkipReason, file};
+use scimsync::state::{GroupRecord, State};
+
+use crate::scenario::{Scenario, read};
+use crate::snapshot;
+
+fn plan_at(s: &Scenario, name: &str) -> Plan {
+    let p = file::read(&s.path(name)).unwrap();
+    file::verify(&p, name).unwrap();
+    p
+}
+
+/// IdP `sales` = u000..u002 (members already) + u010, u011 (new).
+async fn sales() -> Scenario {
+    Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002", "u010", "u011"])
+}
+
+/// A state file holding `sales`'s current IdP cursor, so the next plan reads a delta.
+fn at_current_cursor(s: &Scenario) {
+    let cursor = s.emu().idp_cursor();
+    let mut state = State::default();
+    state.groups.insert(
+        "sales".into(),
+        GroupRecord {
+            cursor: Some(cursor.into()),
+            ..GroupRecord::default()
+        },
+    );
+    state.save(&s.path("scimsync.state.json")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_plan_adds_the_idp_members_and_skips_current_ones() {
+    let s = sales().await;
+    let run = s.run(&["plan", "--out", "plan.json"]).await;
+    run.code(0);
+    snapshot!("plan_first_table", s.redact(&run.stdout));
+    let plan = plan_at(&s, "plan.json");
+    let g = &plan.groups[0];
+    assert_eq!(
+        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        ["u010", "u011"]
+    );
+    assert!(g.changes.remove.is_empty());
+    assert_eq!(g.skipped.len(), 3);
+    assert!(
+        g.skipped
+            .iter()
+            .all(|x| x.reason == SkipReason::AlreadyMember)
+    );
+    assert_eq!(g.precondition.etag.as_ref().unwrap().as_str(), "\"1\"");
+    assert_eq!(g.precondition.member_count, 5);
+    assert_eq!(g.source.cursor_from, None);
+    assert!(g.source.cursor_to.is_some());
+    assert!(
+        run.stderr.contains("Plan written to plan.json"),
+        "{}",
+        run.stderr
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("plan.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Nothing was written to Genesys.
+    assert_eq!(s.emu().count(Route::GroupPatch), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delta_since_the_cursor_adds_and_removes() {
+    let s = sales().await;
+    at_current_cursor(&s);
+    s.emu().idp_change("sales", &["u020"], &["u001", "u010"]);
+    let run = s
+        .run(&["plan", "--format", "markdown", "--out", "p.json"])
+        .await;
+    run.code(0);
+    snapshot!("plan_delta_markdown", s.redact(&run.stdout));
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(
+        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        ["u020"]
+    );
+    assert_eq!(
+        g.changes
+            .remove
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        ["u001"]
+    );
+    assert_eq!(g.skipped[0].reason, SkipReason::NotAMember);
+    assert!(g.source.cursor_from.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_format_is_the_plan_file() {
+    let s = sales().await;
+    let run = s
+        .run(&["plan", "--format", "json", "--out", "p.json"])
+        .await;
+    run.code(0);
+    assert_eq!(run.stdout, read(&s.path("p.json")));
+    let parsed: Plan = serde_json::from_str(&run.stdout).unwrap();
+    file::verify(&parsed, "stdout").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn detailed_exitcode_is_2_with_changes_and_0_without() {
+    let s = sales().await;
+    s.run(&["plan", "--detailed-exitcode"]).await.code(2);
+    let same = Scenario::new().await.idp("sales", &["u000", "u001"]);
+    let run = same.run(&["plan", "--detailed-exitcode"]).await;
+    run.code(0);
+    assert!(run.stdout.contains("No changes"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_renders_warns_on_tampering_and_refuses_newer_formats() {
+    let s = sales().await;
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let shown = s.run(&["show", "p.json"]).await;
+    shown.code(0);
+    assert!(shown.stdout.contains("+ u010"));
+    let md = s.run(&["show", "p.json", "--format", "markdown"]).await;
+    md.code(0);
+    assert!(md.stdout.starts_with("### scimsync plan"));
+
+    let text = read(&s.path("p.json"));
+    std::fs::write(s.path("t.json"), text.replace("\"u010\"", "\"u099\"")).unwrap();
+    let tampered = s.run(&["show", "t.json"]).await;
+    tampered.code(0);
+    assert!(
+        tampered.stderr.contains("modified after it was made"),
+        "{}",
+        tampered.stderr
+    );
+
+    std::fs::write(
+        s.path("old.json"),
+        text.replace(
+            "\"created_at\": \"",
+            "\"created_at\": \"2020-01-01T00:00:00Z\", \"x\": \"",
+        ),
+    )
+    .unwrap();
+    let mut plan: Plan = serde_json::from_str(&text).unwrap();
+    plan.created_at = "2020-01-01T00:00:00Z".into();
+    file::seal(&mut plan);
+    file::write(&s.path("old.json"), &plan).unwrap();
+    let old = s.run(&["show", "old.json"]).await;
+    old.code(0);
+    assert!(old.stderr.contains("hours ago"), "{}", old.stderr);
+
+    std::fs::write(
+        s.path("n.json"),
+        text.replace("\"format_version\": 1", "\"format_version\": 7"),
+    )
+    .unwrap();
+    let newer = s.run(&["show", "n.json"]).await;
+    newer.code(1);
+    snapshot!("show_newer_format", s.redact(&newer.stderr));
+
+    std::fs::write(s.path("cut.json"), &text[..text.len() / 3]).unwrap();
+    let cut = s.run(&["show", "cut.json"]).await;
+    cut.code(1);
+    assert!(
+        cut.stderr.contains("cut.json is not a scimsync plan file"),
+        "{}",
+        cut.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals() {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002", "u003"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(
+        g.changes
+            .remove
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        ["u004"]
+    );
+    assert!(matches!(g.intent, Intent::Full { .. }));
+
+    // The IdP now lacks three of five: over the limit of max(1, ⌊0.25 × 5⌋) = 1.
+    s.emu().idp_change("sales", &[], &["u001", "u002"]);
+    std::fs::remove_file(s.path("p.json")).unwrap();
+    let guarded = s.run(&["plan", "--out", "p.json"]).await;
+    guarded.code(4);
+    snapshot!("plan_guard_removals", s.redact(&guarded.stderr));
+    assert!(!s.path("p.json").exists(), "no plan file after a guard");
+
+    let allowed = s
+        .run(&["plan", "--out", "p.json", "--allow-removals", "3"])
+        .await;
+    allowed.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(g.guard.removals, 3);
+    assert_eq!(g.guard.limit, 3);
+    assert!(g.guard.overridden);
+    s.run(&["plan", "--allow-removals", "2"]).await.code(4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_full_answer_is_a_guard_unless_allowed() {
+    let s = Scenario::new()
+        .await
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    s.emu().idp_change("sales", &["u000"], &["u000"]);
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(4);
+    assert!(
+        run.stderr.contains("empty membership") && run.stderr.contains("allow_empty_source"),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.path("p.json").exists());
+    let s = s.safety("allow_empty_source = true");
+    s.run(&["plan", "--out", "p.json", "--allow-removals", "5"])
+        .await
+        .code(0);
+    assert_eq!(plan_at(&s, "p.json").summary.remove, 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protected_members_are_never_removed() {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002", "u003"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""])
+        .safety("protected_members = [\"u004\"]");
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert!(g.changes.remove.is_empty());
+    assert_eq!(g.skipped[0].reason, SkipReason::Protected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_users_are_skipped_or_with_strict_an_error() {
+    let s = Scenario::new().await.idp("sales", &["u010", "ghost-1"]);
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(g.changes.add.len(), 1);
+    assert_eq!(g.skipped[0].user, "ghost-1");
+    assert_eq!(g.skipped[0].reason, SkipReason::UnknownUser);
+    let strict = s.run(&["plan", "--strict", "--out", "strict.json"]).await;
+    strict.code(1);
+    assert!(
+        strict.stderr.contains("ghost-1") && strict.stderr.contains("--strict"),
+        "{}",
+        strict.stderr
+    );
+    assert!(!s.path("strict.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_keys_are_resolved_through_scim_filters() {
+    let s = Scenario::new()
+        .await
+        .idp(
+            "sales",
+            &["u000@example.com", "u030@example.com", "nobody@example.com"],
+        )
+        .source_lines("user_key = \"userName\"");
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(
+        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        ["u030"]
+    );
+    let skipped: Vec<_> = g
+        .skipped
+        .iter()
+        .map(|x| (x.user.as_str(), x.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("nobody@example.com", SkipReason::UnknownUser),
+            ("u000", SkipReason::AlreadyMember)
+        ]
+    );
+    assert_eq!(s.emu().count(Route::UserList), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_get_per_group_and_one_lookup_per_distinct_new_user() {
+    let s = Scenario::new().await;
+    s.emu().add_group("g-support", "Support", &["u050", "u051"]);
+    s.emu().add_group("g-ops", "Ops", &[]);
+    s.emu()
+        .idp_change("sales", &["u000", "u050", "u060", "u061"], &[]);
+    s.emu()
+        .idp_change("support", &["u050", "u060", "u000"], &[]);
+    s.emu().idp_change("ops", &["u060", "u061", "u062"], &[]);
+    let s = s.groups(&[
+        "name = \"sales\"\ntarget_id = \"g-sales\"",
+        "name = \"support\"\ntarget_name = \"Support\"",
+        "name = \"ops\"\ntarget_id = \"g-ops\"",
+    ]);
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    assert_eq!(s.emu().count(Route::GroupGet), 3);
+    assert_eq!(
+        s.emu().count(Route::GroupList),
+        1,
+        "one lookup for the group named by target_name"
+    );
+    // Only users never seen as members of a group read in this plan are looked up, once each:
+    // u060, u061, u062. u000 and u050 (members of sales and support) cost nothing.
+    assert_eq!(s.emu().count(Route::UserList), 3);
+    assert_eq!(plan_at(&s, "p.json").summary.groups, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_selection() {
+    let s = sales().await;
+    s.emu().add_group("g-ops", "Ops", &[]);
+    s.emu().idp_change("ops", &["u070"], &[]);
+    let s = s.groups(&[
+        "name = \"sales\"\ntarget_id = \"g-sales\"",
+        "name = \"ops\"\ntarget_id = \"g-ops\"",
+    ]);
+    s.run(&["plan", "--group", "ops", "--out", "p.json"])
+        .await
+        .code(0);
+    let plan = plan_at(&s, "p.json");
+    assert_eq!(plan.groups.len(), 1);
+    assert_eq!(plan.groups[0].source.idp_group, "ops");
+    let bad = s.run(&["plan", "--group", "nope"]).await;
+    bad.code(1);
+    assert!(
+        bad.stderr.contains("no [[group]] is named \"nope\"") && bad.stderr.contains("sales, ops"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_source_in_full_mode() {
+    let s = Scenario::new()
+        .await
+        .source("kind = \"file\"\npath = \"members.toml\"\n")
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    std::fs::write(
+        s.path("members.toml"),
+        "[groups.sales]\nmembers = [\"u000\", \"u001\", \"u002\", \"u003\", \"u090\"]\n",
+    )
+    .unwrap();
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let g = &plan_at(&s, "p.json").groups[0];
+    assert_eq!(
+        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        ["u090"]
+    );
+    assert_eq!(
+        g.changes
+            .remove
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>(),
+        ["u004"]
+    );
+    assert_eq!(g.source.kind, "file");
+}
+
+/// Each bad IdP answer: its message, exit 1, no plan file, and never a removal.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_idp_answers_fail_closed() {
+    let s = sales().await;
+    at_current_cursor(&s);
+    s.emu().idp_change("sales", &[], &["u000"]);
+
+    s.emu().inject(
+        Route::IdpDelta,
+        100,
+        FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+    );
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    assert!(
+        run.stderr.contains("IdP group \"sales\"") && run.stderr.contains("HTTP 500"),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.path("p.json").exists());
+
+    let s = Scenario::new().await;
+    s.emu().idp_change("sales", &["u000"], &[]);
+    s.emu().inject(
+        Route::IdpDelta,
+        1,
+        FaultAction::Status {
+            status: 403,
+            retry_after: None,
+        },
+    );
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    snapshot!("plan_idp_403", s.redact(&run.stderr));
+
+    let s = sales().await;
+    at_current_cursor(&s);
+    s.emu().idp_expire_cursors();
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    snapshot!("plan_idp_410", s.redact(&run.stderr));
+    assert!(!s.path("p.json").exists());
+
+    let s = sales().await.source_lines("").env("IDP_API_TOKEN", "wrong");
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
+
+    let missing = Scenario::new().await;
+    let run = missing.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    assert!(
+        run.stderr.contains("HTTP 404") && run.stderr.contains("no IdP group"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// An IdP that answers garbage, JSON without the expected keys, or contradictions: a stub IdP
+/// on loopback serving each body.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_idp_answers_fail_closed() {
+    use axum::routing::get;
+    for (body, expect) in [
+        ("<html>oops</html>", "not the JSON expected"),
+        ("{\"additions\": []}", "missing field `removals`"),
+        (
+            "{\"additions\": [\"u1\"], \"removals\": [\"u1\"], \"idp_etag\": \"c9\"}",
+            "both as added and as removed",
+        ),
+        (
+            "{\"additions\": [], \"removals\": [], \"idp_etag\": \"\"}",
+            "idp_etag is empty",
+        ),
+    ] {
+        let app =
+            axum::Router::new().route("/delta/groups/members", get(move || async move { body }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let idp = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let s = Scenario::new().await.source(&format!(
+            "kind = \"delta-http\"\nbase_url = \"{idp}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
+        ));
+        let run = s.run(&["plan", "--out", "p.json"]).await;
+        run.code(1);
+        assert!(run.stderr.contains(expect), "{expect}: {}", run.stderr);
+        assert!(!s.path("p.json").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configs_name_file_and_key() {
+    type Edit = Box<dyn Fn(String) -> String>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "unknown_key",
+            Box::new(|c: String| c.replace("[target]", "[target]\ncolour = \"red\"")),
+            "colour",
+        ),
+        (
+            "wrong_type",
+            Box::new(|c: String| c.replace("[target]", "[target]\nconcurrency = \"four\"")),
+            "concurrency",
+        ),
+        (
+            "plaintext",
+            Box::new(|c: String| {
+                c.replace(
+                    "[source]\nkind = \"delta-http\"\nbase_url = \"http://127.0.0.1",
+                    "[source]\nkind = \"delta-http\"\nbase_url = \"http://10.1.2.3",
+                )
+            }),
+            "source.base_url",
+        ),
+        (
+            "no_groups",
+            Box::new(|c: String| c[..c.find("[[group]]").unwrap()].to_owned()),
+            "[[group]]",
+        ),
+        (
+            "bad_mode",
+            Box::new(|c: String| c + "mode = \"sometimes\"\n"),
+            "sometimes",
+        ),
+        ("not_toml", Box::new(|_| "[target\n".to_owned()), "line 1"),
+    ];
+    for (name, edit, expect) in cases {
+        let s = sales().await;
+        let text = edit(s.config_text());
+        std::fs::write(s.path("scimsync.toml"), text).unwrap();
+        let run = s.run_raw(&["plan", "--out", "p.json"]).await;
+        run.code(1);
+        assert!(
+            run.stderr.contains("scimsync.toml") && run.stderr.contains(expect),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(!s.path("p.json").exists(), "{name}");
+        if name == "unknown_key" {
+            snapshot!("config_unknown_key", s.redact(&run.stderr));
+        }
+    }
+    let s = sales().await;
+    std::fs::write(s.path("scimsync.toml"), b"\xff\xfe[target]").unwrap();
+    let run = s.run_raw(&["plan"]).await;
+    run.code(1);
+    assert!(run.stderr.contains("not UTF-8"), "{}", run.stderr);
+    let run = s.run_raw(&["plan", "--config", "missing.toml"]).await;
+    run.code(1);
+    assert!(run.stderr.contains("missing.toml"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_credentials_are_named() {
+    let s = sales().await.without_credentials();
+    let run = s.run(&["plan"]).await;
+    run.code(1);
+    snapshot!("plan_no_credentials", s.redact(&run.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_genesys_group_fails_the_plan() {
+    let s = sales()
+        .await
+        .groups(&["name = \"sales\"\ntarget_name = \"Saless\""]);
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    assert!(
+        run.stderr.contains("SCIM cannot create groups"),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.path("p.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_prints_a_checklist() {
+    let s = sales().await;
+    let ok = s.run(&["validate"]).await;
+    ok.code(0);
+    snapshot!("validate_ok", s.redact(&ok.stdout));
+    let s = s.groups(&[
+        "name = \"sales\"\ntarget_id = \"g-sales\"",
+        "name = \"ops\"\ntarget_id = \"g-nope\"",
+    ]);
+    let bad = s.run(&["validate"]).await;
+    bad.code(1);
+    assert!(
+        bad.stdout.contains("✗ group ops") && bad.stdout.contains("✗ IdP"),
+        "{}",
+        bad.stdout
+    );
+}

@@ -1,0 +1,258 @@
+//! A fluent harness for CLI tests: an emulator with a known org, a config and state in a
+//! temporary folder, and the real `scimsync` binary run against them.
+//!
+//! ```ignore
+//! let s = Scenario::new().await.idp("sales", &["u000", "u010"]);
+//! s.run(&["plan", "--out", "p.json"]).await.code(0);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use scimsync::emulator::Running;
+
+use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
+
+pub const IDP_TOKEN: &str = "idp-token-5e4d3c2b";
+
+/// One CLI scenario: emulator, folder, config.
+pub struct Scenario {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+    groups: Vec<String>,
+    extra_target: String,
+    extra_source: String,
+    extra_safety: String,
+    source: Option<String>,
+    env: Vec<(String, String)>,
+    no_credentials: bool,
+}
+
+/// What a run printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Assert the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.code, want,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Scenario {
+    /// An emulator (see `harness::start`) and a config mapping IdP group `sales` to `g-sales`.
+    pub async fn new() -> Self {
+        let running = harness::start().await;
+        running.emulator.set_idp_token(IDP_TOKEN);
+        Self {
+            running,
+            dir: tempfile::tempdir().unwrap(),
+            groups: vec!["[[group]]\nname = \"sales\"\ntarget_id = \"g-sales\"\n".into()],
+            extra_target: String::new(),
+            extra_source: String::new(),
+            extra_safety: String::new(),
+            source: None,
+            env: Vec::new(),
+            no_credentials: false,
+        }
+        // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
+        .target("requests_per_minute = 100000")
+    }
+
+    /// The emulator.
+    pub fn emu(&self) -> &std::sync::Arc<scimsync::emulator::Emulator> {
+        &self.running.emulator
+    }
+
+    /// Set IdP group `name`'s members (as changes, so cursors move).
+    #[must_use]
+    pub fn idp(self, name: &str, members: &[&str]) -> Self {
+        self.emu().idp_change(name, members, &[]);
+        self
+    }
+
+    /// Replace the `[[group]]` list.
+    #[must_use]
+    pub fn groups(mut self, groups: &[&str]) -> Self {
+        self.groups = groups.iter().map(|g| format!("[[group]]\n{g}\n")).collect();
+        self
+    }
+
+    /// Add lines to `[target]`.
+    #[must_use]
+    pub fn target(mut self, lines: &str) -> Self {
+        self.extra_target.push_str(lines);
+        self.extra_target.push('\n');
+        self
+    }
+
+    /// Add lines to `[source]`.
+    #[must_use]
+    pub fn source_lines(mut self, lines: &str) -> Self {
+        self.extra_source.push_str(lines);
+        self.extra_source.push('\n');
+        self
+    }
+
+    /// Replace `[source]` entirely.
+    #[must_use]
+    pub fn source(mut self, section: &str) -> Self {
+        self.source = Some(section.to_owned());
+        self
+    }
+
+    /// Add lines to `[safety]`.
+    #[must_use]
+    pub fn safety(mut self, lines: &str) -> Self {
+        self.extra_safety.push_str(lines);
+        self.extra_safety.push('\n');
+        self
+    }
+
+    /// Run without Genesys credentials in the environment.
+    #[must_use]
+    pub fn without_credentials(mut self) -> Self {
+        self.no_credentials = true;
+        self
+    }
+
+    /// Set an environment variable for runs.
+    #[must_use]
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// A path in the scenario's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The config text.
+    pub fn config_text(&self) -> String {
+        let base = self.running.base_url();
+        let source = self.source.clone().unwrap_or_else(|| {
+            format!("kind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n")
+        });
+        format!(
+            "[target]\napi_base = \"{base}\"\nlogin_base = \"{base}\"\n{}\n[source]\n{source}{}\n[safety]\n{}\n{}",
+            self.extra_target,
+            self.extra_source,
+            self.extra_safety,
+            self.groups.concat()
+        )
+    }
+
+    /// Write the config to `scimsync.toml` in the folder.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.path("scimsync.toml");
+        std::fs::write(&path, self.config_text()).unwrap();
+        path
+    }
+
+    /// Run the binary in the scenario's folder with `args` (the config is written first).
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.write_config();
+        self.run_raw(args).await
+    }
+
+    /// Run the binary without rewriting the config.
+    pub async fn run_raw(&self, args: &[&str]) -> Run {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IDP_API_TOKEN", IDP_TOKEN)
+            .env("NO_COLOR", "1")
+            .env("SCIMSYNC_MIN_BACKOFF_MS", "5")
+            .env("SCIMSYNC_MAX_BACKOFF_MS", "40")
+            .env("SCIMSYNC_MAX_RETRIES", "3");
+        if !self.no_credentials {
+            cmd.env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
+                .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().await.unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Replace the port, the folder and other run-specific text, for snapshots.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.replace(&self.running.base_url(), "http://127.0.0.1:[PORT]");
+        out = out.replace(&self.dir.path().display().to_string(), "[DIR]");
+        redact_digests(&out)
+    }
+}
+
+/// Replace 64-hex-digit digests and timestamps.
+pub fn redact_digests(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        if run == 64 {
+            out.push_str("[SHA256]");
+            i += 64;
+            continue;
+        }
+        // 2026-11-29T03:00:00Z
+        if i + 20 <= chars.len() {
+            let s: String = chars[i..i + 20].iter().collect();
+            if s.as_bytes()[4] == b'-'
+                && s.as_bytes()[10] == b'T'
+                && s.ends_with('Z')
+                && s[..4].chars().all(|c| c.is_ascii_digit())
+            {
+                out.push_str("[TIME]");
+                i += 20;
+                continue;
+            }
+        }
+        let take = run.max(1);
+        out.extend(&chars[i..i + take]);
+        i += take;
+    }
+    out
+}
+
+/// Snapshots live in the top-level `snapshots/`.
+#[macro_export]
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $value)
+        })
+    };
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
