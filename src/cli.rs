@@ -37,8 +37,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Render a plan file (table, markdown for a pull-request comment, or JSON).
     Show(ShowArgs),
+    /// Apply exactly an approved plan, each PATCH under the ETag read at plan time.
+    ///
+    /// A group that changed since the plan is refused (never patched with a fresh ETag): it is
+    /// re-planned from the same IdP intent against its current state, the re-plan is written
+    /// (--replan-out), the difference is shown, and the exit code is 3 so that the re-plan goes
+    /// back for approval. A group's IdP cursor advances only once its changes are applied.
+    Apply(ApplyArgs),
     /// Check the config, credentials, every mapped group and the IdP, as a checklist.
     Validate(ValidateArgs),
+    /// Show the whole story on an embedded emulator: plan, apply, drift, refusal, re-plan.
+    ///
+    /// Needs no account, credentials or network; it runs on 127.0.0.1 and ends in seconds.
+    Demo,
     /// Run the local Genesys Cloud SCIM emulator (OAuth, SCIM groups and users, IdP deltas).
     ///
     /// It listens on 127.0.0.1 only. Point scimsync at it with api_base and login_base set to
@@ -89,6 +100,46 @@ pub struct ShowArgs {
     /// How to print it.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// Arguments of `scimsync apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The approved plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// The config file.
+    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// The sha256 a human approved: the plan must have exactly this digest.
+    #[arg(long, value_name = "HEX")]
+    pub expect_sha256: Option<String>,
+
+    /// Where to write the re-plan of groups that moved (default: PLAN with .replan before
+    /// its extension, e.g. plan.replan.json).
+    #[arg(long, value_name = "FILE")]
+    pub replan_out: Option<PathBuf>,
+
+    /// Apply a moved group's re-plan at once when its changes are a subset of the approved
+    /// ones (each of them was approved); the output says so.
+    #[arg(long)]
+    pub apply_replan_if_subset: bool,
+
+    /// How to report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// How `apply` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A line per group, the re-plan's diff, a summary.
+    #[default]
+    Text,
+    /// The report as JSON.
+    Json,
 }
 
 /// Arguments of `scimsync validate`.

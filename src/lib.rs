@@ -51,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match &cli.command {
             Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
             Command::Show(args) => commands::show::run(args),
+            Command::Apply(args) => commands::apply::run(args, &commands::process_env).await,
+            Command::Demo => commands::demo::run().await,
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
             Command::Emulator(args) => commands::emulator::run(args).await,
         }

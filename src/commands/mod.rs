@@ -2,6 +2,8 @@
 //!
 //! The setup they share (a SCIM client and an IdP source from a config) is here.
 
+pub mod apply;
+pub mod demo;
 pub mod emulator;
 pub mod plan;
 pub mod show;

@@ -129,6 +129,8 @@ impl State {
 #[derive(Debug)]
 pub struct Emulator {
     state: Mutex<State>,
+    /// The journal's length, published after each request is recorded.
+    seen: tokio::sync::watch::Sender<usize>,
 }
 
 impl Emulator {
@@ -165,6 +167,7 @@ impl Emulator {
                 tokens: HashMap::new(),
                 faults: Faults::default(),
             }),
+            seen: tokio::sync::watch::channel(0).0,
         }))
     }
 
@@ -289,6 +292,29 @@ impl Emulator {
     pub fn etag(&self, group: &str) -> Option<String> {
         let state = self.lock();
         state.org.groups.get(group).map(|g| state.etag(g.version))
+    }
+
+    /// Record a request in the journal and wake whoever waits on it.
+    pub(crate) fn record(&self, record: Record) {
+        let len = {
+            let mut state = self.lock();
+            state.faults.journal.push(record);
+            state.faults.journal.len()
+        };
+        self.seen.send_replace(len);
+    }
+
+    /// Wait until the journal satisfies `condition` (checked after every request).
+    pub async fn wait_for(&self, condition: impl Fn(&[Record]) -> bool) {
+        let mut seen = self.seen.subscribe();
+        loop {
+            if condition(&self.lock().faults.journal) {
+                return;
+            }
+            if seen.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Every request seen so far.

@@ -231,7 +231,7 @@ impl Pending {
     fn push(&mut self, f: impl FnOnce(&mut Record)) {
         if let Some(mut r) = self.record.take() {
             f(&mut r);
-            self.emu.lock().faults.journal.push(r);
+            self.emu.record(r);
         }
     }
 }

@@ -288,6 +288,32 @@ fn escape(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// The member changes of `groups` as plain lines, one group after another: what the diff
+/// between an approved plan and its re-plan compares.
+pub fn changes_text(groups: &[GroupPlan]) -> String {
+    let mut out = String::new();
+    for g in groups {
+        out.push_str(&format!(
+            "{} → {} ({}), ETag {}, {} members\n",
+            g.source.idp_group,
+            g.display_name,
+            g.group_id,
+            etag_text(g),
+            g.precondition.member_count
+        ));
+        for u in &g.changes.add {
+            out.push_str(&format!("  + {u}\n"));
+        }
+        for u in &g.changes.remove {
+            out.push_str(&format!("  − {u}\n"));
+        }
+        for s in &g.skipped {
+            out.push_str(&format!("  · {} ({})\n", s.user, s.reason.as_str()));
+        }
+    }
+    out
+}
+
 /// A unified diff between two renderings (e.g. the approved plan's table and its re-plan's).
 pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     TextDiff::from_lines(old, new)

@@ -1,0 +1,203 @@
+//! `scimsync demo`: the whole story on the embedded emulator, narrated. No account, no
+//! credentials, no network: the emulator runs on a free 127.0.0.1 port and the files live in
+//! a temporary folder that is removed at the end.
+
+use std::path::Path;
+
+use anyhow::{Context, ensure};
+
+use crate::cli::{ApplyArgs, PlanArgs, ReportFormat};
+use crate::emulator::{self, Emulator, RateLimit, Seed};
+use crate::exit_code::ExitCode;
+use crate::plan::file;
+use crate::plan::render::Format;
+
+const ALICE: &str = "3b8c1f6e-0a61-4b5e-9d43-7a1f0c2d9e01";
+const BOB: &str = "5d2e7a90-41c3-4f8b-a6d2-1e9b3c7f5a02";
+const DAVE: &str = "a1c9e3f7-2d4b-4e6a-8f01-3b5d7c9e1a04";
+const SALES: &str = "5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10";
+
+/// Requests per minute, for the emulator's limit and the client's pacing alike: fast enough
+/// for a demo, and the client still never draws a 429.
+const DEMO_RPM: u32 = 1200;
+
+fn step(n: u8, text: &str) {
+    println!("\n━━ Step {n}/6 ━━ {text}\n");
+}
+
+fn command(line: &str) {
+    println!("  $ {line}\n");
+}
+
+fn args_plan(dir: &Path, out: &str) -> PlanArgs {
+    PlanArgs {
+        config: dir.join("scimsync.toml"),
+        out: Some(dir.join(out)),
+        format: Format::Table,
+        detailed_exitcode: true,
+        group: Vec::new(),
+        allow_removals: None,
+        strict: false,
+    }
+}
+
+fn args_apply(dir: &Path, plan: &str, sha256: &str) -> ApplyArgs {
+    ApplyArgs {
+        plan: dir.join(plan),
+        config: dir.join("scimsync.toml"),
+        expect_sha256: Some(sha256.to_owned()),
+        replan_out: None,
+        apply_replan_if_subset: false,
+        format: ReportFormat::Text,
+    }
+}
+
+fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
+    Ok(file::read(&dir.join(plan))?.sha256)
+}
+
+/// Run the demo.
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let seed = Seed::parse(emulator::seed::SAMPLE, "examples/emulator-seed.toml")?;
+    let client = seed
+        .clients
+        .first()
+        .context("the sample seed has an OAuth client")?
+        .clone();
+    let idp_token = seed
+        .idp
+        .token
+        .clone()
+        .context("the sample seed has an IdP token")?;
+    let emu = Emulator::from_seed(&seed, "examples/emulator-seed.toml")?;
+    emu.configure(|o| {
+        o.rate_limit = Some(RateLimit {
+            requests: DEMO_RPM,
+            window: std::time::Duration::from_secs(60),
+        })
+    });
+    let running = emulator::spawn(emu.clone()).await?;
+    let base = running.base_url();
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    std::fs::write(
+        d.join("scimsync.toml"),
+        format!(
+            "[target]\napi_base = \"{base}\"\nlogin_base = \"{base}\"\nrequests_per_minute = {DEMO_RPM}\n\n\
+             [source]\nkind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n\n\
+             [[group]]\nname = \"sales\"\ntarget_name = \"Sales\"\nmode = \"full\"\n\n\
+             [[group]]\nname = \"support\"\ntarget_name = \"Support\"\n"
+        ),
+    )?;
+    // The demo's own environment: the seed's fake credentials, never the caller's.
+    let env = move |name: &str| match name {
+        "GENESYSCLOUD_OAUTHCLIENT_ID" => Some(client.id.clone()),
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET" => Some(client.secret.clone()),
+        "IDP_API_TOKEN" => Some(idp_token.clone()),
+        _ => None,
+    };
+
+    println!("scimsync demo: plan → approve → apply, then a change behind the plan's back.");
+    println!(
+        "A Genesys Cloud emulator runs at {base} (loopback only); files are in {}.",
+        d.display()
+    );
+    println!("Users: alice {ALICE}, bob {BOB}, carol 8f4a…, dave {DAVE}.");
+    println!(
+        "Genesys: Sales = {{alice, bob}}, Support = {{}}. IdP: sales = {{alice, carol}}, support = {{dave, bob}}."
+    );
+    println!(
+        "sales is mapped in full mode (the IdP's list is the membership), support in delta mode."
+    );
+
+    step(
+        1,
+        "In pull-request CI, scimsync reads the IdP and the live groups and writes a plan.",
+    );
+    command("scimsync plan --out plan.json --detailed-exitcode");
+    let code = super::plan::run(&args_plan(d, "plan.json"), &env).await?;
+    ensure!(
+        code == ExitCode::Changes,
+        "the first plan should have changes"
+    );
+    let sha = sha256_of(d, "plan.json")?;
+    println!(
+        "  → exit {} (changes present). A human reviews and approves plan.json, sha256 {sha}.",
+        code.code()
+    );
+
+    step(
+        2,
+        "In the deployment pipeline, scimsync applies exactly the approved plan.",
+    );
+    command(&format!("scimsync apply plan.json --expect-sha256 {sha}"));
+    let code = super::apply::run(&args_apply(d, "plan.json", &sha), &env).await?;
+    ensure!(code == ExitCode::Success, "the first apply should succeed");
+    println!(
+        "  → exit 0. Each PATCH carried If-Match with the ETag read at plan time; the IdP cursors advanced."
+    );
+
+    step(
+        3,
+        "The IdP adds dave to sales. CI plans again, and the new plan is approved.",
+    );
+    emu.idp_change("sales", &[DAVE], &[]);
+    command("scimsync plan --out plan2.json --detailed-exitcode");
+    let code = super::plan::run(&args_plan(d, "plan2.json"), &env).await?;
+    ensure!(
+        code == ExitCode::Changes,
+        "the second plan should have changes"
+    );
+    let sha2 = sha256_of(d, "plan2.json")?;
+
+    step(
+        4,
+        "Before plan2.json is applied, an admin adds bob back to Sales by hand in Genesys Cloud.",
+    );
+    emu.write_behind(SALES, &[BOB], &[]);
+    println!(
+        "  Sales's ETag moves from the one recorded in plan2.json to {}.",
+        emu.etag(SALES).unwrap_or_default()
+    );
+
+    step(
+        5,
+        "apply refuses the moved group: what was approved no longer describes it.",
+    );
+    command(&format!("scimsync apply plan2.json --expect-sha256 {sha2}"));
+    let code = super::apply::run(&args_apply(d, "plan2.json", &sha2), &env).await?;
+    ensure!(code == ExitCode::Stale, "the stale apply should exit 3");
+    println!("  → exit 3: nothing was written to Sales. The re-plan goes back for approval.");
+
+    step(
+        6,
+        "The re-plan (which now also removes bob) is approved and applied.",
+    );
+    let sha3 = sha256_of(d, "plan2.replan.json")?;
+    command(&format!(
+        "scimsync apply plan2.replan.json --expect-sha256 {sha3}"
+    ));
+    let code = super::apply::run(&args_apply(d, "plan2.replan.json", &sha3), &env).await?;
+    ensure!(
+        code == ExitCode::Success,
+        "the re-plan's apply should succeed"
+    );
+    let patches = emu
+        .journal()
+        .iter()
+        .filter(|r| r.route == emulator::Route::GroupPatch)
+        .count();
+    let unconditional = emu
+        .journal()
+        .iter()
+        .filter(|r| r.route == emulator::Route::GroupPatch && r.if_match.is_none())
+        .count();
+    println!(
+        "  → exit 0. Sales = {{alice, carol, dave}}. The emulator saw {patches} PATCHes, {unconditional} without If-Match."
+    );
+    println!(
+        "\nWhat was applied is what was approved, or nothing. Try it on your org: see README.md."
+    );
+    drop(running);
+    Ok(ExitCode::Success)
+}
