@@ -20,7 +20,7 @@
 //! | [`state`] | per-group IdP cursors, advanced only after a successful apply; the apply lock |
 //! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | one file per command: its I/O around the pure parts |
+//! | [`commands`] | one file per command (plan, show, apply, validate, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
 
 #![forbid(unsafe_code)]
 

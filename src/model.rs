@@ -77,6 +77,12 @@ pub type MemberSet = BTreeSet<UserId>;
 ///
 /// Plans record it as `members_sha256`: a second drift check for servers that send no ETag,
 /// and the way to tell whether a PATCH whose response was lost had been applied.
+///
+/// ```
+/// use scimsync::model::{MemberSet, UserId, members_sha256, sha256_hex};
+/// let members: MemberSet = ["b", "a"].into_iter().map(UserId::from).collect();
+/// assert_eq!(members_sha256(&members), sha256_hex(b"a\nb\n"));
+/// ```
 pub fn members_sha256(members: &MemberSet) -> String {
     let mut hasher = Sha256::new();
     for member in members {

@@ -4,6 +4,7 @@
 mod harness;
 mod scenario;
 
+mod apply;
 mod client;
 mod emulator;
 mod plan;

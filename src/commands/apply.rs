@@ -168,6 +168,13 @@ pub enum Refusal {
 }
 
 /// `plan.json` → `plan.replan.json`.
+///
+/// ```
+/// use std::path::Path;
+/// use scimsync::commands::apply::default_replan_path;
+/// assert_eq!(default_replan_path(Path::new("out/plan.json")), Path::new("out/plan.replan.json"));
+/// assert_eq!(default_replan_path(Path::new("plan")), Path::new("plan.replan"));
+/// ```
 pub fn default_replan_path(plan: &Path) -> PathBuf {
     let stem = plan
         .file_stem()

@@ -116,8 +116,10 @@ pub struct Faults {
     /// Foreign writes waiting for their PATCH count.
     pub foreign: Vec<ForeignWrite>,
     windows: HashMap<String, VecDeque<Instant>>,
-    /// Every request so far.
+    /// Every request so far, recorded when answered (or dropped).
     pub journal: Vec<Record>,
+    /// Requests that arrived, by route, counted before any fault or handler.
+    pub arrived: HashMap<Route, usize>,
     started: Instant,
 }
 
@@ -128,6 +130,7 @@ impl Default for Faults {
             foreign: Vec::new(),
             windows: HashMap::new(),
             journal: Vec::new(),
+            arrived: HashMap::new(),
             started: Instant::now(),
         }
     }

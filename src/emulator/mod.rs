@@ -208,6 +208,11 @@ impl Emulator {
             .add_group(id, display_name, members.iter().map(|m| m.to_string()));
     }
 
+    /// Delete a group (as an admin would in Genesys Cloud: SCIM cannot).
+    pub fn remove_group(&self, id: &str) {
+        self.lock().org.groups.remove(id);
+    }
+
     /// Script a fault for the next `times` requests of `route`.
     pub fn inject(&self, route: Route, times: u32, action: FaultAction) {
         self.lock().faults.push(Fault {
@@ -302,6 +307,25 @@ impl Emulator {
             state.faults.journal.len()
         };
         self.seen.send_replace(len);
+    }
+
+    /// Count a request's arrival and wake whoever waits on it.
+    pub(crate) fn arrive(&self, route: Route) {
+        *self.lock().faults.arrived.entry(route).or_default() += 1;
+        self.seen.send_modify(|_| {});
+    }
+
+    /// Wait until `n` requests of `route` have arrived (answered or not).
+    pub async fn wait_arrived(&self, route: Route, n: usize) {
+        let mut seen = self.seen.subscribe();
+        loop {
+            if self.lock().faults.arrived.get(&route).copied().unwrap_or(0) >= n {
+                return;
+            }
+            if seen.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Wait until the journal satisfies `condition` (checked after every request).

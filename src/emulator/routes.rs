@@ -93,6 +93,7 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
+    emu.arrive(route);
     let path = request.uri().path().to_owned();
     let if_match = request
         .headers()

@@ -283,6 +283,13 @@ impl ScimClient {
 
 /// A `attr eq "value"` filter with the value quoted and escaped (RFC 7644 §3.4.2.2), so that
 /// no value can change the filter's meaning. Control characters are refused outright.
+///
+/// ```
+/// use scimsync::target::filter_eq;
+/// assert_eq!(filter_eq("userName", "a@b.c", "user").unwrap(), r#"userName eq "a@b.c""#);
+/// assert_eq!(filter_eq("id", r#"x" or "1"#, "user").unwrap(), r#"id eq "x\" or \"1""#);
+/// assert!(filter_eq("id", "line\nbreak", "user").is_err());
+/// ```
 pub fn filter_eq(attribute: &str, value: &str, what: &'static str) -> Result<String, ScimError> {
     if value.chars().any(char::is_control) {
         return Err(ScimError::UnsafeFilterValue {
