@@ -7,4 +7,8 @@ mod scenario;
 mod apply;
 mod client;
 mod emulator;
+mod faults;
+mod fuzz;
 mod plan;
+mod resilience;
+mod security;

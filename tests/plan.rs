@@ -576,3 +576,36 @@ async fn validate_prints_a_checklist() {
         bad.stdout
     );
 }
+
+/// Bodies no IdP should send: a million ids, and bytes that are not UTF-8.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_and_non_utf8_idp_answers_are_refused() {
+    use axum::routing::get;
+    let ids: Vec<String> = (0..1_000_000).map(|i| format!("user-{i:07}")).collect();
+    let huge = serde_json::json!({"additions": ids, "removals": [], "idp_etag": "c1"})
+        .to_string()
+        .into_bytes();
+    let not_utf8 =
+        b"{\"additions\": [\"\xff\xfe\"], \"removals\": [], \"idp_etag\": \"c1\"}".to_vec();
+    for (body, expect) in [(huge, "1000000 users"), (not_utf8, "not the JSON expected")] {
+        let app = axum::Router::new().route(
+            "/delta/groups/members",
+            get(move || async move { body.clone() }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let idp = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let s = Scenario::new().await.source(&format!(
+            "kind = \"delta-http\"\nbase_url = \"{idp}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
+        ));
+        let run = s.run(&["plan", "--out", "p.json"]).await;
+        run.code(1);
+        assert!(run.stderr.contains(expect), "{expect}: {}", run.stderr);
+        assert!(!s.path("p.json").exists());
+        assert_eq!(
+            s.emu().count(Route::UserList),
+            0,
+            "no lookups for a refused answer"
+        );
+    }
+}

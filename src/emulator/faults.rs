@@ -53,6 +53,18 @@ pub enum FaultAction {
     Drop,
     /// Process the request (commit it), then close the connection without answering.
     CommitThenDrop,
+    /// Expire every issued token, then process the request (which then answers 401): a token
+    /// that expires mid-run.
+    ExpireTokens,
+}
+
+/// Faults at random, from a seed: for soak tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandomFaults {
+    /// The share of requests that fail (0.0..=1.0).
+    pub rate: f64,
+    /// The seed: the same seed and requests give the same faults.
+    pub seed: u64,
 }
 
 /// A fault for the next `times` requests of `route`.
@@ -120,6 +132,7 @@ pub struct Faults {
     pub journal: Vec<Record>,
     /// Requests that arrived, by route, counted before any fault or handler.
     pub arrived: HashMap<Route, usize>,
+    random: Option<(f64, rand::rngs::StdRng)>,
     started: Instant,
 }
 
@@ -131,6 +144,7 @@ impl Default for Faults {
             windows: HashMap::new(),
             journal: Vec::new(),
             arrived: HashMap::new(),
+            random: None,
             started: Instant::now(),
         }
     }
@@ -157,8 +171,44 @@ impl Faults {
         }
     }
 
-    /// The fault that applies to this request of `route`, if any, counting it as used.
+    /// Fail a share of requests at random, from a seed (`None`: stop).
+    pub fn set_random(&mut self, random: Option<RandomFaults>) {
+        use rand::SeedableRng;
+        self.random = random.map(|r| (r.rate, rand::rngs::StdRng::seed_from_u64(r.seed)));
+    }
+
+    /// The fault that applies to this request of `route`, if any, counting it as used:
+    /// a scripted one first, else maybe a random one.
     pub fn take(&mut self, route: Route) -> Option<FaultAction> {
+        self.take_scripted(route)
+            .or_else(|| self.take_random(route))
+    }
+
+    fn take_random(&mut self, route: Route) -> Option<FaultAction> {
+        use rand::Rng;
+        let (rate, rng) = self.random.as_mut()?;
+        if route == Route::Other || rng.random::<f64>() >= *rate {
+            return None;
+        }
+        Some(match (route, rng.random_range(0..4)) {
+            (_, 0) => FaultAction::Status {
+                status: 503,
+                retry_after: None,
+            },
+            (_, 1) => FaultAction::Status {
+                status: 429,
+                retry_after: Some(0),
+            },
+            (Route::GroupPatch, 2) => FaultAction::CommitThenDrop,
+            (_, 2) => FaultAction::Status {
+                status: 502,
+                retry_after: None,
+            },
+            _ => FaultAction::Drop,
+        })
+    }
+
+    fn take_scripted(&mut self, route: Route) -> Option<FaultAction> {
         let i = self.scripted.iter().position(|f| f.route == route)?;
         let fault = &mut self.scripted[i];
         fault.times -= 1;

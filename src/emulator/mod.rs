@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use self::faults::Faults;
-pub use self::faults::{Fault, FaultAction, ForeignWrite, RateLimit, Record, Route};
+pub use self::faults::{Fault, FaultAction, ForeignWrite, RandomFaults, RateLimit, Record, Route};
 use self::idp::Idp;
 use self::org::{Org, User};
 pub use self::seed::{Seed, SeedError};
@@ -112,6 +112,8 @@ pub(crate) struct State {
     pub(crate) idp_token: Option<String>,
     pub(crate) clients: BTreeMap<String, String>,
     pub(crate) tokens: HashMap<String, Instant>,
+    /// Tokens expired by a test, remembered for [`Emulator::issued_tokens`].
+    pub(crate) expired: Vec<String>,
     pub(crate) faults: Faults,
 }
 
@@ -165,6 +167,7 @@ impl Emulator {
                     .map(|c| (c.id.clone(), c.secret.clone()))
                     .collect(),
                 tokens: HashMap::new(),
+                expired: Vec::new(),
                 faults: Faults::default(),
             }),
             seen: tokio::sync::watch::channel(0).0,
@@ -206,6 +209,11 @@ impl Emulator {
         self.lock()
             .org
             .add_group(id, display_name, members.iter().map(|m| m.to_string()));
+    }
+
+    /// Fail a share of all requests at random, from a seed (`None`: stop).
+    pub fn random_faults(&self, random: Option<RandomFaults>) {
+        self.lock().faults.set_random(random);
     }
 
     /// Delete a group (as an admin would in Genesys Cloud: SCIM cannot).
@@ -257,9 +265,23 @@ impl Emulator {
         });
     }
 
+    /// Every access token issued so far (for tests that check no secret leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let state = self.lock();
+        state
+            .tokens
+            .keys()
+            .chain(state.expired.iter())
+            .cloned()
+            .collect()
+    }
+
     /// Make every issued token expired: the next API call with one answers 401.
     pub fn expire_tokens(&self) {
-        self.lock().tokens.clear();
+        let mut state = self.lock();
+        let issued: Vec<String> = state.tokens.keys().cloned().collect();
+        state.expired.extend(issued);
+        state.tokens.clear();
     }
 
     /// The IdP's bearer token.
@@ -276,6 +298,15 @@ impl Emulator {
     /// The IdP's current cursor (what a delta read now would return as `idp_etag`).
     pub fn idp_cursor(&self) -> String {
         self.lock().idp.cursor()
+    }
+
+    /// The members of IdP group `group`, sorted.
+    pub fn idp_members(&self, group: &str) -> Vec<String> {
+        self.lock()
+            .idp
+            .members(group)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Make every IdP cursor issued so far expired (the delta endpoint answers 410).

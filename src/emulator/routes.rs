@@ -140,6 +140,7 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
             return hang_up(kill).await;
         }
         Some(FaultAction::CommitThenDrop) => drop_after = true,
+        Some(FaultAction::ExpireTokens) => emu.expire_tokens(),
         None => {}
     }
 

@@ -147,6 +147,13 @@ impl DeltaHttp {
                 detail: "idp_etag is empty".into(),
             });
         }
+        let count = parsed.additions.len() + parsed.removals.len();
+        if count > super::MAX_USERS_PER_ANSWER {
+            return Err(SourceError::TooLarge {
+                group: group.to_owned(),
+                count,
+            });
+        }
         let add: BTreeSet<String> = parsed.additions.into_iter().collect();
         let remove: BTreeSet<String> = parsed.removals.into_iter().collect();
         if let Some(user) = add.intersection(&remove).next() {

@@ -63,6 +63,12 @@ impl FileSource {
                     message: format!("groups.{name}.members holds an empty entry {bad:?}"),
                 });
             }
+            if group.members.len() > super::MAX_USERS_PER_ANSWER {
+                return Err(SourceError::TooLarge {
+                    group: name,
+                    count: group.members.len(),
+                });
+            }
             groups.insert(name, group.members.into_iter().collect());
         }
         Ok(Self {

@@ -19,6 +19,11 @@ use crate::config::SourceConfig;
 use crate::model::{Cursor, Mode};
 use crate::retry::RetryPolicy;
 
+/// The most users one IdP answer may hold for one group. Genesys recommends at most 1,000
+/// individually added members per group; an answer a hundred times larger is a broken or
+/// misdirected IdP, and planning it would cost a lookup per user.
+pub const MAX_USERS_PER_ANSWER: usize = 100_000;
+
 /// What the IdP said of one group, in its own user keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -113,6 +118,16 @@ pub enum SourceError {
         group: String,
         /// Why scimsync stopped waiting.
         reason: crate::retry::RateLimitReason,
+    },
+    /// An answer too large to be a group's membership.
+    #[error(
+        "IdP group {group:?}: the answer lists {count} users, over scimsync's limit of {MAX_USERS_PER_ANSWER} per group; check that source.base_url and the group name point at the right IdP group"
+    )]
+    TooLarge {
+        /// The IdP group.
+        group: String,
+        /// How many users it listed.
+        count: usize,
     },
     /// The same user both added and removed.
     #[error(

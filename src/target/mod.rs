@@ -156,9 +156,7 @@ impl ScimClient {
         let url = self.group_url(id);
         let reply = self.http.send(&Call::get(url, &context)).await?;
         let reply = check(reply, &context)?;
-        let etag = etag_of(&reply);
-        let group: wire::Group = decode(&reply.body, &context)?;
-        Ok(group_state(group, etag))
+        parse_group(&reply.body, etag_header(&reply), &context)
     }
 
     /// Find a group by its exact display name (`excludedAttributes=members`, pages of 25).
@@ -365,6 +363,18 @@ fn etag_of(reply: &Reply) -> Option<ETag> {
             .and_then(|g| g.meta.and_then(|m| m.version))
             .map(ETag)
     })
+}
+
+/// Parse a group response body into its state; `etag` is the ETag header if there was one
+/// (it wins over `meta.version`). Any bytes give a group or a [`ScimError::Decode`], never a
+/// panic (fuzzed in the tests).
+pub fn parse_group(
+    body: &[u8],
+    etag: Option<ETag>,
+    context: &str,
+) -> Result<GroupState, ScimError> {
+    let group: wire::Group = decode(body, context)?;
+    Ok(group_state(group, etag))
 }
 
 fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupState {
