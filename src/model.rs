@@ -36,6 +36,12 @@ macro_rules! id_type {
             }
         }
 
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 Self(s.to_owned())
@@ -115,9 +121,17 @@ pub fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberChanges {
     /// Users to add to the group.
+    #[serde(deserialize_with = "member_set")]
     pub add: MemberSet,
     /// Users to remove from the group.
+    #[serde(deserialize_with = "member_set")]
     pub remove: MemberSet,
+}
+
+/// Read a member set as a list first: building a `BTreeSet` from a (sorted) list is one
+/// bulk step, where serde's own reading inserts one id at a time.
+pub fn member_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MemberSet, D::Error> {
+    Ok(Vec::<UserId>::deserialize(d)?.into_iter().collect())
 }
 
 impl MemberChanges {

@@ -19,7 +19,7 @@ use crate::plan::render::{RenderOptions, render};
 use crate::plan::{
     FORMAT_VERSION, GroupPlan, Intent, Plan, Precondition, SourceRef, Summary, TargetRef, file,
 };
-use crate::source::{Answer, Source, SourceError, SourceRead};
+use crate::source::{Answer, Source, SourceError};
 use crate::state::State;
 use crate::target::directory::Directory;
 use crate::target::{GroupState, ScimClient, ScimError, UserKey};
@@ -134,28 +134,29 @@ pub struct Planner<'a> {
 impl Planner<'_> {
     /// Plan `groups`, concurrently; results in the same order.
     ///
-    /// Two phases: every group's IdP answer and current state are read first, so that every
-    /// member seen in any group is known to exist before users to add are looked up: people
-    /// moving between groups cost no lookup at all.
+    /// Two phases: every group's current state is read first, so that every member of any
+    /// group is known to exist before users to add are looked up (people moving between
+    /// groups cost no lookup at all); then each group's IdP answer is read and reconciled.
+    /// Reading the IdP in the second phase keeps at most `concurrency` answers in memory.
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
     ) -> Vec<(String, Result<GroupPlan, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
-        let reads: Vec<_> = stream::iter(groups.iter().copied())
-            .map(|g| async move { (g, self.read_group(g).await) })
+        let states: Vec<_> = stream::iter(groups.iter().copied())
+            .map(|g| async move { (g, self.read_state(g).await) })
             .buffered(concurrency)
             .collect()
             .await;
-        for (_, read) in &reads {
-            if let Ok((_, current)) = read {
+        for (_, state) in &states {
+            if let Ok(current) = state {
                 self.directory.known(&current.members);
             }
         }
-        stream::iter(reads)
-            .map(|(g, read)| async move {
-                let result = match read {
-                    Ok((read, current)) => self.finish_group(g, read, current).await,
+        stream::iter(states)
+            .map(|(g, state)| async move {
+                let result = match state {
+                    Ok(current) => self.finish_group(g, current).await,
                     Err(e) => Err(e),
                 };
                 (g.name.clone(), result)
@@ -167,26 +168,18 @@ impl Planner<'_> {
 
     /// Plan one group.
     pub async fn plan_group(&self, group: &GroupConfig) -> Result<GroupPlan, GroupFailure> {
-        let (read, current) = self.read_group(group).await?;
+        let current = self.read_state(group).await?;
         self.directory.known(&current.members);
-        self.finish_group(group, read, current).await
+        self.finish_group(group, current).await
     }
 
-    /// The IdP's answer and the group's current state.
-    async fn read_group(
-        &self,
-        group: &GroupConfig,
-    ) -> Result<(SourceRead, GroupState), GroupFailure> {
+    /// The group's current state (one GET; a displayName lookup first for target_name).
+    async fn read_state(&self, group: &GroupConfig) -> Result<GroupState, GroupFailure> {
         let id = match &group.target {
             GroupTarget::Id(id) => id.clone(),
             GroupTarget::Name(name) => self.client.find_group_by_name(name).await?.id,
         };
-        let read = self
-            .source
-            .read(&group.name, self.since(group), group.mode)
-            .await?;
-        let current = self.client.get_group(&id).await?;
-        Ok((read, current))
+        Ok(self.client.get_group(&id).await?)
     }
 
     fn since(&self, group: &GroupConfig) -> Option<&crate::model::Cursor> {
@@ -196,14 +189,17 @@ impl Planner<'_> {
         }
     }
 
-    /// Resolve users and reconcile.
+    /// Read the IdP, resolve users and reconcile.
     async fn finish_group(
         &self,
         group: &GroupConfig,
-        read: SourceRead,
         current: GroupState,
     ) -> Result<GroupPlan, GroupFailure> {
-        let (intent, unknown) = self.resolve(&read.answer, &current.members).await?;
+        let read = self
+            .source
+            .read(&group.name, self.since(group), group.mode)
+            .await?;
+        let (intent, unknown) = self.resolve(read.answer, &current.members).await?;
         if self.strict && !unknown.is_empty() {
             let list: Vec<&str> = unknown.iter().take(10).map(String::as_str).collect();
             return Err(GroupFailure::Strict {
@@ -220,27 +216,24 @@ impl Planner<'_> {
         assemble(&current, intent, &unknown, source, &self.policy)
     }
 
-    /// The intent in Genesys ids, and the users that do not exist (ids or IdP keys).
+    /// The intent in Genesys ids, and the users that do not exist (ids or IdP keys). The
+    /// answer is consumed: its strings move into the intent rather than being copied.
     async fn resolve(
         &self,
-        answer: &Answer,
+        answer: Answer,
         current: &MemberSet,
     ) -> Result<(Intent, BTreeSet<String>), ScimError> {
         let concurrency = self.config.target.concurrency;
-        let ids = |keys: &BTreeSet<String>| {
-            keys.iter()
-                .map(|k| UserId(k.clone()))
-                .collect::<BTreeSet<_>>()
-        };
+        let ids = |keys: BTreeSet<String>| keys.into_iter().map(UserId).collect::<BTreeSet<_>>();
         if self.directory.key() == UserKey::Id {
             // Only users about to be added need checking: members exist by definition.
-            let candidates = match answer {
+            let candidates = match &answer {
                 Answer::Delta { add, .. } => add,
                 Answer::Full { members } => members,
             };
             let check: BTreeSet<String> = candidates
                 .iter()
-                .filter(|k| !current.contains(&UserId((*k).clone())))
+                .filter(|k| !current.contains(k.as_str()))
                 .cloned()
                 .collect();
             let found = self
@@ -263,7 +256,7 @@ impl Planner<'_> {
             };
             return Ok((intent, unknown));
         }
-        let keys: BTreeSet<String> = match answer {
+        let keys: BTreeSet<String> = match &answer {
             Answer::Delta { add, remove } => add.union(remove).cloned().collect(),
             Answer::Full { members } => members.clone(),
         };
@@ -271,7 +264,7 @@ impl Planner<'_> {
             .directory
             .resolve(self.client, &keys, concurrency)
             .await?;
-        let map = |set: &BTreeSet<String>| -> BTreeSet<UserId> {
+        let map = |set: BTreeSet<String>| -> BTreeSet<UserId> {
             set.iter()
                 .filter_map(|k| found.get(k).cloned().flatten())
                 .collect()

@@ -133,6 +133,7 @@ pub struct Emulator {
     state: Mutex<State>,
     /// The journal's length, published after each request is recorded.
     seen: tokio::sync::watch::Sender<usize>,
+    busy_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Emulator {
@@ -171,6 +172,7 @@ impl Emulator {
                 faults: Faults::default(),
             }),
             seen: tokio::sync::watch::channel(0).0,
+            busy_nanos: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -397,9 +399,23 @@ impl Emulator {
             .count()
     }
 
-    /// Forget the journal (counts start again from zero).
+    /// Forget the journal (counts start again from zero) and the busy time.
     pub fn clear_journal(&self) {
         self.lock().faults.journal.clear();
+        self.busy_nanos
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_busy(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.busy_nanos
+            .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Time spent in the emulator's handlers since the journal was last cleared: the
+    /// emulator's own share of a benchmark's time.
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.busy_nanos.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

@@ -192,7 +192,9 @@ async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Respon
         record.edit(|r| r.body = Some(String::from_utf8_lossy(&body).into_owned()));
     }
     let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let started = std::time::Instant::now();
     let mut response = next.run(request).await;
+    emu.add_busy(started.elapsed());
     if let Some(window) = limit_headers {
         add_limit_headers(&mut response, window);
     }

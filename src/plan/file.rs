@@ -5,11 +5,15 @@
 //! struct's key order, sets sorted. Reading re-serializes the parsed plan, so whitespace and
 //! key order in the file do not matter; any change of a value does.
 
+use std::io::Write;
 use std::path::Path;
 
-use super::{FORMAT_VERSION, Plan};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{FORMAT_VERSION, GroupPlan, Plan, Summary, TargetRef};
 use crate::atomic_file;
-use crate::model::sha256_hex;
+use crate::model::hex;
 
 /// A plan file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +72,47 @@ pub enum PlanFileError {
     },
 }
 
-/// The digest of `plan`'s canonical serialization (all fields but `sha256`).
-pub fn digest(plan: &Plan) -> String {
-    let mut value = serde_json::to_value(plan).expect("plans serialise");
-    if let Some(map) = value.as_object_mut() {
-        map.remove("sha256");
+/// Every field of a plan but `sha256`, in the plan's key order: what the digest covers.
+#[derive(Serialize)]
+struct Unsealed<'a> {
+    format_version: u32,
+    tool_version: &'a str,
+    created_at: &'a str,
+    target: &'a TargetRef,
+    config_sha256: &'a str,
+    groups: &'a [GroupPlan],
+    summary: &'a Summary,
+}
+
+/// Feeds serialized bytes straight into a hasher: no copy of a large plan is ever built.
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
     }
-    sha256_hex(&serde_json::to_vec(&value).expect("values serialise"))
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The digest of `plan`'s canonical serialization: compact JSON of all fields but `sha256`,
+/// in the plan's key order.
+pub fn digest(plan: &Plan) -> String {
+    let unsealed = Unsealed {
+        format_version: plan.format_version,
+        tool_version: &plan.tool_version,
+        created_at: &plan.created_at,
+        target: &plan.target,
+        config_sha256: &plan.config_sha256,
+        groups: &plan.groups,
+        summary: &plan.summary,
+    };
+    let mut writer = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut writer, &unsealed).expect("plans serialise");
+    hex(&writer.0.finalize())
 }
 
 /// Set `plan.sha256` to its digest.
@@ -89,9 +127,14 @@ pub fn to_bytes(plan: &Plan) -> Vec<u8> {
     bytes
 }
 
-/// Write `plan` to `path` atomically (owner-only).
+/// Write `plan` to `path` atomically (owner-only), streamed: a large plan is never held
+/// twice in memory.
 pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
-    atomic_file::write(path, &to_bytes(plan)).map_err(|source| PlanFileError::Write {
+    atomic_file::write_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, plan).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })
+    .map_err(|source| PlanFileError::Write {
         path: path.display().to_string(),
         source,
     })
@@ -113,26 +156,40 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
         path: path.to_owned(),
         message,
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    let version = value
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| invalid("no format_version key".into()))?;
-    if version > u64::from(FORMAT_VERSION) {
-        return Err(PlanFileError::Newer {
-            path: path.to_owned(),
-            found: u32::try_from(version).unwrap_or(u32::MAX),
-            tool: value
-                .get("tool_version")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-            ours: env!("CARGO_PKG_VERSION"),
-        });
+    // Only when the plan does not read: is it a newer format (then say "upgrade", not a
+    // confusing schema error)? Other keys are skipped without being built.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        format_version: Option<u64>,
+        tool_version: Option<String>,
     }
-    // Parse again from the bytes (not the Value) so that errors carry line and column.
-    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
+    let newer = |found: u64, tool: Option<String>| PlanFileError::Newer {
+        path: path.to_owned(),
+        found: u32::try_from(found).unwrap_or(u32::MAX),
+        tool: tool.unwrap_or_else(|| "unknown".into()),
+        ours: env!("CARGO_PKG_VERSION"),
+    };
+    let plan = match serde_json::from_slice::<Plan>(bytes) {
+        Ok(plan) => plan,
+        Err(e) => {
+            if let Ok(Version {
+                format_version: Some(found),
+                tool_version,
+            }) = serde_json::from_slice::<Version>(bytes)
+                && found > u64::from(FORMAT_VERSION)
+            {
+                return Err(newer(found, tool_version));
+            }
+            return Err(invalid(e.to_string()));
+        }
+    };
+    if plan.format_version > FORMAT_VERSION {
+        return Err(newer(
+            u64::from(plan.format_version),
+            Some(plan.tool_version),
+        ));
+    }
+    Ok(plan)
 }
 
 /// Check that `plan.sha256` is the digest of its content.

@@ -99,8 +99,12 @@ pub struct SourceRef {
 }
 
 /// What the IdP asked for.
+///
+/// Serialized untagged (`{"add": […], "remove": […]}` or `{"members": […]}`), but read
+/// through [`RawIntent`]: serde's untagged reading buffers the whole value first, which costs
+/// seconds on a plan of a million memberships.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawIntent")]
 pub enum Intent {
     /// `mode = "delta"`: users to add and remove.
     Delta {
@@ -114,6 +118,32 @@ pub enum Intent {
         /// Every desired member.
         members: BTreeSet<UserId>,
     },
+}
+
+/// The wire shape of an [`Intent`], read directly.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntent {
+    add: Option<Vec<UserId>>,
+    remove: Option<Vec<UserId>>,
+    members: Option<Vec<UserId>>,
+}
+
+impl TryFrom<RawIntent> for Intent {
+    type Error = &'static str;
+
+    fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
+        match (raw.add, raw.remove, raw.members) {
+            (Some(add), Some(remove), None) => Ok(Self::Delta {
+                add: add.into_iter().collect(),
+                remove: remove.into_iter().collect(),
+            }),
+            (None, None, Some(members)) => Ok(Self::Full {
+                members: members.into_iter().collect(),
+            }),
+            _ => Err("intent must be {\"add\": [...], \"remove\": [...]} or {\"members\": [...]}"),
+        }
+    }
 }
 
 /// A user asked for but not changed.
