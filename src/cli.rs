@@ -21,6 +21,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Log only errors, and show no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +50,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the config, credentials, every mapped group and the IdP, as a checklist.
     Validate(ValidateArgs),
+    /// Show or reset the state file (per-group IdP cursors).
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Show the whole story on an embedded emulator: plan, apply, drift, refusal, re-plan.
     ///
     /// Needs no account, credentials or network; it runs on 127.0.0.1 and ends in seconds.
@@ -140,6 +155,27 @@ pub enum ReportFormat {
     Text,
     /// The report as JSON.
     Json,
+}
+
+/// `scimsync state …`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print each group's cursor, last ETag, last apply time and plan.
+    Show {
+        /// The config file (its [state] path is used).
+        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Forget a group's cursor: its next plan reads the whole IdP membership (in delta mode,
+    /// as additions only, so nothing is removed). The way out of an expired IdP cursor.
+    Reset {
+        /// The config file.
+        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// The group (the config's name); repeatable.
+        #[arg(long, value_name = "NAME", required = true)]
+        group: Vec<String>,
+    },
 }
 
 /// Arguments of `scimsync validate`.

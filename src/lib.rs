@@ -43,7 +43,13 @@ use exit_code::ExitCode;
 
 /// Run the command `cli` describes.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.quiet);
+    commands::set_quiet(cli.quiet);
+    if let Command::Completions { shell } = &cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut command, "scimsync", &mut std::io::stdout());
+        return Ok(ExitCode::Success);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -53,18 +59,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Show(args) => commands::show::run(args),
             Command::Apply(args) => commands::apply::run(args, &commands::process_env).await,
             Command::Demo => commands::demo::run().await,
+            Command::State(command) => commands::state::run(command),
+            Command::Completions { .. } => Ok(ExitCode::Success),
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
             Command::Emulator(args) => commands::emulator::run(args).await,
         }
     })
 }
 
+/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+pub fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Logs go to stderr (stdout is for plans); `RUST_LOG` overrides `-v`.
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "scimsync=info",
-        1 => "scimsync=debug",
-        _ => "scimsync=trace",
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "scimsync=error",
+        (false, 0) => "scimsync=info",
+        (false, 1) => "scimsync=debug",
+        (false, _) => "scimsync=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -72,5 +86,6 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(colour(&std::io::stderr()))
         .try_init();
 }

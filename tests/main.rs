@@ -11,4 +11,5 @@ mod faults;
 mod fuzz;
 mod plan;
 mod resilience;
+mod scim_target;
 mod security;

@@ -24,6 +24,7 @@ pub struct Scenario {
     extra_source: String,
     extra_safety: String,
     source: Option<String>,
+    target_section: Option<String>,
     env: Vec<(String, String)>,
     no_credentials: bool,
 }
@@ -62,6 +63,7 @@ impl Scenario {
             extra_source: String::new(),
             extra_safety: String::new(),
             source: None,
+            target_section: None,
             env: Vec::new(),
             no_credentials: false,
         }
@@ -111,6 +113,18 @@ impl Scenario {
         self
     }
 
+    /// Target a generic SCIM server (the emulator's `/scim/v2`) with a ready bearer token.
+    #[must_use]
+    pub fn scim_target(mut self) -> Self {
+        let token = "scim-token-1a2b3c4d";
+        self.emu().issue_token(token);
+        self.target_section = Some(format!(
+            "kind = \"scim\"\nbase_url = \"{}/scim/v2\"\ntoken_env = \"SCIM_TOKEN\"\n",
+            self.running.base_url()
+        ));
+        self.env("SCIM_TOKEN", token).without_credentials()
+    }
+
     /// Add lines to `[safety]`.
     #[must_use]
     pub fn safety(mut self, lines: &str) -> Self {
@@ -144,8 +158,12 @@ impl Scenario {
         let source = self.source.clone().unwrap_or_else(|| {
             format!("kind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n")
         });
+        let target = self
+            .target_section
+            .clone()
+            .unwrap_or_else(|| format!("api_base = \"{base}\"\nlogin_base = \"{base}\"\n"));
         format!(
-            "[target]\napi_base = \"{base}\"\nlogin_base = \"{base}\"\n{}\n[source]\n{source}{}\n[safety]\n{}\n{}",
+            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{}",
             self.extra_target,
             self.extra_source,
             self.extra_safety,

@@ -312,17 +312,8 @@ async fn apply_group(client: &ScimClient, ledger: &Ledger<'_>, g: &GroupPlan) ->
             Err(e) => report(g, Outcome::Failed, None, 0, Some(e.to_string())),
         });
     }
-    let Some(etag) = g.precondition.etag.clone() else {
-        return Pass::Done(report(
-            g,
-            Outcome::Failed,
-            None,
-            0,
-            Some("the plan holds no ETag for this group, so a PATCH cannot carry If-Match; scimsync never writes blind".into()),
-        ));
-    };
     let pre = Precondition {
-        etag,
+        etag: g.precondition.etag.clone(),
         members_sha256: Some(g.precondition.members_sha256.clone()),
     };
     match client.patch_members(&g.group_id, &pre, &g.changes).await {
@@ -390,11 +381,21 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
     };
     let client = connect(&config, env)?;
 
+    let bar = super::progress(plan.groups.len(), "apply");
     let passes: Vec<Pass> = stream::iter(&plan.groups)
-        .map(|g| apply_group(&client, &ledger, g))
+        .map(|g| {
+            let bar = &bar;
+            let (client, ledger) = (&client, &ledger);
+            async move {
+                let pass = apply_group(client, ledger, g).await;
+                bar.inc(1);
+                pass
+            }
+        })
         .buffered(config.target.concurrency)
         .collect()
         .await;
+    bar.finish_and_clear();
 
     let mut reports = Vec::new();
     let mut stale = Vec::new();

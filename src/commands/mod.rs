@@ -7,6 +7,7 @@ pub mod demo;
 pub mod emulator;
 pub mod plan;
 pub mod show;
+pub mod state;
 pub mod validate;
 
 use crate::config::{Config, TargetKind};
@@ -15,6 +16,30 @@ use crate::source::{self, Source};
 use crate::target::{
     Credentials, HttpSettings, RetryPolicy, ScimClient, TargetSettings, TokenSource,
 };
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `-q`: no progress bars.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A progress bar on stderr over `len` groups; hidden unless stderr is a terminal (so CI logs
+/// stay clean) and `-q` was not given.
+pub fn progress(len: usize, what: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} groups {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(what);
+    bar
+}
 
 /// Reads an environment variable (a closure so that tests can pass a map).
 pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
@@ -37,6 +62,7 @@ pub fn target_settings(config: &Config, env: Env<'_>) -> anyhow::Result<TargetSe
             max_members_per_patch: t.max_members_per_patch,
             max_patch_bytes: 500_000,
             http: HttpSettings::default(),
+            allow_etagless: true,
         },
     };
     settings.remove_style = t.remove_style;

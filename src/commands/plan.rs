@@ -143,8 +143,14 @@ impl Planner<'_> {
         groups: &[&GroupConfig],
     ) -> Vec<(String, Result<GroupPlan, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
+        let bar = super::progress(groups.len() * 2, "plan");
+        let bar = &bar;
         let states: Vec<_> = stream::iter(groups.iter().copied())
-            .map(|g| async move { (g, self.read_state(g).await) })
+            .map(|g| async move {
+                let state = self.read_state(g).await;
+                bar.inc(1);
+                (g, state)
+            })
             .buffered(concurrency)
             .collect()
             .await;
@@ -153,17 +159,20 @@ impl Planner<'_> {
                 self.directory.known(&current.members);
             }
         }
-        stream::iter(states)
+        let results = stream::iter(states)
             .map(|(g, state)| async move {
                 let result = match state {
                     Ok(current) => self.finish_group(g, current).await,
                     Err(e) => Err(e),
                 };
+                bar.inc(1);
                 (g.name.clone(), result)
             })
             .buffered(concurrency)
             .collect()
-            .await
+            .await;
+        bar.finish_and_clear();
+        results
     }
 
     /// Plan one group.

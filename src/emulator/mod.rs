@@ -10,6 +10,10 @@
 //! the version moves only when the membership changes; PATCH answers 200 with the group or
 //! 204 with only the ETag ([`PatchResponse`]).
 //!
+//! The same resources are also served at `/scim/v2/Groups` and `/scim/v2/Users`, as an RFC
+//! 7644 server would; with [`Options::etags`] off and [`Options::strict_rfc`] on, it is a
+//! strict RFC server without versioning (for `target.kind = "scim"`).
+//!
 //! Tests hold an `Arc<Emulator>`, [`serve`] it on `127.0.0.1:0` (or [`spawn`] it), script
 //! faults ([`Emulator::inject`]), make changes behind scimsync's back
 //! ([`Emulator::write_behind`]) and read what it saw ([`Emulator::journal`]).
@@ -87,6 +91,12 @@ pub struct Options {
     pub weak_etags: bool,
     /// Per-token rate limit, if any.
     pub rate_limit: Option<RateLimit>,
+    /// Send ETags (`ETag` header, `meta.version`) and honour `If-Match`. Off: a plain RFC 7644
+    /// server without versioning.
+    pub etags: bool,
+    /// Strict RFC 7644: a `remove` of `members` carrying a value list is refused (400
+    /// `invalidValue`); only `members[value eq "…"]` removes one member.
+    pub strict_rfc: bool,
 }
 
 impl Default for Options {
@@ -99,6 +109,8 @@ impl Default for Options {
             token_lifetime: Duration::from_secs(86_400),
             weak_etags: false,
             rate_limit: None,
+            etags: true,
+            strict_rfc: false,
         }
     }
 }
@@ -265,6 +277,12 @@ impl Emulator {
             add: add.iter().map(|s| s.to_string()).collect(),
             remove: remove.iter().map(|s| s.to_string()).collect(),
         });
+    }
+
+    /// Accept `token` as a bearer token (a ready token, as a generic SCIM server hands out).
+    pub fn issue_token(&self, token: &str) {
+        let expiry = Instant::now() + Duration::from_secs(86_400);
+        self.lock().tokens.insert(token.to_owned(), expiry);
     }
 
     /// Every access token issued so far (for tests that check no secret leaks).

@@ -82,11 +82,14 @@ impl Org {
 
     /// Apply a PATCH request to group `id` atomically, allowing at most `max_values` member
     /// values. Returns whether the membership changed.
+    /// `strict` refuses a `remove` of `members` that carries a value list (RFC 7644 servers
+    /// differ there; some would remove every member).
     pub fn patch(
         &mut self,
         id: &str,
         request: &PatchRequest,
         max_values: usize,
+        strict: bool,
     ) -> Result<bool, Refusal> {
         if !request.schemas.iter().any(|s| s == wire::PATCH_OP_SCHEMA) {
             return Err(refuse(
@@ -109,6 +112,13 @@ impl Org {
             .ok_or_else(|| refuse(404, "noTarget", format!("group {id} not found")))?;
         let mut members = group.members.clone();
         for op in &request.operations {
+            if strict && op.op.eq_ignore_ascii_case("remove") && op.value.is_some() {
+                return Err(refuse(
+                    400,
+                    "invalidValue",
+                    "a remove operation carries no value in RFC 7644: use path members[value eq \"<id>\"]",
+                ));
+            }
             self.apply(&mut members, op)?;
         }
         let group = self.groups.get_mut(id).expect("checked above");
@@ -269,6 +279,7 @@ mod tests {
                 "g",
                 &req(json!([{"op":"Add","path":"members","value":[{"value":"u2"}]}])),
                 50,
+                false,
             )
             .unwrap();
         assert!(changed);
@@ -278,7 +289,8 @@ mod tests {
             !o.patch(
                 "g",
                 &req(json!([{"op":"add","path":"members","value":[{"value":"u2"}]}])),
-                50
+                50,
+                false
             )
             .unwrap()
         );
@@ -287,6 +299,7 @@ mod tests {
             "g",
             &req(json!([{"op":"remove","path":"members[value eq \"u1\"]"}])),
             50,
+            false,
         )
         .unwrap();
         assert_eq!(o.groups["g"].members, BTreeSet::from(["u2".to_string()]));
@@ -294,6 +307,7 @@ mod tests {
             "g",
             &req(json!([{"op":"replace","path":"members","value":[{"value":"u3"}]}])),
             50,
+            false,
         )
         .unwrap();
         assert_eq!(o.groups["g"].members, BTreeSet::from(["u3".to_string()]));
@@ -301,6 +315,7 @@ mod tests {
             "g",
             &req(json!([{"op":"remove","path":"members","value":[{"value":"u3"}]}])),
             50,
+            false,
         )
         .unwrap();
         assert!(o.groups["g"].members.is_empty());
@@ -317,6 +332,7 @@ mod tests {
                     {"op":"add","path":"members","value":[{"value":"ghost"}]}
                 ])),
                 50,
+                false,
             )
             .unwrap_err();
         assert_eq!(e.0, 400);
@@ -330,6 +346,7 @@ mod tests {
                     json!([{"op":"add","path":"members","value":[{"value":"u2"},{"value":"u3"}]}]),
                 ),
                 1,
+                false,
             )
             .unwrap_err();
         assert_eq!(e.1.scim_type.as_deref(), Some("tooMany"));

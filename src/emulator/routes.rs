@@ -26,6 +26,8 @@ type Emu = Arc<Emulator>;
 
 /// The SCIM base path, as Genesys serves it.
 const SCIM: &str = "/api/v2/scim/v2";
+/// The SCIM base path of a generic RFC 7644 server.
+const RFC: &str = "/scim/v2";
 
 pub(crate) fn router(emulator: Emu) -> Router {
     Router::new()
@@ -37,6 +39,13 @@ pub(crate) fn router(emulator: Emu) -> Router {
         )
         .route(&format!("{SCIM}/users"), get(list_users))
         .route(&format!("{SCIM}/users/{{id}}"), get(get_user))
+        .route(&format!("{RFC}/Groups"), get(list_groups))
+        .route(
+            &format!("{RFC}/Groups/{{id}}"),
+            get(get_group).patch(patch_group),
+        )
+        .route(&format!("{RFC}/Users"), get(list_users))
+        .route(&format!("{RFC}/Users/{{id}}"), get(get_user))
         .route("/delta/groups/members", get(idp_delta))
         .layer(middleware::from_fn_with_state(emulator.clone(), observe))
         .with_state(emulator)
@@ -46,7 +55,12 @@ fn route_of(method: &Method, path: Option<&str>) -> Route {
     let Some(path) = path else {
         return Route::Other;
     };
-    match (method.as_str(), path.strip_prefix(SCIM).unwrap_or(path)) {
+    let rest = path
+        .strip_prefix(SCIM)
+        .or_else(|| path.strip_prefix(RFC))
+        .unwrap_or(path)
+        .to_ascii_lowercase();
+    match (method.as_str(), rest.as_str()) {
         ("POST", "/oauth/token") => Route::Token,
         ("GET", "/groups") => Route::GroupList,
         ("GET", "/groups/{id}") => Route::GroupGet,
@@ -372,7 +386,7 @@ fn group_json(state: &EmuState, group: &Group, base: &str, with_members: bool) -
                     .to_string(),
             ),
             location: Some(format!("{base}/groups/{}", group.id)),
-            version: Some(state.etag(group.version)),
+            version: state.options.etags.then(|| state.etag(group.version)),
         }),
     }
 }
@@ -396,8 +410,8 @@ fn wants_members(query: &HashMap<String, String>) -> bool {
     }
 }
 
-fn with_etag(mut response: Response, etag: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(etag) {
+fn with_etag(mut response: Response, etag: Option<&str>) -> Response {
+    if let Some(Ok(v)) = etag.map(HeaderValue::from_str) {
         response.headers_mut().insert(header::ETAG, v);
     }
     response
@@ -413,15 +427,15 @@ async fn get_group(
     let Some(group) = state.org.groups.get(&id) else {
         return scim_error(404, Some("noTarget"), format!("group {id} not found"));
     };
-    let etag = state.etag(group.version);
+    let etag = state.options.etags.then(|| state.etag(group.version));
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    if if_none_match == Some(etag.as_str()) {
-        return with_etag(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    if etag.is_some() && if_none_match == etag.as_deref() {
+        return with_etag(StatusCode::NOT_MODIFIED.into_response(), etag.as_deref());
     }
     let body = group_json(&state, group, &base_of(&headers), wants_members(&query));
-    with_etag(scim_json(StatusCode::OK, &body), &etag)
+    with_etag(scim_json(StatusCode::OK, &body), etag.as_deref())
 }
 
 /// `startIndex`, `count` and the checks Genesys makes on them.
@@ -579,7 +593,10 @@ async fn patch_group(
         return scim_error(404, Some("noTarget"), format!("group {id} not found"));
     };
     let current = state.etag(group.version);
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| state.options.etags);
     if let Some(sent) = if_match.filter(|s| *s != "*" && *s != current) {
         let detail = format!("Version {sent} does not match the current version {current}.");
         return match state.options.stale_status {
@@ -599,12 +616,13 @@ async fn patch_group(
         }
     };
     let max = state.options.max_values_per_patch;
-    if let Err((status, body)) = state.org.patch(&id, &request, max) {
+    let strict = state.options.strict_rfc;
+    if let Err((status, body)) = state.org.patch(&id, &request, max, strict) {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         return scim_json(code, &body);
     }
     let group = state.org.groups[&id].clone();
-    let etag = state.etag(group.version);
+    let etag = state.options.etags.then(|| state.etag(group.version));
     let response = match state.options.patch_response {
         PatchResponse::Body => scim_json(
             StatusCode::OK,
@@ -613,7 +631,7 @@ async fn patch_group(
         PatchResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
     };
     foreign_writes(&mut state, &id);
-    with_etag(response, &etag)
+    with_etag(response, etag.as_deref())
 }
 
 /// After a committed PATCH to `id`: make the foreign writes that were waiting for it.

@@ -88,6 +88,10 @@ pub struct TargetSettings {
     pub max_patch_bytes: usize,
     /// Pacing, concurrency, retries.
     pub http: HttpSettings,
+    /// Allow PATCHes without `If-Match` to a group for which the server sends no ETag, after
+    /// a re-read shows its members unchanged (a weaker check: a write can slip in between).
+    /// Off for Genesys, which always sends ETags; on for `kind = "scim"`.
+    pub allow_etagless: bool,
 }
 
 impl TargetSettings {
@@ -105,6 +109,7 @@ impl TargetSettings {
             max_members_per_patch: 50,
             max_patch_bytes: 500_000,
             http: HttpSettings::default(),
+            allow_etagless: false,
         })
     }
 }
@@ -263,14 +268,14 @@ impl ScimClient {
     async fn send_patch(
         &self,
         id: &GroupId,
-        if_match: &ETag,
+        if_match: Option<&ETag>,
         body: Bytes,
         context: &str,
     ) -> Result<Reply, ScimError> {
         let call = Call {
             method: reqwest::Method::PATCH,
             url: self.group_url(id),
-            if_match: Some(if_match.as_str()),
+            if_match: if_match.map(ETag::as_str),
             if_none_match: None,
             body: Some(body),
             context,

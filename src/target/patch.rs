@@ -18,8 +18,9 @@ use crate::model::{ETag, GroupId, MemberChanges, MemberSet, members_sha256};
 /// What a group must still be for its planned changes to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Precondition {
-    /// The ETag read when the plan was made, sent in `If-Match`.
-    pub etag: ETag,
+    /// The ETag read when the plan was made, sent in `If-Match`; `None` for a server that
+    /// sends none (then the member digest is checked by a re-read before each PATCH).
+    pub etag: Option<ETag>,
     /// The digest of the members read when the plan was made ([`members_sha256`]); lets a
     /// lost response be settled by a re-read. Without it, a lost response counts as stale.
     pub members_sha256: Option<String>,
@@ -144,6 +145,11 @@ impl ScimClient {
     /// `changes` must be reconciled against the group as it was when `pre` was taken: adds
     /// are not members, removes are (the planner guarantees it). That is what lets a lost
     /// response be settled exactly by a re-read.
+    ///
+    /// Without an ETag (`pre.etag` is `None`, allowed only for servers that send none: see
+    /// [`super::TargetSettings::allow_etagless`]), each chunk is preceded by a re-read whose
+    /// members must be exactly the base plus the chunks sent: a weaker check, since a write
+    /// can still slip in between the read and the PATCH.
     pub async fn patch_members(
         &self,
         id: &GroupId,
@@ -161,7 +167,7 @@ impl ScimClient {
         let mut etag = pre.etag.clone();
         let mut applied = MemberChanges::default();
         let mut outcome = PatchOutcome {
-            etag: Some(etag.clone()),
+            etag: etag.clone(),
             patches: 0,
             recovered: 0,
         };
@@ -172,9 +178,17 @@ impl ScimClient {
         let total = chunks.len();
         for (n, chunk) in chunks.iter().enumerate() {
             let context = format!("PATCH group {id} (chunk {} of {total})", n + 1);
+            if etag.is_none() {
+                if !settings.allow_etagless {
+                    return Err(fail(&applied, ScimError::NoEtag { context }));
+                }
+                if let Step::Failed(e) = self.verified(id, pre, &applied, &context).await {
+                    return Err(fail(&applied, e));
+                }
+            }
             let body = patch_body(chunk, style).map_err(|e| fail(&applied, e))?;
             let body = Bytes::from(serde_json::to_vec(&body).expect("patch request serialises"));
-            let sent = self.send_patch(id, &etag, body, &context).await;
+            let sent = self.send_patch(id, etag.as_ref(), body, &context).await;
             let mut with_chunk = applied.clone();
             with_chunk.extend(chunk);
             let step = match sent {
@@ -188,16 +202,13 @@ impl ScimClient {
                     Ok(reply) => {
                         outcome.patches += 1;
                         match etag_of(&reply) {
-                            Some(e) => Step::Next(e),
-                            // No ETag in the answer: learn it from a re-read, verified.
-                            None if n + 1 < total => {
-                                self.verified_etag(id, pre, &with_chunk, &context).await
+                            Some(e) => Step::Next(Some(e)),
+                            // No ETag in the answer but the group had one: learn the new one
+                            // from a re-read that shows exactly our change.
+                            None if etag.is_some() && n + 1 < total && !settings.allow_etagless => {
+                                self.verified(id, pre, &with_chunk, &context).await
                             }
-                            None => {
-                                outcome.etag = None;
-                                applied = with_chunk;
-                                continue;
-                            }
+                            None => Step::Next(None),
                         }
                     }
                     Err(error) => Step::Failed(error),
@@ -217,7 +228,7 @@ impl ScimClient {
                 }
                 Step::Failed(error) => return Err(fail(&applied, error)),
             }
-            outcome.etag = Some(etag.clone());
+            outcome.etag = etag.clone();
             applied = with_chunk;
         }
         Ok(outcome)
@@ -244,12 +255,7 @@ impl ScimClient {
             tracing::info!(
                 "{context}: the response was lost, but a re-read shows the chunk applied"
             );
-            return match group.etag {
-                Some(etag) => Step::Recovered(etag),
-                None => Step::Failed(ScimError::NoEtag {
-                    context: context.to_owned(),
-                }),
-            };
+            return Step::Recovered(group.etag);
         }
         if holds(&group.members, before, base) && !error.is_stale() {
             // Nothing of this chunk landed and nobody else wrote: the failure stands as is.
@@ -262,34 +268,32 @@ impl ScimClient {
         })
     }
 
-    /// The ETag after `with_chunk` landed, learned from a re-read that shows exactly that.
-    async fn verified_etag(
+    /// Re-read the group: it must be exactly the base with `changes` applied (else stale);
+    /// go on with the ETag read.
+    async fn verified(
         &self,
         id: &GroupId,
         pre: &Precondition,
-        with_chunk: &MemberChanges,
+        changes: &MemberChanges,
         context: &str,
     ) -> Step {
-        let no_etag = || {
-            Step::Failed(ScimError::NoEtag {
-                context: context.to_owned(),
-            })
-        };
         let Some(base) = pre.members_sha256.as_deref() else {
-            return no_etag();
+            return Step::Failed(ScimError::NoEtag {
+                context: context.to_owned(),
+            });
         };
         let group = match self.get_group(id).await {
             Ok(g) => g,
             Err(e) => return Step::Failed(e),
         };
-        if !holds(&group.members, with_chunk, base) {
+        if !holds(&group.members, changes, base) {
             return Step::Failed(ScimError::Stale {
                 context: context.to_owned(),
-                status: 409,
+                status: 412,
                 scim_type: None,
             });
         }
-        group.etag.map_or_else(no_etag, Step::Next)
+        Step::Next(group.etag)
     }
 }
 
@@ -302,10 +306,10 @@ fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &str) -> boo
 
 /// What happened to one chunk.
 enum Step {
-    /// It landed; the next chunk goes on with this ETag.
-    Next(ETag),
+    /// It landed; the next chunk goes on with this ETag (if the server sends any).
+    Next(Option<ETag>),
     /// Its response was lost, but a re-read shows it landed; go on with this ETag.
-    Recovered(ETag),
+    Recovered(Option<ETag>),
     /// It did not land, or the group moved.
     Failed(ScimError),
 }
