@@ -105,6 +105,8 @@ struct RawTarget {
 enum RawSourceKind {
     DeltaHttp,
     File,
+    Graph,
+    Okta,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +118,10 @@ struct RawSource {
     #[serde(default = "default_user_key")]
     user_key: UserKey,
     path: Option<PathBuf>,
+    login_base: Option<String>,
+    tenant: Option<String>,
+    client_id_env: Option<String>,
+    client_secret_env: Option<String>,
 }
 
 fn default_user_key() -> UserKey {
@@ -229,13 +235,40 @@ pub enum SourceConfig {
         /// How listed users map to Genesys users.
         user_key: UserKey,
     },
+    /// Microsoft Graph group deltas.
+    Graph {
+        /// `https://graph.microsoft.com/v1.0`.
+        base_url: Endpoint,
+        /// `https://login.microsoftonline.com`.
+        login_base: Endpoint,
+        /// The tenant id or domain.
+        tenant: String,
+        /// The variable holding the app's client id.
+        client_id_env: String,
+        /// The variable holding the app's client secret.
+        client_secret_env: String,
+        /// How Entra object ids map to Genesys users.
+        user_key: UserKey,
+    },
+    /// Okta group listings.
+    Okta {
+        /// `https://<org>.okta.com`.
+        base_url: Endpoint,
+        /// The variable holding the Okta API token.
+        token_env: String,
+        /// How Okta users map to Genesys users.
+        user_key: UserKey,
+    },
 }
 
 impl SourceConfig {
     /// How IdP users map to Genesys users.
     pub fn user_key(&self) -> UserKey {
         match self {
-            Self::DeltaHttp { user_key, .. } | Self::File { user_key, .. } => *user_key,
+            Self::DeltaHttp { user_key, .. }
+            | Self::File { user_key, .. }
+            | Self::Graph { user_key, .. }
+            | Self::Okta { user_key, .. } => *user_key,
         }
     }
 
@@ -244,6 +277,8 @@ impl SourceConfig {
         match self {
             Self::DeltaHttp { .. } => "delta-http",
             Self::File { .. } => "file",
+            Self::Graph { .. } => "graph",
+            Self::Okta { .. } => "okta",
         }
     }
 }
@@ -551,40 +586,111 @@ fn validate_source(
     dir: &Path,
     invalid: &impl Fn(&str, String) -> ConfigError,
 ) -> Result<SourceConfig, ConfigError> {
+    let kind = match raw.kind {
+        RawSourceKind::DeltaHttp => "delta-http",
+        RawSourceKind::File => "file",
+        RawSourceKind::Graph => "graph",
+        RawSourceKind::Okta => "okta",
+    };
+    // Which keys each kind takes: anything else set is a mistake worth naming.
+    let allowed: &[&str] = match raw.kind {
+        RawSourceKind::DeltaHttp | RawSourceKind::Okta => &["base_url", "token_env"],
+        RawSourceKind::File => &["path"],
+        RawSourceKind::Graph => &[
+            "base_url",
+            "login_base",
+            "tenant",
+            "client_id_env",
+            "client_secret_env",
+        ],
+    };
+    let set = [
+        ("base_url", raw.base_url.is_some()),
+        ("token_env", raw.token_env.is_some()),
+        ("path", raw.path.is_some()),
+        ("login_base", raw.login_base.is_some()),
+        ("tenant", raw.tenant.is_some()),
+        ("client_id_env", raw.client_id_env.is_some()),
+        ("client_secret_env", raw.client_secret_env.is_some()),
+    ];
+    if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
+        return Err(invalid(
+            &format!("source.{key}"),
+            format!(
+                "{key} is not a setting of a {kind} source (it takes {})",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let need = |key: &str, value: Option<String>, what: &str| {
+        value.ok_or_else(|| {
+            invalid(
+                &format!("source.{key}"),
+                format!("a {kind} source needs {key}: {what}"),
+            )
+        })
+    };
     match raw.kind {
-        RawSourceKind::DeltaHttp => {
-            if raw.path.is_some() {
-                return Err(invalid("source.path", "path is for kind = \"file\"".into()));
-            }
-            let base = raw.base_url.ok_or_else(|| {
-                invalid(
-                    "source.base_url",
-                    "a delta-http source needs base_url (the IdP's base URL)".into(),
-                )
-            })?;
-            let token_env = raw.token_env.ok_or_else(|| {
-                invalid("source.token_env", "a delta-http source needs token_env: the environment variable holding the IdP's bearer token".into())
-            })?;
-            Ok(SourceConfig::DeltaHttp {
-                base_url: endpoint("source.base_url", &base, invalid)?,
-                token_env,
-                user_key: raw.user_key,
-            })
-        }
+        RawSourceKind::DeltaHttp => Ok(SourceConfig::DeltaHttp {
+            base_url: endpoint(
+                "source.base_url",
+                &need("base_url", raw.base_url, "the IdP's base URL")?,
+                invalid,
+            )?,
+            token_env: need(
+                "token_env",
+                raw.token_env,
+                "the environment variable holding the IdP's bearer token",
+            )?,
+            user_key: raw.user_key,
+        }),
+        RawSourceKind::Okta => Ok(SourceConfig::Okta {
+            base_url: endpoint(
+                "source.base_url",
+                &need(
+                    "base_url",
+                    raw.base_url,
+                    "the Okta org, e.g. https://example.okta.com",
+                )?,
+                invalid,
+            )?,
+            token_env: need(
+                "token_env",
+                raw.token_env,
+                "the environment variable holding the Okta API token",
+            )?,
+            user_key: raw.user_key,
+        }),
+        RawSourceKind::Graph => Ok(SourceConfig::Graph {
+            base_url: endpoint(
+                "source.base_url",
+                raw.base_url
+                    .as_deref()
+                    .unwrap_or("https://graph.microsoft.com/v1.0"),
+                invalid,
+            )?,
+            login_base: endpoint(
+                "source.login_base",
+                raw.login_base
+                    .as_deref()
+                    .unwrap_or("https://login.microsoftonline.com"),
+                invalid,
+            )?,
+            tenant: need("tenant", raw.tenant, "the Entra tenant id or domain")?,
+            client_id_env: raw
+                .client_id_env
+                .unwrap_or_else(|| "AZURE_CLIENT_ID".into()),
+            client_secret_env: raw
+                .client_secret_env
+                .unwrap_or_else(|| "AZURE_CLIENT_SECRET".into()),
+            user_key: raw.user_key,
+        }),
         RawSourceKind::File => {
-            if raw.base_url.is_some() || raw.token_env.is_some() {
-                return Err(invalid(
-                    "source.base_url",
-                    "base_url and token_env are for kind = \"delta-http\"".into(),
-                ));
-            }
-            let path = raw.path.ok_or_else(|| {
-                invalid(
-                    "source.path",
-                    "a file source needs path (a TOML file of [groups.<name>] members = [...])"
-                        .into(),
-                )
-            })?;
+            let path = need(
+                "path",
+                raw.path.map(|p| p.display().to_string()),
+                "a TOML file of [groups.<name>] members = [...]",
+            )?;
             Ok(SourceConfig::File {
                 path: dir.join(path),
                 user_key: raw.user_key,

@@ -13,3 +13,4 @@ mod plan;
 mod resilience;
 mod scim_target;
 mod security;
+mod sources;

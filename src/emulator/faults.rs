@@ -22,6 +22,12 @@ pub enum Route {
     UserGet,
     /// `GET /delta/groups/members`
     IdpDelta,
+    /// `POST /{tenant}/oauth2/v2.0/token` (Microsoft identity platform)
+    GraphToken,
+    /// `GET /v1.0/groups/delta` (Microsoft Graph)
+    GraphDelta,
+    /// `GET /api/v1/groups/{id}/users` (Okta)
+    OktaUsers,
     /// Anything else.
     Other,
 }

@@ -10,6 +10,11 @@
 //! the version moves only when the membership changes; PATCH answers 200 with the group or
 //! 204 with only the ETag ([`PatchResponse`]).
 //!
+//! The IdP side also speaks Microsoft Graph (`POST /{tenant}/oauth2/v2.0/token`,
+//! `GET /v1.0/groups/delta`, paged with `@odata.nextLink`, ending in `@odata.deltaLink`,
+//! `syncStateNotFound` for an expired link) and Okta (`GET /api/v1/groups/{id}/users`, paged
+//! with `Link: rel="next"`, `SSWS` tokens), over the same IdP groups.
+//!
 //! The same resources are also served at `/scim/v2/Groups` and `/scim/v2/Users`, as an RFC
 //! 7644 server would; with [`Options::etags`] off and [`Options::strict_rfc`] on, it is a
 //! strict RFC server without versioning (for `target.kind = "scim"`).
@@ -97,6 +102,8 @@ pub struct Options {
     /// Strict RFC 7644: a `remove` of `members` carrying a value list is refused (400
     /// `invalidValue`); only `members[value eq "…"]` removes one member.
     pub strict_rfc: bool,
+    /// Members per page of the Graph delta and Okta listing endpoints.
+    pub idp_page_size: usize,
 }
 
 impl Default for Options {
@@ -111,6 +118,7 @@ impl Default for Options {
             rate_limit: None,
             etags: true,
             strict_rfc: false,
+            idp_page_size: 100,
         }
     }
 }

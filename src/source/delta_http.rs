@@ -13,12 +13,10 @@ use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Answer, Source, SourceError, SourceRead};
+use super::{Answer, Source, SourceError, SourceRead, fetch};
 use crate::endpoint::Endpoint;
 use crate::model::{Cursor, Mode};
-use crate::retry::{
-    AttemptError, Failure, RetryPolicy, describe, is_transient, retry_after, with_retries,
-};
+use crate::retry::RetryPolicy;
 
 /// A delta-endpoint reader.
 pub struct DeltaHttp {
@@ -77,63 +75,17 @@ impl DeltaHttp {
         if let Some(c) = since {
             query.push(("since", c.as_str().to_owned()));
         }
-        let context = format!("IdP group {group:?}");
-        let body = with_retries(&self.retry, &context, || async {
-            let response = self
-                .client
-                .get(url.clone())
-                .query(&query)
-                .bearer_auth(self.token.expose_secret())
-                .send()
-                .await
-                .map_err(|e| AttemptError::Transient(describe(&e)))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| AttemptError::Transient(describe(&e)))?;
-            if status.as_u16() == 429 {
-                return Err(AttemptError::RateLimited(retry_after(&headers, &body)));
-            }
-            if is_transient(status) {
-                return Err(AttemptError::Transient(format!("HTTP {status}")));
-            }
-            if status.as_u16() == 410 {
-                return Err(AttemptError::Fatal(SourceError::CursorExpired {
-                    group: group.to_owned(),
-                    cursor: since.map(|c| c.to_string()).unwrap_or_default(),
-                }));
-            }
-            if !status.is_success() {
-                let text = String::from_utf8_lossy(&body);
-                let detail: String = text.chars().take(200).collect();
-                return Err(AttemptError::Fatal(SourceError::Status {
-                    group: group.to_owned(),
-                    url: shown.clone(),
-                    status: status.as_u16(),
-                    detail: if detail.trim().is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", detail.trim())
-                    },
-                }));
-            }
-            Ok(body)
-        })
-        .await
-        .map_err(|f| match f {
-            Failure::GaveUp { detail, attempts } => SourceError::Unreachable {
-                group: group.to_owned(),
-                detail,
-                attempts,
-            },
-            Failure::RateLimited(reason) => SourceError::RateLimited {
-                group: group.to_owned(),
-                reason,
-            },
-            Failure::Fatal(e) => e,
-        })?;
+        let mut url = url;
+        url.query_pairs_mut().extend_pairs(&query);
+        let (_, body) = fetch::get(
+            &self.client,
+            &url,
+            fetch::Auth::Bearer(self.token.expose_secret()),
+            &self.retry,
+            group,
+            since.map(Cursor::as_str),
+        )
+        .await?;
         let parsed: DeltaBody =
             serde_json::from_slice(&body).map_err(|e| SourceError::Unreadable {
                 group: group.to_owned(),

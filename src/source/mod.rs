@@ -7,13 +7,20 @@
 //!
 //! - [`delta_http`]: the generic delta endpoint (`GET {base}/delta/groups/members`)
 //! - [`file`]: a declarative TOML file of desired members
+//! - [`graph`]: Microsoft Graph group deltas (Entra ID)
+//! - [`okta`]: Okta group listings
+//! - [`fetch`]: the GET with retries they share
 
 pub mod delta_http;
+pub mod fetch;
 pub mod file;
+pub mod graph;
+pub mod okta;
 
 use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
+use secrecy::SecretString;
 
 use crate::config::SourceConfig;
 use crate::model::{Cursor, Mode};
@@ -183,23 +190,59 @@ pub fn from_config(
     env: &dyn Fn(&str) -> Option<String>,
     retry: &RetryPolicy,
 ) -> Result<Box<dyn Source>, SourceError> {
+    let secret = |name: &str| {
+        env(name)
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from)
+            .ok_or_else(|| SourceError::MissingToken {
+                name: name.to_owned(),
+            })
+    };
     match config {
         SourceConfig::DeltaHttp {
             base_url,
             token_env,
             ..
+        } => Ok(Box::new(delta_http::DeltaHttp::new(
+            base_url.clone(),
+            secret(token_env)?,
+            retry.clone(),
+        )?)),
+        SourceConfig::File { path, .. } => Ok(Box::new(file::FileSource::load(path)?)),
+        SourceConfig::Okta {
+            base_url,
+            token_env,
+            user_key,
+        } => Ok(Box::new(okta::Okta::new(
+            base_url.clone(),
+            secret(token_env)?,
+            *user_key,
+            retry.clone(),
+        )?)),
+        SourceConfig::Graph {
+            base_url,
+            login_base,
+            tenant,
+            client_id_env,
+            client_secret_env,
+            ..
         } => {
-            let token = env(token_env)
+            let client_id = env(client_id_env)
                 .filter(|t| !t.trim().is_empty())
                 .ok_or_else(|| SourceError::MissingToken {
-                    name: token_env.clone(),
+                    name: client_id_env.clone(),
                 })?;
-            Ok(Box::new(delta_http::DeltaHttp::new(
+            let auth = graph::GraphAuth {
+                login_base: login_base.clone(),
+                tenant: tenant.clone(),
+                client_id,
+                client_secret: secret(client_secret_env)?,
+            };
+            Ok(Box::new(graph::Graph::new(
                 base_url.clone(),
-                token.into(),
+                auth,
                 retry.clone(),
             )?))
         }
-        SourceConfig::File { path, .. } => Ok(Box::new(file::FileSource::load(path)?)),
     }
 }
