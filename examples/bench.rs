@@ -115,6 +115,7 @@ fn child(phase: &str, dir: &Path) -> anyhow::Result<()> {
                     group: Vec::new(),
                     allow_removals: Some(usize::MAX),
                     strict: false,
+                    json: false,
                 };
                 scimsync::commands::plan::run(&args, &env).await
             }
@@ -131,6 +132,7 @@ fn child(phase: &str, dir: &Path) -> anyhow::Result<()> {
                     replan_out: None,
                     apply_replan_if_subset: false,
                     format: ReportFormat::Json,
+                    json: false,
                 };
                 scimsync::commands::apply::run(&args, &env).await
             }
@@ -345,18 +347,26 @@ fn main() -> anyhow::Result<()> {
             .choose_multiple(&mut rng, changes_per_group / 2)
             .copied()
             .collect();
-        let mut added = Vec::new();
+        // One added user in ten is a new hire, a member of no group yet: they cost one
+        // lookup each; the others move between groups and cost none.
+        let mut added: Vec<String> = Vec::new();
         while added.len() < changes_per_group - changes_per_group / 2 {
+            if added.len() % 10 == 9 {
+                let hire = format!("{:08x}-0000-4000-9000-{:012x}", g, added.len());
+                emu.add_user(&hire, &format!("{hire}@example.com"), None);
+                added.push(hire);
+                continue;
+            }
             let u = users.choose(&mut rng).unwrap().as_str();
-            if !set.contains(u) && !added.contains(&u) {
-                added.push(u);
+            if !set.contains(u) && !added.iter().any(|a| a == u) {
+                added.push(u.to_owned());
             }
         }
         let desired: Vec<&str> = current
             .iter()
             .copied()
             .filter(|u| !removed.contains(u))
-            .chain(added.iter().copied())
+            .chain(added.iter().map(String::as_str))
             .collect();
         emu.idp_change(&format!("idp-{g:04}"), &desired, &[]);
         expected_patches += (removed.len() + added.len()).div_ceil(50);
@@ -391,12 +401,20 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|g| g.changes.add.iter())
         .collect();
+    // Users to add that are a member of no group read: the only ones that need a lookup.
+    let members_anywhere: std::collections::BTreeSet<String> = (0..groups)
+        .flat_map(|g| emu.members(&format!("g-{g:04}")))
+        .collect();
+    let never_seen = distinct_adds
+        .iter()
+        .filter(|u| !members_anywhere.contains(u.as_str()))
+        .count();
     println!(
-        "  GETs per group {:.2} (target 1: {}); user lookups {lookups} for {} distinct added users, none per existing member (target ≤ 1 each: {})",
+        "  GETs per group {:.2} (target 1: {}); user lookups {lookups} for {} distinct added users of whom {never_seen} are members of no group (target: one lookup each for those, none per existing member: {})",
         gets as f64 / groups as f64,
         met(gets == groups),
         distinct_adds.len(),
-        met(lookups <= distinct_adds.len())
+        met(lookups == never_seen)
     );
     println!(
         "  plan file {:.1} MB; plan peak RSS {:.1} MB (target < 200 MB for 1,000 × 1,000: {})",

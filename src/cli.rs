@@ -103,6 +103,10 @@ pub struct PlanArgs {
     /// Fail when an IdP user does not exist in Genesys Cloud, instead of skipping it.
     #[arg(long)]
     pub strict: bool,
+
+    /// Write NDJSON events to stdout instead of the rendered plan (schema: docs/events.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `scimsync show`.
@@ -145,6 +149,10 @@ pub struct ApplyArgs {
     /// How to report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// Write NDJSON events to stdout instead of the report (schema: docs/events.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How `apply` reports.

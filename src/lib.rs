@@ -19,6 +19,7 @@
 //! | [`config`] | the TOML config, validated with precise messages |
 //! | [`state`] | per-group IdP cursors, advanced only after a successful apply; the apply lock |
 //! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
+//! | [`events`] | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
 //! | [`commands`] | one file per command (plan, show, apply, validate, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
 
@@ -30,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod emulator;
 pub mod endpoint;
+pub mod events;
 pub mod exit_code;
 pub mod model;
 pub mod plan;
@@ -69,7 +71,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
 pub fn colour(stream: &impl std::io::IsTerminal) -> bool {
-    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_for(stream.is_terminal(), std::env::var_os("NO_COLOR"))
+}
+
+/// [`colour`]'s rule, given whether the stream is a terminal and `NO_COLOR`'s value.
+pub fn colour_for(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Logs go to stderr (stdout is for plans); `RUST_LOG` overrides `-v`.
@@ -88,4 +95,16 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_target(false)
         .with_ansi(colour(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_terminals_without_no_color() {
+        use super::colour_for;
+        assert!(colour_for(true, None));
+        assert!(colour_for(true, Some("".into())));
+        assert!(!colour_for(true, Some("1".into())));
+        assert!(!colour_for(false, None));
+    }
 }

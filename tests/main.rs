@@ -5,8 +5,10 @@ mod harness;
 mod scenario;
 
 mod apply;
+mod cli_extras;
 mod client;
 mod emulator;
+mod events;
 mod faults;
 mod fuzz;
 mod plan;

@@ -24,6 +24,7 @@ use super::plan::{GroupFailure, assemble, policy, seal_plan};
 use super::{Env, connect};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
+use crate::events::Events;
 use crate::exit_code::ExitCode;
 use crate::model::MemberChanges;
 use crate::plan::render::{changes_text, diff};
@@ -371,6 +372,16 @@ async fn replan_group(
 
 /// Run `scimsync apply`.
 pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
+    let events = Events::new(args.json);
+    events.version("apply");
+    let result = apply(args, env, events).await;
+    if let Err(e) = &result {
+        events.diagnostic("error", None, &format!("{e:#}"));
+    }
+    result
+}
+
+async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
     let _lock = StateLock::acquire(&config.state_path)?;
@@ -511,6 +522,32 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
         replan: replan_ref,
         exit_code: code.code(),
     };
+    if events.enabled() {
+        for r in &report.groups {
+            let level = match r.outcome {
+                Outcome::Failed => "error",
+                Outcome::Stale => "warn",
+                _ => "info",
+            };
+            events.emit(
+                level,
+                "apply_progress",
+                &format!("{}: {}", r.idp_group, r.outcome.word()),
+                serde_json::to_value(r)?,
+            );
+        }
+        let s = &report.summary;
+        events.emit(
+            "info",
+            "change_summary",
+            &format!("Apply: {} applied, {} converged, {} stale, {} failed.", s.applied, s.converged, s.stale, s.failed),
+            serde_json::json!({
+                "operation": "apply", "applied": s.applied, "converged": s.converged, "stale": s.stale,
+                "failed": s.failed, "replan": report.replan, "exit_code": report.exit_code,
+            }),
+        );
+        return Ok(code);
+    }
     match args.format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         ReportFormat::Text => print!("{}", text_report(&report, &diff_text)),

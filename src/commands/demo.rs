@@ -38,6 +38,7 @@ fn args_plan(dir: &Path, out: &str) -> PlanArgs {
         group: Vec::new(),
         allow_removals: None,
         strict: false,
+        json: false,
     }
 }
 
@@ -49,6 +50,7 @@ fn args_apply(dir: &Path, plan: &str, sha256: &str) -> ApplyArgs {
         replan_out: None,
         apply_replan_if_subset: false,
         format: ReportFormat::Text,
+        json: false,
     }
 }
 

@@ -12,6 +12,7 @@ use futures::{StreamExt, stream};
 use super::{Env, connect, open_source};
 use crate::cli::PlanArgs;
 use crate::config::{Config, GroupConfig, GroupTarget};
+use crate::events::Events;
 use crate::exit_code::ExitCode;
 use crate::model::{MemberSet, Mode, UserId, members_sha256};
 use crate::plan::planner::{GuardTrip, Policy, reconcile};
@@ -296,6 +297,47 @@ impl Planner<'_> {
     }
 }
 
+/// One `planned_change` per member change, then the `change_summary`.
+fn emit_plan(events: Events, plan: &Plan) {
+    for g in &plan.groups {
+        let changes = g
+            .changes
+            .add
+            .iter()
+            .map(|u| ("add", u))
+            .chain(g.changes.remove.iter().map(|u| ("remove", u)));
+        for (action, user) in changes {
+            events.emit(
+                "info",
+                "planned_change",
+                &format!("{}: {action} {user}", g.source.idp_group),
+                serde_json::json!({
+                    "group": g.source.idp_group, "group_id": g.group_id, "display_name": g.display_name,
+                    "action": action, "user": user, "etag": g.precondition.etag,
+                }),
+            );
+        }
+        for s in &g.skipped {
+            events.emit(
+                "warn",
+                "diagnostic",
+                &format!("{}: {} skipped ({})", g.source.idp_group, s.user, s.reason.as_str()),
+                serde_json::json!({"group": g.source.idp_group, "user": s.user, "reason": s.reason}),
+            );
+        }
+    }
+    events.emit(
+        "info",
+        "change_summary",
+        &crate::plan::render::summary_line(plan),
+        serde_json::json!({
+            "operation": "plan", "add": plan.summary.add, "remove": plan.summary.remove,
+            "groups": plan.summary.groups, "groups_changed": plan.summary.groups_changed,
+            "sha256": plan.sha256,
+        }),
+    );
+}
+
 /// A sealed plan of `groups` for `config`.
 pub fn seal_plan(config: &Config, groups: Vec<GroupPlan>) -> Plan {
     let mut plan = Plan {
@@ -319,6 +361,16 @@ pub fn seal_plan(config: &Config, groups: Vec<GroupPlan>) -> Plan {
 
 /// Run `scimsync plan`.
 pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
+    let events = Events::new(args.json);
+    events.version("plan");
+    let result = plan(args, env, events).await;
+    if let Err(e) = &result {
+        events.diagnostic("error", None, &format!("{e:#}"));
+    }
+    result
+}
+
+async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let groups = config.select(&args.group)?;
     let state = State::load(&config.state_path)?;
@@ -342,10 +394,12 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
             Ok(g) => planned.push(g),
             Err(GroupFailure::Guard(message)) => {
                 guarded += 1;
+                events.diagnostic("error", Some(&name), &message);
                 let _ = writeln!(messages, "{message}");
             }
             Err(e) => {
                 failed += 1;
+                events.diagnostic("error", Some(&name), &e.to_string());
                 let _ = writeln!(messages, "error: group {name}: {e}");
             }
         }
@@ -362,10 +416,14 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::Guard);
     }
     let plan = seal_plan(&config, planned);
-    print!("{}", render(&plan, args.format, &RenderOptions::default()));
+    if events.enabled() {
+        emit_plan(events, &plan);
+    } else {
+        print!("{}", render(&plan, args.format, &RenderOptions::default()));
+    }
     if let Some(out) = &args.out {
         file::write(out, &plan)?;
-        eprintln!("Plan written to {} (sha256 {})", out.display(), plan.sha256);
+        tracing::info!("Plan written to {} (sha256 {})", out.display(), plan.sha256);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::Changes
