@@ -66,6 +66,14 @@ impl Events {
         );
     }
 
+    /// The last word on a run: an error that stopped it becomes a `diagnostic` event.
+    pub fn finish<T>(self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        if let Err(e) = &result {
+            self.diagnostic("error", None, &format!("{e:#}"));
+        }
+        result
+    }
+
     /// A warning or error, optionally about one group.
     pub fn diagnostic(self, level: &str, group: Option<&str>, message: &str) {
         self.emit(level, "diagnostic", message, json!({"group": group}));

@@ -168,6 +168,18 @@ where
     })
 }
 
+/// The retry verdict on an answer: 429 waits (for its Retry-After), 408 and 5xx (not 501)
+/// back off; `None` for any other status, which the caller reads.
+pub fn verdict<E>(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<AttemptError<E>> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        Some(AttemptError::RateLimited(retry_after(headers, body)))
+    } else if is_transient(status) {
+        Some(AttemptError::Transient(format!("HTTP {status}")))
+    } else {
+        None
+    }
+}
+
 /// True for statuses worth retrying: 408 and 5xx except 501.
 pub fn is_transient(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT

@@ -94,3 +94,8 @@ pub fn adds(set: MemberSet) -> MemberChanges {
         remove: MemberSet::new(),
     }
 }
+
+/// The ids of a member set, as strings, for assertions.
+pub fn names(set: &MemberSet) -> Vec<&str> {
+    set.iter().map(|u| u.as_str()).collect()
+}

@@ -4,6 +4,7 @@ use scimsync::emulator::{FaultAction, Route};
 use scimsync::plan::{Intent, Plan, SkipReason, file};
 use scimsync::state::{GroupRecord, State};
 
+use crate::harness::names;
 use crate::scenario::{Scenario, read};
 use crate::snapshot;
 
@@ -42,10 +43,7 @@ async fn a_first_plan_adds_the_idp_members_and_skips_current_ones() {
     snapshot!("plan_first_table", s.redact(&run.stdout));
     let plan = plan_at(&s, "plan.json");
     let g = &plan.groups[0];
-    assert_eq!(
-        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        ["u010", "u011"]
-    );
+    assert_eq!(names(&g.changes.add), ["u010", "u011"]);
     assert!(g.changes.remove.is_empty());
     assert_eq!(g.skipped.len(), 3);
     assert!(
@@ -86,18 +84,8 @@ async fn a_delta_since_the_cursor_adds_and_removes() {
     run.code(0);
     snapshot!("plan_delta_markdown", s.redact(&run.stdout));
     let g = &plan_at(&s, "p.json").groups[0];
-    assert_eq!(
-        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        ["u020"]
-    );
-    assert_eq!(
-        g.changes
-            .remove
-            .iter()
-            .map(|u| u.as_str())
-            .collect::<Vec<_>>(),
-        ["u001"]
-    );
+    assert_eq!(names(&g.changes.add), ["u020"]);
+    assert_eq!(names(&g.changes.remove), ["u001"]);
     assert_eq!(g.skipped[0].reason, SkipReason::NotAMember);
     assert!(g.source.cursor_from.is_some());
 }
@@ -189,14 +177,7 @@ async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals(
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
-    assert_eq!(
-        g.changes
-            .remove
-            .iter()
-            .map(|u| u.as_str())
-            .collect::<Vec<_>>(),
-        ["u004"]
-    );
+    assert_eq!(names(&g.changes.remove), ["u004"]);
     assert!(matches!(g.intent, Intent::Full { .. }));
 
     // The IdP now lacks three of five: over the limit of max(1, ⌊0.25 × 5⌋) = 1.
@@ -281,10 +262,7 @@ async fn user_keys_are_resolved_through_scim_filters() {
         .source_lines("user_key = \"userName\"");
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
-    assert_eq!(
-        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        ["u030"]
-    );
+    assert_eq!(names(&g.changes.add), ["u030"]);
     let skipped: Vec<_> = g
         .skipped
         .iter()
@@ -365,18 +343,8 @@ async fn file_source_in_full_mode() {
     .unwrap();
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
-    assert_eq!(
-        g.changes.add.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        ["u090"]
-    );
-    assert_eq!(
-        g.changes
-            .remove
-            .iter()
-            .map(|u| u.as_str())
-            .collect::<Vec<_>>(),
-        ["u004"]
-    );
+    assert_eq!(names(&g.changes.add), ["u090"]);
+    assert_eq!(names(&g.changes.remove), ["u004"]);
     assert_eq!(g.source.kind, "file");
 }
 

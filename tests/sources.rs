@@ -5,7 +5,7 @@ use scimsync::emulator::Route;
 use scimsync::plan::{Intent, file};
 use scimsync::state::State;
 
-use crate::harness::{CLIENT_ID, CLIENT_SECRET};
+use crate::harness::{CLIENT_ID, CLIENT_SECRET, names};
 use crate::scenario::Scenario;
 
 fn graph(s: Scenario) -> Scenario {
@@ -16,10 +16,6 @@ fn graph(s: Scenario) -> Scenario {
     ))
     .env("AZURE_CLIENT_ID", CLIENT_ID)
     .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
-}
-
-fn names(set: &std::collections::BTreeSet<scimsync::model::UserId>) -> Vec<&str> {
-    set.iter().map(|u| u.as_str()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

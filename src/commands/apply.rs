@@ -374,11 +374,7 @@ async fn replan_group(
 pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
     let events = Events::new(args.json);
     events.version("apply");
-    let result = apply(args, env, events).await;
-    if let Err(e) = &result {
-        events.diagnostic("error", None, &format!("{e:#}"));
-    }
-    result
+    events.finish(apply(args, env, events).await)
 }
 
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {

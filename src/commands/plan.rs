@@ -363,11 +363,7 @@ pub fn seal_plan(config: &Config, groups: Vec<GroupPlan>) -> Plan {
 pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
     let events = Events::new(args.json);
     events.version("plan");
-    let result = plan(args, env, events).await;
-    if let Err(e) = &result {
-        events.diagnostic("error", None, &format!("{e:#}"));
-    }
-    result
+    events.finish(plan(args, env, events).await)
 }
 
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {

@@ -85,6 +85,19 @@ fn cursor_text(g: &GroupPlan) -> String {
     }
 }
 
+/// `  + id`, `  − id` and `  · id (reason)` lines of a group's changes and skipped users.
+fn member_lines(g: &GroupPlan, out: &mut String) {
+    for u in &g.changes.add {
+        out.push_str(&format!("  + {u}\n"));
+    }
+    for u in &g.changes.remove {
+        out.push_str(&format!("  − {u}\n"));
+    }
+    for s in &g.skipped {
+        out.push_str(&format!("  · {} ({})\n", s.user, s.reason.as_str()));
+    }
+}
+
 fn table(plan: &Plan, opts: &RenderOptions) -> String {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED)
@@ -127,15 +140,7 @@ fn table(plan: &Plan, opts: &RenderOptions) -> String {
             g.group_id,
             cursor_text(g)
         ));
-        for u in &g.changes.add {
-            out.push_str(&format!("  + {u}\n"));
-        }
-        for u in &g.changes.remove {
-            out.push_str(&format!("  − {u}\n"));
-        }
-        for s in &g.skipped {
-            out.push_str(&format!("  · {} ({})\n", s.user, s.reason.as_str()));
-        }
+        member_lines(g, &mut out);
         if g.guard.overridden {
             out.push_str(&format!(
                 "  ! removal limit overridden: {} of {} allowed\n",
@@ -301,15 +306,7 @@ pub fn changes_text(groups: &[GroupPlan]) -> String {
             etag_text(g),
             g.precondition.member_count
         ));
-        for u in &g.changes.add {
-            out.push_str(&format!("  + {u}\n"));
-        }
-        for u in &g.changes.remove {
-            out.push_str(&format!("  − {u}\n"));
-        }
-        for s in &g.skipped {
-            out.push_str(&format!("  · {} ({})\n", s.user, s.reason.as_str()));
-        }
+        member_lines(g, &mut out);
     }
     out
 }

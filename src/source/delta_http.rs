@@ -6,7 +6,6 @@
 //! removal in such an answer is a contradiction.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -49,8 +48,7 @@ impl DeltaHttp {
         token: SecretString,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = crate::target::http::build_client(Duration::from_secs(60))
-            .map_err(|e| SourceError::Client(e.to_string()))?;
+        let client = fetch::client()?;
         Ok(Self {
             client,
             base,

@@ -6,9 +6,13 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::SourceError;
-use crate::retry::{
-    AttemptError, Failure, RetryPolicy, describe, is_transient, retry_after, with_retries,
-};
+use crate::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
+
+/// The HTTP client of an IdP source.
+pub fn client() -> Result<reqwest::Client, SourceError> {
+    crate::target::http::build_client(std::time::Duration::from_secs(60))
+        .map_err(|e| SourceError::Client(e.to_string()))
+}
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
@@ -50,11 +54,8 @@ pub async fn get(
             .bytes()
             .await
             .map_err(|e| AttemptError::Transient(describe(&e)))?;
-        if status.as_u16() == 429 {
-            return Err(AttemptError::RateLimited(retry_after(&headers, &body)));
-        }
-        if is_transient(status) {
-            return Err(AttemptError::Transient(format!("HTTP {status}")));
+        if let Some(retry) = verdict(status, &headers, &body) {
+            return Err(retry);
         }
         let text = String::from_utf8_lossy(&body);
         if status.as_u16() == 410 || text.contains("syncStateNotFound") {

@@ -95,15 +95,7 @@ impl Source for FileSource {
                 group: group.to_owned(),
             }),
             Some(members) => Ok(SourceRead {
-                answer: match mode {
-                    Mode::Delta => Answer::Delta {
-                        add: members.clone(),
-                        remove: BTreeSet::new(),
-                    },
-                    Mode::Full => Answer::Full {
-                        members: members.clone(),
-                    },
-                },
+                answer: Answer::listing(members.clone(), mode),
                 cursor_to: None,
             }),
         };

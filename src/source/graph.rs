@@ -11,7 +11,6 @@
 //! which the next plan reads the whole membership (as additions only in delta mode).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -91,8 +90,7 @@ struct TokenBody {
 impl Graph {
     /// A reader of Graph at `base` (e.g. `https://graph.microsoft.com/v1.0`).
     pub fn new(base: Endpoint, auth: GraphAuth, retry: RetryPolicy) -> Result<Self, SourceError> {
-        let client = crate::target::http::build_client(Duration::from_secs(60))
-            .map_err(|e| SourceError::Client(e.to_string()))?;
+        let client = fetch::client()?;
         Ok(Self {
             client,
             base,

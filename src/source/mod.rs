@@ -48,6 +48,20 @@ pub enum Answer {
     },
 }
 
+impl Answer {
+    /// A full listing of `members` (Okta, a file): the desired membership in `full` mode;
+    /// in `delta` mode additions only, so that nothing is ever removed.
+    pub fn listing(members: BTreeSet<String>, mode: Mode) -> Self {
+        match mode {
+            Mode::Full => Self::Full { members },
+            Mode::Delta => Self::Delta {
+                add: members,
+                remove: BTreeSet::new(),
+            },
+        }
+    }
+}
+
 /// One group's read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRead {

@@ -7,7 +7,6 @@
 //! provisioning writes to Genesys' `externalId`).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -73,8 +72,7 @@ impl Okta {
         user_key: UserKey,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = crate::target::http::build_client(Duration::from_secs(60))
-            .map_err(|e| SourceError::Client(e.to_string()))?;
+        let client = fetch::client()?;
         Ok(Self {
             client,
             base,

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::error::ScimError;
 use crate::endpoint::Endpoint;
-use crate::retry::{AttemptError, RetryPolicy, describe, is_transient, retry_after, with_retries};
+use crate::retry::{AttemptError, RetryPolicy, describe, verdict, with_retries};
 
 /// Environment variable holding the OAuth client id.
 pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
@@ -288,11 +288,8 @@ impl TokenSource {
             .bytes()
             .await
             .map_err(|e| AttemptError::Transient(describe(&e)))?;
-        if status.as_u16() == 429 {
-            return Err(AttemptError::RateLimited(retry_after(&headers, &body)));
-        }
-        if is_transient(status) {
-            return Err(AttemptError::Transient(format!("HTTP {status}")));
+        if let Some(retry) = verdict(status, &headers, &body) {
+            return Err(retry);
         }
         if !status.is_success() {
             let parsed: Option<TokenErrorBody> = serde_json::from_slice(&body).ok();
