@@ -43,6 +43,11 @@ impl Raw {
             .bearer_auth(&self.token)
     }
 
+    /// GET `path` below the SCIM base, as JSON.
+    async fn json(&self, path: &str) -> Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
     fn patch(&self, id: &str, if_match: Option<&str>, body: Value) -> reqwest::RequestBuilder {
         let mut b = self
             .http
@@ -158,14 +163,7 @@ async fn group_get_has_etag_meta_version_members_and_304() {
         .unwrap();
     assert!(excluded.get("members").is_none());
     emu(&r).add_group("g-empty", "Empty", &[]);
-    let empty: Value = raw
-        .get("/groups/g-empty")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = raw.json("/groups/g-empty").await;
     assert!(
         empty.get("members").is_none(),
         "an empty group has no members key: {empty}"
@@ -187,27 +185,15 @@ async fn group_list_needs_a_filter_pages_and_refuses_big_pages() {
         .await
         .unwrap();
     assert_eq!(big.status(), StatusCode::TOO_MANY_REQUESTS);
-    let unquoted: Value = raw
-        .get("/groups?filter=displayname%20eq%20Sales")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unquoted: Value = raw.json("/groups?filter=displayname%20eq%20Sales").await;
     assert_eq!(unquoted["totalResults"], 1);
     assert_eq!(unquoted["Resources"][0]["id"], GROUP);
     for i in 0..30 {
         emu(&r).add_group(&format!("d{i:02}"), "Dup", &[]);
     }
     let page2: Value = raw
-        .get("/groups?filter=displayName%20eq%20%22Dup%22&startIndex=26&count=25")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/groups?filter=displayName%20eq%20%22Dup%22&startIndex=26&count=25")
+        .await;
     assert_eq!(page2["totalResults"], 30);
     assert_eq!(page2["itemsPerPage"], 5);
     assert_eq!(page2["startIndex"], 26);
@@ -218,23 +204,11 @@ async fn users_list_only_active_without_filter() {
     let r = start().await;
     emu(&r).configure(|o| o.max_page_size = 500);
     let raw = Raw::new(&r).await;
-    let all: Value = raw
-        .get("/users?count=500")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = raw.json("/users?count=500").await;
     assert_eq!(all["totalResults"], 200);
     let by_name: Value = raw
-        .get("/users?filter=userName%20eq%20%22u003@example.com%22")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/users?filter=userName%20eq%20%22u003@example.com%22")
+        .await;
     assert_eq!(by_name["Resources"][0]["id"], "u003");
 }
 

@@ -409,11 +409,30 @@ async fn bad_idp_answers_fail_closed() {
     );
 }
 
+/// A stub IdP on loopback whose delta endpoint always answers `body`; its base URL.
+async fn stub_idp(body: Vec<u8>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/delta/groups/members",
+        get(move || async move { body.clone() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let idp = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    idp
+}
+
+/// A scenario whose source is the stub IdP at `idp`.
+async fn with_idp(idp: &str) -> Scenario {
+    Scenario::new().await.source(&format!(
+        "kind = \"delta-http\"\nbase_url = \"{idp}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
+    ))
+}
+
 /// An IdP that answers garbage, JSON without the expected keys, or contradictions: a stub IdP
 /// on loopback serving each body.
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_idp_answers_fail_closed() {
-    use axum::routing::get;
     for (body, expect) in [
         ("<html>oops</html>", "not the JSON expected"),
         ("{\"additions\": []}", "missing field `removals`"),
@@ -426,14 +445,7 @@ async fn unreadable_idp_answers_fail_closed() {
             "idp_etag is empty",
         ),
     ] {
-        let app =
-            axum::Router::new().route("/delta/groups/members", get(move || async move { body }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let idp = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let s = Scenario::new().await.source(&format!(
-            "kind = \"delta-http\"\nbase_url = \"{idp}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
-        ));
+        let s = with_idp(&stub_idp(body.as_bytes().to_vec()).await).await;
         let run = s.run(&["plan", "--out", "p.json"]).await;
         run.code(1);
         assert!(run.stderr.contains(expect), "{expect}: {}", run.stderr);
@@ -548,7 +560,6 @@ async fn validate_prints_a_checklist() {
 /// Bodies no IdP should send: a million ids, and bytes that are not UTF-8.
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_and_non_utf8_idp_answers_are_refused() {
-    use axum::routing::get;
     let ids: Vec<String> = (0..1_000_000).map(|i| format!("user-{i:07}")).collect();
     let huge = serde_json::json!({"additions": ids, "removals": [], "idp_etag": "c1"})
         .to_string()
@@ -556,16 +567,7 @@ async fn huge_and_non_utf8_idp_answers_are_refused() {
     let not_utf8 =
         b"{\"additions\": [\"\xff\xfe\"], \"removals\": [], \"idp_etag\": \"c1\"}".to_vec();
     for (body, expect) in [(huge, "1000000 users"), (not_utf8, "not the JSON expected")] {
-        let app = axum::Router::new().route(
-            "/delta/groups/members",
-            get(move || async move { body.clone() }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let idp = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let s = Scenario::new().await.source(&format!(
-            "kind = \"delta-http\"\nbase_url = \"{idp}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
-        ));
+        let s = with_idp(&stub_idp(body).await).await;
         let run = s.run(&["plan", "--out", "p.json"]).await;
         run.code(1);
         assert!(run.stderr.contains(expect), "{expect}: {}", run.stderr);
