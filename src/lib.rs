@@ -89,12 +89,17 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(colour(&std::io::stderr()))
-        .try_init();
+        .with_ansi(colour(&std::io::stderr()));
+    // Timestamps only when debugging: a plain run reads like a CLI, not a server log.
+    let _ = if verbose > 0 {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 #[cfg(test)]

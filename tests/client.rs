@@ -160,23 +160,6 @@ async fn a_retry_after_over_the_cap_fails_at_once() {
 }
 
 #[tokio::test]
-async fn the_emulators_rate_limit_is_waited_out() {
-    let r = start().await;
-    emu(&r).configure(|o| {
-        o.rate_limit = Some(scimsync::emulator::RateLimit {
-            requests: 3,
-            window: Duration::from_secs(1),
-        })
-    });
-    let c = client(&r);
-    for _ in 0..5 {
-        c.get_group(&gid(GROUP)).await.unwrap();
-    }
-    assert_eq!(emu(&r).count_status(Route::GroupGet, 200), 5);
-    assert!(emu(&r).count_status(Route::GroupGet, 429) >= 1);
-}
-
-#[tokio::test]
 async fn a_5xx_burst_then_success() {
     let r = start().await;
     emu(&r).inject(
@@ -508,4 +491,35 @@ async fn a_missing_group_is_a_404_with_advice() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("HTTP 404") && e.contains("target_id"), "{e}");
+}
+
+/// The server's own window (inin-ratelimit-* headers) is honoured even when the configured
+/// rate is far above it: no 429 is drawn.
+#[tokio::test]
+async fn paces_from_the_servers_rate_limit_headers() {
+    let r = start().await;
+    emu(&r).configure(|o| {
+        o.rate_limit = Some(scimsync::emulator::RateLimit {
+            requests: 6,
+            window: Duration::from_secs(1),
+        })
+    });
+    let mut s = settings(&r);
+    s.http.concurrency = 1;
+    let c = client_with(&r, s, credentials());
+    for _ in 0..10 {
+        c.get_group(&gid(GROUP)).await.unwrap();
+    }
+    assert_eq!(emu(&r).count_status(Route::GroupGet, 429), 0);
+    assert_eq!(emu(&r).count_status(Route::GroupGet, 200), 10);
+    let gets: Vec<_> = emu(&r)
+        .journal()
+        .into_iter()
+        .filter(|x| x.route == Route::GroupGet)
+        .collect();
+    let took = gets.last().unwrap().at - gets[0].at;
+    assert!(
+        took >= Duration::from_secs(1),
+        "10 requests at 6 per second took only {took:?}"
+    );
 }

@@ -9,6 +9,9 @@
 //!   `If-Match`, so a retry can never apply twice over a change made in between. Its reply is
 //!   marked [`Reply::uncertain`] so the caller knows that an earlier attempt may have landed.
 //! - **401** refreshes the token once and repeats the request.
+//! - **Pacing**: requests go out evenly at `requests_per_minute`; when the server's
+//!   `inin-ratelimit-count` / `-allowed` / `-reset` headers show its window nearly full, the
+//!   next requests wait for its reset (the limit Genesys enforces can be lower than 300).
 //! - Everything else is handed back to the caller as a [`Reply`] to interpret.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,6 +113,21 @@ pub struct Http {
     retry: RetryPolicy,
     pacer: DefaultDirectRateLimiter,
     permits: Semaphore,
+    concurrency: usize,
+    /// No request before this instant: set when the server's `inin-ratelimit-*` headers say
+    /// its window is (nearly) used up.
+    not_before: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+/// What the `inin-ratelimit-*` headers say: requests counted in the window, allowed, and
+/// seconds until the window resets.
+fn window(headers: &HeaderMap) -> Option<(u64, u64, u64)> {
+    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    Some((
+        num("inin-ratelimit-count")?,
+        num("inin-ratelimit-allowed")?,
+        num("inin-ratelimit-reset")?,
+    ))
 }
 
 impl std::fmt::Debug for Http {
@@ -136,6 +154,8 @@ impl Http {
             retry: settings.retry.clone(),
             pacer: RateLimiter::direct(quota),
             permits: Semaphore::new(settings.concurrency.max(1)),
+            concurrency: settings.concurrency.max(1),
+            not_before: std::sync::Mutex::new(None),
         })
     }
 
@@ -160,6 +180,14 @@ impl Http {
                 .await
                 .map_err(AttemptError::Fatal)?;
             self.pacer.until_ready().await;
+            let wait = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
+                tracing::debug!(
+                    "{}: the server's rate-limit window is full; waiting",
+                    call.context
+                );
+                tokio::time::sleep_until(at).await;
+            }
             let permit = self
                 .permits
                 .acquire()
@@ -199,6 +227,15 @@ impl Http {
                 }
             };
             drop(permit);
+            // Genesys reports its own window (its limit may be lower than the configured
+            // rate, e.g. 180 or 200 a minute): when the requests in flight could fill it, wait
+            // for its reset instead of drawing a 429.
+            if let Some((count, allowed, reset)) = window(&headers)
+                && count + self.concurrency as u64 >= allowed
+            {
+                let at = tokio::time::Instant::now() + Duration::from_secs(reset.max(1));
+                *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+            }
             let correlation = headers
                 .get("inin-correlation-id")
                 .and_then(|v| v.to_str().ok())
