@@ -18,9 +18,7 @@ use tokio::time::Instant;
 use super::faults::{FaultAction, Record, Route};
 use super::org::Group;
 use super::{ConnKill, Emulator, PatchResponse, StaleStatus, State as EmuState};
-use crate::target::wire::{
-    self, ErrorBody, ListResponse, MemberRef, Meta, PatchRequest, SCIM_JSON,
-};
+use crate::target::wire::{self, ErrorBody, ListResponse, Meta, PatchRequest, SCIM_JSON};
 
 type Emu = Arc<Emulator>;
 
@@ -357,43 +355,88 @@ fn base_of(headers: &HeaderMap) -> String {
     format!("http://{host}{SCIM}")
 }
 
-fn group_json(state: &EmuState, group: &Group, base: &str, with_members: bool) -> wire::Group {
-    let members = (with_members && !group.members.is_empty()).then(|| {
-        group
-            .members
-            .iter()
-            .map(|m| MemberRef {
-                value: m.clone(),
-                reference: Some(format!("{base}/users/{m}")),
-                kind: Some(
-                    if state.org.groups.contains_key(m) {
-                        "Group"
-                    } else {
-                        "User"
-                    }
-                    .to_owned(),
-                ),
-                display: None,
-            })
-            .collect()
-    });
-    wire::Group {
-        schemas: vec![wire::GROUP_SCHEMA.to_owned()],
-        id: group.id.clone(),
-        display_name: Some(group.display_name.clone()),
-        external_id: None,
-        members,
-        meta: Some(Meta {
+/// A group as SCIM JSON, serialized straight from the store: a 10,000-member group answers
+/// every PATCH, so no intermediate `wire::Group` (and no string per member) is built. Keys
+/// and shapes are those of [`wire::Group`].
+struct GroupJson<'a> {
+    state: &'a EmuState,
+    group: &'a Group,
+    base: &'a str,
+    with_members: bool,
+}
+
+fn group_json<'a>(
+    state: &'a EmuState,
+    group: &'a Group,
+    base: &'a str,
+    with_members: bool,
+) -> GroupJson<'a> {
+    GroupJson {
+        state,
+        group,
+        base,
+        with_members,
+    }
+}
+
+impl serde::Serialize for GroupJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let g = self.group;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("schemas", &[wire::GROUP_SCHEMA])?;
+        map.serialize_entry("id", &g.id)?;
+        map.serialize_entry("displayName", &g.display_name)?;
+        if self.with_members && !g.members.is_empty() {
+            map.serialize_entry("members", &MembersJson(self))?;
+        }
+        let meta = Meta {
             resource_type: Some("Group".into()),
             last_modified: Some(
-                group
-                    .last_modified
+                g.last_modified
                     .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
                     .to_string(),
             ),
-            location: Some(format!("{base}/groups/{}", group.id)),
-            version: state.options.etags.then(|| state.etag(group.version)),
-        }),
+            location: Some(format!("{}/groups/{}", self.base, g.id)),
+            version: self.state.options.etags.then(|| self.state.etag(g.version)),
+        };
+        map.serialize_entry("meta", &meta)?;
+        map.end()
+    }
+}
+
+struct MembersJson<'a, 'b>(&'b GroupJson<'a>);
+
+impl serde::Serialize for MembersJson<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Ref<'a>(&'a str, &'a str);
+        impl serde::Serialize for Ref<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&format_args!("{}/users/{}", self.0, self.1))
+            }
+        }
+        struct Member<'a>(&'a str, &'a str, &'static str);
+        impl serde::Serialize for Member<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(3))?;
+                map.serialize_entry("value", self.0)?;
+                map.serialize_entry("$ref", &Ref(self.1, self.0))?;
+                map.serialize_entry("type", self.2)?;
+                map.end()
+            }
+        }
+        let view = self.0;
+        let mut seq = s.serialize_seq(Some(view.group.members.len()))?;
+        for m in &view.group.members {
+            let kind = if view.state.org.groups.contains_key(m) {
+                "Group"
+            } else {
+                "User"
+            };
+            seq.serialize_element(&Member(m, view.base, kind))?;
+        }
+        seq.end()
     }
 }
 
@@ -440,7 +483,8 @@ async fn get_group(
     if etag.is_some() && if_none_match == etag.as_deref() {
         return with_etag(StatusCode::NOT_MODIFIED.into_response(), etag.as_deref());
     }
-    let body = group_json(&state, group, &base_of(&headers), wants_members(&query));
+    let base = base_of(&headers);
+    let body = group_json(&state, group, &base, wants_members(&query));
     with_etag(scim_json(StatusCode::OK, &body), etag.as_deref())
 }
 
@@ -506,7 +550,7 @@ async fn list_groups(
     };
     let base = base_of(&headers);
     let members = wants_members(&query);
-    let matches: Vec<wire::Group> = state
+    let matches: Vec<GroupJson<'_>> = state
         .org
         .groups
         .values()
@@ -637,12 +681,12 @@ async fn patch_group(
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         return scim_json(code, &body);
     }
-    let group = state.org.groups[&id].clone();
+    let group = &state.org.groups[&id];
     let etag = state.options.etags.then(|| state.etag(group.version));
     let response = match state.options.patch_response {
         PatchResponse::Body => scim_json(
             StatusCode::OK,
-            &group_json(&state, &group, &base_of(&headers), true),
+            &group_json(&state, group, &base_of(&headers), true),
         ),
         PatchResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
     };
