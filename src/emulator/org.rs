@@ -106,35 +106,73 @@ impl Org {
                 format!("{values} member values in one request; at most {max_values} are allowed"),
             ));
         }
-        let group = self
-            .groups
-            .get(id)
-            .ok_or_else(|| refuse(404, "noTarget", format!("group {id} not found")))?;
-        let mut members = group.members.clone();
+        if !self.groups.contains_key(id) {
+            return Err(refuse(404, "noTarget", format!("group {id} not found")));
+        }
+        // Atomic without copying the member set: every operation is checked (and its values
+        // read) first into an undo log applied to the real set; a refusal rolls back.
+        let mut undo: Vec<(String, bool)> = Vec::new();
+        let mut outcome = Ok(());
         for op in &request.operations {
             if strict && op.op.eq_ignore_ascii_case("remove") && op.value.is_some() {
-                return Err(refuse(
+                outcome = Err(refuse(
                     400,
                     "invalidValue",
                     "a remove operation carries no value in RFC 7644: use path members[value eq \"<id>\"]",
                 ));
+                break;
             }
-            self.apply(&mut members, op)?;
+            if let Err(e) = self.apply(id, op, &mut undo) {
+                outcome = Err(e);
+                break;
+            }
         }
         let group = self.groups.get_mut(id).expect("checked above");
-        if members == group.members {
+        if let Err(e) = outcome {
+            for (member, was_member) in undo.into_iter().rev() {
+                if was_member {
+                    group.members.insert(member);
+                } else {
+                    group.members.remove(&member);
+                }
+            }
+            return Err(e);
+        }
+        // The version moves only when the membership did: an add and a remove of the same
+        // member in one request cancel out.
+        let mut before: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        for (member, was) in &undo {
+            before.entry(member.as_str()).or_insert(*was);
+        }
+        if before
+            .iter()
+            .all(|(m, was)| group.members.contains(*m) == *was)
+        {
             return Ok(false);
         }
-        group.members = members;
         group.version += 1;
         group.last_modified = jiff::Timestamp::now();
         Ok(true)
     }
 
+    /// Set `member`'s membership in group `id`, logging the change in `undo`.
+    fn set(&mut self, id: &str, member: &str, present: bool, undo: &mut Vec<(String, bool)>) {
+        let members = &mut self.groups.get_mut(id).expect("checked by patch").members;
+        let changed = if present {
+            members.insert(member.to_owned())
+        } else {
+            members.remove(member)
+        };
+        if changed {
+            undo.push((member.to_owned(), !present));
+        }
+    }
+
     fn apply(
-        &self,
-        members: &mut BTreeSet<String>,
+        &mut self,
+        id: &str,
         op: &wire::PatchOperation,
+        undo: &mut Vec<(String, bool)>,
     ) -> Result<(), Refusal> {
         let path = match op.path.as_deref() {
             Some(p) => filter::parse_member_path(p).map_err(|e| refuse(400, "invalidPath", e))?,
@@ -155,30 +193,46 @@ impl Org {
             }
             (Some(_), v) => v.clone(),
         };
+        let group = id;
         match (op.op.to_ascii_lowercase().as_str(), path) {
             ("add", MemberPath::Members) => {
-                for id in self.member_values(value.as_ref())? {
-                    self.check_user(&id)?;
-                    members.insert(id);
-                }
-            }
-            ("replace", MemberPath::Members) => {
                 let ids = self.member_values(value.as_ref())?;
                 for id in &ids {
                     self.check_user(id)?;
                 }
-                *members = ids.into_iter().collect();
+                for id in &ids {
+                    self.set(group, id, true, undo);
+                }
+            }
+            ("replace", MemberPath::Members) => {
+                let ids: BTreeSet<String> =
+                    self.member_values(value.as_ref())?.into_iter().collect();
+                for id in &ids {
+                    self.check_user(id)?;
+                }
+                let current: Vec<String> = self.groups[group].members.iter().cloned().collect();
+                for id in current.iter().filter(|m| !ids.contains(*m)) {
+                    self.set(group, id, false, undo);
+                }
+                for id in &ids {
+                    self.set(group, id, true, undo);
+                }
             }
             ("remove", MemberPath::Members) => match value {
-                None => members.clear(),
+                None => {
+                    let current: Vec<String> = self.groups[group].members.iter().cloned().collect();
+                    for id in &current {
+                        self.set(group, id, false, undo);
+                    }
+                }
                 Some(_) => {
                     for id in self.member_values(value.as_ref())? {
-                        members.remove(&id);
+                        self.set(group, &id, false, undo);
                     }
                 }
             },
             ("remove", MemberPath::Member(id)) => {
-                members.remove(&id);
+                self.set(group, &id, false, undo);
             }
             (op @ ("add" | "replace"), MemberPath::Member(_)) => {
                 return Err(refuse(
@@ -319,6 +373,24 @@ mod tests {
         )
         .unwrap();
         assert!(o.groups["g"].members.is_empty());
+    }
+
+    #[test]
+    fn an_add_and_remove_of_one_member_keeps_the_version() {
+        let mut o = org();
+        let changed = o
+            .patch(
+                "g",
+                &req(json!([
+                    {"op":"add","path":"members","value":[{"value":"u2"}]},
+                    {"op":"remove","path":"members[value eq \"u2\"]"}
+                ])),
+                50,
+                false,
+            )
+            .unwrap();
+        assert!(!changed);
+        assert_eq!(o.groups["g"].version, 1);
     }
 
     #[test]
