@@ -156,9 +156,15 @@ impl ScimClient {
     }
 
     /// Read a group: its members and ETag.
+    ///
+    /// The attributes are asked for explicitly (`attributes=id,displayName,members,meta`):
+    /// whether Genesys returns members by default is not documented, and a group read
+    /// without them would look empty.
     pub async fn get_group(&self, id: &GroupId) -> Result<GroupState, ScimError> {
         let context = format!("GET group {id}");
-        let url = self.group_url(id);
+        let mut url = self.group_url(id);
+        url.query_pairs_mut()
+            .append_pair("attributes", "id,displayName,members,meta");
         let reply = self.http.send(&Call::get(url, &context)).await?;
         let reply = check(reply, &context)?;
         parse_group(&reply.body, etag_header(&reply), &context)
