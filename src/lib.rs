@@ -14,14 +14,14 @@
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
 //! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), renderers |
-//! | [`source`] | identity-provider readers behind one trait: delta endpoint, declarative file |
-//! | [`target`] | the SCIM side: wire types, OAuth, HTTP policy, regions, groups, users, PATCH |
+//! | [`source`] | identity-provider readers behind one trait: delta endpoint, Microsoft Graph, Okta, declarative file |
+//! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
 //! | [`config`] | the TOML config, validated with precise messages |
 //! | [`state`] | per-group IdP cursors, advanced only after a successful apply; the apply lock |
 //! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
 //! | [`events`] | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | one file per command (plan, show, apply, validate, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
+//! | [`commands`] | one file per command (plan, show, apply, validate, state, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
 
 #![forbid(unsafe_code)]
 
