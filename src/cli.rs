@@ -170,7 +170,7 @@ pub enum ReportFormat {
 pub enum StateCommand {
     /// Print each group's cursor, last ETag, last apply time and plan.
     Show {
-        /// The config file (its [state] path is used).
+        /// The config file (its `[state]` path is used).
         #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
     },

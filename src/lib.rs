@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+/// Colour only on a terminal, and never when `NO_COLOR` is set (<https://no-color.org>).
 pub fn colour(stream: &impl std::io::IsTerminal) -> bool {
     colour_for(stream.is_terminal(), std::env::var_os("NO_COLOR"))
 }

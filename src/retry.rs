@@ -187,7 +187,7 @@ pub fn is_transient(status: StatusCode) -> bool {
 }
 
 /// How long a 429 asks to wait: `Retry-After` (seconds or HTTP date), else
-/// `inin-ratelimit-reset` (seconds), else "[N] seconds" in the body.
+/// `inin-ratelimit-reset` (seconds), else "`[N] seconds`" in the body.
 pub fn retry_after(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
     let header = |name: &str| {
         headers

@@ -1,7 +1,7 @@
 //! Plans: what will be sent to each group, and why. Pure: no HTTP, no files but its own.
 //!
 //! - [`planner`]: intent + current members + policy → changes, skipped entries, guard
-//! - [`file`]: the plan file: canonical JSON, sha256, verification, atomic write
+//! - [`file`](mod@file): the plan file: canonical JSON, sha256, verification, atomic write
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 
 pub mod file;
@@ -101,7 +101,7 @@ pub struct SourceRef {
 /// What the IdP asked for.
 ///
 /// Serialized untagged (`{"add": […], "remove": […]}` or `{"members": […]}`), but read
-/// through [`RawIntent`]: serde's untagged reading buffers the whole value first, which costs
+/// through a plain struct (`RawIntent`): serde's untagged reading buffers the whole value first, which costs
 /// seconds on a plan of a million memberships.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged, try_from = "RawIntent")]

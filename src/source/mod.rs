@@ -6,7 +6,7 @@
 //! plan fails with it (rule 2: fail closed).
 //!
 //! - [`delta_http`]: the generic delta endpoint (`GET {base}/delta/groups/members`)
-//! - [`file`]: a declarative TOML file of desired members
+//! - [`file`](mod@file): a declarative TOML file of desired members
 //! - [`graph`]: Microsoft Graph group deltas (Entra ID)
 //! - [`okta`]: Okta group listings
 //! - [`fetch`]: the GET with retries they share

@@ -2,7 +2,7 @@
 //! requests in flight, and retries (the retry rules themselves are in [`crate::retry`]).
 //!
 //! - **429** waits for `Retry-After` (seconds or an HTTP date), else `inin-ratelimit-reset`,
-//!   else the "[N] seconds" of Genesys' error text, else exponential backoff; a wait over
+//!   else the "`[N] seconds`" of Genesys' error text, else exponential backoff; a wait over
 //!   [`RetryPolicy::max_retry_after`] is not waited out (the Go SDK gives up past 180 s too).
 //! - **5xx** (not 501), **408**, connection resets and timeouts back off exponentially with
 //!   jitter, at most [`RetryPolicy::max_retries`] times. A PATCH is retried too: it carries
