@@ -773,6 +773,14 @@ mode = "full"
     }
 
     #[test]
+    fn the_sample_config_is_valid() {
+        let text = include_str!("../examples/scimsync.toml");
+        let c = Config::parse(text, Path::new("examples/scimsync.toml"), "x".into()).unwrap();
+        assert_eq!(c.groups.len(), 2);
+        assert_eq!(c.target.api_base.as_str(), "https://api.mypurecloud.com");
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let cases = [
             (GOOD.replace("[target]", "[target]\ncolour = 1"), "colour"),
