@@ -163,7 +163,6 @@ impl State {
 #[derive(Debug)]
 pub struct StateLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl StateLock {
@@ -182,7 +181,7 @@ impl StateLock {
                 source,
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file, path }),
+            Ok(()) => Ok(Self { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
                 path: state_path.display().to_string(),
                 lock: path.display().to_string(),
@@ -192,11 +191,6 @@ impl StateLock {
                 source,
             }),
         }
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -387,19 +387,6 @@ impl Emulator {
         }
     }
 
-    /// Wait until the journal satisfies `condition` (checked after every request).
-    pub async fn wait_for(&self, condition: impl Fn(&[Record]) -> bool) {
-        let mut seen = self.seen.subscribe();
-        loop {
-            if condition(&self.lock().faults.journal) {
-                return;
-            }
-            if seen.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
     /// Every request seen so far.
     pub fn journal(&self) -> Vec<Record> {
         self.lock().faults.journal.clone()

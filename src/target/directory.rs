@@ -79,14 +79,4 @@ impl Directory {
             .try_collect()
             .await
     }
-
-    /// How many lookups are cached.
-    pub fn len(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

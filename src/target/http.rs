@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, IF_NONE_MATCH};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
@@ -63,8 +63,6 @@ pub struct Call<'a> {
     pub url: Url,
     /// `If-Match` to send (PATCH).
     pub if_match: Option<&'a str>,
-    /// `If-None-Match` to send (GET).
-    pub if_none_match: Option<&'a str>,
     /// A JSON body.
     pub body: Option<Bytes>,
     /// What is being done, for errors and logs: `PATCH group 5f4b…`.
@@ -78,7 +76,6 @@ impl<'a> Call<'a> {
             method: Method::GET,
             url,
             if_match: None,
-            if_none_match: None,
             body: None,
             context,
         }
@@ -203,9 +200,6 @@ impl Http {
                 );
             if let Some(etag) = call.if_match {
                 request = request.header(IF_MATCH, etag);
-            }
-            if let Some(etag) = call.if_none_match {
-                request = request.header(IF_NONE_MATCH, etag);
             }
             if let Some(body) = &call.body {
                 request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());

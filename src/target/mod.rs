@@ -282,7 +282,6 @@ impl ScimClient {
             method: reqwest::Method::PATCH,
             url: self.group_url(id),
             if_match: if_match.map(ETag::as_str),
-            if_none_match: None,
             body: Some(body),
             context,
         };
