@@ -28,11 +28,15 @@
 //! - [`faults`]: scripted faults, rate limit, journal
 //! - [`filter`]: SCIM filter and member-path parsing
 //! - [`seed`]: the seed file
-//! - `routes`: the HTTP handlers
+//! - `routes`: the router and the SCIM and OAuth handlers
+//! - `observe`: the middleware (auth, rate limit, faults, journal)
+//! - `idp_routes`: the delta, Graph and Okta endpoints
 
 pub mod faults;
 pub mod filter;
 pub mod idp;
+mod idp_routes;
+mod observe;
 pub mod org;
 mod routes;
 pub mod seed;

@@ -1,31 +1,31 @@
-//! The emulator's HTTP handlers, and the middleware that authenticates, rate-limits,
-//! injects faults and writes the journal.
+//! The emulator's router, its SCIM and OAuth handlers, and the helpers its other handlers
+//! share. The middleware is in `observe`, the IdP-side handlers in `idp_routes`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::faults::{FaultAction, Record, Route};
+use super::faults::Route;
 use super::org::Group;
-use super::{ConnKill, Emulator, PatchResponse, StaleStatus, State as EmuState};
+use super::{Emulator, PatchResponse, StaleStatus, State as EmuState};
 use crate::target::wire::{self, ErrorBody, ListResponse, Meta, PatchRequest, SCIM_JSON};
 
-type Emu = Arc<Emulator>;
+pub(super) type Emu = Arc<Emulator>;
 
 /// The SCIM base path, as Genesys serves it.
-const SCIM: &str = "/api/v2/scim/v2";
+pub(super) const SCIM: &str = "/api/v2/scim/v2";
 /// The SCIM base path of a generic RFC 7644 server.
-const RFC: &str = "/scim/v2";
+pub(super) const RFC: &str = "/scim/v2";
 
 pub(crate) fn router(emulator: Emu) -> Router {
     Router::new()
@@ -44,15 +44,24 @@ pub(crate) fn router(emulator: Emu) -> Router {
         )
         .route(&format!("{RFC}/Users"), get(list_users))
         .route(&format!("{RFC}/Users/{{id}}"), get(get_user))
-        .route("/delta/groups/members", get(idp_delta))
-        .route("/{tenant}/oauth2/v2.0/token", post(graph_token))
-        .route("/v1.0/groups/delta", get(graph_delta))
-        .route("/api/v1/groups/{id}/users", get(okta_users))
-        .layer(middleware::from_fn_with_state(emulator.clone(), observe))
+        .route("/delta/groups/members", get(super::idp_routes::idp_delta))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(super::idp_routes::graph_token),
+        )
+        .route("/v1.0/groups/delta", get(super::idp_routes::graph_delta))
+        .route(
+            "/api/v1/groups/{id}/users",
+            get(super::idp_routes::okta_users),
+        )
+        .layer(middleware::from_fn_with_state(
+            emulator.clone(),
+            super::observe::observe,
+        ))
         .with_state(emulator)
 }
 
-fn route_of(method: &Method, path: Option<&str>) -> Route {
+pub(super) fn route_of(method: &Method, path: Option<&str>) -> Route {
     let Some(path) = path else {
         return Route::Other;
     };
@@ -76,224 +85,34 @@ fn route_of(method: &Method, path: Option<&str>) -> Route {
     }
 }
 
-fn scim_error(status: u16, scim_type: Option<&str>, detail: impl Into<String>) -> Response {
+pub(super) fn scim_error(
+    status: u16,
+    scim_type: Option<&str>,
+    detail: impl Into<String>,
+) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = ErrorBody::new(status, scim_type, detail);
     scim_json(code, &body)
 }
 
-fn scim_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+pub(super) fn scim_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).expect("emulator bodies serialise");
     (status, [(header::CONTENT_TYPE, SCIM_JSON)], bytes).into_response()
 }
 
 /// A platform (non-SCIM) error body, as Genesys sends for auth and rate limits.
-fn platform_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn platform_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"message": message, "code": code, "status": status.as_u16()});
     (status, axum::Json(body)).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::to_owned)
-}
-
-/// Authentication, rate limit, scripted faults and the journal, around every route.
-async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {
-    let route = route_of(
-        request.method(),
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    emu.arrive(route);
-    let path = request.uri().path().to_owned();
-    let if_match = request
-        .headers()
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let kill = request.extensions().get::<ConnKill>().cloned();
-    let token = bearer(request.headers());
-    let at = emu.lock().faults.elapsed();
-    let mut record = Pending {
-        emu: emu.clone(),
-        record: Some(Record {
-            route,
-            path,
-            status: 0,
-            dropped: false,
-            if_match,
-            etag: None,
-            body: None,
-            at,
-        }),
-    };
-
-    let fault = emu.lock().faults.take(route);
-    let mut drop_after = false;
-    match fault {
-        Some(FaultAction::Status {
-            status,
-            retry_after,
-        }) => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response =
-                platform_error(code, "injected.fault", "fault injected by the emulator");
-            if let Some(secs) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            return finish(record, response);
-        }
-        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
-        Some(FaultAction::Drop) => {
-            record.push(|r| r.dropped = true);
-            return hang_up(kill).await;
-        }
-        Some(FaultAction::CommitThenDrop) => drop_after = true,
-        Some(FaultAction::ExpireTokens) => emu.expire_tokens(),
-        None => {}
-    }
-
-    let mut limit_headers = None;
-    if route.is_api() {
-        let mut state = emu.lock();
-        let valid = token
-            .as_ref()
-            .and_then(|t| state.tokens.get(t))
-            .is_some_and(|expiry| Instant::now() < *expiry);
-        if !valid {
-            drop(state);
-            let response = platform_error(
-                StatusCode::UNAUTHORIZED,
-                "bad.credentials",
-                "Invalid login credentials.",
-            );
-            return finish(record, response);
-        }
-        if let Some(limit) = state.options.rate_limit {
-            let window = state
-                .faults
-                .check_rate(token.as_deref().unwrap_or(""), limit);
-            limit_headers = Some(window);
-            if window.limited {
-                drop(state);
-                let mut response = platform_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too.many.requests.retry.after",
-                    &format!(
-                        "Rate limit exceeded the maximum. Retry the request in [{}] seconds",
-                        window.reset_secs
-                    ),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(window.reset_secs));
-                add_limit_headers(&mut response, window);
-                return finish(record, response);
-            }
-        }
-    }
-
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    if route == Route::GroupPatch {
-        record.edit(|r| r.body = Some(String::from_utf8_lossy(&body).into_owned()));
-    }
-    let request = Request::from_parts(parts, axum::body::Body::from(body));
-    let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
-    emu.add_busy(started.elapsed());
-    if let Some(window) = limit_headers {
-        add_limit_headers(&mut response, window);
-    }
-    if drop_after {
-        let (status, etag) = (response.status().as_u16(), etag_header(&response));
-        record.push(|r| {
-            r.status = status;
-            r.etag = etag;
-            r.dropped = true;
-        });
-        return hang_up(kill).await;
-    }
-    finish(record, response)
-}
-
-fn etag_header(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// A request's journal entry, written when it is answered, or (with `dropped`) when the
-/// client went away first and the handler's future was dropped.
-struct Pending {
-    emu: Emu,
-    record: Option<Record>,
-}
-
-impl Pending {
-    fn edit(&mut self, f: impl FnOnce(&mut Record)) {
-        if let Some(r) = self.record.as_mut() {
-            f(r);
-        }
-    }
-
-    fn push(&mut self, f: impl FnOnce(&mut Record)) {
-        if let Some(mut r) = self.record.take() {
-            f(&mut r);
-            self.emu.record(r);
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.push(|r| r.dropped = true);
-    }
-}
-
-fn finish(mut record: Pending, mut response: Response) -> Response {
-    let (status, etag) = (response.status().as_u16(), etag_header(&response));
-    record.push(|r| {
-        r.status = status;
-        r.etag = etag;
-    });
-    let correlation = format!("emu-{:08x}", rand::random::<u32>());
-    if let Ok(v) = HeaderValue::from_str(&correlation) {
-        response.headers_mut().insert("inin-correlation-id", v);
-    }
-    response
-}
-
-fn add_limit_headers(response: &mut Response, window: super::faults::Window) {
-    let h = response.headers_mut();
-    h.insert("inin-ratelimit-count", HeaderValue::from(window.count));
-    h.insert("inin-ratelimit-allowed", HeaderValue::from(window.allowed));
-    h.insert("inin-ratelimit-reset", HeaderValue::from(window.reset_secs));
-}
-
-/// Close this request's connection without an answer.
-async fn hang_up(kill: Option<ConnKill>) -> Response {
-    match kill {
-        Some(ConnKill(notify)) => {
-            notify.notify_one();
-            std::future::pending().await
-        }
-        // Served without `serve` (no connection to close): the closest is an empty 502.
-        None => StatusCode::BAD_GATEWAY.into_response(),
-    }
 }
 
 async fn token(State(emu): State<Emu>, headers: HeaderMap, body: Bytes) -> Response {
@@ -347,7 +166,7 @@ async fn token(State(emu): State<Emu>, headers: HeaderMap, body: Bytes) -> Respo
 }
 
 /// The base URL the client used, for `$ref` and `meta.location`.
-fn base_of(headers: &HeaderMap) -> String {
+pub(super) fn base_of(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -721,208 +540,4 @@ fn foreign_writes(state: &mut EmuState, id: &str) {
             }
         }
     }
-}
-
-async fn idp_delta(
-    State(emu): State<Emu>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let state = emu.lock();
-    let error = |status: StatusCode, message: &str| {
-        (status, axum::Json(json!({"error": message}))).into_response()
-    };
-    if state.idp_token.is_none() || bearer(&headers) != state.idp_token {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    let Some(group) = query.get("group_id") else {
-        return error(StatusCode::BAD_REQUEST, "group_id is required");
-    };
-    match state
-        .idp
-        .delta(group, query.get("since").map(String::as_str))
-    {
-        Ok(delta) => axum::Json(delta).into_response(),
-        Err((status, message)) => error(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            &message,
-        ),
-    }
-}
-
-/// The Microsoft identity platform's client-credentials grant (form-encoded client id and
-/// secret), for the Graph source.
-async fn graph_token(State(emu): State<Emu>, body: Bytes) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let mut state = emu.lock();
-    let id = form.get("client_id").cloned().unwrap_or_default();
-    let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
-        && state
-            .clients
-            .get(&id)
-            .is_some_and(|s| Some(s) == form.get("client_secret"));
-    if !ok {
-        let body = json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."});
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    }
-    let token = format!("emu-graph-{:032x}", rand::random::<u128>());
-    state.tokens.insert(
-        token.clone(),
-        Instant::now() + std::time::Duration::from_secs(3599),
-    );
-    axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token}))
-        .into_response()
-}
-
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
-
-/// `GET /v1.0/groups/delta?$select=members&$filter=id eq 'G'` (and its next and delta links).
-async fn graph_delta(
-    State(emu): State<Emu>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let state = emu.lock();
-    if !bearer(&headers).is_some_and(|t| state.tokens.contains_key(&t)) {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        );
-    }
-    let Some(group) = query
-        .get("$filter")
-        .and_then(|f| f.strip_prefix("id eq '"))
-        .and_then(|f| f.strip_suffix('\''))
-        .map(|g| g.replace("''", "'"))
-    else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "$filter=id eq '<id>' is required",
-        );
-    };
-    // $skiptoken = "<since>|<offset>"; $deltatoken = "<since>".
-    let (since, offset) = match (query.get("$skiptoken"), query.get("$deltatoken")) {
-        (Some(skip), _) => {
-            let (since, offset) = skip.split_once('|').unwrap_or((skip, "0"));
-            (since.to_owned(), offset.parse::<usize>().unwrap_or(0))
-        }
-        (None, Some(delta)) => (delta.clone(), 0),
-        (None, None) => (String::new(), 0),
-    };
-    let delta = match state.idp.delta(
-        &group,
-        Some(&since).filter(|s| !s.is_empty()).map(String::as_str),
-    ) {
-        Ok(d) => d,
-        Err((410, _)) => {
-            return graph_error(
-                StatusCode::GONE,
-                "syncStateNotFound",
-                "The delta token has expired; start a new full synchronization.",
-            );
-        }
-        Err((404, m)) => return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &m),
-        Err((_, m)) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &m),
-    };
-    let entries: Vec<serde_json::Value> = delta
-        .additions
-        .iter()
-        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u}))
-        .chain(delta.removals.iter().map(|u| {
-            json!({"@odata.type": "#microsoft.graph.user", "id": u, "@removed": {"reason": "deleted"}})
-        }))
-        .collect();
-    let page_size = state.options.idp_page_size.max(1);
-    let page: Vec<_> = entries
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .cloned()
-        .collect();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let mut link = url::Url::parse(&format!("http://{host}/v1.0/groups/delta")).expect("valid URL");
-    let filter = format!("id eq '{}'", group.replace('\'', "''"));
-    let mut body = json!({
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(members)",
-        "value": [{"id": group, "members@delta": page}],
-    });
-    if offset + page_size < entries.len() {
-        link.query_pairs_mut()
-            .append_pair("$filter", &filter)
-            .append_pair("$skiptoken", &format!("{since}|{}", offset + page_size));
-        body["@odata.nextLink"] = json!(link.as_str());
-    } else {
-        link.query_pairs_mut()
-            .append_pair("$filter", &filter)
-            .append_pair("$deltatoken", &delta.idp_etag);
-        body["@odata.deltaLink"] = json!(link.as_str());
-    }
-    axum::Json(body).into_response()
-}
-
-/// `GET /api/v1/groups/{id}/users?limit=N&after=<id>` with `Authorization: SSWS <token>`.
-async fn okta_users(
-    State(emu): State<Emu>,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let state = emu.lock();
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("SSWS "));
-    if state.idp_token.is_none() || token != state.idp_token.as_deref() {
-        let body = json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"});
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    }
-    let Some(members) = state.idp.members(&id) else {
-        let body = json!({"errorCode": "E0000007", "errorSummary": format!("Not found: Resource not found: {id} (UserGroup)")});
-        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
-    };
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(200)
-        .min(state.options.idp_page_size.max(1));
-    let after = query.get("after");
-    let page: Vec<&String> = members
-        .iter()
-        .filter(|m| after.is_none_or(|a| *m > a))
-        .take(limit)
-        .collect();
-    let users: Vec<serde_json::Value> = page
-        .iter()
-        .map(|m| json!({"id": m, "status": "ACTIVE", "profile": {"login": format!("{m}@example.com"), "email": format!("{m}@example.com")}}))
-        .collect();
-    let mut response = axum::Json(users).into_response();
-    if let Some(last) = page
-        .last()
-        .filter(|last| members.iter().next_back() != Some(*last))
-    {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        let mut next =
-            url::Url::parse(&format!("http://{host}/api/v1/groups/{id}/users")).expect("valid URL");
-        next.query_pairs_mut()
-            .append_pair("limit", &limit.to_string())
-            .append_pair("after", last);
-        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
-            response.headers_mut().insert(header::LINK, v);
-        }
-    }
-    response
 }
