@@ -168,13 +168,40 @@ where
     })
 }
 
+/// Send `request` and read its whole answer; a failure to send or to read the body (reset,
+/// timeout) is [`AttemptError::Transient`]. Any status comes back, for [`verdict`] and the
+/// caller to read.
+pub async fn exchange<E>(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), AttemptError<E>> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| AttemptError::Transient(describe(&e)))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| AttemptError::Transient(describe(&e)))?;
+    Ok((status, headers, body))
+}
+
 /// The retry verdict on an answer: 429 waits (for its Retry-After), 408 and 5xx (not 501)
-/// back off; `None` for any other status, which the caller reads.
+/// back off, naming the `ININ-Correlation-Id` when there is one; `None` for any other
+/// status, which the caller reads.
 pub fn verdict<E>(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<AttemptError<E>> {
     if status == StatusCode::TOO_MANY_REQUESTS {
         Some(AttemptError::RateLimited(retry_after(headers, body)))
     } else if is_transient(status) {
-        Some(AttemptError::Transient(format!("HTTP {status}")))
+        let correlation = headers
+            .get("inin-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|c| format!(" (ININ-Correlation-Id {c})"))
+            .unwrap_or_default();
+        Some(AttemptError::Transient(format!(
+            "HTTP {status}{correlation}"
+        )))
     } else {
         None
     }

@@ -18,20 +18,14 @@ struct Raw {
 
 impl Raw {
     async fn new(r: &scimsync::emulator::Running) -> Self {
-        let http = reqwest::Client::new();
         let base = r.base_url();
-        let token: Value = http
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
+        let token: Value = token_request(&base, CLIENT_SECRET, "client_credentials")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         Self {
-            http,
+            http: reqwest::Client::new(),
             base,
             token: token["access_token"].as_str().unwrap().to_owned(),
         }
@@ -67,40 +61,33 @@ fn add(ids: &[&str]) -> Value {
            "Operations": [{"op": "add", "path": "members", "value": values}]})
 }
 
-#[tokio::test]
-async fn token_endpoint_checks_client_and_grant() {
-    let r = start().await;
-    let http = reqwest::Client::new();
-    let url = format!("{}/oauth/token", r.base_url());
-    let ok: Value = http
-        .post(&url)
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
+/// POST the emulator's token endpoint with the test client's id.
+async fn token_request(base: &str, secret: &str, grant: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(CLIENT_ID, Some(secret))
+        .form(&[("grant_type", grant)])
         .send()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn token_endpoint_checks_client_and_grant() {
+    let r = start().await;
+    let base = r.base_url();
+    let ok: Value = token_request(&base, CLIENT_SECRET, "client_credentials")
+        .await
         .json()
         .await
         .unwrap();
     assert_eq!(ok["token_type"], "bearer");
     assert_eq!(ok["expires_in"], 86400);
-    let bad = http
-        .post(&url)
-        .basic_auth(CLIENT_ID, Some("nope"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let bad = token_request(&base, "nope", "client_credentials").await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
-    let grant = http
-        .post(&url)
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "password")])
-        .send()
-        .await
-        .unwrap();
+    let grant = token_request(&base, CLIENT_SECRET, "password").await;
     assert_eq!(grant.status(), StatusCode::BAD_REQUEST);
 }
 

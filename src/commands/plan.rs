@@ -176,13 +176,6 @@ impl Planner<'_> {
         results
     }
 
-    /// Plan one group.
-    pub async fn plan_group(&self, group: &GroupConfig) -> Result<GroupPlan, GroupFailure> {
-        let current = self.read_state(group).await?;
-        self.directory.known(&current.members);
-        self.finish_group(group, current).await
-    }
-
     /// The group's current state (one GET; a displayName lookup first for target_name).
     async fn read_state(&self, group: &GroupConfig) -> Result<GroupState, GroupFailure> {
         let id = match &group.target {

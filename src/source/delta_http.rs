@@ -18,20 +18,12 @@ use crate::model::{Cursor, Mode};
 use crate::retry::RetryPolicy;
 
 /// A delta-endpoint reader.
+#[derive(Debug)]
 pub struct DeltaHttp {
     client: reqwest::Client,
     base: Endpoint,
     token: SecretString,
     retry: RetryPolicy,
-}
-
-impl std::fmt::Debug for DeltaHttp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeltaHttp")
-            .field("base", &self.base)
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::SourceError;
-use crate::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
+use crate::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
 
 /// The HTTP client of an IdP source.
 pub fn client() -> Result<reqwest::Client, SourceError> {
@@ -44,16 +44,7 @@ pub async fn get(
             Auth::Bearer(t) => request.bearer_auth(t),
             Auth::Ssws(t) => request.header(reqwest::header::AUTHORIZATION, format!("SSWS {t}")),
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| AttemptError::Transient(describe(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AttemptError::Transient(describe(&e)))?;
+        let (status, headers, body) = exchange(request).await?;
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);
         }

@@ -39,21 +39,13 @@ pub struct GraphAuth {
 }
 
 /// A Graph group-delta reader.
+#[derive(Debug)]
 pub struct Graph {
     client: reqwest::Client,
     base: Endpoint,
     auth: GraphAuth,
     retry: RetryPolicy,
     token: Mutex<Option<SecretString>>,
-}
-
-impl std::fmt::Debug for Graph {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Graph")
-            .field("base", &self.base)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]

@@ -260,3 +260,38 @@ pub fn from_config(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint;
+
+    #[test]
+    fn debug_output_of_sources_never_shows_a_secret() {
+        let base = Endpoint::parse("https://idp.example.com", "t").unwrap();
+        let retry = RetryPolicy::default();
+        let delta =
+            delta_http::DeltaHttp::new(base.clone(), "s3cr3t-delta".into(), retry.clone()).unwrap();
+        let okta = okta::Okta::new(
+            base.clone(),
+            "s3cr3t-okta".into(),
+            crate::target::UserKey::Id,
+            retry.clone(),
+        )
+        .unwrap();
+        let auth = graph::GraphAuth {
+            login_base: base.clone(),
+            tenant: "t".into(),
+            client_id: "c".into(),
+            client_secret: "s3cr3t-graph".into(),
+        };
+        let graph = graph::Graph::new(base, auth, retry).unwrap();
+        for debug in [
+            format!("{delta:?}"),
+            format!("{okta:?}"),
+            format!("{graph:?}"),
+        ] {
+            assert!(!debug.contains("s3cr3t"), "{debug}");
+        }
+    }
+}

@@ -22,20 +22,13 @@ use crate::retry::RetryPolicy;
 use crate::target::UserKey;
 
 /// An Okta group reader.
+#[derive(Debug)]
 pub struct Okta {
     client: reqwest::Client,
     base: Endpoint,
     token: SecretString,
     user_key: UserKey,
     retry: RetryPolicy,
-}
-
-impl std::fmt::Debug for Okta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Okta")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Deserialize)]

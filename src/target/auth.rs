@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::error::ScimError;
 use crate::endpoint::Endpoint;
-use crate::retry::{AttemptError, RetryPolicy, describe, verdict, with_retries};
+use crate::retry::{AttemptError, RetryPolicy, exchange, verdict, with_retries};
 
 /// Environment variable holding the OAuth client id.
 pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
@@ -275,19 +275,11 @@ impl TokenSource {
         client_id: &str,
         client_secret: &SecretString,
     ) -> Result<(SecretString, u64), AttemptError<ScimError>> {
-        let response = client
+        let request = client
             .post(self.token_url.clone())
             .basic_auth(client_id, Some(client_secret.expose_secret()))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .map_err(|e| AttemptError::Transient(describe(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| AttemptError::Transient(describe(&e)))?;
+            .form(&[("grant_type", "client_credentials")]);
+        let (status, headers, body) = exchange(request).await?;
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);
         }

@@ -28,7 +28,7 @@ use url::Url;
 use super::auth::TokenSource;
 use super::error::ScimError;
 use super::wire::SCIM_JSON;
-use crate::retry::{AttemptError, RetryPolicy, describe, is_transient, retry_after, with_retries};
+use crate::retry::{AttemptError, RetryPolicy, describe, exchange, verdict, with_retries};
 
 /// How requests are paced and bounded.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,23 +204,15 @@ impl Http {
             if let Some(body) = &call.body {
                 request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
             }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    uncertain.store(true, Ordering::Relaxed);
-                    return Err(AttemptError::Transient(describe(&e)));
-                }
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) => {
-                    uncertain.store(true, Ordering::Relaxed);
-                    return Err(AttemptError::Transient(describe(&e)));
-                }
-            };
+            let exchanged = exchange(request).await;
             drop(permit);
+            let (status, headers, body) = match exchanged {
+                Ok(answer) => answer,
+                Err(e) => {
+                    uncertain.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
             // Genesys reports its own window (its limit may be lower than the configured
             // rate, e.g. 180 or 200 a minute): when the requests in flight could fill it, wait
             // for its reset instead of drawing a 429.
@@ -230,11 +222,6 @@ impl Http {
                 let at = tokio::time::Instant::now() + Duration::from_secs(reset.max(1));
                 *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
             }
-            let correlation = headers
-                .get("inin-correlation-id")
-                .and_then(|v| v.to_str().ok())
-                .map(|c| format!(" (ININ-Correlation-Id {c})"))
-                .unwrap_or_default();
             if status == StatusCode::UNAUTHORIZED {
                 if !refreshed && self.tokens.can_refresh() {
                     tracing::info!("{}: HTTP 401; fetching a fresh token", call.context);
@@ -246,14 +233,12 @@ impl Http {
                     self.tokens.refused(call.context),
                 )));
             }
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                return Err(AttemptError::RateLimited(retry_after(&headers, &body)));
-            }
-            if is_transient(status) {
-                uncertain.store(true, Ordering::Relaxed);
-                return Err(AttemptError::Transient(format!(
-                    "HTTP {status}{correlation}"
-                )));
+            if let Some(retry) = verdict(status, &headers, &body) {
+                // A 5xx may have come after the change was made; a 429 was never processed.
+                if matches!(retry, AttemptError::Transient(_)) {
+                    uncertain.store(true, Ordering::Relaxed);
+                }
+                return Err(retry);
             }
             return Ok(Reply {
                 status,
