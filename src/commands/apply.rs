@@ -229,7 +229,10 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
     Ok(plan)
 }
 
-/// The state file, shared by concurrent group tasks; saved after each group.
+/// The state file, shared by concurrent group tasks: saved at once after each group whose
+/// changes were applied, and once at the end for groups that needed nothing (a thousand
+/// unchanged groups are one write, not a thousand; if the run dies first, their next plan
+/// simply finds nothing to do again).
 struct Ledger<'a> {
     state: Mutex<State>,
     path: &'a Path,
@@ -237,12 +240,24 @@ struct Ledger<'a> {
 }
 
 impl Ledger<'_> {
-    /// Record that `group`'s work is done: its cursor moves to `cursor_to`.
+    /// Record that `group`'s work is done (its cursor moves to `cursor_to`) and save.
     fn done(
         &self,
         group: &GroupPlan,
         etag: Option<String>,
     ) -> Result<(), crate::state::StateError> {
+        self.note(group, etag);
+        self.save()
+    }
+
+    /// Write the state file.
+    fn save(&self) -> Result<(), crate::state::StateError> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.save(self.path)
+    }
+
+    /// Record that `group`'s work is done, in memory only (see [`Ledger`]).
+    fn note(&self, group: &GroupPlan, etag: Option<String>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let record = state
             .groups
@@ -258,7 +273,6 @@ impl Ledger<'_> {
                 .to_string(),
         );
         record.plan_sha256 = Some(self.plan_sha256.to_owned());
-        state.save(self.path)
     }
 
     fn already_applied(&self, group: &GroupPlan) -> bool {
@@ -307,11 +321,8 @@ async fn apply_group(client: &ScimClient, ledger: &Ledger<'_>, g: &GroupPlan) ->
         ));
     }
     if g.changes.is_empty() {
-        let saved = ledger.done(g, g.precondition.etag.as_ref().map(|e| e.0.clone()));
-        return Pass::Done(match saved {
-            Ok(()) => report(g, Outcome::Converged, None, 0, None),
-            Err(e) => report(g, Outcome::Failed, None, 0, Some(e.to_string())),
-        });
+        ledger.note(g, g.precondition.etag.as_ref().map(|e| e.0.clone()));
+        return Pass::Done(report(g, Outcome::Converged, None, 0, None));
     }
     let pre = Precondition {
         etag: g.precondition.etag.clone(),
@@ -465,6 +476,9 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         reports.push(report(&old, Outcome::Stale, None, 0, Some(why)));
         replanned.push((old, new));
     }
+
+    // The cursors of groups that needed nothing.
+    ledger.save()?;
 
     let mut replan_ref = None;
     let mut diff_text = String::new();
