@@ -49,7 +49,11 @@ pub async fn get(
             return Err(retry);
         }
         let text = String::from_utf8_lossy(&body);
-        if status.as_u16() == 410 || text.contains("syncStateNotFound") {
+        // 410, or an error answer carrying Graph's code for an expired delta link. Only error
+        // answers: a page of members may hold any text.
+        let expired =
+            status.as_u16() == 410 || (!status.is_success() && text.contains("syncStateNotFound"));
+        if expired {
             return Err(AttemptError::Fatal(SourceError::CursorExpired {
                 group: group.to_owned(),
                 cursor: cursor.unwrap_or("(none)").chars().take(80).collect(),
