@@ -13,9 +13,7 @@ pub mod validate;
 use crate::config::{Config, TargetKind};
 use crate::endpoint::Endpoint;
 use crate::source::{self, Source};
-use crate::target::{
-    Credentials, HttpSettings, RetryPolicy, ScimClient, TargetSettings, TokenSource,
-};
+use crate::target::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -54,16 +52,7 @@ pub fn target_settings(config: &Config, env: Env<'_>) -> anyhow::Result<TargetSe
     let t = &config.target;
     let mut settings = match t.kind {
         TargetKind::Genesys => TargetSettings::genesys(&t.api_base)?,
-        TargetKind::Scim => TargetSettings {
-            scim_base: t.api_base.clone(),
-            groups_path: "Groups".into(),
-            users_path: "Users".into(),
-            remove_style: t.remove_style,
-            max_members_per_patch: t.max_members_per_patch,
-            max_patch_bytes: 500_000,
-            http: HttpSettings::default(),
-            allow_etagless: true,
-        },
+        TargetKind::Scim => TargetSettings::scim(&t.api_base),
     };
     settings.remove_style = t.remove_style;
     settings.max_members_per_patch = t.max_members_per_patch;

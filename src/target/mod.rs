@@ -102,15 +102,35 @@ impl TargetSettings {
             "target.api_base",
         )?;
         Ok(Self {
-            scim_base,
             groups_path: "groups".into(),
             users_path: "users".into(),
+            ..Self::defaults(scim_base)
+        })
+    }
+
+    /// Settings for any RFC 7644 server whose SCIM base is `scim_base` (resources at
+    /// `/Groups` and `/Users`): removals by filter path, and ETags optional.
+    pub fn scim(scim_base: &Endpoint) -> Self {
+        Self {
+            remove_style: RemoveStyle::FilterPath,
+            allow_etagless: true,
+            ..Self::defaults(scim_base.clone())
+        }
+    }
+
+    /// What every target starts from: RFC resource names, value-list removals, 50 values and
+    /// 500,000 bytes per PATCH (Genesys answers 413 over 512,000), ETags required.
+    fn defaults(scim_base: Endpoint) -> Self {
+        Self {
+            scim_base,
+            groups_path: "Groups".into(),
+            users_path: "Users".into(),
             remove_style: RemoveStyle::ValueList,
             max_members_per_patch: 50,
             max_patch_bytes: 500_000,
             http: HttpSettings::default(),
             allow_etagless: false,
-        })
+        }
     }
 }
 
