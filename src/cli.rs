@@ -168,14 +168,20 @@ pub enum ReportFormat {
 /// `scimsync state …`.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Print each group's cursor, last ETag, last apply time and plan.
+    /// Print each group's serial, cursor, mirror size, last ETag, last apply and plan, and the
+    /// size of the resolution cache.
     Show {
-        /// The config file (its `[state]` path is used).
+        /// The config file (its `[state]` is used).
         #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Also list each group's mirror (the IdP members it remembers) and every cached user.
+        #[arg(long)]
+        members: bool,
     },
-    /// Forget a group's cursor: its next plan reads the whole IdP membership (in delta mode,
-    /// as additions only, so nothing is removed). The way out of an expired IdP cursor.
+    /// Forget a group's cursor, keeping its mirror: its next plan reads the whole IdP
+    /// membership (a resync) and, since the mirror still says who the IdP had granted,
+    /// removes the users the IdP revoked in the meantime (within the guards). The way out of
+    /// a stuck IdP cursor; an expired one (HTTP 410) resyncs by itself.
     Reset {
         /// The config file.
         #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
@@ -183,6 +189,11 @@ pub enum StateCommand {
         /// The group (the config's name); repeatable.
         #[arg(long, value_name = "NAME", required = true)]
         group: Vec<String>,
+        /// Also forget the group's mirror. The next plan then cannot tell a revoked user from
+        /// one added by hand, so in `delta` mode it removes nobody: users the IdP revoked
+        /// meanwhile keep their access until removed by hand or by a `full` plan.
+        #[arg(long)]
+        forget_mirror: bool,
     },
 }
 

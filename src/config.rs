@@ -13,8 +13,10 @@ use serde::Deserialize;
 
 use crate::endpoint::{Endpoint, EndpointError};
 pub use crate::model::Mode;
+use crate::model::UserKey;
 use crate::model::{GroupId, UserId, sha256_hex};
-use crate::target::{RemoveStyle, UserKey, regions};
+use crate::state::Store;
+use crate::target::{RemoveStyle, regions};
 
 /// The default config file name.
 pub const DEFAULT_PATH: &str = "scimsync.toml";
@@ -189,8 +191,8 @@ pub struct Config {
     pub source: SourceConfig,
     /// Guards against mass removals.
     pub safety: Safety,
-    /// The state file (per-group IdP cursors).
-    pub state_path: PathBuf,
+    /// Where the state (cursors, mirrors, resolution cache) is kept.
+    pub state: Store,
     /// The mapped groups, in file order.
     pub groups: Vec<GroupConfig>,
 }
@@ -349,10 +351,12 @@ impl Config {
         let target = validate_target(raw.target, &invalid)?;
         let source = validate_source(raw.source, &dir, &invalid)?;
         let safety = validate_safety(raw.safety, &invalid)?;
-        let state_path = dir.join(
-            raw.state
-                .path
-                .unwrap_or_else(|| PathBuf::from("scimsync.state.json")),
+        let state = Store::File(
+            dir.join(
+                raw.state
+                    .path
+                    .unwrap_or_else(|| PathBuf::from("scimsync.state.json")),
+            ),
         );
         if raw.groups.is_empty() {
             return Err(invalid(
@@ -416,7 +420,7 @@ impl Config {
             target,
             source,
             safety,
-            state_path,
+            state,
             groups,
         })
     }
@@ -760,7 +764,7 @@ mode = "full"
         assert_eq!(c.target.login_base.as_str(), "https://login.mypurecloud.de");
         assert_eq!(c.target.max_members_per_patch, 50);
         assert_eq!(c.safety.max_removals_per_group, 25);
-        assert_eq!(c.state_path, Path::new("/etc/scimsync/scimsync.state.json"));
+        assert_eq!(c.state.describe(), "/etc/scimsync/scimsync.state.json");
         assert_eq!(c.groups[0].mode, Mode::Delta);
         assert_eq!(c.groups[1].target, GroupTarget::Name("Support".into()));
         assert_eq!(c.select(&["support".into()]).unwrap().len(), 1);

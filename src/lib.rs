@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Show(args) => commands::show::run(args),
             Command::Apply(args) => commands::apply::run(args, &commands::process_env).await,
             Command::Demo => commands::demo::run().await,
-            Command::State(command) => commands::state::run(command),
+            Command::State(command) => commands::state::run(command).await,
             Command::Completions { .. } => Ok(ExitCode::Success),
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
             Command::Emulator(args) => commands::emulator::run(args).await,

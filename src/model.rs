@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -75,9 +75,100 @@ id_type!(
     /// An identity provider's position in its change feed (the delta endpoint's `idp_etag`).
     Cursor
 );
+id_type!(
+    /// A state's identity: made once, when the state is first written. A plan made against
+    /// one state is never applied against another.
+    Lineage
+);
+
+impl Lineage {
+    /// A new random lineage (128 bits, hex).
+    pub fn new_random() -> Self {
+        Self(hex(&rand::random::<[u8; 16]>()))
+    }
+}
+
+/// Which Genesys (SCIM) attribute an IdP user key is matched against.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub enum UserKey {
+    /// The Genesys user id itself.
+    #[default]
+    #[serde(rename = "id")]
+    Id,
+    /// `userName` (in Genesys, the main email). Matched without regard to case, as SCIM
+    /// defines it (`caseExact: false`), in Unicode.
+    #[serde(rename = "userName")]
+    UserName,
+    /// `externalId`.
+    #[serde(rename = "externalId")]
+    ExternalId,
+}
+
+impl UserKey {
+    /// The SCIM attribute name.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::UserName => "userName",
+            Self::ExternalId => "externalId",
+        }
+    }
+
+    /// The form of an IdP key that scimsync compares and stores: for `userName`, lower case
+    /// (Unicode: `Ünïcødé@x` and `üNÏCØDÉ@x` are one user); other keys as they are.
+    ///
+    /// ```
+    /// use scimsync::model::UserKey;
+    /// assert_eq!(UserKey::UserName.normalize("Ünïcødé@Example.COM"), "ünïcødé@example.com");
+    /// assert_eq!(UserKey::ExternalId.normalize("AbC"), "AbC");
+    /// ```
+    pub fn normalize(self, key: &str) -> String {
+        match self {
+            Self::UserName => key.to_lowercase(),
+            Self::Id | Self::ExternalId => key.to_owned(),
+        }
+    }
+
+    /// Whether a user's attribute value `found` is the IdP key `key`.
+    pub fn matches(self, key: &str, found: &str) -> bool {
+        match self {
+            Self::UserName => found == key || found.to_lowercase() == key.to_lowercase(),
+            Self::Id | Self::ExternalId => found == key,
+        }
+    }
+}
 
 /// The members of one group, sorted.
 pub type MemberSet = BTreeSet<UserId>;
+
+/// A user found in the target by a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUser {
+    /// Its id.
+    pub id: UserId,
+    /// A human label: its userName, else its display name, else its id.
+    pub label: String,
+    /// Whether it is active (Genesys refuses to add an inactive user to a group).
+    pub active: bool,
+}
+
+/// A group as read from the target: its user members, the members that are groups, and the
+/// ETag to send back when patching it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupSnapshot {
+    /// The group's id.
+    pub id: GroupId,
+    /// Its display name.
+    pub display_name: String,
+    /// Its members that are users (or of no stated type).
+    pub members: MemberSet,
+    /// Its members whose `type` is `Group`: never added, removed or counted by scimsync.
+    pub member_groups: BTreeSet<GroupId>,
+    /// Its version: the `ETag` header, else `meta.version`; `None` if the server sent neither.
+    pub etag: Option<ETag>,
+}
 
 /// The digest of a member set: sha256 over each sorted id followed by `\n`, lower-case hex.
 ///

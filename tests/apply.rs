@@ -14,7 +14,7 @@ fn plan_at(s: &Scenario, name: &str) -> Plan {
 }
 
 fn state(s: &Scenario) -> State {
-    State::load(&s.path("scimsync.state.json")).unwrap()
+    State::load_file(&s.path("scimsync.state.json")).unwrap()
 }
 
 fn patches(s: &Scenario) -> Vec<scimsync::emulator::Record> {
@@ -354,7 +354,7 @@ async fn killed_after_the_first_patch_then_plan_and_apply_converge() {
         55,
         "one chunk of 50 landed"
     );
-    State::load(&s.path("scimsync.state.json")).expect("the state file is never corrupt");
+    State::load_file(&s.path("scimsync.state.json")).expect("the state file is never corrupt");
 
     s.run(&["plan", "--out", "again.json"]).await.code(0);
     s.run(&["apply", "again.json"]).await.code(0);

@@ -23,7 +23,7 @@ async fn state_show_and_reset() {
     let empty = s.run(&["state", "show"]).await;
     empty.code(0);
     assert!(
-        empty.stdout.contains("sales") && empty.stdout.contains("no cursor"),
+        empty.stdout.contains("sales") && empty.stdout.contains("nothing recorded"),
         "{}",
         empty.stdout
     );
@@ -39,9 +39,22 @@ async fn state_show_and_reset() {
     let bad = s.run(&["state", "reset", "--group", "nope"]).await;
     bad.code(1);
     assert!(bad.stderr.contains("nope"), "{}", bad.stderr);
-    s.run(&["state", "reset", "--group", "sales"]).await.code(0);
+    let reset = s.run(&["state", "reset", "--group", "sales"]).await;
+    reset.code(0);
+    assert!(reset.stdout.contains("mirror kept"), "{}", reset.stdout);
     let after = s.run(&["state", "show"]).await;
-    assert!(after.stdout.contains("no cursor"), "{}", after.stdout);
+    assert!(
+        after.stdout.contains("cursor (none)") && after.stdout.contains("mirror 1 member(s)"),
+        "{}",
+        after.stdout
+    );
+    let forgot = s
+        .run(&["state", "reset", "--group", "sales", "--forget-mirror"])
+        .await;
+    forgot.code(0);
+    assert!(forgot.stdout.contains("NOT removed"), "{}", forgot.stdout);
+    let after = s.run(&["state", "show", "--members"]).await;
+    assert!(after.stdout.contains("mirror unknown"), "{}", after.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -163,7 +163,7 @@ async fn fault_matrix() {
 
         (case.fault)(&s);
         let run = s.run(&["apply", "plan.json"]).await;
-        let cursor = State::load(&s.path("scimsync.state.json"))
+        let cursor = State::load_file(&s.path("scimsync.state.json"))
             .unwrap()
             .groups
             .get("sales")

@@ -32,7 +32,7 @@ fn at_current_cursor(s: &Scenario) {
             ..GroupRecord::default()
         },
     );
-    state.save(&s.path("scimsync.state.json")).unwrap();
+    state.save_file(&s.path("scimsync.state.json")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

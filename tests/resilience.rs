@@ -69,7 +69,7 @@ async fn apply_killed_at_random_moments_converges() {
         }
         let _ = child.start_kill();
         child.wait().await.unwrap();
-        State::load(&s.path("scimsync.state.json"))
+        State::load_file(&s.path("scimsync.state.json"))
             .unwrap_or_else(|e| panic!("moment {moment} (PATCH {k}): corrupt state: {e}"));
         s.run(&["plan", "--out", "again.json"]).await.code(0);
         s.run(&["apply", "again.json"]).await.code(0);

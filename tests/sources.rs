@@ -69,7 +69,7 @@ async fn an_expired_graph_delta_link_says_how_to_resync() {
     let reset = s.run(&["state", "reset", "--group", "sales"]).await;
     reset.code(0);
     assert!(
-        State::load(&s.path("scimsync.state.json"))
+        State::load_file(&s.path("scimsync.state.json"))
             .unwrap()
             .cursor("sales")
             .is_none()

@@ -29,7 +29,7 @@ use crate::exit_code::ExitCode;
 use crate::model::MemberChanges;
 use crate::plan::render::{changes_text, diff};
 use crate::plan::{GroupPlan, Plan, SkipReason, file};
-use crate::state::{State, StateLock};
+use crate::state::State;
 use crate::target::{Precondition, ScimClient};
 
 /// What happened to one group.
@@ -235,7 +235,7 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
 /// simply finds nothing to do again).
 struct Ledger<'a> {
     state: Mutex<State>,
-    path: &'a Path,
+    store: &'a crate::state::Store,
     plan_sha256: &'a str,
 }
 
@@ -252,8 +252,8 @@ impl Ledger<'_> {
 
     /// Write the state file.
     fn save(&self) -> Result<(), crate::state::StateError> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.save(self.path)
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        futures::executor::block_on(self.store.save(&mut state, None)).map(|_| ())
     }
 
     /// Record that `group`'s work is done, in memory only (see [`Ledger`]).
@@ -267,11 +267,7 @@ impl Ledger<'_> {
             record.cursor = group.source.cursor_to.clone();
         }
         record.etag = etag.map(Into::into).or_else(|| record.etag.clone());
-        record.applied_at = Some(
-            jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
-        );
+        record.applied_at = Some(jiff::Timestamp::now());
         record.plan_sha256 = Some(self.plan_sha256.to_owned());
     }
 
@@ -391,10 +387,10 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
-    let _lock = StateLock::acquire(&config.state_path)?;
+    let _lock = config.state.lock().await?;
     let ledger = Ledger {
-        state: Mutex::new(State::load(&config.state_path)?),
-        path: &config.state_path,
+        state: Mutex::new(config.state.load().await?.state),
+        store: &config.state,
         plan_sha256: &plan.sha256,
     };
     let client = connect(&config, env)?;

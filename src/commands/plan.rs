@@ -14,6 +14,7 @@ use crate::cli::PlanArgs;
 use crate::config::{Config, GroupConfig, GroupTarget};
 use crate::events::Events;
 use crate::exit_code::ExitCode;
+use crate::model::{GroupSnapshot as GroupState, UserKey};
 use crate::model::{MemberSet, Mode, UserId, members_sha256};
 use crate::plan::planner::{GuardTrip, Policy, reconcile};
 use crate::plan::render::{RenderOptions, render};
@@ -23,7 +24,7 @@ use crate::plan::{
 use crate::source::{Answer, Source, SourceError};
 use crate::state::State;
 use crate::target::directory::Directory;
-use crate::target::{GroupState, ScimClient, ScimError, UserKey};
+use crate::target::{ScimClient, ScimError};
 
 /// Why one group could not be planned.
 #[derive(Debug, thiserror::Error)]
@@ -362,7 +363,7 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let groups = config.select(&args.group)?;
-    let state = State::load(&config.state_path)?;
+    let state = config.state.load().await?.state;
     let client = connect(&config, env)?;
     let source = open_source(&config, env)?;
     let planner = Planner {

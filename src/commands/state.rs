@@ -1,59 +1,121 @@
 //! `scimsync state show` and `scimsync state reset --group NAME`.
 
+use std::fmt::Write as _;
+
 use crate::cli::StateCommand;
 use crate::config::Config;
 use crate::exit_code::ExitCode;
-use crate::state::{State, StateLock};
+use crate::state::State;
 
 /// Run a `scimsync state` command.
-pub fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
     match command {
-        StateCommand::Show { config } => {
+        StateCommand::Show { config, members } => {
             let config = Config::load(config)?;
-            let state = State::load(&config.state_path)?;
-            println!("state file {}", config.state_path.display());
-            for g in &config.groups {
-                match state.groups.get(&g.name) {
-                    None => println!(
-                        "  {:<20} no cursor (the next plan reads the whole membership)",
-                        g.name
-                    ),
-                    Some(r) => println!(
-                        "  {:<20} cursor {}, ETag {}, applied {}, plan {}",
-                        g.name,
-                        r.cursor.as_ref().map_or("(none)", |c| c.as_str()),
-                        r.etag.as_ref().map_or("(none)", |e| e.as_str()),
-                        r.applied_at.as_deref().unwrap_or("never"),
-                        r.plan_sha256
-                            .as_deref()
-                            .map_or("(none)", |s| &s[..s.len().min(12)]),
-                    ),
-                }
-            }
-            for name in state
-                .groups
-                .keys()
-                .filter(|n| !config.groups.iter().any(|g| &g.name == *n))
-            {
-                println!("  {name:<20} (not in the config any more)");
-            }
+            let state = config.state.load().await?.state;
+            print!("{}", show(&config, &state, *members));
             Ok(ExitCode::Success)
         }
-        StateCommand::Reset { config, group } => {
+        StateCommand::Reset {
+            config,
+            group,
+            forget_mirror,
+        } => {
             let config = Config::load(config)?;
             config.select(group)?;
-            let _lock = StateLock::acquire(&config.state_path)?;
-            let mut state = State::load(&config.state_path)?;
+            let _lock = config.state.lock().await?;
+            let mut loaded = config.state.load().await?;
             for name in group {
-                match state.groups.remove(name) {
-                    Some(_) => {
-                        println!("reset {name}: its next plan reads the whole IdP membership")
-                    }
-                    None => println!("{name} had no cursor"),
+                let Some(record) = loaded.state.groups.get_mut(name) else {
+                    println!("{name}: nothing recorded; its next plan reads the whole membership");
+                    continue;
+                };
+                record.cursor = None;
+                record.serial += 1;
+                if *forget_mirror {
+                    record.idp_members = None;
+                    println!(
+                        "reset {name}: cursor and mirror forgotten. Its next plan reads the whole IdP membership as additions only: users the IdP revoked meanwhile are NOT removed in delta mode"
+                    );
+                } else {
+                    println!(
+                        "reset {name}: cursor forgotten, mirror kept ({} member(s)). Its next plan reads the whole IdP membership and removes the users the IdP revoked since",
+                        record.idp_members.as_ref().map_or(0, |m| m.len())
+                    );
                 }
             }
-            state.save(&config.state_path)?;
+            config
+                .state
+                .save(&mut loaded.state, loaded.version.as_ref())
+                .await?;
             Ok(ExitCode::Success)
         }
     }
+}
+
+/// `state show`'s text.
+fn show(config: &Config, state: &State, members: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "state {} (format {}, lineage {}), {} user(s) resolved",
+        config.state.describe(),
+        state.format_version,
+        state
+            .lineage
+            .as_ref()
+            .map_or("(not written yet)", |l| l.as_str()),
+        state.users.len()
+    );
+    for g in &config.groups {
+        let Some(r) = state.groups.get(&g.name) else {
+            let _ = writeln!(
+                out,
+                "  {:<20} nothing recorded (the next plan reads the whole membership)",
+                g.name
+            );
+            continue;
+        };
+        let mirror = r.idp_members.as_ref().map_or_else(
+            || "unknown (the next plan reads the whole membership, removes nothing)".into(),
+            |m| format!("{} member(s)", m.len()),
+        );
+        let _ = writeln!(
+            out,
+            "  {:<20} serial {}, cursor {}, mirror {mirror}, ETag {}, applied {}, plan {}",
+            g.name,
+            r.serial,
+            r.cursor.as_ref().map_or("(none)", |c| c.as_str()),
+            r.etag.as_ref().map_or("(none)", |e| e.as_str()),
+            r.applied_at
+                .as_ref()
+                .map_or_else(|| "never".into(), ToString::to_string),
+            r.plan_sha256
+                .as_deref()
+                .map_or("(none)", |s| &s[..s.len().min(12)]),
+        );
+        if members && let Some(m) = &r.idp_members {
+            for key in m {
+                let _ = writeln!(out, "      {key}");
+            }
+        }
+    }
+    for name in state
+        .groups
+        .keys()
+        .filter(|n| !config.groups.iter().any(|g| &g.name == *n))
+    {
+        let _ = writeln!(out, "  {name:<20} (not in the config any more)");
+    }
+    if members {
+        let _ = writeln!(out, "resolved users:");
+        for (key, u) in &state.users {
+            let _ = writeln!(
+                out,
+                "  {key} → {} ({}), confirmed {}",
+                u.id, u.label, u.confirmed_at
+            );
+        }
+    }
+    out
 }

@@ -32,14 +32,16 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
             config.target.api_base
         ),
     );
-    let state = match State::load(&config.state_path) {
-        Ok(s) => {
+    let state = match config.state.load().await {
+        Ok(loaded) => {
+            let s = loaded.state;
             check(
                 true,
                 &format!(
-                    "state file {}: {} group(s) with a cursor",
-                    config.state_path.display(),
-                    s.groups.len()
+                    "state {}: {} group(s) recorded, {} user(s) resolved",
+                    config.state.describe(),
+                    s.groups.len(),
+                    s.users.len()
                 ),
             );
             s

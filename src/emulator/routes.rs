@@ -396,6 +396,7 @@ fn user_json(user: &super::org::User) -> wire::User {
         id: user.id.clone(),
         user_name: Some(user.user_name.clone()),
         external_id: user.external_id.clone(),
+        display_name: None,
         active: Some(user.active),
         meta: Some(Meta {
             resource_type: Some("User".into()),

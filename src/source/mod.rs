@@ -17,7 +17,7 @@ pub mod file;
 pub mod graph;
 pub mod okta;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 use secrecy::SecretString;
@@ -183,6 +183,18 @@ pub enum SourceError {
     Client(String),
 }
 
+/// What the IdP says of one of its users, for finding it in the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpUser {
+    /// The value to look up in the target's `user_key` attribute (for Graph, the
+    /// `userPrincipalName` of an object id; for the other sources, the key itself).
+    pub target_key: String,
+    /// A human label for plans, when the IdP gives one.
+    pub label: Option<String>,
+    /// False for a disabled or suspended account: not desired, whatever its groups say.
+    pub enabled: bool,
+}
+
 /// An identity-provider reader.
 pub trait Source: Send + Sync {
     /// `delta-http`, `file`, …, as written in plans.
@@ -196,6 +208,27 @@ pub trait Source: Send + Sync {
         since: Option<&'a Cursor>,
         mode: Mode,
     ) -> BoxFuture<'a, Result<SourceRead, SourceError>>;
+
+    /// Describe `keys` (IdP keys from this source's answers) for matching in the target.
+    /// A key absent from the result is not a user (a group, a device, a service principal)
+    /// and is not desired. The default: every key is its own target key, enabled.
+    fn describe_users<'a>(
+        &'a self,
+        keys: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, IdpUser>, SourceError>> {
+        let described = keys
+            .iter()
+            .map(|k| {
+                let user = IdpUser {
+                    target_key: k.clone(),
+                    label: None,
+                    enabled: true,
+                };
+                (k.clone(), user)
+            })
+            .collect();
+        Box::pin(async move { Ok(described) })
+    }
 }
 
 /// The source `config` describes; secrets are read from the environment by `env`.

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::sync::OnceCell;
 
-use super::{ScimClient, ScimError, UserKey};
+use super::{ScimClient, ScimError};
 use crate::model::UserId;
+use crate::model::UserKey;
 
 type Slot = Arc<OnceCell<Option<UserId>>>;
 
@@ -70,7 +71,9 @@ impl Directory {
             .map(|k| async move {
                 let slot = self.slot(&k);
                 let id = slot
-                    .get_or_try_init(|| client.find_user(self.key, &k))
+                    .get_or_try_init(|| async {
+                        Ok::<_, ScimError>(client.find_user(self.key, &k).await?.map(|u| u.id))
+                    })
                     .await?
                     .clone();
                 Ok::<_, ScimError>((k, id))

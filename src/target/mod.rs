@@ -28,7 +28,8 @@ pub use self::error::ScimError;
 pub use self::http::{Call, HttpSettings, Reply};
 pub use self::patch::{PatchError, PatchOutcome, Precondition};
 use crate::endpoint::Endpoint;
-use crate::model::{ETag, GroupId, MemberSet, UserId};
+use crate::model::{ETag, GroupId, TargetUser, UserId};
+pub use crate::model::{GroupSnapshot, UserKey};
 pub use crate::retry::RetryPolicy;
 
 /// How removals are written in a PATCH.
@@ -42,33 +43,6 @@ pub enum RemoveStyle {
     /// One `{"op":"remove","path":"members[value eq \"<id>\"]"}` per member: what strict
     /// RFC 7644 servers want.
     FilterPath,
-}
-
-/// Which attribute an IdP user key is matched against.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum UserKey {
-    /// The Genesys user id itself.
-    #[serde(rename = "id")]
-    Id,
-    /// `userName` (in Genesys, the main email).
-    #[serde(rename = "userName")]
-    UserName,
-    /// `externalId`.
-    #[serde(rename = "externalId")]
-    ExternalId,
-}
-
-impl UserKey {
-    /// The SCIM attribute name.
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::UserName => "userName",
-            Self::ExternalId => "externalId",
-        }
-    }
 }
 
 /// Where the SCIM resources live and how they are written to.
@@ -134,19 +108,6 @@ impl TargetSettings {
     }
 }
 
-/// A group as read: its members and the ETag to send back when patching it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupState {
-    /// The group's id.
-    pub id: GroupId,
-    /// Its display name.
-    pub display_name: String,
-    /// Its members' ids.
-    pub members: MemberSet,
-    /// Its version: the `ETag` header, else `meta.version`; `None` if the server sent neither.
-    pub etag: Option<ETag>,
-}
-
 /// A group found by name (without its members).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSummary {
@@ -180,7 +141,7 @@ impl ScimClient {
     /// The attributes are asked for explicitly (`attributes=id,displayName,members,meta`):
     /// whether Genesys returns members by default is not documented, and a group read
     /// without them would look empty.
-    pub async fn get_group(&self, id: &GroupId) -> Result<GroupState, ScimError> {
+    pub async fn get_group(&self, id: &GroupId) -> Result<GroupSnapshot, ScimError> {
         let context = format!("GET group {id}");
         let mut url = self.group_url(id);
         url.query_pairs_mut()
@@ -226,8 +187,14 @@ impl ScimClient {
         }
     }
 
-    /// Find the user whose `key` attribute equals `value`: `None` when there is none.
-    pub async fn find_user(&self, key: UserKey, value: &str) -> Result<Option<UserId>, ScimError> {
+    /// Find the user whose `key` attribute equals `value` (for `userName`, without regard to
+    /// case): `None` when there is none. The user's `active` flag is read: an inactive user
+    /// is found, and it is the caller's to hold it back (Genesys refuses to add one).
+    pub async fn find_user(
+        &self,
+        key: UserKey,
+        value: &str,
+    ) -> Result<Option<TargetUser>, ScimError> {
         let filter = filter_eq(key.attribute(), value, "user key")?;
         let context = format!("find user {} {value:?}", key.attribute());
         let found: Vec<wire::User> = self
@@ -240,14 +207,23 @@ impl ScimClient {
                 UserKey::UserName => u
                     .user_name
                     .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(value)),
+                    .is_some_and(|n| key.matches(value, n)),
                 UserKey::ExternalId => u.external_id.as_deref() == Some(value),
             })
             .collect();
-        match exact.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(UserId(one.id.clone()))),
-            many => Err(ScimError::AmbiguousUser {
+        match <[wire::User; 1]>::try_from(exact) {
+            Ok([one]) => Ok(Some(TargetUser {
+                label: one
+                    .user_name
+                    .clone()
+                    .or_else(|| one.display_name.clone())
+                    .unwrap_or_else(|| one.id.clone()),
+                id: UserId(one.id),
+                // SCIM: `active` absent means the server does not say; Genesys always does.
+                active: one.active.unwrap_or(true),
+            })),
+            Err(v) if v.is_empty() => Ok(None),
+            Err(many) => Err(ScimError::AmbiguousUser {
                 attribute: key.attribute(),
                 value: value.to_owned(),
                 count: many.len(),
@@ -402,12 +378,12 @@ pub fn parse_group(
     body: &[u8],
     etag: Option<ETag>,
     context: &str,
-) -> Result<GroupState, ScimError> {
+) -> Result<GroupSnapshot, ScimError> {
     let group: wire::Group = decode(body, context)?;
     Ok(group_state(group, etag))
 }
 
-fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupState {
+fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupSnapshot {
     let etag = etag.or_else(|| {
         group
             .meta
@@ -415,17 +391,25 @@ fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupState {
             .and_then(|m| m.version.clone())
             .map(ETag)
     });
-    GroupState {
+    let mut snapshot = GroupSnapshot {
         id: GroupId(group.id),
         display_name: group.display_name.unwrap_or_default(),
-        members: group
-            .members
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| UserId(m.value))
-            .collect(),
         etag,
+        ..GroupSnapshot::default()
+    };
+    for member in group.members.unwrap_or_default() {
+        // Genesys groups can hold groups (`type: "Group"`); they are not users to sync.
+        if member
+            .kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("Group"))
+        {
+            snapshot.member_groups.insert(GroupId(member.value));
+        } else {
+            snapshot.members.insert(UserId(member.value));
+        }
     }
+    snapshot
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, ScimError> {

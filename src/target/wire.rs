@@ -106,6 +106,9 @@ pub struct User {
     /// An id given by the provisioning client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The name shown for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Whether the user is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
