@@ -13,7 +13,7 @@
 //! `requests_per_minute` set below the emulator's per-token limit, to show zero 429s and the
 //! achieved rate. Figures are printed, with each target marked met or not; nothing is asserted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,10 +24,10 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use scimsync::cli::{ApplyArgs, PlanArgs, ReportFormat};
 use scimsync::emulator::{self, Emulator, RateLimit};
-use scimsync::model::{MemberSet, UserId};
-use scimsync::plan::planner::{Policy, reconcile};
+use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode, UserId};
+use scimsync::plan::planner::{GroupInput, Policy, plan_group};
 use scimsync::plan::render::{Format, RenderOptions, render};
-use scimsync::plan::{Intent, file};
+use scimsync::plan::{Intent, Mapping, ReadKind, Resolution, SourceRef, file};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -269,26 +269,57 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
         allow_removals: Some(usize::MAX),
         allow_empty_source: false,
     };
-    let inputs: Vec<(MemberSet, Intent)> = (0..groups)
+    let inputs: Vec<(GroupSnapshot, Intent<String>, BTreeMap<String, Resolution>)> = (0..groups)
         .map(|g| {
             let current: MemberSet = (0..members)
                 .map(|i| UserId(format!("user-{:07}", g * 7 + i)))
                 .collect();
-            let mut desired = current.clone();
+            let mut desired: BTreeSet<String> = current.iter().map(|u| u.0.clone()).collect();
             let changes = ((members as f64) * delta / 200.0) as usize;
             for _ in 0..changes {
                 let i = rng.random_range(0..members);
-                desired.remove(&UserId(format!("user-{:07}", g * 7 + i)));
-                desired.insert(UserId(format!("new-{g}-{i}")));
+                desired.remove(&format!("user-{:07}", g * 7 + i));
+                desired.insert(format!("new-{g}-{i}"));
             }
-            (current, Intent::Full { members: desired })
+            let intent = Intent::new(desired, None);
+            let resolution = intent
+                .desired
+                .iter()
+                .map(|k| (k.clone(), Resolution::User(UserId(k.clone()))))
+                .collect();
+            let live = GroupSnapshot {
+                id: GroupId(format!("g-{g:04}")),
+                members: current,
+                ..GroupSnapshot::default()
+            };
+            (live, intent, resolution)
         })
         .collect();
     let started = Instant::now();
     let mut changed = 0;
-    for (current, intent) in &inputs {
-        let r = reconcile(current, intent, &Default::default(), &policy).expect("no guard");
-        changed += r.changes.len();
+    for (live, intent, resolution) in inputs {
+        let input = GroupInput {
+            live: &live,
+            mapping: Mapping {
+                idp_group: live.id.0.clone(),
+                target: GroupTarget::Id(live.id.clone()),
+                mode: Mode::Full,
+            },
+            base: Base {
+                lineage: None,
+                serial: 0,
+            },
+            source: SourceRef {
+                kind: "bench".into(),
+                read: ReadKind::Full,
+                cursor_from: None,
+                cursor_to: None,
+            },
+            intent,
+            resolution,
+            policy: &policy,
+        };
+        changed += plan_group(input).expect("no guard").changes.len();
     }
     // Single-threaded and without I/O: its wall time is its CPU time, measured finer than
     // /proc's 10 ms ticks.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::endpoint::{Endpoint, EndpointError};
+pub use crate::model::GroupTarget;
 pub use crate::model::Mode;
 use crate::model::UserKey;
 use crate::model::{GroupId, UserId, sha256_hex};
@@ -296,15 +297,6 @@ pub struct Safety {
     pub protected_members: BTreeSet<UserId>,
     /// Allow an empty full-state answer to empty a group that has members.
     pub allow_empty_source: bool,
-}
-
-/// How a configured group is found in the target.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum GroupTarget {
-    /// By id.
-    Id(GroupId),
-    /// By exact display name (looked up with a displayName filter).
-    Name(String),
 }
 
 /// One `[[group]]`.

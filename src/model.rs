@@ -88,6 +88,16 @@ impl Lineage {
     }
 }
 
+/// Where a group's state stood when a plan was made: what apply holds the plan against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    /// The state's lineage (`None`: the state had never been written).
+    pub lineage: Option<Lineage>,
+    /// The group's serial (0: never written).
+    pub serial: u64,
+}
+
 /// Which Genesys (SCIM) attribute an IdP user key is matched against.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
@@ -260,6 +270,79 @@ impl MemberChanges {
     pub fn extend(&mut self, other: &MemberChanges) {
         self.add.extend(other.add.iter().cloned());
         self.remove.extend(other.remove.iter().cloned());
+    }
+}
+
+/// How a configured group is found in the target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupTarget {
+    /// By id (`target_id`).
+    Id(GroupId),
+    /// By exact display name (`target_name`, looked up with a displayName filter).
+    Name(String),
+}
+
+impl fmt::Display for GroupTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "target_id {id}"),
+            Self::Name(name) => write!(f, "target_name {name:?}"),
+        }
+    }
+}
+
+/// What the IdP wants of one group, in keys of type `K`: IdP keys before resolution,
+/// Genesys user ids after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intent<K: Ord> {
+    /// Every member the IdP grants now: the mirror once this plan is applied.
+    pub desired: BTreeSet<K>,
+    /// Of those, the ones the mirror did not have (new grants; all of them when the mirror
+    /// was unknown).
+    pub granted: BTreeSet<K>,
+    /// Members the mirror had and the IdP no longer grants: its revocations.
+    pub revoked: BTreeSet<K>,
+    /// Whether the mirror was known. When it was not, `revoked` is empty and nothing can be
+    /// told apart from a member added by hand: `delta` mode removes nobody.
+    pub mirror_known: bool,
+}
+
+impl<K: Ord + Clone> Intent<K> {
+    /// The intent of `desired` against `mirror` (`None`: unknown).
+    ///
+    /// ```
+    /// use scimsync::model::Intent;
+    /// let mirror = ["a", "b"].into_iter().collect();
+    /// let i = Intent::new(["b", "c"].into_iter().collect(), Some(&mirror));
+    /// assert_eq!(i.granted, ["c"].into_iter().collect());
+    /// assert_eq!(i.revoked, ["a"].into_iter().collect());
+    /// ```
+    pub fn new(desired: BTreeSet<K>, mirror: Option<&BTreeSet<K>>) -> Self {
+        match mirror {
+            Some(mirror) => Self {
+                granted: desired.difference(mirror).cloned().collect(),
+                revoked: mirror.difference(&desired).cloned().collect(),
+                desired,
+                mirror_known: true,
+            },
+            None => Self {
+                granted: desired.clone(),
+                revoked: BTreeSet::new(),
+                desired,
+                mirror_known: false,
+            },
+        }
+    }
+
+    /// The mirror this intent was computed against (empty when unknown).
+    pub fn mirror(&self) -> BTreeSet<K> {
+        self.desired
+            .difference(&self.granted)
+            .chain(self.revoked.iter())
+            .cloned()
+            .collect()
     }
 }
 

@@ -115,7 +115,7 @@ async fn refuses_before_any_write() {
 
     std::fs::write(
         s.path("newer.json"),
-        text.replace("\"format_version\": 1", "\"format_version\": 2"),
+        text.replace("\"format_version\": 2", "\"format_version\": 3"),
     )
     .unwrap();
     let run = s.run(&["apply", "newer.json"]).await;

@@ -36,8 +36,10 @@ async fn plan_and_apply_stream_documented_events() {
     assert_eq!(changes[0]["action"], "add");
     assert_eq!(changes[0]["user"], "u010");
     assert_eq!(changes[0]["group_id"], "g-sales");
-    let skipped: Vec<_> = plan.iter().filter(|e| e["type"] == "diagnostic").collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    let pending: Vec<_> = plan.iter().filter(|e| e["type"] == "diagnostic").collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["user"], "ghost");
+    assert_eq!(pending[0]["reason"], "unknown-user");
     let summary = plan.last().unwrap();
     assert_eq!(summary["type"], "change_summary");
     assert_eq!(summary["add"], 1);

@@ -10,21 +10,27 @@ use scimsync::target::{parse_group, wire};
 
 fn sample_plan() -> Vec<u8> {
     let text = r#"{
-  "format_version": 1,
+  "format_version": 2,
   "tool_version": "0.1.0",
   "created_at": "2026-11-29T03:00:00Z",
   "target": {"kind": "genesys", "api_base": "https://api.mypurecloud.com"},
   "config_sha256": "00",
   "groups": [{
     "group_id": "g1", "display_name": "Sales",
+    "mapping": {"idp_group": "sales", "target": {"id": "g1"}, "mode": "delta"},
     "precondition": {"etag": "W/\"42\"", "members_sha256": "ab", "member_count": 2},
-    "source": {"kind": "delta-http", "idp_group": "sales", "cursor_from": "c1", "cursor_to": "c2"},
-    "intent": {"add": ["u1", "u2"], "remove": ["u3"]},
+    "base": {"lineage": "0a1b", "serial": 3},
+    "source": {"kind": "delta-http", "read": "delta", "cursor_from": "c1", "cursor_to": "c2"},
+    "intent": {"desired": ["a@x", "b@x", "d@x"], "granted": ["a@x", "d@x"], "revoked": ["c@x"], "mirror_known": true},
+    "resolution": {"a@x": {"found": "u1"}, "b@x": {"user": "u2"}, "c@x": {"user": "u3"}, "d@x": "unknown"},
     "changes": {"add": ["u1"], "remove": ["u3"]},
-    "skipped": [{"user": "u2", "reason": "already-member"}],
+    "reasons": {"u1": "granted", "u3": "revoked"},
+    "pending": [{"key": "d@x", "reason": "unknown-user"}],
+    "skipped": [],
     "guard": {"removals": 1, "limit": 25, "overridden": false}
   }],
-  "summary": {"groups": 1, "groups_changed": 1, "add": 1, "remove": 1},
+  "labels": {"u1": "Alice"},
+  "summary": {"groups": 1, "groups_changed": 1, "add": 1, "remove": 1, "pending": 1},
   "sha256": "x"
 }"#;
     text.as_bytes().to_vec()

@@ -1,7 +1,7 @@
 //! `scimsync plan`, `show` and `validate`: the real binary against the emulator.
 
 use scimsync::emulator::{FaultAction, Route};
-use scimsync::plan::{Intent, Plan, SkipReason, file};
+use scimsync::plan::{ChangeReason, PendingReason, Plan, ReadKind, SkipReason, file};
 use scimsync::state::{GroupRecord, State};
 
 use crate::harness::names;
@@ -21,14 +21,19 @@ async fn sales() -> Scenario {
         .idp("sales", &["u000", "u001", "u002", "u010", "u011"])
 }
 
-/// A state file holding `sales`'s current IdP cursor, so the next plan reads a delta.
+/// A state holding `sales`'s current IdP cursor and mirror (the IdP's members, plus u001
+/// which the IdP granted earlier), so the next plan reads a delta.
 fn at_current_cursor(s: &Scenario) {
     let cursor = s.emu().idp_cursor();
+    let mut mirror: std::collections::BTreeSet<String> =
+        s.emu().idp_members("sales").into_iter().collect();
+    mirror.insert("u001".into());
     let mut state = State::default();
     state.groups.insert(
         "sales".into(),
         GroupRecord {
             cursor: Some(cursor.into()),
+            idp_members: Some(mirror),
             ..GroupRecord::default()
         },
     );
@@ -45,12 +50,9 @@ async fn a_first_plan_adds_the_idp_members_and_skips_current_ones() {
     let g = &plan.groups[0];
     assert_eq!(names(&g.changes.add), ["u010", "u011"]);
     assert!(g.changes.remove.is_empty());
-    assert_eq!(g.skipped.len(), 3);
-    assert!(
-        g.skipped
-            .iter()
-            .all(|x| x.reason == SkipReason::AlreadyMember)
-    );
+    assert!(g.skipped.is_empty() && g.pending.is_empty());
+    assert_eq!(g.intent.desired.len(), 5);
+    assert!(!g.intent.mirror_known, "a first read knows no mirror");
     assert_eq!(g.precondition.etag.as_ref().unwrap().as_str(), "\"1\"");
     assert_eq!(g.precondition.member_count, 5);
     assert_eq!(g.source.cursor_from, None);
@@ -84,9 +86,12 @@ async fn a_delta_since_the_cursor_adds_and_removes() {
     run.code(0);
     snapshot!("plan_delta_markdown", s.redact(&run.stdout));
     let g = &plan_at(&s, "p.json").groups[0];
-    assert_eq!(names(&g.changes.add), ["u020"]);
+    // u020 granted; u011 granted earlier but not in the group: restored. u001 revoked.
+    assert_eq!(names(&g.changes.add), ["u011", "u020"]);
     assert_eq!(names(&g.changes.remove), ["u001"]);
-    assert_eq!(g.skipped[0].reason, SkipReason::NotAMember);
+    assert_eq!(g.reasons["u011"], ChangeReason::Restored);
+    assert_eq!(g.reasons["u001"], ChangeReason::Revoked);
+    assert_eq!(g.source.read, ReadKind::Delta);
     assert!(g.source.cursor_from.is_some());
 }
 
@@ -142,7 +147,7 @@ async fn show_renders_warns_on_tampering_and_refuses_newer_formats() {
     )
     .unwrap();
     let mut plan: Plan = serde_json::from_str(&text).unwrap();
-    plan.created_at = "2020-01-01T00:00:00Z".into();
+    plan.created_at = "2020-01-01T00:00:00Z".parse().unwrap();
     file::seal(&mut plan);
     file::write(&s.path("old.json"), &plan).unwrap();
     let old = s.run(&["show", "old.json"]).await;
@@ -151,7 +156,7 @@ async fn show_renders_warns_on_tampering_and_refuses_newer_formats() {
 
     std::fs::write(
         s.path("n.json"),
-        text.replace("\"format_version\": 1", "\"format_version\": 7"),
+        text.replace("\"format_version\": 2", "\"format_version\": 7"),
     )
     .unwrap();
     let newer = s.run(&["show", "n.json"]).await;
@@ -178,7 +183,7 @@ async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals(
     run.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
     assert_eq!(names(&g.changes.remove), ["u004"]);
-    assert!(matches!(g.intent, Intent::Full { .. }));
+    assert_eq!(g.source.read, ReadKind::Full);
 
     // The IdP now lacks three of five: over the limit of max(1, ⌊0.25 × 5⌋) = 1.
     s.emu().idp_change("sales", &[], &["u001", "u002"]);
@@ -234,13 +239,13 @@ async fn protected_members_are_never_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unknown_users_are_skipped_or_with_strict_an_error() {
+async fn unknown_users_are_pending_or_with_strict_an_error() {
     let s = Scenario::new().await.idp("sales", &["u010", "ghost-1"]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
     assert_eq!(g.changes.add.len(), 1);
-    assert_eq!(g.skipped[0].user, "ghost-1");
-    assert_eq!(g.skipped[0].reason, SkipReason::UnknownUser);
+    assert_eq!(g.pending[0].key, "ghost-1");
+    assert_eq!(g.pending[0].reason, PendingReason::UnknownUser);
     let strict = s.run(&["plan", "--strict", "--out", "strict.json"]).await;
     strict.code(1);
     assert!(
@@ -263,17 +268,14 @@ async fn user_keys_are_resolved_through_scim_filters() {
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u030"]);
-    let skipped: Vec<_> = g
-        .skipped
+    let pending: Vec<_> = g
+        .pending
         .iter()
-        .map(|x| (x.user.as_str(), x.reason))
+        .map(|x| (x.key.as_str(), x.reason))
         .collect();
     assert_eq!(
-        skipped,
-        [
-            ("nobody@example.com", SkipReason::UnknownUser),
-            ("u000", SkipReason::AlreadyMember)
-        ]
+        pending,
+        [("nobody@example.com", PendingReason::UnknownUser)]
     );
     assert_eq!(s.emu().count(Route::UserList), 3);
 }
@@ -320,7 +322,7 @@ async fn group_selection() {
         .code(0);
     let plan = plan_at(&s, "p.json");
     assert_eq!(plan.groups.len(), 1);
-    assert_eq!(plan.groups[0].source.idp_group, "ops");
+    assert_eq!(plan.groups[0].mapping.idp_group, "ops");
     let bad = s.run(&["plan", "--group", "nope"]).await;
     bad.code(1);
     assert!(
@@ -386,13 +388,17 @@ async fn bad_idp_answers_fail_closed() {
     run.code(1);
     snapshot!("plan_idp_403", s.redact(&run.stderr));
 
+    // An expired cursor is no failure: the group resyncs from the whole membership.
     let s = sales().await;
     at_current_cursor(&s);
     s.emu().idp_expire_cursors();
     let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(1);
-    snapshot!("plan_idp_410", s.redact(&run.stderr));
-    assert!(!s.path("p.json").exists());
+    run.code(0);
+    assert!(run.stderr.contains("has expired"), "{}", run.stderr);
+    assert_eq!(
+        plan_at(&s, "p.json").groups[0].source.read,
+        ReadKind::Resync
+    );
 
     let s = sales().await.source_lines("").env("IDP_API_TOKEN", "wrong");
     let run = s.run(&["plan", "--out", "p.json"]).await;

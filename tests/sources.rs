@@ -2,7 +2,7 @@
 //! endpoints, with pages of two members so that paging and merging are exercised.
 
 use scimsync::emulator::Route;
-use scimsync::plan::{Intent, file};
+use scimsync::plan::{ReadKind, file};
 use scimsync::state::State;
 
 use crate::harness::{CLIENT_ID, CLIENT_SECRET, names};
@@ -52,34 +52,32 @@ async fn graph_deltas_across_pages_then_since_the_delta_link() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_graph_delta_link_says_how_to_resync() {
-    let s = graph(Scenario::new().await.idp("sales", &["u010"]));
+async fn an_expired_graph_delta_link_resyncs_and_removes_the_gaps_revocations() {
+    let s = graph(Scenario::new().await.idp("sales", &["u010", "u011"]));
     s.run(&["plan", "--out", "p1.json"]).await.code(0);
     s.run(&["apply", "p1.json"]).await.code(0);
+    // In the gap the IdP revokes u010 and grants u012; then the delta link expires.
+    s.emu().idp_change("sales", &["u012"], &["u010"]);
     s.emu().idp_expire_cursors();
     let run = s.run(&["plan", "--out", "p2.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("has expired")
-            && run.stderr.contains("scimsync state reset --group sales"),
-        "{}",
-        run.stderr
-    );
-    assert!(!s.path("p2.json").exists());
-    let reset = s.run(&["state", "reset", "--group", "sales"]).await;
-    reset.code(0);
-    assert!(
-        State::load_file(&s.path("scimsync.state.json"))
-            .unwrap()
-            .cursor("sales")
-            .is_none()
-    );
+    run.code(0);
+    assert!(run.stderr.contains("has expired"), "{}", run.stderr);
+    let g = &file::read(&s.path("p2.json")).unwrap().groups[0];
+    assert_eq!(g.source.read, ReadKind::Resync);
+    assert_eq!(names(&g.changes.add), ["u012"]);
+    assert_eq!(names(&g.changes.remove), ["u010"], "the gap's revocation");
+    s.run(&["apply", "p2.json"]).await.code(0);
+    assert!(!s.emu().members("g-sales").contains(&"u010".to_owned()));
+    // state reset keeps the mirror, so a forced resync still sees revocations.
+    s.run(&["state", "reset", "--group", "sales"]).await.code(0);
+    let st = State::load_file(&s.path("scimsync.state.json")).unwrap();
+    assert!(st.cursor("sales").is_none());
+    assert_eq!(st.mirror("sales").unwrap().len(), 2);
+    s.emu().idp_change("sales", &[], &["u011"]);
     s.run(&["plan", "--out", "p3.json"]).await.code(0);
     let g = &file::read(&s.path("p3.json")).unwrap().groups[0];
-    assert!(
-        matches!(&g.intent, Intent::Delta { remove, .. } if remove.is_empty()),
-        "a resync never removes"
-    );
+    assert_eq!(g.source.read, ReadKind::Resync);
+    assert_eq!(names(&g.changes.remove), ["u011"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

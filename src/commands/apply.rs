@@ -3,22 +3,28 @@
 //!
 //! Before any write: the plan's sha256 is recomputed, its format version checked, its target
 //! compared with the configured one, and `--expect-sha256` (the digest a human approved)
-//! matched. Then, per group with changes (concurrently, bounded by `target.concurrency`):
+//! matched. Then, per group (concurrently, bounded by `target.concurrency`):
 //!
-//! - applied → the group's IdP cursor moves to the plan's `cursor_to` (state file, atomic);
-//! - stale → not retried; once the others are done it is re-planned from the same intent
-//!   against a fresh read, into `--replan-out`, and the difference is printed (exit 3);
-//! - failed → the others go on; its cursor stays (exit 1).
+//! - the group is held against today's config (mapping, mode, protected members, guards):
+//!   a mismatch refuses it, saying what differs (exit 1);
+//! - the group's state must be where the plan found it (lineage + serial): if another plan
+//!   was applied since, this one is superseded: refused, re-planned from the current state;
+//! - applied → the group's cursor, mirror and serial move forward together (state, atomic);
+//!   users found by the plan's lookups join the resolution cache;
+//! - stale (the ETag moved) → not retried; once the others are done it is re-planned from the
+//!   same IdP intent against a fresh read, into `--replan-out`, and the difference is printed
+//!   (exit 3);
+//! - failed → the others go on; its state stays (exit 1). A 400 `invalidValue` (a user that
+//!   does not exist or is inactive) also drops the group's cached users, so the next plan
+//!   looks them up again.
 //!
-//! Applying a plan twice is harmless: the state file remembers which plan each group last
+//! Applying a plan twice is harmless: the state remembers which plan each group last
 //! applied, and a group that already holds its changes re-plans to nothing ("converged").
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use futures::{StreamExt, stream};
-use serde::Serialize;
 
 use super::plan::{GroupFailure, assemble, policy, seal_plan};
 use super::{Env, connect};
@@ -26,100 +32,16 @@ use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
 use crate::events::Events;
 use crate::exit_code::ExitCode;
-use crate::model::MemberChanges;
+use crate::model::{ETag, MemberChanges, UserId};
+use crate::plan::planner::{GroupInput, Policy};
 use crate::plan::render::{changes_text, diff};
-use crate::plan::{GroupPlan, Plan, SkipReason, file};
+use crate::plan::report::{
+    ApplyReport, ApplySummary, GroupReport, Outcome, ReplanRef, text_report,
+};
+use crate::plan::{GroupPlan, Intent, Mapping, Plan, ReadKind, Resolution, SourceRef, check, file};
 use crate::state::State;
+use crate::state::ledger::{Advance, Ledger};
 use crate::target::{Precondition, ScimClient};
-
-/// What happened to one group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Its approved changes were applied.
-    Applied,
-    /// It needed nothing (no changes, already applied, or a re-plan with no changes).
-    Converged,
-    /// It moved since the plan; its re-plan awaits approval.
-    Stale,
-    /// It moved since the plan; its re-plan was a subset of the approved changes and was
-    /// applied (`--apply-replan-if-subset`).
-    AppliedReplan,
-    /// It failed for another reason; its cursor stays.
-    Failed,
-}
-
-impl Outcome {
-    fn word(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Converged => "converged",
-            Self::Stale => "stale",
-            Self::AppliedReplan => "applied (re-plan subset)",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// One group's line in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupReport {
-    /// The config's group name.
-    pub idp_group: String,
-    /// The Genesys group id.
-    pub group_id: String,
-    /// Its display name.
-    pub display_name: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// Users added by this run.
-    pub added: usize,
-    /// Users removed by this run.
-    pub removed: usize,
-    /// PATCH requests that succeeded.
-    pub patches: usize,
-    /// Why it failed or went stale, or what converged means here.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-/// Counts by outcome.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct ApplySummary {
-    /// Groups applied (including re-plan subsets).
-    pub applied: usize,
-    /// Groups that needed nothing.
-    pub converged: usize,
-    /// Groups refused as stale, awaiting approval of their re-plan.
-    pub stale: usize,
-    /// Groups that failed.
-    pub failed: usize,
-}
-
-/// The whole run, for `--format json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyReport {
-    /// The applied plan's sha256.
-    pub plan_sha256: String,
-    /// Per group.
-    pub groups: Vec<GroupReport>,
-    /// Totals.
-    pub summary: ApplySummary,
-    /// The re-plan written, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replan: Option<ReplanRef>,
-    /// The exit code.
-    pub exit_code: u8,
-}
-
-/// Where the re-plan went.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplanRef {
-    /// Its path.
-    pub path: String,
-    /// Its sha256 (to approve with `--expect-sha256`).
-    pub sha256: String,
-}
 
 /// Why a plan was refused before any write.
 #[derive(Debug, thiserror::Error)]
@@ -153,18 +75,6 @@ pub enum Refusal {
         config_kind: String,
         /// The config's target base.
         config_base: String,
-    },
-    /// A group in the plan is not in the config.
-    #[error(
-        "plan {path} holds group {group:?}, which the config {config} does not map; nothing was applied"
-    )]
-    UnknownGroup {
-        /// The plan file.
-        path: String,
-        /// The group.
-        group: String,
-        /// The config file.
-        config: String,
     },
 }
 
@@ -216,69 +126,16 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
         }
         .into());
     }
-    for g in &plan.groups {
-        if !config.groups.iter().any(|c| c.name == g.source.idp_group) {
-            return Err(Refusal::UnknownGroup {
-                path: shown,
-                group: g.source.idp_group.clone(),
-                config: config.path.display().to_string(),
-            }
-            .into());
-        }
-    }
     Ok(plan)
 }
 
-/// The state file, shared by concurrent group tasks: saved at once after each group whose
-/// changes were applied, and once at the end for groups that needed nothing (a thousand
-/// unchanged groups are one write, not a thousand; if the run dies first, their next plan
-/// simply finds nothing to do again).
-struct Ledger<'a> {
-    state: Mutex<State>,
-    store: &'a crate::state::Store,
-    plan_sha256: &'a str,
-}
-
-impl Ledger<'_> {
-    /// Record that `group`'s work is done (its cursor moves to `cursor_to`) and save.
-    fn done(
-        &self,
-        group: &GroupPlan,
-        etag: Option<String>,
-    ) -> Result<(), crate::state::StateError> {
-        self.note(group, etag);
-        self.save()
-    }
-
-    /// Write the state file.
-    fn save(&self) -> Result<(), crate::state::StateError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        futures::executor::block_on(self.store.save(&mut state, None)).map(|_| ())
-    }
-
-    /// Record that `group`'s work is done, in memory only (see [`Ledger`]).
-    fn note(&self, group: &GroupPlan, etag: Option<String>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let record = state
-            .groups
-            .entry(group.source.idp_group.clone())
-            .or_default();
-        if group.source.cursor_to.is_some() {
-            record.cursor = group.source.cursor_to.clone();
-        }
-        record.etag = etag.map(Into::into).or_else(|| record.etag.clone());
-        record.applied_at = Some(jiff::Timestamp::now());
-        record.plan_sha256 = Some(self.plan_sha256.to_owned());
-    }
-
-    fn already_applied(&self, group: &GroupPlan) -> bool {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state
-            .groups
-            .get(&group.source.idp_group)
-            .and_then(|r| r.plan_sha256.as_deref())
-            == Some(self.plan_sha256)
-    }
+/// What `apply` needs of one run.
+struct Run<'a> {
+    client: &'a ScimClient,
+    config: &'a Config,
+    ledger: &'a Ledger<'a>,
+    /// The config's guards, without any override: what each group is held against.
+    policy: Policy,
 }
 
 fn report(
@@ -289,7 +146,7 @@ fn report(
     detail: Option<String>,
 ) -> GroupReport {
     GroupReport {
-        idp_group: g.source.idp_group.clone(),
+        idp_group: g.mapping.idp_group.clone(),
         group_id: g.group_id.to_string(),
         display_name: g.display_name.clone(),
         outcome,
@@ -303,78 +160,184 @@ fn report(
 /// The first pass's result for one group.
 enum Pass {
     Done(GroupReport),
-    Stale(Box<GroupPlan>, String),
+    /// The ETag moved: re-plan from the same intent. What landed before it moved.
+    Stale(Box<GroupPlan>, String, MemberChanges),
+    /// Another plan was applied since: re-plan from the state.
+    Superseded(Box<GroupPlan>, String),
 }
 
-async fn apply_group(client: &ScimClient, ledger: &Ledger<'_>, g: &GroupPlan) -> Pass {
-    if ledger.already_applied(g) {
-        return Pass::Done(report(
-            g,
-            Outcome::Converged,
-            None,
-            0,
-            Some("already applied by this plan".into()),
-        ));
+/// The state a group's applied plan moves to.
+fn advance<'p>(g: &'p GroupPlan, etag: Option<&'p ETag>) -> Advance<'p> {
+    Advance {
+        group: &g.mapping.idp_group,
+        cursor: g.source.cursor_to.as_ref(),
+        mirror: &g.intent.desired,
+        etag,
     }
-    if g.changes.is_empty() {
-        ledger.note(g, g.precondition.etag.as_ref().map(|e| e.0.clone()));
-        return Pass::Done(report(g, Outcome::Converged, None, 0, None));
-    }
-    let pre = Precondition {
-        etag: g.precondition.etag.clone(),
-        members_sha256: Some(g.precondition.members_sha256.clone()),
-    };
-    match client.patch_members(&g.group_id, &pre, &g.changes).await {
-        Ok(out) => match ledger.done(g, out.etag.map(|e| e.0)) {
-            Ok(()) => Pass::Done(report(
+}
+
+/// The users `g`'s lookups found: they join the resolution cache once it is applied.
+fn found(g: &GroupPlan) -> impl Iterator<Item = (&str, &UserId)> {
+    g.resolution.iter().filter_map(|(k, r)| match r {
+        Resolution::Found(id) => Some((k.as_str(), id)),
+        _ => None,
+    })
+}
+
+impl Run<'_> {
+    async fn apply_group(&self, g: &GroupPlan) -> Pass {
+        let name = &g.mapping.idp_group;
+        if self.ledger.already_applied(name) {
+            return Pass::Done(report(
                 g,
-                Outcome::Applied,
-                Some(&g.changes),
-                out.patches,
+                Outcome::Converged,
                 None,
-            )),
-            Err(e) => Pass::Done(report(
+                0,
+                Some("already applied by this plan".into()),
+            ));
+        }
+        let configured = self
+            .config
+            .groups
+            .iter()
+            .find(|c| &c.name == name)
+            .map(|c| Mapping {
+                idp_group: c.name.clone(),
+                target: c.target.clone(),
+                mode: c.mode,
+            });
+        if let Err(why) = check::against_config(g, configured.as_ref(), &self.policy) {
+            return Pass::Done(report(
                 g,
                 Outcome::Failed,
-                Some(&g.changes),
-                out.patches,
+                None,
+                0,
                 Some(format!(
-                    "changes applied, but the cursor could not be saved ({e}); the next plan will find them already applied"
+                    "{why}; nothing was applied to it: re-plan with this config"
                 )),
-            )),
-        },
-        Err(e) if e.is_stale() => Pass::Stale(Box::new(g.clone()), e.to_string()),
-        Err(e) => Pass::Done(report(
-            g,
-            Outcome::Failed,
-            Some(&e.applied),
-            0,
-            Some(e.to_string()),
-        )),
+            ));
+        }
+        if let Some(why) = self.ledger.moved(name, &g.base) {
+            return Pass::Superseded(Box::new(g.clone()), why);
+        }
+        if g.changes.is_empty() {
+            self.ledger
+                .note(advance(g, g.precondition.etag.as_ref()), found(g));
+            return Pass::Done(report(g, Outcome::Converged, None, 0, None));
+        }
+        let pre = Precondition {
+            etag: g.precondition.etag.clone(),
+            members_sha256: Some(g.precondition.members_sha256.clone()),
+        };
+        match self
+            .client
+            .patch_members(&g.group_id, &pre, &g.changes)
+            .await
+        {
+            Ok(out) => {
+                self.ledger.note(advance(g, out.etag.as_ref()), found(g));
+                match self.ledger.save().await {
+                    Ok(()) => Pass::Done(report(
+                        g,
+                        Outcome::Applied,
+                        Some(&g.changes),
+                        out.patches,
+                        None,
+                    )),
+                    Err(e) => Pass::Done(report(
+                        g,
+                        Outcome::Failed,
+                        Some(&g.changes),
+                        out.patches,
+                        Some(format!(
+                            "changes applied, but the state could not be saved ({e}); the next plan will find them already applied"
+                        )),
+                    )),
+                }
+            }
+            Err(e) if e.is_stale() => Pass::Stale(Box::new(g.clone()), e.to_string(), e.applied),
+            Err(e) => {
+                let mut detail = e.to_string();
+                if e.error.scim_type() == Some("invalidValue") {
+                    // One of the users to add no longer exists or is inactive: the cache must
+                    // not vouch for them again.
+                    let keys = g
+                        .resolution
+                        .iter()
+                        .filter(|(_, r)| r.id().is_some_and(|id| g.changes.add.contains(id)))
+                        .map(|(k, _)| k.as_str());
+                    if let Err(save) = self.ledger.forget(keys).await {
+                        detail.push_str(&format!(" (and the state could not be saved: {save})"));
+                    } else {
+                        detail.push_str(
+                            "; its users are looked up again by the next plan, which holds back any that no longer exist or are inactive",
+                        );
+                    }
+                }
+                Pass::Done(report(
+                    g,
+                    Outcome::Failed,
+                    Some(&e.applied),
+                    0,
+                    Some(detail),
+                ))
+            }
+        }
     }
-}
 
-/// Re-plan a stale group: a fresh read, the same intent, the same policy.
-async fn replan_group(
-    client: &ScimClient,
-    config: &Config,
-    g: &GroupPlan,
-) -> Result<GroupPlan, GroupFailure> {
-    let current = client.get_group(&g.group_id).await?;
-    let unknown: BTreeSet<String> = g
-        .skipped
-        .iter()
-        .filter(|s| s.reason == SkipReason::UnknownUser)
-        .map(|s| s.user.clone())
-        .collect();
-    let allow = g.guard.overridden.then_some(g.guard.limit);
-    assemble(
-        &current,
-        g.intent.clone(),
-        &unknown,
-        g.source.clone(),
-        &policy(config, allow),
-    )
+    /// Re-plan a group whose ETag moved: a fresh read, the same intent and resolution, the
+    /// same state base, the same policy (with the override the plan recorded).
+    async fn replan_stale(&self, g: &GroupPlan) -> Result<GroupPlan, GroupFailure> {
+        let live = self.client.get_group(&g.group_id).await?;
+        let allow = g.guard.overridden.then_some(g.guard.limit);
+        assemble(GroupInput {
+            live: &live,
+            mapping: g.mapping.clone(),
+            base: g.base.clone(),
+            source: g.source.clone(),
+            intent: g.intent.clone(),
+            resolution: g.resolution.clone(),
+            policy: &policy(self.config, allow),
+        })
+    }
+
+    /// Re-plan a superseded group from the state as it is now: its mirror (the IdP's
+    /// membership as last applied) against a fresh read. The IdP's changes since the state's
+    /// cursor are for the next `scimsync plan`: nothing the superseded plan read is lost,
+    /// since the state's cursor never moved past it.
+    async fn replan_superseded(&self, g: &GroupPlan) -> Result<GroupPlan, GroupFailure> {
+        let live = self.client.get_group(&g.group_id).await?;
+        let state: State = self.ledger.snapshot();
+        let name = &g.mapping.idp_group;
+        let mirror = state.mirror(name).cloned().unwrap_or_default();
+        let cursor = state.cursor(name).cloned();
+        let resolution: BTreeMap<String, Resolution> = mirror
+            .iter()
+            .map(|k| {
+                let r = match (state.users.get(k), g.resolution.get(k)) {
+                    (Some(c), _) => Resolution::User(c.id.clone()),
+                    (None, Some(r)) => r.clone(),
+                    (None, None) => Resolution::Unknown,
+                };
+                (k.clone(), r)
+            })
+            .collect();
+        let allow = g.guard.overridden.then_some(g.guard.limit);
+        assemble(GroupInput {
+            live: &live,
+            mapping: g.mapping.clone(),
+            base: state.base(name),
+            source: SourceRef {
+                kind: g.source.kind.clone(),
+                read: ReadKind::State,
+                cursor_from: cursor.clone(),
+                cursor_to: cursor,
+            },
+            intent: Intent::new(mirror.clone(), Some(&mirror)),
+            resolution,
+            policy: &policy(self.config, allow),
+        })
+    }
 }
 
 /// Run `scimsync apply`.
@@ -387,21 +350,39 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
+    let replan_path = args
+        .replan_out
+        .clone()
+        .unwrap_or_else(|| default_replan_path(&args.plan));
+    if same_file(&replan_path, &args.plan) {
+        anyhow::bail!(
+            "--replan-out {} is the plan being applied; the re-plan must never overwrite the approved plan: choose another path",
+            replan_path.display()
+        );
+    }
     let _lock = config.state.lock().await?;
-    let ledger = Ledger {
-        state: Mutex::new(config.state.load().await?.state),
-        store: &config.state,
-        plan_sha256: &plan.sha256,
-    };
+    let loaded = config.state.load().await?;
+    let ledger = Ledger::new(
+        loaded.state,
+        loaded.version,
+        &config.state,
+        &plan.sha256,
+        &plan.labels,
+    );
     let client = connect(&config, env)?;
+    let run = Run {
+        client: &client,
+        config: &config,
+        ledger: &ledger,
+        policy: policy(&config, None),
+    };
 
     let bar = super::progress(plan.groups.len(), "apply");
     let passes: Vec<Pass> = stream::iter(&plan.groups)
         .map(|g| {
-            let bar = &bar;
-            let (client, ledger) = (&client, &ledger);
+            let (bar, run) = (&bar, &run);
             async move {
-                let pass = apply_group(client, ledger, g).await;
+                let pass = run.apply_group(g).await;
                 bar.inc(1);
                 pass
             }
@@ -412,49 +393,86 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
     bar.finish_and_clear();
 
     let mut reports = Vec::new();
-    let mut stale = Vec::new();
+    let mut replanned: Vec<GroupPlan> = Vec::new();
+    let mut approved: Vec<GroupPlan> = Vec::new();
     for pass in passes {
-        match pass {
-            Pass::Done(r) => reports.push(r),
-            Pass::Stale(g, why) => stale.push((*g, why)),
-        }
-    }
-
-    let mut replanned: Vec<(GroupPlan, GroupPlan)> = Vec::new();
-    for (old, why) in stale {
-        let new = match replan_group(&client, &config, &old).await {
+        let (old, why, landed, superseded) = match pass {
+            Pass::Done(r) => {
+                reports.push(r);
+                continue;
+            }
+            Pass::Stale(g, why, landed) => (g, why, landed, false),
+            Pass::Superseded(g, why) => (g, why, MemberChanges::default(), true),
+        };
+        let new = if superseded {
+            run.replan_superseded(&old).await
+        } else {
+            run.replan_stale(&old).await
+        };
+        let new = match new {
             Ok(new) => new,
             Err(e) => {
                 reports.push(report(
                     &old,
                     Outcome::Failed,
-                    None,
+                    Some(&landed),
                     0,
                     Some(format!("{why}; re-planning it failed: {e}")),
                 ));
                 continue;
             }
         };
+        let outcome = if superseded {
+            Outcome::Superseded
+        } else {
+            Outcome::Stale
+        };
         if new.changes.is_empty() {
-            let r = match ledger.done(&old, new.precondition.etag.as_ref().map(|e| e.0.clone())) {
+            if superseded {
+                let r = if old.changes.is_empty() {
+                    report(
+                        &old,
+                        Outcome::Converged,
+                        None,
+                        0,
+                        Some(format!("{why}; nothing to do")),
+                    )
+                } else {
+                    report(
+                        &old,
+                        outcome,
+                        None,
+                        0,
+                        Some(format!(
+                            "{why}. None of its changes were applied, and the state's mirror calls for none: run `scimsync plan` for the IdP's changes since"
+                        )),
+                    )
+                };
+                reports.push(r);
+                continue;
+            }
+            ledger.note(advance(&old, new.precondition.etag.as_ref()), found(&old));
+            let r = match ledger.save().await {
                 Ok(()) => report(
                     &old,
                     Outcome::Converged,
-                    None,
+                    Some(&landed),
                     0,
                     Some("moved since the plan, but already holds the intended membership".into()),
                 ),
-                Err(e) => report(&old, Outcome::Failed, None, 0, Some(e.to_string())),
+                Err(e) => report(&old, Outcome::Failed, Some(&landed), 0, Some(e.to_string())),
             };
             reports.push(r);
             continue;
         }
         let subset = new.changes.add.is_subset(&old.changes.add)
             && new.changes.remove.is_subset(&old.changes.remove);
-        if args.apply_replan_if_subset && subset {
-            match apply_group(&client, &ledger, &new).await {
+        if args.apply_replan_if_subset && subset && !superseded {
+            match run.apply_group(&new).await {
                 Pass::Done(mut r) if r.outcome == Outcome::Applied => {
                     r.outcome = Outcome::AppliedReplan;
+                    r.added += landed.add.len();
+                    r.removed += landed.remove.len();
                     r.detail = Some(
                         "moved since the plan; what was left of the approved changes was applied"
                             .into(),
@@ -466,34 +484,65 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
                     reports.push(r);
                     continue;
                 }
-                Pass::Stale(..) => {}
+                Pass::Stale(..) | Pass::Superseded(..) => {}
             }
         }
-        reports.push(report(&old, Outcome::Stale, None, 0, Some(why)));
-        replanned.push((old, new));
+        let detail = if landed.is_empty() {
+            format!("{why}; nothing was applied to it")
+        } else {
+            format!(
+                "{why}; {} of its {} approved changes landed before it moved, the re-plan holds the {} still to make",
+                landed.len(),
+                old.changes.len(),
+                new.changes.len()
+            )
+        };
+        reports.push(report(&old, outcome, Some(&landed), 0, Some(detail)));
+        approved.push(*old);
+        replanned.push(new);
     }
 
-    // The cursors of groups that needed nothing.
-    ledger.save()?;
+    // The groups that needed nothing.
+    ledger.save().await?;
 
     let mut replan_ref = None;
     let mut diff_text = String::new();
     if !replanned.is_empty() {
-        let path = args
-            .replan_out
-            .clone()
-            .unwrap_or_else(|| default_replan_path(&args.plan));
-        let (old, new): (Vec<GroupPlan>, Vec<GroupPlan>) = replanned.into_iter().unzip();
-        let replan = seal_plan(&config, new.clone());
-        file::write(&path, &replan)?;
+        let mut labels = plan.labels.clone();
+        for (k, u) in &ledger.snapshot().users {
+            labels.entry(u.id.clone()).or_insert_with(|| {
+                if u.label.is_empty() {
+                    k.clone()
+                } else {
+                    u.label.clone()
+                }
+            });
+        }
+        let replan = seal_plan(&config, replanned, &labels);
+        file::write(&replan_path, &replan)?;
+        let old = Plan {
+            groups: approved,
+            ..plan.clone()
+        };
         diff_text = diff(
             &changes_text(&old),
-            &changes_text(&new),
+            &changes_text(&replan),
             &format!("{} (approved)", args.plan.display()),
-            &format!("{} (re-plan)", path.display()),
+            &format!("{} (re-plan)", replan_path.display()),
         );
+        let same = old
+            .groups
+            .iter()
+            .zip(&replan.groups)
+            .all(|(a, b)| a.changes == b.changes);
+        if same {
+            diff_text.insert_str(
+                0,
+                "The re-plan makes exactly the approved changes: only the groups' versions moved (--apply-replan-if-subset applies such a re-plan at once).\n",
+            );
+        }
         replan_ref = Some(ReplanRef {
-            path: path.display().to_string(),
+            path: replan_path.display().to_string(),
             sha256: replan.sha256.clone(),
         });
     }
@@ -502,7 +551,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
     let order = |r: &GroupReport| {
         plan.groups
             .iter()
-            .position(|g| g.source.idp_group == r.idp_group)
+            .position(|g| g.mapping.idp_group == r.idp_group)
     };
     reports.sort_by_key(order);
     let mut summary = ApplySummary::default();
@@ -510,7 +559,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         match r.outcome {
             Outcome::Applied | Outcome::AppliedReplan => summary.applied += 1,
             Outcome::Converged => summary.converged += 1,
-            Outcome::Stale => summary.stale += 1,
+            Outcome::Stale | Outcome::Superseded => summary.stale += 1,
             Outcome::Failed => summary.failed += 1,
         }
     }
@@ -529,29 +578,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         exit_code: code.code(),
     };
     if events.enabled() {
-        for r in &report.groups {
-            let level = match r.outcome {
-                Outcome::Failed => "error",
-                Outcome::Stale => "warn",
-                _ => "info",
-            };
-            events.emit(
-                level,
-                "apply_progress",
-                &format!("{}: {}", r.idp_group, r.outcome.word()),
-                serde_json::to_value(r)?,
-            );
-        }
-        let s = &report.summary;
-        events.emit(
-            "info",
-            "change_summary",
-            &format!("Apply: {} applied, {} converged, {} stale, {} failed.", s.applied, s.converged, s.stale, s.failed),
-            serde_json::json!({
-                "operation": "apply", "applied": s.applied, "converged": s.converged, "stale": s.stale,
-                "failed": s.failed, "replan": report.replan, "exit_code": report.exit_code,
-            }),
-        );
+        emit_report(events, &report)?;
         return Ok(code);
     }
     match args.format {
@@ -561,42 +588,42 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
     Ok(code)
 }
 
-/// The human-readable report: a line per group, the diff of any re-plan, a summary.
-pub fn text_report(report: &ApplyReport, diff_text: &str) -> String {
-    let mut out = String::new();
+/// Whether two paths name one file (the same path, or the same file once resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// One `apply_progress` per group, then the `change_summary`.
+fn emit_report(events: Events, report: &ApplyReport) -> anyhow::Result<()> {
     for r in &report.groups {
-        let counts = if r.added + r.removed > 0 {
-            format!(
-                " +{} −{} ({} PATCH{})",
-                r.added,
-                r.removed,
-                r.patches,
-                if r.patches == 1 { "" } else { "es" }
-            )
-        } else {
-            String::new()
+        let level = match r.outcome {
+            Outcome::Failed => "error",
+            Outcome::Stale | Outcome::Superseded => "warn",
+            _ => "info",
         };
-        out.push_str(&format!(
-            "{:<10} {} → {} ({}){counts}\n",
-            r.outcome.word(),
-            r.idp_group,
-            r.display_name,
-            r.group_id
-        ));
-        if let Some(d) = &r.detail {
-            out.push_str(&format!("           {d}\n"));
-        }
-    }
-    if let Some(replan) = &report.replan {
-        out.push_str(&format!(
-            "\nThe groups marked stale changed since the plan was approved: nothing was applied to them.\nTheir re-plan (same IdP intent, fresh Genesys state) is in {}. What changed:\n\n{diff_text}\nApprove it, then apply it with:\n  scimsync apply {} --expect-sha256 {}\n",
-            replan.path, replan.path, replan.sha256
-        ));
+        events.emit(
+            level,
+            "apply_progress",
+            &format!("{}: {}", r.idp_group, r.outcome.word()),
+            serde_json::to_value(r)?,
+        );
     }
     let s = &report.summary;
-    out.push_str(&format!(
-        "\nApply: {} applied, {} converged, {} stale, {} failed.\n",
-        s.applied, s.converged, s.stale, s.failed
-    ));
-    out
+    events.emit(
+        "info",
+        "change_summary",
+        &format!(
+            "Apply: {} applied, {} converged, {} stale, {} failed.",
+            s.applied, s.converged, s.stale, s.failed
+        ),
+        serde_json::json!({
+            "operation": "apply", "applied": s.applied, "converged": s.converged, "stale": s.stale,
+            "failed": s.failed, "replan": report.replan, "exit_code": report.exit_code,
+        }),
+    );
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! and at most one cached lookup per distinct user being added. A plan is all or nothing: if
 //! any group fails (IdP error, unknown group, …) or trips a safety guard, no plan is written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use futures::{StreamExt, stream};
@@ -14,16 +14,15 @@ use crate::cli::PlanArgs;
 use crate::config::{Config, GroupConfig, GroupTarget};
 use crate::events::Events;
 use crate::exit_code::ExitCode;
-use crate::model::{GroupSnapshot as GroupState, UserKey};
-use crate::model::{MemberSet, Mode, UserId, members_sha256};
-use crate::plan::planner::{GuardTrip, Policy, reconcile};
+use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
+use crate::plan::planner::{GroupInput, GuardTrip, Policy, plan_group};
 use crate::plan::render::{RenderOptions, render};
 use crate::plan::{
-    FORMAT_VERSION, GroupPlan, Intent, Plan, Precondition, SourceRef, Summary, TargetRef, file,
+    GroupPlan, Intent, Mapping, Plan, ReadKind, Resolution, SourceRef, TargetRef, file,
 };
 use crate::source::{Answer, Source, SourceError};
 use crate::state::State;
-use crate::target::directory::Directory;
+use crate::target::directory::{Directory, Entry};
 use crate::target::{ScimClient, ScimError};
 
 /// Why one group could not be planned.
@@ -48,6 +47,30 @@ pub enum GroupFailure {
     /// A safety guard stopped it.
     #[error("{0}")]
     Guard(String),
+    /// Two config entries name the same Genesys group.
+    #[error(
+        "groups {first:?} and {second:?} both map to Genesys group {display_name} ({id}); two mappings of one group would undo each other's changes: keep one [[group]] for it"
+    )]
+    DoubleMapping {
+        /// The first entry's name.
+        first: String,
+        /// The second entry's name.
+        second: String,
+        /// The Genesys group.
+        id: GroupId,
+        /// Its display name.
+        display_name: String,
+    },
+    /// A Genesys group read without an ETag: apply could never write it safely.
+    #[error(
+        "group {group}: Genesys group {id} was read without an ETag (no ETag header, no meta.version), so no PATCH could carry If-Match; check that target.api_base points at the Genesys Cloud SCIM API (not a proxy that drops headers), or use target.kind = \"scim\" for a server without ETags"
+    )]
+    NoEtag {
+        /// The config's group name.
+        group: String,
+        /// The Genesys group.
+        id: GroupId,
+    },
 }
 
 /// The safety policy of `config`, with `--allow-removals`.
@@ -61,34 +84,15 @@ pub fn policy(config: &Config, allow_removals: Option<usize>) -> Policy {
     }
 }
 
-/// A group's plan from its state, intent and policy: what `plan` and apply's re-plan share.
-pub fn assemble(
-    current: &GroupState,
-    intent: Intent,
-    unknown: &BTreeSet<String>,
-    source: SourceRef,
-    policy: &Policy,
-) -> Result<GroupPlan, GroupFailure> {
-    let reconciled = reconcile(&current.members, &intent, unknown, policy).map_err(|trip| {
-        GroupFailure::Guard(guard_message(&source.idp_group, current, &trip, policy))
-    })?;
-    Ok(GroupPlan {
-        group_id: current.id.clone(),
-        display_name: current.display_name.clone(),
-        precondition: Precondition {
-            etag: current.etag.clone(),
-            members_sha256: members_sha256(&current.members),
-            member_count: current.members.len(),
-        },
-        source,
-        intent,
-        changes: reconciled.changes,
-        skipped: reconciled.skipped,
-        guard: reconciled.guard,
-    })
+/// A group's plan, or the guard message that stopped it: what `plan` and apply's re-plan share.
+pub fn assemble(input: GroupInput<'_>) -> Result<GroupPlan, GroupFailure> {
+    let name = input.mapping.idp_group.clone();
+    let live = input.live;
+    let policy = input.policy;
+    plan_group(input).map_err(|trip| GroupFailure::Guard(guard_message(&name, live, &trip, policy)))
 }
 
-fn guard_message(name: &str, group: &GroupState, trip: &GuardTrip, policy: &Policy) -> String {
+fn guard_message(name: &str, group: &GroupSnapshot, trip: &GuardTrip, policy: &Policy) -> String {
     match trip {
         GuardTrip::TooManyRemovals {
             removals,
@@ -115,56 +119,69 @@ fn guard_message(name: &str, group: &GroupState, trip: &GuardTrip, policy: &Poli
     }
 }
 
-/// Plans groups: one run's shared client, source, directory and policy.
-pub struct Planner<'a> {
+/// One group's plan and the labels of the users it names.
+type Planned = (GroupPlan, BTreeMap<UserId, String>);
+
+/// One `plan` run's I/O: the shared client, source, state, directory and policy.
+pub struct PlanRun<'a> {
     /// The config.
     pub config: &'a Config,
     /// The SCIM client.
     pub client: &'a ScimClient,
     /// The IdP.
     pub source: &'a dyn Source,
-    /// The cursors.
+    /// Cursors, mirrors and the resolution cache.
     pub state: &'a State,
     /// The safety policy.
     pub policy: Policy,
     /// Unknown users are an error.
     pub strict: bool,
-    /// User lookups, cached for the run.
+    /// User lookups, shared by the run's groups.
     pub directory: Directory,
 }
 
-impl Planner<'_> {
+impl PlanRun<'_> {
     /// Plan `groups`, concurrently; results in the same order.
     ///
-    /// Two phases: every group's current state is read first, so that every member of any
+    /// Two phases: every group's live state is read first, so that every member of any
     /// group is known to exist before users to add are looked up (people moving between
-    /// groups cost no lookup at all); then each group's IdP answer is read and reconciled.
-    /// Reading the IdP in the second phase keeps at most `concurrency` answers in memory.
+    /// groups cost no lookup when IdP keys are Genesys ids), and so that two config entries
+    /// naming one Genesys group are caught; then each group's IdP answer is read, resolved
+    /// and reconciled. Reading the IdP in the second phase keeps at most `concurrency`
+    /// answers in memory.
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
-    ) -> Vec<(String, Result<GroupPlan, GroupFailure>)> {
+    ) -> Vec<(String, Result<Planned, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
         let bar = super::progress(groups.len() * 2, "plan");
         let bar = &bar;
-        let states: Vec<_> = stream::iter(groups.iter().copied())
+        let mut snapshots: Vec<_> = stream::iter(groups.iter().copied())
             .map(|g| async move {
-                let state = self.read_state(g).await;
+                let live = self.read_live(g).await;
                 bar.inc(1);
-                (g, state)
+                (g, live)
             })
             .buffered(concurrency)
             .collect()
             .await;
-        for (_, state) in &states {
-            if let Ok(current) = state {
-                self.directory.known(&current.members);
+        let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
+        for (g, live) in &mut snapshots {
+            let Ok(current) = live else { continue };
+            self.directory.known(&current.members);
+            if let Some(other) = owners.insert(current.id.clone(), &g.name) {
+                *live = Err(GroupFailure::DoubleMapping {
+                    first: other.to_owned(),
+                    second: g.name.clone(),
+                    id: current.id.clone(),
+                    display_name: current.display_name.clone(),
+                });
             }
         }
-        let results = stream::iter(states)
-            .map(|(g, state)| async move {
-                let result = match state {
-                    Ok(current) => self.finish_group(g, current).await,
+        let results = stream::iter(snapshots)
+            .map(|(g, live)| async move {
+                let result = match live {
+                    Ok(current) => self.plan_group(g, current).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -177,117 +194,209 @@ impl Planner<'_> {
         results
     }
 
-    /// The group's current state (one GET; a displayName lookup first for target_name).
-    async fn read_state(&self, group: &GroupConfig) -> Result<GroupState, GroupFailure> {
+    /// The group's live state (one GET; a displayName lookup first for target_name).
+    async fn read_live(&self, group: &GroupConfig) -> Result<GroupSnapshot, GroupFailure> {
         let id = match &group.target {
             GroupTarget::Id(id) => id.clone(),
             GroupTarget::Name(name) => self.client.find_group_by_name(name).await?.id,
         };
-        Ok(self.client.get_group(&id).await?)
-    }
-
-    fn since(&self, group: &GroupConfig) -> Option<&crate::model::Cursor> {
-        match group.mode {
-            Mode::Delta => self.state.cursor(&group.name),
-            Mode::Full => None,
+        let live = self.client.get_group(&id).await?;
+        if live.etag.is_none() && !self.client.settings().allow_etagless {
+            return Err(GroupFailure::NoEtag {
+                group: group.name.clone(),
+                id,
+            });
         }
+        Ok(live)
     }
 
     /// Read the IdP, resolve users and reconcile.
-    async fn finish_group(
+    async fn plan_group(
         &self,
         group: &GroupConfig,
-        current: GroupState,
-    ) -> Result<GroupPlan, GroupFailure> {
-        let read = self
-            .source
-            .read(&group.name, self.since(group), group.mode)
-            .await?;
-        let (intent, unknown) = self.resolve(read.answer, &current.members).await?;
-        if self.strict && !unknown.is_empty() {
-            let list: Vec<&str> = unknown.iter().take(10).map(String::as_str).collect();
-            return Err(GroupFailure::Strict {
-                count: unknown.len(),
-                list: list.join(", "),
-            });
+        live: GroupSnapshot,
+    ) -> Result<Planned, GroupFailure> {
+        let (intent, source) = self.read_intent(group).await?;
+        let (resolution, labels) = self.resolve(&intent, &live).await?;
+        if self.strict {
+            let unknown: Vec<&str> = intent
+                .desired
+                .iter()
+                .filter(|k| matches!(resolution.get(*k), Some(Resolution::Unknown) | None))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(GroupFailure::Strict {
+                    count: unknown.len(),
+                    list: unknown
+                        .iter()
+                        .take(10)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
         }
-        let source = SourceRef {
-            kind: self.source.kind().to_owned(),
-            idp_group: group.name.clone(),
-            cursor_from: self.since(group).cloned(),
-            cursor_to: read.cursor_to,
-        };
-        assemble(&current, intent, &unknown, source, &self.policy)
+        let plan = assemble(GroupInput {
+            live: &live,
+            mapping: Mapping {
+                idp_group: group.name.clone(),
+                target: group.target.clone(),
+                mode: group.mode,
+            },
+            base: self.state.base(&group.name),
+            source,
+            intent,
+            resolution,
+            policy: &self.policy,
+        })?;
+        Ok((plan, labels))
     }
 
-    /// The intent in Genesys ids, and the users that do not exist (ids or IdP keys). The
-    /// answer is consumed: its strings move into the intent rather than being copied.
+    /// What the IdP wants of `group`: the mirror plus the delta since the cursor, or a
+    /// whole listing (full mode, a listing source, a first read, a resync).
+    async fn read_intent(
+        &self,
+        group: &GroupConfig,
+    ) -> Result<(Intent<String>, SourceRef), GroupFailure> {
+        let record = self.state.groups.get(&group.name);
+        let mirror = record.and_then(|r| r.idp_members.as_ref());
+        let cursor = record.and_then(|r| r.cursor.as_ref());
+        // A delta is read only on top of a known mirror; otherwise the whole membership.
+        let since = match group.mode {
+            Mode::Delta if mirror.is_some() => cursor,
+            _ => None,
+        };
+        let mut resync = group.mode == Mode::Delta && record.is_some() && since.is_none();
+        let read = match self.source.read(&group.name, since, group.mode).await {
+            Err(SourceError::CursorExpired { cursor, .. }) if since.is_some() => {
+                tracing::warn!(
+                    "group {}: the IdP cursor {cursor} has expired; reading the whole membership to resync",
+                    group.name
+                );
+                resync = true;
+                self.source.read(&group.name, None, group.mode).await?
+            }
+            other => other?,
+        };
+        let since = if resync { None } else { since };
+        let key = self.directory.key();
+        let normalize = |keys: BTreeSet<String>| -> BTreeSet<String> {
+            keys.iter().map(|k| key.normalize(k)).collect()
+        };
+        // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
+        let (desired, kind) = match read.answer {
+            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => {
+                let mut desired = mirror.cloned().unwrap_or_default();
+                desired.extend(normalize(add));
+                for k in normalize(remove) {
+                    desired.remove(&k);
+                }
+                (desired, ReadKind::Delta)
+            }
+            Answer::Delta { add, .. } => (normalize(add), ReadKind::Full),
+            Answer::Full { members } => (normalize(members), ReadKind::Full),
+        };
+        let kind = if resync { ReadKind::Resync } else { kind };
+        let source = SourceRef {
+            kind: self.source.kind().to_owned(),
+            read: kind,
+            cursor_from: since.cloned(),
+            cursor_to: read.cursor_to,
+        };
+        Ok((Intent::new(desired, mirror), source))
+    }
+
+    /// How each key of `intent` resolves, and the labels of the users found.
+    ///
+    /// Desired keys: the IdP describes them first (a disabled account is not desired; Graph
+    /// turns object ids into userPrincipalNames); then the state's resolution cache, then
+    /// (ids only) the members of groups read in this run, then one lookup per key. Revoked
+    /// keys need only the cache: a user never resolved was never added by scimsync.
     async fn resolve(
         &self,
-        answer: Answer,
-        current: &MemberSet,
-    ) -> Result<(Intent, BTreeSet<String>), ScimError> {
-        let concurrency = self.config.target.concurrency;
-        let ids = |keys: BTreeSet<String>| keys.into_iter().map(UserId).collect::<BTreeSet<_>>();
-        if self.directory.key() == UserKey::Id {
-            // Only users about to be added need checking: members exist by definition.
-            let candidates = match &answer {
-                Answer::Delta { add, .. } => add,
-                Answer::Full { members } => members,
+        intent: &Intent<String>,
+        live: &GroupSnapshot,
+    ) -> Result<(BTreeMap<String, Resolution>, BTreeMap<UserId, String>), GroupFailure> {
+        let key = self.directory.key();
+        let mut resolution = BTreeMap::new();
+        let mut labels = BTreeMap::new();
+        let cached = |k: &str| self.state.users.get(k);
+        let valid: BTreeSet<String> = intent
+            .desired
+            .iter()
+            .filter(|k| {
+                let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
+                if !ok {
+                    resolution.insert((*k).clone(), Resolution::Invalid);
+                }
+                ok
+            })
+            .cloned()
+            .collect();
+        let described = self.source.describe_users(&valid).await?;
+        let mut lookups = BTreeMap::new();
+        for k in &valid {
+            let Some(user) = described.get(k) else {
+                resolution.insert(k.clone(), Resolution::NotAUser);
+                continue;
             };
-            let check: BTreeSet<String> = candidates
-                .iter()
-                .filter(|k| !current.contains(k.as_str()))
-                .cloned()
-                .collect();
-            let found = self
-                .directory
-                .resolve(self.client, &check, concurrency)
-                .await?;
-            let unknown = found
-                .into_iter()
-                .filter(|(_, id)| id.is_none())
-                .map(|(k, _)| k)
-                .collect();
-            let intent = match answer {
-                Answer::Delta { add, remove } => Intent::Delta {
-                    add: ids(add),
-                    remove: ids(remove),
-                },
-                Answer::Full { members } => Intent::Full {
-                    members: ids(members),
-                },
-            };
-            return Ok((intent, unknown));
+            if let Some(label) = &user.label
+                && let Some(c) = cached(k)
+            {
+                labels.insert(c.id.clone(), label.clone());
+            }
+            if !user.enabled {
+                resolution.insert(
+                    k.clone(),
+                    Resolution::Disabled(cached(k).map(|c| c.id.clone())),
+                );
+            } else if let Some(c) = cached(k) {
+                labels
+                    .entry(c.id.clone())
+                    .or_insert_with(|| c.label.clone());
+                resolution.insert(k.clone(), Resolution::User(c.id.clone()));
+            } else if key == UserKey::Id && live.members.contains(k.as_str()) {
+                resolution.insert(k.clone(), Resolution::User(UserId(k.clone())));
+            } else {
+                lookups.insert(k.clone(), key.normalize(&user.target_key));
+            }
         }
-        let keys: BTreeSet<String> = match &answer {
-            Answer::Delta { add, remove } => add.union(remove).cloned().collect(),
-            Answer::Full { members } => members.clone(),
-        };
+        let targets: BTreeSet<String> = lookups.values().cloned().collect();
         let found = self
             .directory
-            .resolve(self.client, &keys, concurrency)
+            .resolve(self.client, &targets, self.config.target.concurrency)
             .await?;
-        let map = |set: BTreeSet<String>| -> BTreeSet<UserId> {
-            set.iter()
-                .filter_map(|k| found.get(k).cloned().flatten())
-                .collect()
-        };
-        let unknown = found
-            .iter()
-            .filter(|(_, id)| id.is_none())
-            .map(|(k, _)| k.clone())
-            .collect();
-        let intent = match answer {
-            Answer::Delta { add, remove } => Intent::Delta {
-                add: map(add),
-                remove: map(remove),
-            },
-            Answer::Full { members } => Intent::Full {
-                members: map(members),
-            },
-        };
-        Ok((intent, unknown))
+        for (k, target_key) in lookups {
+            let r = match found.get(&target_key).cloned().flatten() {
+                Some(Entry { user, known: true }) => Resolution::User(user.id),
+                Some(Entry { user, .. }) => {
+                    labels.insert(user.id.clone(), user.label);
+                    match (user.active, key) {
+                        (false, _) => Resolution::Inactive(user.id),
+                        // An id is its own resolution: nothing to cache.
+                        (true, UserKey::Id) => Resolution::User(user.id),
+                        (true, _) => Resolution::Found(user.id),
+                    }
+                }
+                None => Resolution::Unknown,
+            };
+            resolution.insert(k, r);
+        }
+        for k in &intent.revoked {
+            let r = match cached(k) {
+                Some(c) => {
+                    labels
+                        .entry(c.id.clone())
+                        .or_insert_with(|| c.label.clone());
+                    Resolution::User(c.id.clone())
+                }
+                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
+                None => Resolution::Unknown,
+            };
+            resolution.insert(k.clone(), r);
+        }
+        Ok((resolution, labels))
     }
 }
 
@@ -300,23 +409,33 @@ fn emit_plan(events: Events, plan: &Plan) {
             .iter()
             .map(|u| ("add", u))
             .chain(g.changes.remove.iter().map(|u| ("remove", u)));
+        let name = &g.mapping.idp_group;
         for (action, user) in changes {
             events.emit(
                 "info",
                 "planned_change",
-                &format!("{}: {action} {user}", g.source.idp_group),
+                &format!("{name}: {action} {} ({user})", plan.label(user)),
                 serde_json::json!({
-                    "group": g.source.idp_group, "group_id": g.group_id, "display_name": g.display_name,
-                    "action": action, "user": user, "etag": g.precondition.etag,
+                    "group": name, "group_id": g.group_id, "display_name": g.display_name,
+                    "action": action, "user": user, "label": plan.label(user),
+                    "reason": g.reasons.get(user), "etag": g.precondition.etag,
                 }),
+            );
+        }
+        for p in &g.pending {
+            events.emit(
+                "warn",
+                "diagnostic",
+                &format!("{name}: {} pending ({})", p.key, p.reason.as_str()),
+                serde_json::json!({"group": name, "user": p.key, "reason": p.reason, "pending": true}),
             );
         }
         for s in &g.skipped {
             events.emit(
                 "warn",
                 "diagnostic",
-                &format!("{}: {} skipped ({})", g.source.idp_group, s.user, s.reason.as_str()),
-                serde_json::json!({"group": g.source.idp_group, "user": s.user, "reason": s.reason}),
+                &format!("{name}: {} skipped ({})", s.user, s.reason.as_str()),
+                serde_json::json!({"group": name, "user": s.user, "reason": s.reason}),
             );
         }
     }
@@ -326,6 +445,7 @@ fn emit_plan(events: Events, plan: &Plan) {
         &crate::plan::render::summary_line(plan),
         serde_json::json!({
             "operation": "plan", "add": plan.summary.add, "remove": plan.summary.remove,
+            "pending": plan.summary.pending,
             "groups": plan.summary.groups, "groups_changed": plan.summary.groups_changed,
             "sha256": plan.sha256,
         }),
@@ -333,24 +453,28 @@ fn emit_plan(events: Events, plan: &Plan) {
 }
 
 /// A sealed plan of `groups` for `config`.
-pub fn seal_plan(config: &Config, groups: Vec<GroupPlan>) -> Plan {
-    let mut plan = Plan {
-        format_version: FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created_at: jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
-        target: TargetRef {
+pub fn seal_plan(
+    config: &Config,
+    groups: Vec<GroupPlan>,
+    labels: &BTreeMap<UserId, String>,
+) -> Plan {
+    Plan::new(
+        TargetRef {
             kind: config.target.kind.as_str().to_owned(),
             api_base: config.target.api_base.as_str().to_owned(),
         },
-        config_sha256: config.sha256.clone(),
-        summary: Summary::of(&groups),
+        config.sha256.clone(),
+        now(),
         groups,
-        sha256: String::new(),
-    };
-    file::seal(&mut plan);
-    plan
+        labels,
+    )
+}
+
+/// Now, to the second: plans and states name times a person reads.
+pub fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
 }
 
 /// Run `scimsync plan`.
@@ -363,10 +487,11 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let groups = config.select(&args.group)?;
+    // plan reads without locking: it writes nothing to the state.
     let state = config.state.load().await?.state;
     let client = connect(&config, env)?;
     let source = open_source(&config, env)?;
-    let planner = Planner {
+    let run = PlanRun {
         config: &config,
         client: &client,
         source: source.as_ref(),
@@ -375,13 +500,17 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         strict: args.strict,
         directory: Directory::new(config.source.user_key()),
     };
-    let results = planner.plan_all(&groups).await;
+    let results = run.plan_all(&groups).await;
     let mut planned = Vec::new();
+    let mut labels = BTreeMap::new();
     let (mut failed, mut guarded) = (0, 0);
     let mut messages = String::new();
     for (name, result) in results {
         match result {
-            Ok(g) => planned.push(g),
+            Ok((g, l)) => {
+                planned.push(g);
+                labels.extend(l);
+            }
             Err(GroupFailure::Guard(message)) => {
                 guarded += 1;
                 events.diagnostic("error", Some(&name), &message);
@@ -405,7 +534,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         eprintln!("{guarded} group(s) stopped by a safety guard; no plan was written");
         return Ok(ExitCode::Guard);
     }
-    let plan = seal_plan(&config, planned);
+    let plan = seal_plan(&config, planned, &labels);
     if events.enabled() {
         emit_plan(events, &plan);
     } else {
@@ -415,6 +544,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         file::write(out, &plan)?;
         tracing::info!("Plan written to {} (sha256 {})", out.display(), plan.sha256);
     }
+    // Pending users alone are not changes: nothing would be sent.
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::Changes
     } else {

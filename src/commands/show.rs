@@ -16,15 +16,15 @@ pub fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = file::verify(&plan, &shown) {
         eprintln!("warning: {e}; apply will refuse it");
     }
-    if let Ok(made) = plan.created_at.parse::<jiff::Timestamp>() {
-        let age = jiff::Timestamp::now().duration_since(made);
-        let hours = age.as_secs() / 3600;
-        if hours >= OLD_AFTER_HOURS {
-            eprintln!(
-                "warning: this plan was made {hours} hours ago ({}); groups changed since will be refused by apply and re-planned",
-                plan.created_at
-            );
-        }
+    let hours = jiff::Timestamp::now()
+        .duration_since(plan.created_at)
+        .as_secs()
+        / 3600;
+    if hours >= OLD_AFTER_HOURS {
+        eprintln!(
+            "warning: this plan was made {hours} hours ago ({}); groups changed since will be refused by apply and re-planned",
+            plan.created_at
+        );
     }
     print!("{}", render(&plan, args.format, &RenderOptions::default()));
     Ok(ExitCode::Success)

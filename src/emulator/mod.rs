@@ -230,6 +230,36 @@ impl Emulator {
         });
     }
 
+    /// Add a user with a display name and an active flag (late provisioning and
+    /// deactivation are modelled by adding or changing users while the emulator runs).
+    pub fn put_user(&self, id: &str, user_name: &str, active: bool) {
+        let mut state = self.lock();
+        let external_id = state.org.users.get(id).and_then(|u| u.external_id.clone());
+        state.org.add_user(User {
+            id: id.to_owned(),
+            user_name: user_name.to_owned(),
+            external_id,
+            active,
+        });
+    }
+
+    /// Make user `id` active or inactive; false when there is no such user.
+    pub fn set_user_active(&self, id: &str, active: bool) -> bool {
+        match self.lock().org.users.get_mut(id) {
+            Some(user) => {
+                user.active = active;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delete user `id` (it stays in groups only as a dangling reference, as after a
+    /// deletion in Genesys).
+    pub fn remove_user(&self, id: &str) {
+        self.lock().org.users.remove(id);
+    }
+
     /// Add a group with these members.
     pub fn add_group(&self, id: &str, display_name: &str, members: &[&str]) {
         self.lock()

@@ -274,15 +274,23 @@ impl Org {
         Ok(refs.into_iter().map(|r| r.value).collect())
     }
 
+    /// A member to add must exist and, if a user, be active: Genesys answers 400
+    /// `invalidValue` for an inactive user and fails the whole PATCH (shared/genesys-scim-api.md,
+    /// "Inactive users"; ScimV2MemberReference: a member "can be userId or groupId").
     fn check_user(&self, id: &str) -> Result<(), Refusal> {
-        if self.users.contains_key(id) || self.groups.contains_key(id) {
-            Ok(())
-        } else {
-            Err(refuse(
+        match self.users.get(id) {
+            Some(user) if !user.active => Err(refuse(
+                400,
+                "invalidValue",
+                format!("user {id} is inactive and cannot be added to a group"),
+            )),
+            Some(_) => Ok(()),
+            None if self.groups.contains_key(id) => Ok(()),
+            None => Err(refuse(
                 400,
                 "invalidValue",
                 format!("user {id} does not exist"),
-            ))
+            )),
         }
     }
 }

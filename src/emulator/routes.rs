@@ -435,7 +435,8 @@ async fn list_users(
                 return list(found, skip, count);
             }
             let pick: fn(&super::org::User, &str) -> bool = match eq.attribute.as_str() {
-                "username" => |u, v| u.user_name.eq_ignore_ascii_case(v),
+                // userName is caseExact: false (RFC 7643 §4.1.1): Unicode case folding, not ASCII.
+                "username" => |u, v| u.user_name.to_lowercase() == v.to_lowercase(),
                 "externalid" => |u, v| u.external_id.as_deref() == Some(v),
                 other => {
                     return scim_error(

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::{FORMAT_VERSION, GroupPlan, Plan, Summary, TargetRef};
 use crate::atomic_file;
-use crate::model::hex;
+use std::collections::BTreeMap;
+
+use crate::model::{UserId, hex};
 
 /// A plan file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,18 @@ pub enum PlanFileError {
         /// This build's version.
         ours: &'static str,
     },
+    /// Written by an older scimsync, in a format this one no longer applies.
+    #[error(
+        "plan file {path} has format_version {found}, made by scimsync {tool}; this scimsync applies format_version {FORMAT_VERSION} only (it records the state each group was planned from): make a new plan with `scimsync plan` and approve it"
+    )]
+    Older {
+        /// The file.
+        path: String,
+        /// Its format version.
+        found: u32,
+        /// The version of scimsync that wrote it.
+        tool: String,
+    },
     /// The digest does not match the content.
     #[error(
         "plan file {path} was modified after it was made: its sha256 field says {recorded} but its content hashes to {actual}; re-plan and approve the new plan"
@@ -77,10 +91,11 @@ pub enum PlanFileError {
 struct Unsealed<'a> {
     format_version: u32,
     tool_version: &'a str,
-    created_at: &'a str,
+    created_at: &'a jiff::Timestamp,
     target: &'a TargetRef,
     config_sha256: &'a str,
     groups: &'a [GroupPlan],
+    labels: &'a BTreeMap<UserId, String>,
     summary: &'a Summary,
 }
 
@@ -108,6 +123,7 @@ pub fn digest(plan: &Plan) -> String {
         target: &plan.target,
         config_sha256: &plan.config_sha256,
         groups: &plan.groups,
+        labels: &plan.labels,
         summary: &plan.summary,
     };
     let mut writer = HashWriter(Sha256::new());
@@ -169,6 +185,8 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
         tool: tool.unwrap_or_else(|| "unknown".into()),
         ours: env!("CARGO_PKG_VERSION"),
     };
+    // A UTF-8 byte-order mark (some editors and Windows tools add one) is not content.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let plan = match serde_json::from_slice::<Plan>(bytes) {
         Ok(plan) => plan,
         Err(e) => {
@@ -176,9 +194,17 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
                 format_version: Some(found),
                 tool_version,
             }) = serde_json::from_slice::<Version>(bytes)
-                && found > u64::from(FORMAT_VERSION)
             {
-                return Err(newer(found, tool_version));
+                if found > u64::from(FORMAT_VERSION) {
+                    return Err(newer(found, tool_version));
+                }
+                if found < u64::from(FORMAT_VERSION) {
+                    return Err(PlanFileError::Older {
+                        path: path.to_owned(),
+                        found: u32::try_from(found).unwrap_or(0),
+                        tool: tool_version.unwrap_or_else(|| "unknown".into()),
+                    });
+                }
             }
             return Err(invalid(e.to_string()));
         }
@@ -188,6 +214,13 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
             u64::from(plan.format_version),
             Some(plan.tool_version),
         ));
+    }
+    if plan.format_version < FORMAT_VERSION {
+        return Err(PlanFileError::Older {
+            path: path.to_owned(),
+            found: plan.format_version,
+            tool: plan.tool_version,
+        });
     }
     Ok(plan)
 }
@@ -211,59 +244,86 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::model::{ETag, GroupId, MemberChanges, UserId};
+    use crate::model::{ETag, GroupId, GroupTarget, MemberChanges, Mode, UserId};
     use crate::plan::*;
 
     pub(crate) fn sample() -> Plan {
         let ids = |v: &[&str]| v.iter().map(|s| UserId::from(*s)).collect::<BTreeSet<_>>();
+        let keys = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let group = GroupPlan {
             group_id: GroupId::from("5f4bc742"),
             display_name: "Sales".into(),
+            mapping: Mapping {
+                idp_group: "sales".into(),
+                target: GroupTarget::Id(GroupId::from("5f4bc742")),
+                mode: Mode::Delta,
+            },
             precondition: Precondition {
                 etag: Some(ETag::from("W/\"42\"")),
                 members_sha256: "ab".repeat(32),
                 member_count: 120,
             },
+            base: Base {
+                lineage: Some(crate::model::Lineage::from("0123abcd")),
+                serial: 7,
+            },
             source: SourceRef {
                 kind: "delta-http".into(),
-                idp_group: "sales".into(),
+                read: ReadKind::Delta,
                 cursor_from: Some("c10".into()),
                 cursor_to: Some("c15".into()),
             },
-            intent: Intent::Delta {
-                add: ids(&["u1", "u2"]),
-                remove: ids(&["u3"]),
-            },
+            intent: Intent::new(
+                keys(&["alice@x", "bob@x", "dan@x"]),
+                Some(&keys(&["bob@x", "carol@x"])),
+            ),
+            resolution: [
+                ("alice@x", Resolution::Found("u1".into())),
+                ("bob@x", Resolution::User("u2".into())),
+                ("carol@x", Resolution::User("u3".into())),
+                ("dan@x", Resolution::Unknown),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
             changes: MemberChanges {
                 add: ids(&["u1"]),
                 remove: ids(&["u3"]),
             },
-            skipped: vec![Skipped {
-                user: "u2".into(),
-                reason: SkipReason::AlreadyMember,
+            reasons: [("u1", ChangeReason::Granted), ("u3", ChangeReason::Revoked)]
+                .into_iter()
+                .map(|(k, v)| (UserId::from(k), v))
+                .collect(),
+            pending: vec![Pending {
+                key: "dan@x".into(),
+                reason: PendingReason::UnknownUser,
             }],
+            skipped: Vec::new(),
+            member_groups: BTreeSet::new(),
             guard: Guard {
                 removals: 1,
                 limit: 25,
                 overridden: false,
             },
         };
-        let groups = vec![group];
-        let mut plan = Plan {
-            format_version: FORMAT_VERSION,
-            tool_version: "0.1.0".into(),
-            created_at: "2026-11-29T03:00:00Z".into(),
-            target: TargetRef {
+        let labels = [
+            ("u1", "Alice Smith"),
+            ("u2", "bob@x"),
+            ("u3", "Carol Jones"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (UserId::from(k), v.to_owned()))
+        .collect();
+        Plan::new(
+            TargetRef {
                 kind: "genesys".into(),
                 api_base: "https://api.mypurecloud.com".into(),
             },
-            config_sha256: "cd".repeat(32),
-            summary: Summary::of(&groups),
-            groups,
-            sha256: String::new(),
-        };
-        seal(&mut plan);
-        plan
+            "cd".repeat(32),
+            "2026-11-29T03:00:00Z".parse().unwrap(),
+            vec![group],
+            &labels,
+        )
     }
 
     #[test]
@@ -283,6 +343,7 @@ pub(crate) mod tests {
             "target",
             "config_sha256",
             "groups",
+            "labels",
             "summary",
             "\"sha256\"",
         ]
@@ -303,12 +364,21 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("p.json") && e.contains("line"), "{e}");
-        let newer = text.replace("\"format_version\": 1", "\"format_version\": 2");
+        let newer = text.replace("\"format_version\": 2", "\"format_version\": 3");
         let e = parse(newer.as_bytes(), "p.json").unwrap_err().to_string();
         assert!(
-            e.contains("format_version 2") && e.contains("upgrade"),
+            e.contains("format_version 3") && e.contains("upgrade"),
             "{e}"
         );
+        let older = text.replace("\"format_version\": 2", "\"format_version\": 1");
+        let e = parse(older.as_bytes(), "p.json").unwrap_err().to_string();
+        assert!(
+            e.contains("format_version 1") && e.contains("new plan"),
+            "{e}"
+        );
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(text.as_bytes());
+        assert_eq!(parse(&bom, "p.json").unwrap(), plan);
         let e = parse(b"\xff\xfe", "p.json").unwrap_err();
         assert!(matches!(e, PlanFileError::Invalid { .. }));
     }

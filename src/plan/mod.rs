@@ -4,20 +4,32 @@
 //! - [`file`](mod@file): the plan file: canonical JSON, sha256, verification, atomic write
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 
+pub mod check;
 pub mod file;
 pub mod planner;
 pub mod render;
+pub mod report;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Cursor, ETag, GroupId, MemberChanges, UserId};
+pub use crate::model::Base;
+pub use crate::model::Intent;
+use crate::model::{Cursor, ETag, GroupId, GroupTarget, MemberChanges, Mode, UserId};
 
 /// The plan file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A plan: per group, the changes reconciled against the group's state at plan time.
+///
+/// Format 2, per group: the Genesys group and the config mapping it was planned for; the
+/// precondition (ETag, members digest, count); the state `base` (lineage + serial) it was
+/// made from; where the IdP answer came from and how it was read; the IdP's answer in IdP
+/// keys (`intent`, what apply writes as the new mirror and what a re-plan reuses); how each
+/// key resolved; the changes in Genesys ids with a reason each; pending and skipped users;
+/// the guard. `labels` gives a human label for every user id the plan names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -25,14 +37,17 @@ pub struct Plan {
     pub format_version: u32,
     /// The scimsync version that wrote it.
     pub tool_version: String,
-    /// When it was made (RFC 3339, UTC).
-    pub created_at: String,
+    /// When it was made.
+    pub created_at: Timestamp,
     /// Where it applies.
     pub target: TargetRef,
     /// sha256 of the config file it was made with.
     pub config_sha256: String,
     /// One entry per planned group, in config order.
     pub groups: Vec<GroupPlan>,
+    /// A human label (userName or display name) for user ids the plan names. Display only.
+    #[serde(default)]
+    pub labels: BTreeMap<UserId, String>,
     /// Totals.
     pub summary: Summary,
     /// sha256 of the canonical serialization of every other field.
@@ -58,18 +73,78 @@ pub struct GroupPlan {
     pub group_id: GroupId,
     /// Its display name at plan time.
     pub display_name: String,
+    /// The config's mapping this group was planned under; apply refuses the group if the
+    /// config maps it differently by then.
+    pub mapping: Mapping,
     /// What the group must still be for the changes to apply.
     pub precondition: Precondition,
+    /// The state the plan was made from; apply refuses the group if it has moved.
+    pub base: Base,
     /// Where the intent came from.
     pub source: SourceRef,
-    /// What the IdP asked for (resolved to Genesys ids).
-    pub intent: Intent,
+    /// The IdP's answer, in IdP keys.
+    pub intent: Intent<String>,
+    /// How each IdP key of `intent.desired` and `intent.revoked` resolved. A re-plan reuses
+    /// it; apply adds the users found by a lookup to the state's resolution cache.
+    pub resolution: BTreeMap<String, Resolution>,
     /// What will be sent.
     pub changes: MemberChanges,
-    /// What was asked for but will not be sent, and why; sorted.
+    /// Why each change is made.
+    pub reasons: BTreeMap<UserId, ChangeReason>,
+    /// Desired users who cannot be added yet, and why; kept in the mirror and looked up
+    /// again by every plan.
+    pub pending: Vec<Pending>,
+    /// Users left alone, and why; sorted.
     pub skipped: Vec<Skipped>,
+    /// Members of the group that are groups: never added, removed or counted.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub member_groups: BTreeSet<GroupId>,
     /// The removal guard's count and limit.
     pub guard: Guard,
+}
+
+/// How an IdP key resolved to a Genesys user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// An active user, known before this plan (the state's cache, or a member of a group
+    /// read in this run).
+    User(UserId),
+    /// An active user found by a lookup in this plan.
+    Found(UserId),
+    /// A user that exists but is inactive: pending, never added.
+    Inactive(UserId),
+    /// No user has this key (yet): pending.
+    Unknown,
+    /// The IdP account is disabled or suspended: not desired. The id when known.
+    Disabled(Option<UserId>),
+    /// The IdP member is not a user (a group, a device, a service principal).
+    NotAUser,
+    /// The key cannot name a user (it holds control characters).
+    Invalid,
+}
+
+impl Resolution {
+    /// The Genesys user, if the key names one.
+    pub fn id(&self) -> Option<&UserId> {
+        match self {
+            Self::User(id) | Self::Found(id) | Self::Inactive(id) => Some(id),
+            Self::Disabled(id) => id.as_ref(),
+            Self::Unknown | Self::NotAUser | Self::Invalid => None,
+        }
+    }
+}
+
+/// How the config mapped a group when it was planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// The IdP group (the config's group name; keys the state).
+    pub idp_group: String,
+    /// How the Genesys group was named.
+    pub target: GroupTarget,
+    /// Delta or full.
+    pub mode: Mode,
 }
 
 /// The group's state when the plan was made.
@@ -90,63 +165,116 @@ pub struct Precondition {
 pub struct SourceRef {
     /// `delta-http`, `file`, …
     pub kind: String,
-    /// The IdP group (the config's group name; keys the state file).
-    pub idp_group: String,
+    /// How the IdP was read.
+    pub read: ReadKind,
     /// The cursor the changes were read from (`None`: a full read).
     pub cursor_from: Option<Cursor>,
     /// The cursor to store once the changes are applied.
     pub cursor_to: Option<Cursor>,
 }
 
-/// What the IdP asked for.
-///
-/// Serialized untagged (`{"add": […], "remove": […]}` or `{"members": […]}`), but read
-/// through a plain struct (`RawIntent`): serde's untagged reading buffers the whole value first, which costs
-/// seconds on a plan of a million memberships.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged, try_from = "RawIntent")]
-pub enum Intent {
-    /// `mode = "delta"`: users to add and remove.
-    Delta {
-        /// Users to add.
-        add: BTreeSet<UserId>,
-        /// Users to remove.
-        remove: BTreeSet<UserId>,
-    },
-    /// `mode = "full"`: the desired membership.
-    Full {
-        /// Every desired member.
-        members: BTreeSet<UserId>,
-    },
+/// How a group's IdP membership was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadKind {
+    /// The changes since the cursor, on top of the mirror.
+    Delta,
+    /// The whole membership: `full` mode, a listing source, or a first read.
+    Full,
+    /// The whole membership because the cursor expired or the mirror was unknown: removals
+    /// are the mirror's members the IdP no longer has.
+    Resync,
+    /// Not read: a re-plan of a superseded plan, from the state's mirror.
+    State,
 }
 
-/// The wire shape of an [`Intent`], read directly.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIntent {
-    add: Option<Vec<UserId>>,
-    remove: Option<Vec<UserId>>,
-    members: Option<Vec<UserId>>,
-}
-
-impl TryFrom<RawIntent> for Intent {
-    type Error = &'static str;
-
-    fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
-        match (raw.add, raw.remove, raw.members) {
-            (Some(add), Some(remove), None) => Ok(Self::Delta {
-                add: add.into_iter().collect(),
-                remove: remove.into_iter().collect(),
-            }),
-            (None, None, Some(members)) => Ok(Self::Full {
-                members: members.into_iter().collect(),
-            }),
-            _ => Err("intent must be {\"add\": [...], \"remove\": [...]} or {\"members\": [...]}"),
+impl ReadKind {
+    /// `delta`, `full`, … as in plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delta => "delta",
+            Self::Full => "full",
+            Self::Resync => "resync",
+            Self::State => "state",
         }
     }
 }
 
-/// A user asked for but not changed.
+/// Why a change is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeReason {
+    /// Add: the IdP granted it.
+    Granted,
+    /// Add: the IdP granted it earlier and it was removed in Genesys by hand (drift).
+    Restored,
+    /// Add: the IdP granted it while the user could not be added; now it can.
+    PendingResolved,
+    /// Remove: the IdP revoked it.
+    Revoked,
+    /// Remove: the IdP account is disabled or suspended.
+    DisabledInIdp,
+    /// Remove (`full` mode): not in the IdP's membership.
+    NotDesired,
+}
+
+impl ChangeReason {
+    /// `granted`, … as in plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Restored => "restored",
+            Self::PendingResolved => "pending-resolved",
+            Self::Revoked => "revoked",
+            Self::DisabledInIdp => "disabled-in-idp",
+            Self::NotDesired => "not-desired",
+        }
+    }
+
+    /// What it means, for a reviewer.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Granted => "granted by the IdP",
+            Self::Restored => "restored after a change made by hand in Genesys",
+            Self::PendingResolved => "a pending user, now found in Genesys",
+            Self::Revoked => "revoked by the IdP",
+            Self::DisabledInIdp => "disabled in the IdP",
+            Self::NotDesired => "not in the IdP group (full mode)",
+        }
+    }
+}
+
+/// A desired user who cannot be added yet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pending {
+    /// The IdP key.
+    pub key: String,
+    /// Why.
+    pub reason: PendingReason,
+}
+
+/// Why a desired user is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PendingReason {
+    /// No Genesys user has this key (yet: user provisioning may run later).
+    UnknownUser,
+    /// The Genesys user is inactive (Genesys refuses to add it to a group).
+    InactiveUser,
+}
+
+impl PendingReason {
+    /// `unknown-user`, … as in plan files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown-user",
+            Self::InactiveUser => "inactive-user",
+        }
+    }
+}
+
+/// A user left alone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Skipped {
@@ -156,28 +284,28 @@ pub struct Skipped {
     pub reason: SkipReason,
 }
 
-/// Why a user was not changed.
+/// Why a user was left alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
-    /// Asked to be added, but already a member.
-    AlreadyMember,
-    /// Asked to be removed, but not a member.
-    NotAMember,
-    /// No such user in Genesys Cloud.
-    UnknownUser,
     /// A protected member (`safety.protected_members`), never removed.
     Protected,
+    /// The IdP key cannot name a user (it holds control characters).
+    InvalidKey,
+    /// The IdP member is not a user (a group, a device, a service principal).
+    NotAUser,
+    /// The IdP account is disabled or suspended, and not a member: nothing to do.
+    DisabledInIdp,
 }
 
 impl SkipReason {
-    /// `already-member`, … as in plan files.
+    /// `protected`, … as in plan files.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::AlreadyMember => "already-member",
-            Self::NotAMember => "not-a-member",
-            Self::UnknownUser => "unknown-user",
             Self::Protected => "protected",
+            Self::InvalidKey => "invalid-key",
+            Self::NotAUser => "not-a-user",
+            Self::DisabledInIdp => "disabled-in-idp",
         }
     }
 }
@@ -206,6 +334,9 @@ pub struct Summary {
     pub add: usize,
     /// Users removed, over all groups.
     pub remove: usize,
+    /// Pending users, over all groups.
+    #[serde(default)]
+    pub pending: usize,
 }
 
 impl Summary {
@@ -216,11 +347,54 @@ impl Summary {
             groups_changed: groups.iter().filter(|g| !g.changes.is_empty()).count(),
             add: groups.iter().map(|g| g.changes.add.len()).sum(),
             remove: groups.iter().map(|g| g.changes.remove.len()).sum(),
+            pending: groups.iter().map(|g| g.pending.len()).sum(),
         }
     }
 }
 
 impl Plan {
+    /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
+    pub fn new(
+        target: TargetRef,
+        config_sha256: String,
+        created_at: Timestamp,
+        groups: Vec<GroupPlan>,
+        labels: &BTreeMap<UserId, String>,
+    ) -> Self {
+        let named: BTreeSet<&UserId> = groups
+            .iter()
+            .flat_map(|g| {
+                g.changes
+                    .add
+                    .iter()
+                    .chain(&g.changes.remove)
+                    .chain(g.resolution.values().filter_map(Resolution::id))
+            })
+            .collect();
+        let labels = named
+            .into_iter()
+            .filter_map(|id| labels.get(id).map(|l| (id.clone(), l.clone())))
+            .collect();
+        let mut plan = Self {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            target,
+            config_sha256,
+            summary: Summary::of(&groups),
+            groups,
+            labels,
+            sha256: String::new(),
+        };
+        file::seal(&mut plan);
+        plan
+    }
+
+    /// The label of `id`, or the id itself.
+    pub fn label<'a>(&'a self, id: &'a UserId) -> &'a str {
+        self.labels.get(id).map_or(id.as_str(), String::as_str)
+    }
+
     /// True when some group has changes.
     pub fn has_changes(&self) -> bool {
         self.groups.iter().any(|g| !g.changes.is_empty())

@@ -1,20 +1,35 @@
-//! Reconciliation: the IdP's intent against a group's current members, under the safety
-//! policy. Pure and deterministic: inputs and outputs are sorted sets.
+//! Reconciliation: a group's intent (in IdP keys), how each key resolved, and the group's
+//! live members, under the safety policy → the group's plan. Pure and deterministic: inputs
+//! and outputs are sorted sets and maps.
 //!
-//! - An add of a current member is skipped (`already-member`); a remove of a non-member is
-//!   skipped (`not-a-member`); users that do not exist are skipped (`unknown-user`); protected
-//!   members are never removed (`protected`).
-//! - `full` intent also removes current members the IdP lacks.
+//! The rules (DESIGN.md, "Modes"):
+//!
+//! - **Adds** are the desired users that resolve to an active Genesys user and are not
+//!   members, in both modes — also a user the IdP granted and someone removed by hand
+//!   (drift is corrected). The reason says which: granted, restored, a pending user resolved.
+//! - **Pending**: desired users that resolve to no Genesys user, or to an inactive one. They
+//!   stay in the intent (so in the mirror) and every later plan looks them up again.
+//! - **Removes** in `delta` mode: members the IdP granted and has since revoked (the
+//!   mirror's keys missing from the desired set, `Intent::revoked`), and members whose IdP
+//!   account is disabled; never a member the IdP never granted. With an unknown mirror
+//!   nothing is revoked, so nothing is removed. In `full` mode: also every member whose id
+//!   no desired key resolves to.
+//! - Protected members are never removed (`protected`); members that are groups are never
+//!   touched or counted (they are not in [`GroupSnapshot::members`]).
 //! - The removal guard: at most `min(max_removals_per_group, max(1, ⌊max_removal_ratio ×
 //!   members⌋))` removals per group (at least one removal is always allowed, so that a small
 //!   group can lose a member), or exactly `--allow-removals N` when given.
-//! - An empty full-state answer for a group with members is refused unless
-//!   `allow_empty_source`: an IdP outage must not empty a group.
+//! - Fail closed: a whole-membership read (first read, full, resync) that is empty, for a
+//!   group that would lose members by it, is refused unless `allow_empty_source`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Guard, Intent, SkipReason, Skipped};
-use crate::model::{MemberChanges, MemberSet, UserId};
+use super::{
+    ChangeReason, GroupPlan, Guard, Intent, Mapping, Pending, PendingReason, Precondition,
+    ReadKind, Resolution, SkipReason, Skipped, SourceRef,
+};
+use crate::model::Base;
+use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
 
 /// The safety policy a group is planned under.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,22 +52,13 @@ impl Policy {
         match self.allow_removals {
             Some(n) => (n, true),
             None => {
+                // A ratio in [0, 1] of a member count: the float is exact enough and in range.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let by_ratio = ((self.max_ratio * members as f64).floor() as usize).max(1);
                 (self.max_removals.min(by_ratio), false)
             }
         }
     }
-}
-
-/// A group's reconciled changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reconciled {
-    /// What will be sent.
-    pub changes: MemberChanges,
-    /// What will not, and why; sorted.
-    pub skipped: Vec<Skipped>,
-    /// The guard's count and limit.
-    pub guard: Guard,
 }
 
 /// Why a safety guard stopped a group's plan.
@@ -69,76 +75,129 @@ pub enum GuardTrip {
         /// The group's member count.
         members: usize,
     },
-    /// A full-state answer with no members, for a group that has some.
+    /// A whole-membership answer with no members, for a group that would lose some.
     EmptySource {
         /// The group's member count.
         members: usize,
     },
 }
 
-/// Reconcile `intent` with `current` under `policy`. `unknown` holds the users (Genesys ids
-/// or unresolved IdP keys) known not to exist: they are skipped, never added.
-pub fn reconcile(
-    current: &MemberSet,
-    intent: &Intent,
-    unknown: &BTreeSet<String>,
-    policy: &Policy,
-) -> Result<Reconciled, GuardTrip> {
+/// Everything one group's plan is made of.
+#[derive(Debug, Clone)]
+pub struct GroupInput<'a> {
+    /// The group as read now.
+    pub live: &'a GroupSnapshot,
+    /// The config's mapping.
+    pub mapping: Mapping,
+    /// The state it is planned from.
+    pub base: Base,
+    /// Where the intent came from.
+    pub source: SourceRef,
+    /// What the IdP wants, in IdP keys.
+    pub intent: Intent<String>,
+    /// How each key of the intent resolved (a missing key counts as [`Resolution::Unknown`]).
+    pub resolution: BTreeMap<String, Resolution>,
+    /// The safety policy.
+    pub policy: &'a Policy,
+}
+
+/// Plan one group.
+pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
+    let GroupInput {
+        live,
+        mapping,
+        base,
+        source,
+        intent,
+        resolution,
+        policy,
+    } = input;
+    let current = &live.members;
+    let resolved = |key: &str| resolution.get(key).unwrap_or(&Resolution::Unknown);
     let mut changes = MemberChanges::default();
-    let mut skipped: BTreeSet<Skipped> = unknown
-        .iter()
-        .map(|u| Skipped {
-            user: u.clone(),
-            reason: SkipReason::UnknownUser,
-        })
-        .collect();
-    let skip = |skipped: &mut BTreeSet<Skipped>, user: &UserId, reason| {
-        skipped.insert(Skipped {
-            user: user.0.clone(),
-            reason,
-        });
-    };
-    let mut remove_candidates = Vec::new();
-    match intent {
-        Intent::Delta { add, remove } => {
-            for user in add {
-                if unknown.contains(&user.0) {
-                    continue;
-                }
-                if current.contains(user) {
-                    skip(&mut skipped, user, SkipReason::AlreadyMember);
-                } else {
-                    changes.add.insert(user.clone());
+    let mut reasons = BTreeMap::new();
+    let mut pending = BTreeSet::new();
+    let mut skipped = BTreeSet::new();
+    // Every user a desired key names, active or not: never removed.
+    let mut desired_ids = BTreeSet::new();
+    let mut candidates: BTreeMap<UserId, ChangeReason> = BTreeMap::new();
+
+    for key in &intent.desired {
+        match resolved(key) {
+            Resolution::User(id) | Resolution::Found(id) => {
+                desired_ids.insert(id.clone());
+                if !current.contains(id) {
+                    let reason = if intent.granted.contains(key) {
+                        ChangeReason::Granted
+                    } else if matches!(resolved(key), Resolution::Found(_)) {
+                        ChangeReason::PendingResolved
+                    } else {
+                        ChangeReason::Restored
+                    };
+                    changes.add.insert(id.clone());
+                    reasons.insert(id.clone(), reason);
                 }
             }
-            for user in remove {
-                if current.contains(user) {
-                    remove_candidates.push(user);
-                } else {
-                    skip(&mut skipped, user, SkipReason::NotAMember);
+            Resolution::Inactive(id) => {
+                desired_ids.insert(id.clone());
+                if !current.contains(id) {
+                    pending.insert(pending_of(key, PendingReason::InactiveUser));
                 }
             }
-        }
-        Intent::Full { members } => {
-            if members.is_empty() && !current.is_empty() && !policy.allow_empty_source {
-                return Err(GuardTrip::EmptySource {
-                    members: current.len(),
-                });
+            Resolution::Unknown => {
+                pending.insert(pending_of(key, PendingReason::UnknownUser));
             }
-            changes.add = members
-                .iter()
-                .filter(|u| !current.contains(*u) && !unknown.contains(&u.0))
-                .cloned()
-                .collect();
-            remove_candidates.extend(current.iter().filter(|u| !members.contains(*u)));
+            Resolution::Disabled(id) => match id {
+                Some(id) if current.contains(id) => {
+                    candidates.insert(id.clone(), ChangeReason::DisabledInIdp);
+                }
+                _ => {
+                    skipped.insert(skip(key, SkipReason::DisabledInIdp));
+                }
+            },
+            Resolution::NotAUser => {
+                skipped.insert(skip(key, SkipReason::NotAUser));
+            }
+            Resolution::Invalid => {
+                skipped.insert(skip(key, SkipReason::InvalidKey));
+            }
         }
     }
-    for user in remove_candidates {
-        if policy.protected.contains(user) {
-            skip(&mut skipped, user, SkipReason::Protected);
-        } else {
-            changes.remove.insert(user.clone());
+    for key in &intent.revoked {
+        if let Some(id) = resolved(key).id()
+            && current.contains(id)
+        {
+            candidates.insert(id.clone(), ChangeReason::Revoked);
         }
+    }
+    if mapping.mode == Mode::Full {
+        for id in current {
+            candidates
+                .entry(id.clone())
+                .or_insert(ChangeReason::NotDesired);
+        }
+    }
+    for (id, reason) in candidates {
+        if desired_ids.contains(&id) {
+            continue;
+        }
+        if policy.protected.contains(&id) {
+            skipped.insert(skip(id.as_str(), SkipReason::Protected));
+        } else {
+            changes.remove.insert(id.clone());
+            reasons.insert(id, reason);
+        }
+    }
+
+    let listing = source.read != ReadKind::Delta;
+    if listing
+        && intent.desired.is_empty()
+        && !changes.remove.is_empty()
+        && !policy.allow_empty_source
+    {
+        return Err(GuardTrip::EmptySource {
+            members: current.len(),
+        });
     }
     let (limit, overridden) = policy.limit(current.len());
     let removals = changes.remove.len();
@@ -150,9 +209,24 @@ pub fn reconcile(
             members: current.len(),
         });
     }
-    Ok(Reconciled {
+    Ok(GroupPlan {
+        group_id: live.id.clone(),
+        display_name: live.display_name.clone(),
+        mapping,
+        precondition: Precondition {
+            etag: live.etag.clone(),
+            members_sha256: members_sha256(current),
+            member_count: current.len(),
+        },
+        base,
+        source,
+        intent,
+        resolution,
         changes,
+        reasons,
+        pending: pending.into_iter().collect(),
         skipped: skipped.into_iter().collect(),
+        member_groups: live.member_groups.clone(),
         guard: Guard {
             removals,
             limit,
@@ -161,13 +235,32 @@ pub fn reconcile(
     })
 }
 
+fn pending_of(key: &str, reason: PendingReason) -> Pending {
+    Pending {
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+fn skip(user: &str, reason: SkipReason) -> Skipped {
+    Skipped {
+        user: user.to_owned(),
+        reason,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{GroupId, GroupTarget};
     use proptest::prelude::*;
 
-    fn set(ids: &[&str]) -> MemberSet {
-        ids.iter().map(|s| UserId::from(*s)).collect()
+    fn keys(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn ids(v: &[&str]) -> BTreeSet<UserId> {
+        v.iter().map(|s| UserId::from(*s)).collect()
     }
 
     fn policy() -> Policy {
@@ -180,70 +273,194 @@ mod tests {
         }
     }
 
-    fn strings(ids: &[&str]) -> BTreeSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn lenient() -> Policy {
+        Policy {
+            allow_removals: Some(usize::MAX),
+            allow_empty_source: true,
+            ..policy()
+        }
+    }
+
+    fn live(members: &[&str]) -> GroupSnapshot {
+        GroupSnapshot {
+            id: GroupId::from("g"),
+            display_name: "G".into(),
+            members: ids(members),
+            ..GroupSnapshot::default()
+        }
+    }
+
+    /// Key `kX` resolves to user `X` (known before), except where `extra` says otherwise.
+    fn resolution(
+        keys_: &BTreeSet<String>,
+        extra: &[(&str, Resolution)],
+    ) -> BTreeMap<String, Resolution> {
+        let mut map: BTreeMap<String, Resolution> = keys_
+            .iter()
+            .map(|k| (k.clone(), Resolution::User(UserId(k[1..].to_owned()))))
+            .collect();
+        for (k, r) in extra {
+            map.insert((*k).to_owned(), r.clone());
+        }
+        map
+    }
+
+    fn input<'a>(
+        live: &'a GroupSnapshot,
+        mode: Mode,
+        read: ReadKind,
+        intent: Intent<String>,
+        resolution: BTreeMap<String, Resolution>,
+        policy: &'a Policy,
+    ) -> GroupInput<'a> {
+        GroupInput {
+            live,
+            mapping: Mapping {
+                idp_group: "g".into(),
+                target: GroupTarget::Id(GroupId::from("g")),
+                mode,
+            },
+            base: Base {
+                lineage: None,
+                serial: 0,
+            },
+            source: SourceRef {
+                kind: "test".into(),
+                read,
+                cursor_from: None,
+                cursor_to: None,
+            },
+            intent,
+            resolution,
+            policy,
+        }
+    }
+
+    fn plan(
+        live: &GroupSnapshot,
+        mode: Mode,
+        desired: &[&str],
+        mirror: Option<&[&str]>,
+        extra: &[(&str, Resolution)],
+        policy: &Policy,
+    ) -> Result<GroupPlan, GuardTrip> {
+        let mirror = mirror.map(keys);
+        let intent = Intent::new(keys(desired), mirror.as_ref());
+        let all: BTreeSet<String> = intent.desired.union(&intent.revoked).cloned().collect();
+        let read = if mode == Mode::Full {
+            ReadKind::Full
+        } else {
+            ReadKind::Delta
+        };
+        plan_group(input(
+            live,
+            mode,
+            read,
+            intent,
+            resolution(&all, extra),
+            policy,
+        ))
     }
 
     #[test]
-    fn delta_skips_members_non_members_unknown_and_protected() {
-        let current = set(&["a", "b", "c", "d", "e", "f", "g", "h"]);
-        let intent = Intent::Delta {
-            add: set(&["a", "x", "ghost"]),
-            remove: set(&["b", "zz", "p"]),
-        };
-        let mut p = policy();
-        p.protected = set(&["b"]);
-        let r = reconcile(&current, &intent, &strings(&["ghost"]), &p).unwrap();
-        assert_eq!(r.changes.add, set(&["x"]));
-        assert!(r.changes.remove.is_empty());
-        let reasons: Vec<_> = r
-            .skipped
+    fn delta_removes_only_what_the_idp_granted_and_revoked() {
+        // h was added by hand: the IdP never granted it. b was granted and revoked.
+        let g = live(&["a", "b", "h"]);
+        let p = plan(
+            &g,
+            Mode::Delta,
+            &["ka", "kc"],
+            Some(&["ka", "kb"]),
+            &[],
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(p.changes.add, ids(&["c"]));
+        assert_eq!(p.changes.remove, ids(&["b"]));
+        assert_eq!(p.reasons[&UserId::from("c")], ChangeReason::Granted);
+        assert_eq!(p.reasons[&UserId::from("b")], ChangeReason::Revoked);
+    }
+
+    #[test]
+    fn drift_is_restored_and_a_resolved_pending_user_says_so() {
+        // a was granted and removed by hand; p was pending and now exists.
+        let g = live(&["b"]);
+        let p = plan(
+            &g,
+            Mode::Delta,
+            &["ka", "kb", "kp"],
+            Some(&["ka", "kb", "kp"]),
+            &[("kp", Resolution::Found("p".into()))],
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(p.changes.add, ids(&["a", "p"]));
+        assert_eq!(p.reasons[&UserId::from("a")], ChangeReason::Restored);
+        assert_eq!(p.reasons[&UserId::from("p")], ChangeReason::PendingResolved);
+    }
+
+    #[test]
+    fn unknown_and_inactive_users_are_pending_not_added() {
+        let g = live(&[]);
+        let p = plan(
+            &g,
+            Mode::Delta,
+            &["ka", "kx", "ki"],
+            None,
+            &[
+                ("kx", Resolution::Unknown),
+                ("ki", Resolution::Inactive("i".into())),
+            ],
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(p.changes.add, ids(&["a"]));
+        let pending: Vec<_> = p
+            .pending
             .iter()
-            .map(|s| (s.user.as_str(), s.reason))
+            .map(|x| (x.key.as_str(), x.reason))
             .collect();
         assert_eq!(
-            reasons,
+            pending,
             [
-                ("a", SkipReason::AlreadyMember),
-                ("b", SkipReason::Protected),
-                ("ghost", SkipReason::UnknownUser),
-                ("p", SkipReason::NotAMember),
-                ("zz", SkipReason::NotAMember),
+                ("ki", PendingReason::InactiveUser),
+                ("kx", PendingReason::UnknownUser)
             ]
         );
     }
 
     #[test]
-    fn full_removes_what_the_idp_lacks_within_the_guard() {
-        let current = set(&["a", "b", "c", "d"]);
-        let r = reconcile(
-            &current,
-            &Intent::Full {
-                members: set(&["a", "b", "c", "n"]),
-            },
-            &BTreeSet::new(),
+    fn an_unknown_mirror_removes_nothing_in_delta_mode() {
+        let g = live(&["a", "b", "c", "d"]);
+        let p = plan(&g, Mode::Delta, &["ka"], None, &[], &policy()).unwrap();
+        assert!(p.changes.is_empty());
+        assert!(!p.intent.mirror_known);
+    }
+
+    #[test]
+    fn full_mode_removes_the_undesired_within_the_guard_but_never_protected() {
+        let g = live(&["a", "b", "c", "d"]);
+        let p = plan(
+            &g,
+            Mode::Full,
+            &["ka", "kb", "kc", "kn"],
+            None,
+            &[],
             &policy(),
         )
         .unwrap();
-        assert_eq!(r.changes.add, set(&["n"]));
-        assert_eq!(r.changes.remove, set(&["d"]));
+        assert_eq!(p.changes.add, ids(&["n"]));
+        assert_eq!(p.changes.remove, ids(&["d"]));
+        assert_eq!(p.reasons[&UserId::from("d")], ChangeReason::NotDesired);
         assert_eq!(
-            r.guard,
+            p.guard,
             Guard {
                 removals: 1,
                 limit: 1,
                 overridden: false
             }
         );
-        let trip = reconcile(
-            &current,
-            &Intent::Full {
-                members: set(&["a", "b"]),
-            },
-            &BTreeSet::new(),
-            &policy(),
-        )
-        .unwrap_err();
+        let trip = plan(&g, Mode::Full, &["ka", "kb"], None, &[], &policy()).unwrap_err();
         assert_eq!(
             trip,
             GuardTrip::TooManyRemovals {
@@ -254,43 +471,70 @@ mod tests {
             }
         );
         let mut p = policy();
-        p.allow_removals = Some(2);
-        let r = reconcile(
-            &current,
-            &Intent::Full {
-                members: set(&["a", "b"]),
-            },
-            &BTreeSet::new(),
-            &p,
+        p.protected = ids(&["c"]);
+        p.allow_removals = Some(1);
+        let r = plan(&g, Mode::Full, &["ka", "kb"], None, &[], &p).unwrap();
+        assert_eq!(r.changes.remove, ids(&["d"]));
+        assert_eq!(r.skipped, vec![skip("c", SkipReason::Protected)]);
+        assert!(r.guard.overridden);
+    }
+
+    #[test]
+    fn disabled_idp_accounts_are_removed_if_members_and_others_are_skipped() {
+        let g = live(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+        let p = plan(
+            &g,
+            Mode::Delta,
+            &["ka", "kb", "kz", "kq", "k\n"],
+            Some(&["ka", "kb"]),
+            &[
+                ("kb", Resolution::Disabled(Some("b".into()))),
+                ("kz", Resolution::Disabled(None)),
+                ("kq", Resolution::NotAUser),
+                ("k\n", Resolution::Invalid),
+            ],
+            &policy(),
         )
         .unwrap();
+        assert_eq!(p.changes.remove, ids(&["b"]));
+        assert_eq!(p.reasons[&UserId::from("b")], ChangeReason::DisabledInIdp);
+        let skipped: Vec<_> = p.skipped.iter().map(|s| s.reason).collect();
         assert_eq!(
-            r.guard,
-            Guard {
-                removals: 2,
-                limit: 2,
-                overridden: true
-            }
+            skipped,
+            [
+                SkipReason::InvalidKey,
+                SkipReason::NotAUser,
+                SkipReason::DisabledInIdp
+            ]
         );
     }
 
     #[test]
-    fn an_empty_full_answer_is_refused_unless_allowed() {
-        let current = set(&["a"]);
-        let empty = Intent::Full {
-            members: BTreeSet::new(),
-        };
+    fn an_empty_listing_never_empties_a_group_unless_allowed() {
+        let g = live(&["a"]);
+        let trip = plan(&g, Mode::Full, &[], None, &[], &policy()).unwrap_err();
+        assert_eq!(trip, GuardTrip::EmptySource { members: 1 });
+        let intent = Intent::new(BTreeSet::new(), Some(&keys(&["ka"])));
+        let strict = policy();
+        let resync = input(
+            &g,
+            Mode::Delta,
+            ReadKind::Resync,
+            intent,
+            resolution(&keys(&["ka"]), &[]),
+            &strict,
+        );
         assert_eq!(
-            reconcile(&current, &empty, &BTreeSet::new(), &policy()).unwrap_err(),
+            plan_group(resync).unwrap_err(),
             GuardTrip::EmptySource { members: 1 }
         );
         let mut p = policy();
         p.allow_empty_source = true;
-        let r = reconcile(&current, &empty, &BTreeSet::new(), &p).unwrap();
-        assert_eq!(r.changes.remove, set(&["a"]));
-        // An empty answer for an empty group is just nothing to do.
+        let r = plan(&g, Mode::Full, &[], None, &[], &p).unwrap();
+        assert_eq!(r.changes.remove, ids(&["a"]));
+        // An empty answer that removes nobody is just nothing to do.
         assert!(
-            reconcile(&MemberSet::new(), &empty, &BTreeSet::new(), &policy())
+            plan(&live(&[]), Mode::Full, &[], None, &[], &policy())
                 .unwrap()
                 .changes
                 .is_empty()
@@ -305,71 +549,66 @@ mod tests {
         assert_eq!(p.limit(1000), (25, false));
     }
 
-    fn ids() -> impl Strategy<Value = Vec<String>> {
-        proptest::collection::vec("[a-f][0-9]", 0..40)
+    fn some_keys() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec("k[a-f][0-9]", 0..30)
     }
 
-    fn to_set(v: &[String]) -> MemberSet {
-        v.iter().map(|s| UserId(s.clone())).collect()
-    }
-
-    fn lenient() -> Policy {
-        Policy {
-            allow_removals: Some(usize::MAX),
-            allow_empty_source: true,
-            ..policy()
-        }
+    fn as_ids(v: &[String]) -> BTreeSet<UserId> {
+        v.iter().map(|k| UserId(k[1..].to_owned())).collect()
     }
 
     proptest! {
         #[test]
-        fn planning_a_state_against_itself_changes_nothing(current in ids()) {
-            let current = to_set(&current);
-            let full = reconcile(&current, &Intent::Full { members: current.clone() }, &BTreeSet::new(), &policy()).unwrap();
-            prop_assert!(full.changes.is_empty());
-            let delta = Intent::Delta { add: current.clone(), remove: BTreeSet::new() };
-            prop_assert!(reconcile(&current, &delta, &BTreeSet::new(), &policy()).unwrap().changes.is_empty());
+        fn planning_a_group_against_its_own_membership_changes_nothing(members in some_keys()) {
+            let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+            let current: Vec<String> = members.iter().map(|k| k[1..].to_owned()).collect();
+            let current: Vec<&str> = current.iter().map(String::as_str).collect();
+            let g = live(&current);
+            for mode in [Mode::Delta, Mode::Full] {
+                let p = plan(&g, mode, &refs, Some(&refs), &[], &policy()).unwrap();
+                prop_assert!(p.changes.is_empty());
+            }
         }
 
         #[test]
-        fn in_full_mode_current_plus_changes_is_desired(current in ids(), desired in ids()) {
-            let (current, desired) = (to_set(&current), to_set(&desired));
-            let r = reconcile(&current, &Intent::Full { members: desired.clone() }, &BTreeSet::new(), &lenient()).unwrap();
-            prop_assert_eq!(r.changes.applied_to(&current), desired);
-            prop_assert!(r.changes.add.is_disjoint(&current));
-            prop_assert!(r.changes.remove.is_subset(&current));
+        fn in_full_mode_current_plus_changes_is_desired(current in some_keys(), desired in some_keys()) {
+            let cur: Vec<String> = current.iter().map(|k| k[1..].to_owned()).collect();
+            let cur: Vec<&str> = cur.iter().map(String::as_str).collect();
+            let g = live(&cur);
+            let want: Vec<&str> = desired.iter().map(String::as_str).collect();
+            let p = plan(&g, Mode::Full, &want, None, &[], &lenient()).unwrap();
+            prop_assert_eq!(p.changes.applied_to(&g.members), as_ids(&desired));
+            prop_assert!(p.changes.add.is_disjoint(&g.members));
+            prop_assert!(p.changes.remove.is_subset(&g.members));
         }
 
         #[test]
-        fn the_result_does_not_depend_on_input_order(
-            current in ids(), add in ids(), remove in ids(), seed in any::<u64>()
+        fn delta_never_removes_what_the_mirror_did_not_hold(
+            current in some_keys(), desired in some_keys(), mirror in some_keys()
         ) {
-            let remove: Vec<String> = remove.into_iter().filter(|r| !add.contains(r)).collect();
-            let shuffle = |v: &[String]| {
-                let mut v = v.to_vec();
-                let n = v.len();
-                for i in 0..n {
-                    let j = (seed.wrapping_mul(i as u64 + 7) % n as u64) as usize;
-                    v.swap(i, j);
-                }
-                v
-            };
-            let intent = |a: &[String], r: &[String]| Intent::Delta { add: to_set(a), remove: to_set(r) };
-            let one = reconcile(&to_set(&current), &intent(&add, &remove), &BTreeSet::new(), &lenient()).unwrap();
-            let two = reconcile(
-                &to_set(&shuffle(&current)),
-                &intent(&shuffle(&add), &shuffle(&remove)),
-                &BTreeSet::new(),
-                &lenient(),
-            ).unwrap();
-            prop_assert_eq!(one, two);
+            let cur: Vec<String> = current.iter().map(|k| k[1..].to_owned()).collect();
+            let cur: Vec<&str> = cur.iter().map(String::as_str).collect();
+            let g = live(&cur);
+            let want: Vec<&str> = desired.iter().map(String::as_str).collect();
+            let had: Vec<&str> = mirror.iter().map(String::as_str).collect();
+            let p = plan(&g, Mode::Delta, &want, Some(&had), &[], &lenient()).unwrap();
+            let revoked = as_ids(&mirror);
+            prop_assert!(p.changes.remove.is_subset(&revoked));
+            prop_assert!(p.changes.remove.is_disjoint(&as_ids(&desired)));
+            // And every desired user ends up a member.
+            let after = p.changes.applied_to(&g.members);
+            prop_assert!(as_ids(&desired).is_subset(&after));
         }
 
         #[test]
-        fn protected_members_are_never_removed(current in ids(), desired in ids(), protected in ids()) {
+        fn protected_members_are_never_removed(current in some_keys(), desired in some_keys(), protected in some_keys()) {
+            let cur: Vec<String> = current.iter().map(|k| k[1..].to_owned()).collect();
+            let cur: Vec<&str> = cur.iter().map(String::as_str).collect();
+            let g = live(&cur);
             let mut p = lenient();
-            p.protected = to_set(&protected);
-            let r = reconcile(&to_set(&current), &Intent::Full { members: to_set(&desired) }, &BTreeSet::new(), &p).unwrap();
+            p.protected = as_ids(&protected);
+            let want: Vec<&str> = desired.iter().map(String::as_str).collect();
+            let r = plan(&g, Mode::Full, &want, None, &[], &p).unwrap();
             prop_assert!(r.changes.remove.is_disjoint(&p.protected));
         }
     }

@@ -5,7 +5,8 @@
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use similar::TextDiff;
 
-use super::{GroupPlan, Plan, file};
+use super::{GroupPlan, Plan, ReadKind, file};
+use crate::model::{Mode, UserId};
 
 /// GitHub refuses comments over 65,536 characters; stay under with room for a header.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -47,9 +48,8 @@ pub fn render(plan: &Plan, format: Format, opts: &RenderOptions) -> String {
 /// One line: what the plan does in total.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
-    let skipped: usize = plan.groups.iter().map(|g| g.skipped.len()).sum();
-    let skipped = if skipped > 0 {
-        format!(", {skipped} skipped")
+    let skipped = if s.pending > 0 {
+        format!(", {} pending", s.pending)
     } else {
         String::new()
     };
@@ -79,22 +79,56 @@ fn cursor_text(g: &GroupPlan) -> String {
         .cursor_from
         .as_ref()
         .map_or("(start)", |c| c.as_str());
-    match &g.source.cursor_to {
-        Some(to) => format!("{from} → {to}"),
-        None => from.to_owned(),
+    let cursor = match &g.source.cursor_to {
+        Some(to) => format!("cursor {from} → {to}"),
+        None => format!("cursor {from}"),
+    };
+    let read = match g.source.read {
+        ReadKind::Delta => "IdP changes since the cursor",
+        ReadKind::Full if g.mapping.mode == Mode::Full => "whole IdP membership (full mode)",
+        ReadKind::Full => "whole IdP membership",
+        ReadKind::Resync => "resync: whole IdP membership against the mirror",
+        ReadKind::State => "re-planned from the state's mirror",
+    };
+    let mirror = if g.intent.mirror_known || g.mapping.mode == Mode::Full {
+        ""
+    } else {
+        "; first read of this group: adds only, nothing is removed"
+    };
+    format!("{cursor}, {read}{mirror}")
+}
+
+/// `name (id)`, or the id alone when no label is known.
+fn who(plan: &Plan, id: &UserId) -> String {
+    let label = plan.label(id);
+    if label == id.as_str() {
+        label.to_owned()
+    } else {
+        format!("{label} ({id})")
     }
 }
 
-/// `  + id`, `  − id` and `  · id (reason)` lines of a group's changes and skipped users.
-fn member_lines(g: &GroupPlan, out: &mut String) {
+/// `  + name (id)  reason`, `  − …`, `  ? key pending (reason)` and `  · user (reason)`
+/// lines of a group.
+fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
+    let reason = |id: &UserId| g.reasons.get(id).map_or("", |r| r.describe());
     for u in &g.changes.add {
-        out.push_str(&format!("  + {u}\n"));
+        out.push_str(&format!("  + {}  {}\n", who(plan, u), reason(u)));
     }
     for u in &g.changes.remove {
-        out.push_str(&format!("  − {u}\n"));
+        out.push_str(&format!("  − {}  {}\n", who(plan, u), reason(u)));
+    }
+    for p in &g.pending {
+        out.push_str(&format!("  ? {} pending ({})\n", p.key, p.reason.as_str()));
     }
     for s in &g.skipped {
         out.push_str(&format!("  · {} ({})\n", s.user, s.reason.as_str()));
+    }
+    if !g.member_groups.is_empty() {
+        out.push_str(&format!(
+            "  · {} member(s) that are groups, left alone\n",
+            g.member_groups.len()
+        ));
     }
 }
 
@@ -109,16 +143,16 @@ fn table(plan: &Plan, opts: &RenderOptions) -> String {
             "Genesys group",
             "+ add",
             "− remove",
-            "skipped",
+            "pending",
             "ETag",
         ]);
     for g in &plan.groups {
         t.add_row([
-            g.source.idp_group.clone(),
+            g.mapping.idp_group.clone(),
             format!("{} ({})", g.display_name, g.group_id),
             g.changes.add.len().to_string(),
             g.changes.remove.len().to_string(),
-            g.skipped.len().to_string(),
+            g.pending.len().to_string(),
             etag_text(g),
         ]);
     }
@@ -131,16 +165,16 @@ fn table(plan: &Plan, opts: &RenderOptions) -> String {
     for g in plan
         .groups
         .iter()
-        .filter(|g| !g.changes.is_empty() || !g.skipped.is_empty())
+        .filter(|g| !g.changes.is_empty() || !g.skipped.is_empty() || !g.pending.is_empty())
     {
         out.push_str(&format!(
-            "\n{} → {} ({}), cursor {}\n",
-            g.source.idp_group,
+            "\n{} → {} ({}), {}\n",
+            g.mapping.idp_group,
             g.display_name,
             g.group_id,
             cursor_text(g)
         ));
-        member_lines(g, &mut out);
+        member_lines(plan, g, &mut out);
         if g.guard.overridden {
             out.push_str(&format!(
                 "  ! removal limit overridden: {} of {} allowed\n",
@@ -169,17 +203,17 @@ fn markdown_header(plan: &Plan) -> String {
 
 fn markdown_table<'a>(groups: impl Iterator<Item = &'a GroupPlan>) -> String {
     let mut out = String::from(
-        "| Group | Genesys group | + add | − remove | skipped | ETag |\n|---|---|--:|--:|--:|---|\n",
+        "| Group | Genesys group | + add | − remove | pending | ETag |\n|---|---|--:|--:|--:|---|\n",
     );
     for g in groups {
         out.push_str(&format!(
             "| {} | {} (`{}`) | {} | {} | {} | `{}` |\n",
-            escape(&g.source.idp_group),
+            escape(&g.mapping.idp_group),
             escape(&g.display_name),
             g.group_id,
             g.changes.add.len(),
             g.changes.remove.len(),
-            g.skipped.len(),
+            g.pending.len(),
             etag_text(g)
         ));
     }
@@ -193,28 +227,24 @@ fn markdown_footer(plan: &Plan) -> String {
     )
 }
 
-fn markdown_details(g: &GroupPlan) -> String {
+fn markdown_details(plan: &Plan, g: &GroupPlan) -> String {
     let mut out = format!(
         "\n<details><summary>{} → {}: +{} −{}{}</summary>\n\n",
-        escape(&g.source.idp_group),
+        escape(&g.mapping.idp_group),
         escape(&g.display_name),
         g.changes.add.len(),
         g.changes.remove.len(),
-        if g.skipped.is_empty() {
+        if g.pending.is_empty() {
             String::new()
         } else {
-            format!(", {} skipped", g.skipped.len())
+            format!(", {} pending", g.pending.len())
         }
     );
-    out.push_str(&format!(
-        "Cursor {}; ETag `{}`.\n\n",
-        cursor_text(g),
-        etag_text(g)
-    ));
+    out.push_str(&format!("{}; ETag `{}`.\n\n", cursor_text(g), etag_text(g)));
     if !g.changes.add.is_empty() {
         out.push_str("**Add**\n\n");
         for u in &g.changes.add {
-            out.push_str(&format!("- `{u}`\n"));
+            out.push_str(&format!("- {}: {}\n", md_who(plan, u), reason_of(g, u)));
         }
         out.push('\n');
     }
@@ -230,7 +260,14 @@ fn markdown_details(g: &GroupPlan) -> String {
             }
         ));
         for u in &g.changes.remove {
-            out.push_str(&format!("- `{u}`\n"));
+            out.push_str(&format!("- {}: {}\n", md_who(plan, u), reason_of(g, u)));
+        }
+        out.push('\n');
+    }
+    if !g.pending.is_empty() {
+        out.push_str("**Pending** (kept, looked up again by the next plan)\n\n");
+        for p in &g.pending {
+            out.push_str(&format!("- `{}`: {}\n", p.key, p.reason.as_str()));
         }
         out.push('\n');
     }
@@ -253,10 +290,10 @@ fn markdown(plan: &Plan) -> String {
     let changed: Vec<&GroupPlan> = plan
         .groups
         .iter()
-        .filter(|g| !g.changes.is_empty() || !g.skipped.is_empty())
+        .filter(|g| !g.changes.is_empty() || !g.skipped.is_empty() || !g.pending.is_empty())
         .collect();
     let table = markdown_table(plan.groups.iter());
-    let details: String = changed.iter().map(|g| markdown_details(g)).collect();
+    let details: String = changed.iter().map(|g| markdown_details(plan, g)).collect();
     let full = format!("{header}{table}{details}{footer}");
     if full.chars().count() <= MARKDOWN_LIMIT {
         return full;
@@ -288,6 +325,20 @@ fn markdown(plan: &Plan) -> String {
     format!("{header}{rows}{more}{note}{footer}")
 }
 
+/// `name (`id`)`, or the id alone when no label is known.
+fn md_who(plan: &Plan, id: &UserId) -> String {
+    let label = plan.label(id);
+    if label == id.as_str() {
+        format!("`{id}`")
+    } else {
+        format!("{} (`{id}`)", escape(label))
+    }
+}
+
+fn reason_of(g: &GroupPlan, id: &UserId) -> &'static str {
+    g.reasons.get(id).map_or("", |r| r.describe())
+}
+
 /// Markdown table cells: pipes and newlines would break the table.
 fn escape(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -295,18 +346,18 @@ fn escape(s: &str) -> String {
 
 /// The member changes of `groups` as plain lines, one group after another: what the diff
 /// between an approved plan and its re-plan compares.
-pub fn changes_text(groups: &[GroupPlan]) -> String {
+pub fn changes_text(plan: &Plan) -> String {
     let mut out = String::new();
-    for g in groups {
+    for g in &plan.groups {
         out.push_str(&format!(
             "{} → {} ({}), ETag {}, {} members\n",
-            g.source.idp_group,
+            g.mapping.idp_group,
             g.display_name,
             g.group_id,
             etag_text(g),
             g.precondition.member_count
         ));
-        member_lines(g, &mut out);
+        member_lines(plan, g, &mut out);
     }
     out
 }
@@ -360,7 +411,7 @@ mod tests {
         plan.groups = (0..3000)
             .map(|i| {
                 let mut g = g.clone();
-                g.source.idp_group = format!("group-{i:04}");
+                g.mapping.idp_group = format!("group-{i:04}");
                 g.changes.add = (0..20)
                     .map(|j| crate::model::UserId(format!("user-{i}-{j}")))
                     .collect();

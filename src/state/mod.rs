@@ -29,6 +29,7 @@
 //! Keys of `groups` are the config's group names. Where the state lives is [`store`]; the
 //! lock that keeps two applies apart is [`lock`].
 
+pub mod ledger;
 pub mod lock;
 pub mod store;
 
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::lock::StateLock;
 pub use self::store::{Loaded, Store, Version};
+pub use crate::model::Base;
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).
@@ -163,16 +165,6 @@ impl Default for State {
             groups: BTreeMap::new(),
         }
     }
-}
-
-/// Where a group's state stood when a plan was made: what apply holds the plan against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Base {
-    /// The state's lineage (`None`: the state had never been written).
-    pub lineage: Option<Lineage>,
-    /// The group's serial (0: never written).
-    pub serial: u64,
 }
 
 impl State {

@@ -1,9 +1,10 @@
-//! Users looked up in the target, once each per run: IdP keys → Genesys user ids, and
-//! "does this user exist" for every user about to be added.
+//! Users looked up in the target, once each per run: IdP keys → Genesys users (id, label,
+//! whether active).
 //!
-//! Users seen as members of a group read in the same run are known to exist and cost no
-//! lookup, so people moving between groups cost nothing. Lookups run concurrently, bounded
-//! by the client's concurrency.
+//! When IdP keys are Genesys ids, users seen as members of a group read in the same run are
+//! known to exist and cost no lookup, so people moving between groups cost nothing. Lookups
+//! run concurrently, bounded by the client's concurrency; concurrent resolutions of the same
+//! key share one lookup.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -12,13 +13,20 @@ use futures::{StreamExt, TryStreamExt, stream};
 use tokio::sync::OnceCell;
 
 use super::{ScimClient, ScimError};
-use crate::model::UserId;
-use crate::model::UserKey;
+use crate::model::{TargetUser, UserId, UserKey};
 
-type Slot = Arc<OnceCell<Option<UserId>>>;
+/// A user as the directory has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The user.
+    pub user: TargetUser,
+    /// True when known without a lookup (a member of a group read in this run).
+    pub known: bool,
+}
 
-/// A cache of user lookups for one run. Concurrent resolutions of the same key share one
-/// lookup.
+type Slot = Arc<OnceCell<Option<Entry>>>;
+
+/// A cache of user lookups for one run.
 #[derive(Debug)]
 pub struct Directory {
     key: UserKey,
@@ -47,10 +55,15 @@ impl Directory {
         }
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         for m in members {
-            cache.insert(
-                m.0.clone(),
-                Arc::new(OnceCell::new_with(Some(Some(m.clone())))),
-            );
+            let entry = Entry {
+                user: TargetUser {
+                    id: m.clone(),
+                    label: m.0.clone(),
+                    active: true,
+                },
+                known: true,
+            };
+            cache.insert(m.0.clone(), Arc::new(OnceCell::new_with(Some(Some(entry)))));
         }
     }
 
@@ -59,24 +72,25 @@ impl Directory {
         cache.entry(key.to_owned()).or_default().clone()
     }
 
-    /// Resolve `keys`: each to its Genesys user id, or `None` when no user has it. Keys not
-    /// cached are looked up, `concurrency` at a time.
+    /// Resolve `keys` (values of the target's `key` attribute): each to its user, or `None`
+    /// when no user has it. Keys not cached are looked up, `concurrency` at a time.
     pub async fn resolve(
         &self,
         client: &ScimClient,
         keys: &BTreeSet<String>,
         concurrency: usize,
-    ) -> Result<BTreeMap<String, Option<UserId>>, ScimError> {
+    ) -> Result<BTreeMap<String, Option<Entry>>, ScimError> {
         stream::iter(keys.iter().cloned())
             .map(|k| async move {
                 let slot = self.slot(&k);
-                let id = slot
+                let entry = slot
                     .get_or_try_init(|| async {
-                        Ok::<_, ScimError>(client.find_user(self.key, &k).await?.map(|u| u.id))
+                        let found = client.find_user(self.key, &k).await?;
+                        Ok::<_, ScimError>(found.map(|user| Entry { user, known: false }))
                     })
                     .await?
                     .clone();
-                Ok::<_, ScimError>((k, id))
+                Ok::<_, ScimError>((k, entry))
             })
             .buffer_unordered(concurrency.max(1))
             .try_collect()

@@ -135,6 +135,14 @@ impl ScimError {
         matches!(self, Self::Stale { .. })
     }
 
+    /// The answer's SCIM `scimType` (`invalidValue`, …), when it had one.
+    pub fn scim_type(&self) -> Option<&str> {
+        match self {
+            Self::Stale { scim_type, .. } | Self::Status { scim_type, .. } => scim_type.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The HTTP status of the answer, when the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {
