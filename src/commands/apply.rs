@@ -235,25 +235,31 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
 /// simply finds nothing to do again).
 struct Ledger<'a> {
     state: Mutex<State>,
+    /// The version the state was read at (moved by each write), held across a write so that
+    /// writes go one at a time, each conditional on the one before.
+    version: tokio::sync::Mutex<Option<crate::state::Version>>,
     store: &'a crate::state::Store,
     plan_sha256: &'a str,
 }
 
 impl Ledger<'_> {
     /// Record that `group`'s work is done (its cursor moves to `cursor_to`) and save.
-    fn done(
+    async fn done(
         &self,
         group: &GroupPlan,
         etag: Option<String>,
     ) -> Result<(), crate::state::StateError> {
         self.note(group, etag);
-        self.save()
+        self.save().await
     }
 
-    /// Write the state file.
-    fn save(&self) -> Result<(), crate::state::StateError> {
+    /// Write the state, conditional on the version read (a lost race is a conflict, never
+    /// retried: nothing of another run's is overwritten).
+    async fn save(&self) -> Result<(), crate::state::StateError> {
+        let mut version = self.version.lock().await;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        futures::executor::block_on(self.store.save(&mut state, None)).map(|_| ())
+        *version = self.store.save(&mut state, version.as_ref()).await?;
+        Ok(())
     }
 
     /// Record that `group`'s work is done, in memory only (see [`Ledger`]).
@@ -325,7 +331,7 @@ async fn apply_group(client: &ScimClient, ledger: &Ledger<'_>, g: &GroupPlan) ->
         members_sha256: Some(g.precondition.members_sha256.clone()),
     };
     match client.patch_members(&g.group_id, &pre, &g.changes).await {
-        Ok(out) => match ledger.done(g, out.etag.map(|e| e.0)) {
+        Ok(out) => match ledger.done(g, out.etag.map(|e| e.0)).await {
             Ok(()) => Pass::Done(report(
                 g,
                 Outcome::Applied,
@@ -387,9 +393,29 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
-    let _lock = config.state.lock().await?;
+    let lock = config.state.lock().await?;
+    // The lock is released on every exit path: done, failed, or interrupted (Ctrl-C).
+    let result = tokio::select! {
+        result = apply_locked(args, env, events, config, plan) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+            "interrupted: groups finished so far are recorded in the state; a group cut off mid-way is re-planned by the next plan"
+        )),
+    };
+    lock.release().await;
+    result
+}
+
+async fn apply_locked(
+    args: &ApplyArgs,
+    env: Env<'_>,
+    events: Events,
+    config: Config,
+    plan: Plan,
+) -> anyhow::Result<ExitCode> {
+    let loaded = config.state.load().await?;
     let ledger = Ledger {
-        state: Mutex::new(config.state.load().await?.state),
+        state: Mutex::new(loaded.state),
+        version: tokio::sync::Mutex::new(loaded.version),
         store: &config.state,
         plan_sha256: &plan.sha256,
     };
@@ -436,7 +462,10 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
             }
         };
         if new.changes.is_empty() {
-            let r = match ledger.done(&old, new.precondition.etag.as_ref().map(|e| e.0.clone())) {
+            let r = match ledger
+                .done(&old, new.precondition.etag.as_ref().map(|e| e.0.clone()))
+                .await
+            {
                 Ok(()) => report(
                     &old,
                     Outcome::Converged,
@@ -474,7 +503,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
     }
 
     // The cursors of groups that needed nothing.
-    ledger.save()?;
+    ledger.save().await?;
 
     let mut replan_ref = None;
     let mut diff_text = String::new();
