@@ -22,6 +22,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::lock::LockHolder;
@@ -85,6 +86,8 @@ pub struct ObjectState {
     store: Arc<dyn ObjectStore>,
     key: ObjectPath,
     lock_key: ObjectPath,
+    /// Values of the secret variables it was built from, blanked out of its messages.
+    secrets: Arc<Vec<SecretString>>,
 }
 
 // The store's own Debug may print its credentials: print only the URL.
@@ -108,31 +111,65 @@ const SECRET_VARS: &[&str] = &[
     "AZURE_CLIENT_SECRET",
 ];
 
-/// `text` with the value of every secret variable replaced by `[REDACTED]`.
-fn blank_secrets(text: String) -> String {
-    SECRET_VARS
+/// `text` with each of `secrets` replaced by `[REDACTED]`.
+fn blank_secrets(text: String, secrets: &[SecretString]) -> String {
+    secrets
         .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .filter(|v| v.len() >= 4)
-        .fold(text, |t, secret| t.replace(&secret, "[REDACTED]"))
+        .map(|s| s.expose_secret())
+        .filter(|s| s.len() >= 4)
+        .fold(text, |t, secret| t.replace(secret, "[REDACTED]"))
 }
 
-/// The first endpoint variable set among `vars`, checked: https, or http to loopback.
-fn endpoint_from_env(vars: &[&str]) -> Result<Option<Endpoint>, UrlError> {
-    for var in vars {
-        if let Ok(text) = std::env::var(var)
-            && !text.trim().is_empty()
-        {
-            return Ok(Some(Endpoint::parse(&text, var)?));
-        }
-    }
-    Ok(None)
+/// The variables of `env` named `name`.
+fn var<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// The first endpoint variable set among `names`, checked: https, or http to loopback.
+fn endpoint_from(env: &[(String, String)], names: &[&str]) -> Result<Option<Endpoint>, UrlError> {
+    names
+        .iter()
+        .find_map(|name| var(env, name).map(|text| Endpoint::parse(text, name)))
+        .transpose()
+        .map_err(UrlError::from)
+}
+
+/// `builder` given every variable of `env` that starts with `prefix`, as the crate's
+/// `from_env` does with the process environment (names it does not know are skipped).
+fn configure<B, K: std::str::FromStr>(
+    env: &[(String, String)],
+    prefix: &str,
+    builder: B,
+    with: impl Fn(B, K, &str) -> B,
+) -> B {
+    env.iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .fold(builder, |b, (k, v)| match k.to_ascii_lowercase().parse() {
+            Ok(key) => with(b, key, v),
+            Err(_) => b,
+        })
 }
 
 impl ObjectState {
     /// A state object at `url` (`s3://`, `gs://` or `az://`), with settings and credentials
-    /// from the environment. Nothing is sent yet.
+    /// from the process environment. Nothing is sent yet.
     pub fn from_url(url: &Url) -> Result<Self, UrlError> {
+        Self::from_url_in(url, &std::env::vars().collect::<Vec<_>>())
+    }
+
+    /// [`ObjectState::from_url`] with the environment `env` (name, value) instead of the
+    /// process's: S3 reads the `AWS_*` variables, GCS `GOOGLE_*`, Azure `AZURE_*`.
+    pub fn from_url_in(url: &Url, env: &[(String, String)]) -> Result<Self, UrlError> {
+        let secrets: Arc<Vec<SecretString>> = Arc::new(
+            SECRET_VARS
+                .iter()
+                .filter_map(|name| var(env, name))
+                .map(SecretString::from)
+                .collect(),
+        );
         let invalid = |message: &str| UrlError::Invalid {
             url: url.to_string(),
             message: message.to_owned(),
@@ -163,41 +200,49 @@ impl ObjectState {
         let builder_error = |e: object_store::Error| UrlError::Builder {
             url: url.to_string(),
             service: service.name(),
-            message: blank_secrets(e.to_string()),
+            message: blank_secrets(e.to_string(), &secrets),
         };
         let store: Arc<dyn ObjectStore> = match service {
             Service::S3 => {
-                let endpoint = endpoint_from_env(&[
-                    "AWS_ENDPOINT_URL_S3",
-                    "AWS_ENDPOINT_URL",
-                    "AWS_ENDPOINT",
-                ])?;
-                endpoint_from_env(&["AWS_ENDPOINT_URL_STS"])?;
+                let endpoint = endpoint_from(
+                    env,
+                    &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"],
+                )?;
+                endpoint_from(env, &["AWS_ENDPOINT_URL_STS"])?;
                 let allow_http = endpoint
                     .as_ref()
                     .is_some_and(|e| e.url().scheme() == "http");
-                let mut b = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    // AWS S3 and the S3-compatible stores honour If-Match / If-None-Match.
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .with_allow_http(allow_http);
+                let mut b = configure(env, "AWS_", AmazonS3Builder::new(), |b, k, v| {
+                    b.with_config(k, v)
+                })
+                .with_bucket_name(bucket)
+                // AWS S3 and the S3-compatible stores honour If-Match / If-None-Match.
+                .with_conditional_put(S3ConditionalPut::ETagMatch)
+                .with_allow_http(allow_http);
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e.as_str());
                 }
                 Arc::new(b.build().map_err(builder_error)?)
             }
             Service::Gcs => Arc::new(
-                GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(builder_error)?,
+                configure(
+                    env,
+                    "GOOGLE_",
+                    GoogleCloudStorageBuilder::new(),
+                    |b, k, v| b.with_config(k, v),
+                )
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(builder_error)?,
             ),
             Service::Azure => Arc::new(
-                MicrosoftAzureBuilder::from_env()
-                    .with_container_name(bucket)
-                    .with_allow_http(false)
-                    .build()
-                    .map_err(builder_error)?,
+                configure(env, "AZURE_", MicrosoftAzureBuilder::new(), |b, k, v| {
+                    b.with_config(k, v)
+                })
+                .with_container_name(bucket)
+                .with_allow_http(false)
+                .build()
+                .map_err(builder_error)?,
             ),
         };
         Ok(Self {
@@ -206,6 +251,7 @@ impl ObjectState {
             store,
             key,
             lock_key,
+            secrets,
         })
     }
 
@@ -226,7 +272,7 @@ impl ObjectState {
     fn failed(&self, what: &str, e: object_store::Error) -> StateError {
         StateError::Store {
             path: self.shown(),
-            message: blank_secrets(format!("{what}: {e}")),
+            message: blank_secrets(format!("{what}: {e}"), &self.secrets),
         }
     }
 
@@ -396,11 +442,43 @@ mod tests {
 
     #[test]
     fn debug_prints_only_the_url() {
-        let s = ObjectState::from_url(&url("s3://bucket/team/scimsync.state.json")).unwrap();
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret-value"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let s =
+            ObjectState::from_url_in(&url("s3://bucket/team/scimsync.state.json"), &env).unwrap();
         assert_eq!(
             format!("{s:?}"),
             "ObjectState(s3://bucket/team/scimsync.state.json)"
         );
         assert_eq!(s.lock_key.as_ref(), "team/scimsync.state.json.lock");
+        let store = super::super::Store::Object(s.clone());
+        let shown = format!("{store:?} {:?}", super::super::StoreLock::Object(s.clone()));
+        assert!(
+            !shown.contains("secret-value") && !shown.contains("AKID"),
+            "{shown}"
+        );
+        assert_eq!(
+            blank_secrets("denied for wJalrXUtnFEMI-secret-value".into(), &s.secrets),
+            "denied for [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn plaintext_endpoints_only_on_loopback() {
+        let at = |endpoint: &str| {
+            let env = [("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned())];
+            ObjectState::from_url_in(&url("s3://b/k.json"), &env)
+        };
+        assert!(at("http://127.0.0.1:9000").is_ok());
+        assert!(at("https://s3.example.com").is_ok());
+        let e = at("http://minio.internal:9000").unwrap_err().to_string();
+        assert!(
+            e.contains("AWS_ENDPOINT_URL") && e.contains("loopback"),
+            "{e}"
+        );
     }
 }

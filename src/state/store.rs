@@ -80,6 +80,11 @@ impl Store {
     /// `file:///path`), or else a path, relative to `dir`. Object stores take their
     /// settings and credentials from the environment.
     pub fn parse(text: &str, dir: &Path) -> Result<Self, UrlError> {
+        Self::parse_in(text, dir, &std::env::vars().collect::<Vec<_>>())
+    }
+
+    /// [`Store::parse`] with the environment `env` (name, value) instead of the process's.
+    pub fn parse_in(text: &str, dir: &Path, env: &[(String, String)]) -> Result<Self, UrlError> {
         let text = text.trim();
         if !text.contains("://") {
             return Ok(Self::File(dir.join(text)));
@@ -99,7 +104,7 @@ impl Store {
                     message: "is not a local file: write file:///absolute/path".into(),
                 });
         }
-        Ok(Self::Object(ObjectState::from_url(&url)?))
+        Ok(Self::Object(ObjectState::from_url_in(&url, env)?))
     }
 
     /// What to call it in messages: the path or URL, never a credential.
