@@ -337,3 +337,31 @@ async fn the_local_file_store_is_unchanged() {
     r.code(0);
     assert!(r.stdout.contains("not locked"), "{}", r.stdout);
 }
+
+/// Ctrl-C during an apply: it stops, says so, and releases the lock object.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_releases_the_lock() {
+    let moto = Moto::start().await;
+    let s = s3_scenario(&moto).await;
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.emu().inject(
+        Route::GroupPatch,
+        1,
+        FaultAction::Delay(Duration::from_secs(600)),
+    );
+    let mut apply = s.spawn(&["apply", "plan.json"]);
+    s.emu().wait_arrived(Route::GroupPatch, 1).await;
+    assert!(moto.get(LOCK).await.is_some());
+    let pid = apply.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), apply.wait())
+        .await
+        .expect("apply stops on Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(moto.get(LOCK).await.is_none(), "the lock is released");
+}
