@@ -4,6 +4,7 @@
 //! cargo run --release --example bench -- --preset wide     # 1,000 groups × 1,000 members
 //! cargo run --release --example bench -- --preset deep     # 100 groups × 10,000 members
 //! cargo run --release --example bench -- --groups 50 --members 200 --delta 10
+//! cargo run --release --example bench -- --s3-state-only   # the S3 state round trip alone
 //! ```
 //!
 //! The parent process holds the emulator; plan and apply run in child processes (this same
@@ -11,7 +12,8 @@
 //! its own and the emulator's share is measured apart (its handlers' busy time, and the
 //! parent's CPU time while the child ran). Then a pacing run applies a plan with
 //! `requests_per_minute` set below the emulator's per-token limit, to show zero 429s and the
-//! achieved rate. Figures are printed, with each target marked met or not; nothing is asserted.
+//! achieved rate. Last, the S3 state round trip: a 1,000-group state read and written back
+//! conditionally against a local moto server. Figures are printed, with each target marked met or not; nothing is asserted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -55,6 +57,9 @@ struct Args {
     /// Concurrency.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Time only the S3 state round trip (against a local moto server).
+    #[arg(long)]
+    s3_state_only: bool,
     /// Internal: run one phase as a child process.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -337,6 +342,12 @@ fn main() -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("unknown preset {other:?}: wide or deep"),
         None => {}
     }
+    if args.s3_state_only {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(s3_round_trip());
+    }
     let (groups, members) = (args.groups, args.members);
     println!(
         "scimsync bench: {groups} groups × {members} members ({} memberships), {:.0} % delta, concurrency {}",
@@ -531,7 +542,93 @@ fn main() -> anyhow::Result<()> {
         met(rate >= 0.95 * f64::from(args.pacing_rpm))
     );
     drop(running);
+
+    runtime.block_on(s3_round_trip())?;
     Ok(())
+}
+
+/// The S3 state round trip: a 1,000-group state (100 mirror members each) read and written
+/// back conditionally against a local moto server (`target/moto-venv`, installed as the
+/// tests do when missing), through the same `Store` that plan and apply use.
+async fn s3_round_trip() -> anyhow::Result<()> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv");
+    if !venv.join("bin/moto_server").exists() {
+        println!("s3 state: installing moto[server] into {}", venv.display());
+        anyhow::ensure!(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()?
+                .success()
+                && Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet", "moto[server]"])
+                    .status()?
+                    .success(),
+            "installing moto failed (needs Python 3 with venv and pip)"
+        );
+    }
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut moto = Command::new(venv.join("bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &addr.port().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = async {
+        let base = format!("http://{addr}");
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let mut ready = false;
+        for _ in 0..300 {
+            if http.put(format!("{base}/bench")).send().await.is_ok_and(|r| r.status().is_success()) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(ready, "moto_server did not answer on {base}");
+        let env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", base.as_str()),
+            ("AWS_ACCESS_KEY_ID", "bench"),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let store = scimsync::state::Store::parse_in("s3://bench/scimsync.state.json", Path::new(""), &env)?;
+        let mut state = scimsync::state::State::default();
+        for g in 0..1000 {
+            let record = state.groups.entry(format!("group-{g:04}")).or_default();
+            record.serial = 1;
+            record.cursor = Some(scimsync::model::Cursor(format!("cursor-{g}")));
+            record.idp_members = Some((0..100).map(|m| format!("user-{:06}@example.com", g * 37 + m)).collect());
+        }
+        let bytes = state.encode().len();
+        store.save(&mut state, None).await?;
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let mut loaded = store.load().await?;
+            if let Some(r) = loaded.state.groups.get_mut("group-0000") {
+                r.serial += 1;
+            }
+            store.save(&mut loaded.state, loaded.version.as_ref()).await?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        println!(
+            "s3 state: 1,000 groups × 100 mirror members ({:.1} MB) read + conditional write against moto on 127.0.0.1: median {:.3} s of 5 (min {:.3}, max {:.3}) (target < 1 s: {})",
+            mb(bytes as u64),
+            median.as_secs_f64(),
+            times[0].as_secs_f64(),
+            times[times.len() - 1].as_secs_f64(),
+            met(median < Duration::from_secs(1))
+        );
+        Ok(())
+    }
+    .await;
+    let _ = moto.kill();
+    let _ = moto.wait();
+    result
 }
 
 fn cpu_model() -> String {

@@ -48,9 +48,10 @@ pub enum Command {
     /// (--replan-out), the difference is shown, and the exit code is 3 so that the re-plan goes
     /// back for approval. A group's IdP cursor advances only once its changes are applied.
     Apply(ApplyArgs),
-    /// Check the config, credentials, every mapped group and the IdP, as a checklist.
+    /// Check the config, the state store, credentials, every mapped group and the IdP, as a
+    /// checklist.
     Validate(ValidateArgs),
-    /// Show or reset the state file (per-group IdP cursors).
+    /// Show, reset, unlock or copy the state (per-group IdP cursors, mirrors, resolved users).
     #[command(subcommand)]
     State(StateCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -194,6 +195,40 @@ pub enum StateCommand {
         /// meanwhile keep their access until removed by hand or by a `full` plan.
         #[arg(long)]
         forget_mirror: bool,
+    },
+    /// Remove the apply lock of a state in object storage whose holder died (an apply that
+    /// was killed). Shows who holds it and asks first; on no terminal, needs --force.
+    Unlock {
+        /// The config file.
+        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Remove it without asking. Only when that holder is surely dead: two applies at
+        /// once could each undo the other's state.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy the configured state to another store, e.g. from the local file to a bucket
+    /// (then point `[state] url` at it). Refuses to overwrite another state (lineage) or a
+    /// newer one.
+    Push {
+        /// The config file (its `[state]` is copied).
+        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Where to: s3://bucket/key, gs://bucket/key, az://container/key, file:///path or
+        /// a path.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+    /// Copy a state from another store into the configured one. Refuses to overwrite
+    /// another state (lineage) or a newer one.
+    Pull {
+        /// The config file (its `[state]` is replaced).
+        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Where from: s3://bucket/key, gs://bucket/key, az://container/key, file:///path or
+        /// a path.
+        #[arg(long, value_name = "URL")]
+        from: String,
     },
 }
 

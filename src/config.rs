@@ -167,6 +167,7 @@ impl Default for RawSafety {
 #[serde(deny_unknown_fields)]
 struct RawState {
     path: Option<PathBuf>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,13 +344,7 @@ impl Config {
         let target = validate_target(raw.target, &invalid)?;
         let source = validate_source(raw.source, &dir, &invalid)?;
         let safety = validate_safety(raw.safety, &invalid)?;
-        let state = Store::File(
-            dir.join(
-                raw.state
-                    .path
-                    .unwrap_or_else(|| PathBuf::from("scimsync.state.json")),
-            ),
-        );
+        let state = validate_state(raw.state, &dir, &invalid)?;
         if raw.groups.is_empty() {
             return Err(invalid(
                 "group",
@@ -695,6 +690,31 @@ fn validate_source(
     }
 }
 
+fn validate_state(
+    raw: RawState,
+    dir: &Path,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<Store, ConfigError> {
+    match (raw.path, raw.url) {
+        (Some(_), Some(_)) => Err(invalid(
+            "state.url",
+            "set path (a local file) or url (object storage), not both".into(),
+        )),
+        (None, Some(url)) if !url.contains("://") => Err(invalid(
+            "state.url",
+            format!(
+                "{url:?} is not a URL: write s3://bucket/key, gs://bucket/key, az://container/key or file:///path (a relative path goes in state.path)"
+            ),
+        )),
+        (None, Some(url)) => {
+            Store::parse(&url, dir).map_err(|e| invalid("state.url", e.to_string()))
+        }
+        (path, None) => Ok(Store::File(
+            dir.join(path.unwrap_or_else(|| PathBuf::from("scimsync.state.json"))),
+        )),
+    }
+}
+
 fn validate_safety(
     raw: RawSafety,
     invalid: &impl Fn(&str, String) -> ConfigError,
@@ -777,6 +797,20 @@ mode = "full"
     }
 
     #[test]
+    fn the_state_is_a_path_or_a_url() {
+        let c = parse(&format!(
+            "{GOOD}[state]\nurl = \"s3://bucket/team/s.json\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.state.describe(), "s3://bucket/team/s.json");
+        let c = parse(&format!(
+            "{GOOD}[state]\nurl = \"file:///var/lib/s.json\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.state.describe(), "/var/lib/s.json");
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let cases = [
             (GOOD.replace("[target]", "[target]\ncolour = 1"), "colour"),
@@ -803,6 +837,17 @@ mode = "full"
                 GOOD.replace("[source]", "[safety]\nmax_removal_ratio = 2.0\n[source]"),
                 "safety.max_removal_ratio",
             ),
+            (
+                format!("{GOOD}[state]\npath = \"s.json\"\nurl = \"s3://b/k.json\"\n"),
+                "state.url",
+            ),
+            (format!("{GOOD}[state]\nurl = \"s.json\"\n"), "state.url"),
+            (format!("{GOOD}[state]\nurl = \"s3://b/\"\n"), "state.url"),
+            (
+                format!("{GOOD}[state]\nurl = \"gopher://b/k\"\n"),
+                "state.url",
+            ),
+            (format!("{GOOD}[state]\nbucket = \"b\"\n"), "bucket"),
         ];
         for (text, key) in cases {
             let e = parse(&text).unwrap_err().to_string();

@@ -17,7 +17,7 @@
 //! | [`source`] | identity-provider readers behind one trait: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
 //! | [`config`] | the TOML config, validated with precise messages |
-//! | [`state`] | per-group IdP cursors, advanced only after a successful apply; the apply lock |
+//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes) and the apply lock |
 //! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
 //! | [`events`] | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |

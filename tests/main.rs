@@ -1,7 +1,9 @@
 //! Integration tests: one binary (so that 2 cores link once), a module per subject.
-//! Every test talks HTTP to an emulator on 127.0.0.1:0.
+//! Every test talks HTTP to an emulator on 127.0.0.1:0 (and the state-store tests to a moto
+//! S3 server on 127.0.0.1).
 
 mod harness;
+mod moto;
 mod scenario;
 
 mod apply;
@@ -16,3 +18,4 @@ mod resilience;
 mod scim_target;
 mod security;
 mod sources;
+mod state_store;

@@ -27,6 +27,7 @@ pub struct Scenario {
     target_section: Option<String>,
     env: Vec<(String, String)>,
     no_credentials: bool,
+    state_section: Option<String>,
 }
 
 /// What a run printed and returned.
@@ -66,6 +67,7 @@ impl Scenario {
             target_section: None,
             env: Vec::new(),
             no_credentials: false,
+            state_section: None,
         }
         // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
         .target("requests_per_minute = 100000")
@@ -147,6 +149,44 @@ impl Scenario {
         self
     }
 
+    /// Set the `[state]` section.
+    #[must_use]
+    pub fn state(mut self, lines: &str) -> Self {
+        self.state_section = Some(format!("{lines}\n"));
+        self
+    }
+
+    /// Keep the state in `moto`'s bucket at `key` (`[state] url = "s3://…"`, and the `AWS_*`
+    /// variables that reach it).
+    #[must_use]
+    pub fn s3_state(self, moto: &crate::moto::Moto, key: &str) -> Self {
+        self.envs(moto.env())
+            .state(&format!("url = \"{}\"", moto.s3(key)))
+    }
+
+    /// Keep the state in an S3 store at `endpoint` (bucket `scimsync-test`, key `key`),
+    /// with the test credentials.
+    #[must_use]
+    pub fn s3_state_at(self, endpoint: &str, key: &str) -> Self {
+        self.envs(vec![
+            ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+            ("AWS_ACCESS_KEY_ID".into(), crate::moto::ACCESS_KEY.into()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                crate::moto::SECRET_KEY.into(),
+            ),
+            ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ])
+        .state(&format!("url = \"s3://{}/{key}\"", crate::moto::BUCKET))
+    }
+
+    /// Set environment variables for runs.
+    #[must_use]
+    pub fn envs(mut self, vars: Vec<(String, String)>) -> Self {
+        self.env.extend(vars);
+        self
+    }
+
     /// A path in the scenario's folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -162,8 +202,12 @@ impl Scenario {
             .target_section
             .clone()
             .unwrap_or_else(|| format!("api_base = \"{base}\"\nlogin_base = \"{base}\"\n"));
+        let state = self
+            .state_section
+            .as_ref()
+            .map_or(String::new(), |s| format!("[state]\n{s}\n"));
         format!(
-            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{}",
+            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",
             self.extra_target,
             self.extra_source,
             self.extra_safety,

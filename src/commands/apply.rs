@@ -360,7 +360,26 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
             replan_path.display()
         );
     }
-    let _lock = config.state.lock().await?;
+    let lock = config.state.lock().await?;
+    // The lock is released on every exit path: done, failed, or interrupted (Ctrl-C).
+    let result = tokio::select! {
+        result = apply_locked(args, env, events, &config, &plan, &replan_path) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+            "interrupted: groups finished so far are recorded in the state; a group cut off mid-way is re-planned by the next plan"
+        )),
+    };
+    lock.release().await;
+    result
+}
+
+async fn apply_locked(
+    args: &ApplyArgs,
+    env: Env<'_>,
+    events: Events,
+    config: &Config,
+    plan: &Plan,
+    replan_path: &Path,
+) -> anyhow::Result<ExitCode> {
     let loaded = config.state.load().await?;
     let ledger = Ledger::new(
         loaded.state,
@@ -369,12 +388,12 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         &plan.sha256,
         &plan.labels,
     );
-    let client = connect(&config, env)?;
+    let client = connect(config, env)?;
     let run = Run {
         client: &client,
-        config: &config,
+        config,
         ledger: &ledger,
-        policy: policy(&config, None),
+        policy: policy(config, None),
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
@@ -504,6 +523,13 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
 
     // The groups that needed nothing.
     ledger.save().await?;
+    let lost = ledger.lost();
+    for r in reports.iter_mut().filter(|r| lost.contains(&r.idp_group)) {
+        r.outcome = Outcome::Stale;
+        r.detail = Some(
+            "another run wrote this group's state while this apply ran (a lost compare-and-swap race): what landed in Genesys stays, but this run's record of it was not saved; run `scimsync plan` again for this group".into(),
+        );
+    }
 
     let mut replan_ref = None;
     let mut diff_text = String::new();
@@ -518,8 +544,8 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
                 }
             });
         }
-        let replan = seal_plan(&config, replanned, &labels);
-        file::write(&replan_path, &replan)?;
+        let replan = seal_plan(config, replanned, &labels);
+        file::write(replan_path, &replan)?;
         let old = Plan {
             groups: approved,
             ..plan.clone()

@@ -1,11 +1,13 @@
-//! `scimsync state show` and `scimsync state reset --group NAME`.
+//! `scimsync state show | reset --group NAME | unlock [--force] | push --to URL | pull --from URL`.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+use std::path::Path;
 
 use crate::cli::StateCommand;
 use crate::config::Config;
 use crate::exit_code::ExitCode;
-use crate::state::State;
+use crate::state::{State, Store};
 
 /// Run a `scimsync state` command.
 pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
@@ -23,34 +25,95 @@ pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
         } => {
             let config = Config::load(config)?;
             config.select(group)?;
-            let _lock = config.state.lock().await?;
-            let mut loaded = config.state.load().await?;
-            for name in group {
-                let Some(record) = loaded.state.groups.get_mut(name) else {
-                    println!("{name}: nothing recorded; its next plan reads the whole membership");
-                    continue;
-                };
-                record.cursor = None;
-                record.serial += 1;
-                if *forget_mirror {
-                    record.idp_members = None;
-                    println!(
-                        "reset {name}: cursor and mirror forgotten. Its next plan reads the whole IdP membership as additions only: users the IdP revoked meanwhile are NOT removed in delta mode"
-                    );
-                } else {
-                    println!(
-                        "reset {name}: cursor forgotten, mirror kept ({} member(s)). Its next plan reads the whole IdP membership and removes the users the IdP revoked since",
-                        record.idp_members.as_ref().map_or(0, |m| m.len())
-                    );
-                }
-            }
-            config
-                .state
-                .save(&mut loaded.state, loaded.version.as_ref())
-                .await?;
-            Ok(ExitCode::Success)
+            let lock = config.state.lock().await?;
+            let result = reset(&config, group, *forget_mirror).await;
+            lock.release().await;
+            result
+        }
+        StateCommand::Unlock { config, force } => {
+            let config = Config::load(config)?;
+            unlock(&config.state, *force).await
+        }
+        StateCommand::Push { config, to } => {
+            let config = Config::load(config)?;
+            let to = Store::parse(to, Path::new(""))?;
+            copy(&config.state, &to).await
+        }
+        StateCommand::Pull { config, from } => {
+            let config = Config::load(config)?;
+            let from = Store::parse(from, Path::new(""))?;
+            copy(&from, &config.state).await
         }
     }
+}
+
+async fn copy(from: &Store, to: &Store) -> anyhow::Result<ExitCode> {
+    let state = from.copy_to(to).await?;
+    println!(
+        "copied state {} to {} (lineage {}, {} group(s), {} user(s) resolved)",
+        from.describe(),
+        to.describe(),
+        state.lineage.as_ref().map_or("(none)", |l| l.as_str()),
+        state.groups.len(),
+        state.users.len()
+    );
+    Ok(ExitCode::Success)
+}
+
+async fn unlock(store: &Store, force: bool) -> anyhow::Result<ExitCode> {
+    let Some(holder) = store.holder().await? else {
+        println!("state {} is not locked; nothing to do", store.describe());
+        return Ok(ExitCode::Success);
+    };
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "state {} is locked by {holder}; not removing it without confirmation (no terminal to ask on): if that run is dead, run `scimsync state unlock --force`",
+                store.describe()
+            );
+        }
+        eprint!(
+            "State {} is locked by {holder}.\nRemove the lock? Only if that run is dead: two applies at once can undo each other's state. [y/N] ",
+            store.describe()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            println!("lock kept");
+            return Ok(ExitCode::Error);
+        }
+    }
+    store.unlock().await?;
+    println!("removed the lock of state {} ({holder})", store.describe());
+    Ok(ExitCode::Success)
+}
+
+async fn reset(config: &Config, group: &[String], forget_mirror: bool) -> anyhow::Result<ExitCode> {
+    let mut loaded = config.state.load().await?;
+    for name in group {
+        let Some(record) = loaded.state.groups.get_mut(name) else {
+            println!("{name}: nothing recorded; its next plan reads the whole membership");
+            continue;
+        };
+        record.cursor = None;
+        record.serial += 1;
+        if forget_mirror {
+            record.idp_members = None;
+            println!(
+                "reset {name}: cursor and mirror forgotten. Its next plan reads the whole IdP membership as additions only: users the IdP revoked meanwhile are NOT removed in delta mode"
+            );
+        } else {
+            println!(
+                "reset {name}: cursor forgotten, mirror kept ({} member(s)). Its next plan reads the whole IdP membership and removes the users the IdP revoked since",
+                record.idp_members.as_ref().map_or(0, |m| m.len())
+            );
+        }
+    }
+    config
+        .state
+        .save(&mut loaded.state, loaded.version.as_ref())
+        .await?;
+    Ok(ExitCode::Success)
 }
 
 /// `state show`'s text.

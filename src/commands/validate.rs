@@ -1,5 +1,6 @@
-//! `scimsync validate`: check the config, the credentials, that every mapped group exists
-//! and that the IdP answers, as a checklist. Non-zero on any failure.
+//! `scimsync validate`: check the config, the state store (readable, and writable by a
+//! conditional write of a probe that is then deleted), the credentials, that every mapped
+//! group exists and that the IdP answers, as a checklist. Non-zero on any failure.
 
 use super::{Env, connect, open_source};
 use crate::cli::ValidateArgs;
@@ -50,6 +51,20 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
             all &= check(false, &format!("state: {e}"));
             State::default()
         }
+    };
+    all &= match config.state.probe().await {
+        Ok(()) => check(
+            true,
+            &format!(
+                "state store ({}) {}: reachable and writable",
+                config.state.kind(),
+                config.state.describe()
+            ),
+        ),
+        Err(e) => check(
+            false,
+            &format!("state store ({}): {e}", config.state.kind()),
+        ),
     };
     let client = match connect(&config, env) {
         Ok(c) => {

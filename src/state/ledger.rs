@@ -33,6 +33,10 @@ pub struct Advance<'p> {
 #[derive(Debug)]
 pub struct Ledger<'a> {
     state: Mutex<State>,
+    /// The groups this run has written, with the serial each had before.
+    written: Mutex<BTreeMap<String, u64>>,
+    /// Groups another run wrote in between (a lost compare-and-swap race).
+    lost: Mutex<BTreeSet<String>>,
     version: tokio::sync::Mutex<Option<Version>>,
     store: &'a Store,
     plan_sha256: &'a str,
@@ -50,6 +54,8 @@ impl<'a> Ledger<'a> {
     ) -> Self {
         Self {
             state: Mutex::new(state),
+            written: Mutex::new(BTreeMap::new()),
+            lost: Mutex::new(BTreeSet::new()),
             version: tokio::sync::Mutex::new(version),
             store,
             plan_sha256,
@@ -107,6 +113,11 @@ impl<'a> Ledger<'a> {
             );
         }
         let record = state.groups.entry(to.group.to_owned()).or_default();
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(to.group.to_owned())
+            .or_insert(record.serial);
         record.serial += 1;
         record.cursor = to.cursor.cloned();
         record.idp_members = Some(to.mirror.clone());
@@ -134,15 +145,62 @@ impl<'a> Ledger<'a> {
     }
 
     /// Write everything noted so far, conditional on the version last read or written.
+    ///
+    /// A lost race (another run wrote the state in between, e.g. after a forced unlock) is
+    /// never retried blindly: the state is read again, this run's groups are laid over it
+    /// where the other run left them alone, and groups the other run also wrote are dropped
+    /// from this write and reported by [`Ledger::lost`]. Then one more conditional write.
     pub async fn save(&self) -> Result<(), StateError> {
         let mut version = self.version.lock().await;
         let mut state = self.snapshot();
-        *version = self.store.save(&mut state, version.as_ref()).await?;
+        match self.store.save(&mut state, version.as_ref()).await {
+            Ok(v) => *version = v,
+            Err(StateError::Conflict { .. }) => {
+                let fresh = self.store.load().await?;
+                let mut merged = fresh.state;
+                let written = self
+                    .written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let already = self.lost();
+                let mut newly_lost = Vec::new();
+                for (group, before) in &written {
+                    let theirs = merged.groups.get(group).map_or(0, |g| g.serial);
+                    match state.groups.get(group) {
+                        Some(ours) if theirs == *before && !already.contains(group) => {
+                            merged.groups.insert(group.clone(), ours.clone());
+                        }
+                        _ => newly_lost.push(group.clone()),
+                    }
+                }
+                self.lost
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(newly_lost);
+                for (key, user) in &state.users {
+                    merged
+                        .users
+                        .entry(key.clone())
+                        .or_insert_with(|| user.clone());
+                }
+                *version = self.store.save(&mut merged, fresh.version.as_ref()).await?;
+                state = merged;
+                *self.lock() = state.clone();
+            }
+            Err(e) => return Err(e),
+        }
         // The first write makes the lineage: keep it, so later writes carry the same one.
         let mut current = self.lock();
         if current.lineage.is_none() {
             current.lineage = state.lineage;
         }
         Ok(())
+    }
+
+    /// Groups whose state another run wrote while this one was applying: this run's record
+    /// of them was not saved, and they are to be re-planned.
+    pub fn lost(&self) -> BTreeSet<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

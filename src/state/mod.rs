@@ -31,6 +31,7 @@
 
 pub mod ledger;
 pub mod lock;
+pub mod object;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,8 +39,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use self::lock::StateLock;
-pub use self::store::{Loaded, Store, Version};
+pub use self::lock::{LockHolder, StateLock};
+pub use self::store::{Loaded, Store, StoreLock, Version};
 pub use crate::model::Base;
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
@@ -100,6 +101,32 @@ pub enum StateError {
     Conflict {
         /// The state file or object.
         path: String,
+    },
+    /// The object store answered with an error (unreachable, denied, …).
+    #[error("state {path}: {message}; check the store's URL, its credentials and the network")]
+    Store {
+        /// The state URL.
+        path: String,
+        /// What failed, secrets blanked.
+        message: String,
+    },
+    /// A copy (`state push` / `state pull`) that would replace a state it must not.
+    #[error("refusing to overwrite state {to} with {from}: {reason}")]
+    Diverged {
+        /// The state copied.
+        from: String,
+        /// The state that would have been replaced.
+        to: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The lock cannot be removed by this command.
+    #[error("cannot unlock state {path}: {reason}")]
+    Unlock {
+        /// The state file or object.
+        path: String,
+        /// Why, and what to do.
+        reason: String,
     },
 }
 
@@ -230,6 +257,45 @@ impl State {
         })
     }
 
+    /// Why this state must not replace `dest` (a state copy's destination), if it must not:
+    /// `dest` is another lineage (another team's or another setup's state), or one of its
+    /// groups was written more often than here (it is newer). An empty `dest` (never
+    /// written) may always be replaced; so may one that this state is a copy or a
+    /// successor of.
+    pub fn must_not_replace(&self, dest: &State) -> Option<String> {
+        let Some(theirs) = &dest.lineage else {
+            return None;
+        };
+        match &self.lineage {
+            None => {
+                return Some(
+                    "the state being copied was never written (it has no lineage): run an apply first, or copy the other way".into(),
+                );
+            }
+            Some(ours) if ours != theirs => {
+                return Some(format!(
+                    "it is another state (lineage {theirs}, the copy is {ours}); if it really is to be replaced, delete it first (after a backup)"
+                ));
+            }
+            Some(_) => {}
+        }
+        let newer: Vec<String> = dest
+            .groups
+            .iter()
+            .filter_map(|(name, theirs)| {
+                let ours = self.groups.get(name).map_or(0, |g| g.serial);
+                (theirs.serial > ours)
+                    .then(|| format!("{name} (serial {} > {ours})", theirs.serial))
+            })
+            .collect();
+        (!newer.is_empty()).then(|| {
+            format!(
+                "it is newer for group(s) {}: an apply wrote it since the copy was made; copy it the other way instead",
+                newer.join(", ")
+            )
+        })
+    }
+
     /// The cursor of group `name`, if it has one.
     pub fn cursor(&self, name: &str) -> Option<&Cursor> {
         self.groups.get(name).and_then(|g| g.cursor.as_ref())
@@ -326,6 +392,26 @@ mod tests {
         assert!(e.contains("s.json") && e.contains("delete it"), "{e}");
         let e = State::decode(b"{\"format_version\": 9}", "s.json").unwrap_err();
         assert!(e.to_string().contains("upgrade"), "{e}");
+    }
+
+    #[test]
+    fn a_copy_never_replaces_another_lineage_or_newer_groups() {
+        let mut src = State::default();
+        src.groups.entry("sales".into()).or_default().serial = 3;
+        // Never-written destinations take anything.
+        assert_eq!(src.must_not_replace(&State::default()), None);
+        src.encode();
+        let mut dest = src.clone();
+        assert_eq!(src.must_not_replace(&dest), None, "the same state");
+        dest.groups.get_mut("sales").unwrap().serial = 4;
+        let why = src.must_not_replace(&dest).unwrap();
+        assert!(why.contains("sales (serial 4 > 3)"), "{why}");
+        dest.groups.get_mut("sales").unwrap().serial = 2;
+        assert_eq!(src.must_not_replace(&dest), None, "older: replaced");
+        dest.lineage = Some(Lineage("other".into()));
+        let why = src.must_not_replace(&dest).unwrap();
+        assert!(why.contains("another state"), "{why}");
+        assert!(State::default().must_not_replace(&dest).is_some());
     }
 
     #[test]
