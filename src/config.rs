@@ -873,7 +873,7 @@ mode = "full"
             parse(&scim).unwrap().target.remove_style,
             RemoveStyle::FilterPath
         );
-        let e = parse(&scim.replace("[source]", "[source]").replace(
+        let e = parse(&scim.replace(
             "token_env = \"T\"",
             "token_env = \"T\"\nremove_style = \"value-list\"",
         ))
