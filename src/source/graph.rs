@@ -184,7 +184,7 @@ impl Graph {
                 url,
                 status,
                 detail: format!(
-                    ": the Microsoft identity platform refused app {} in tenant {}; check the app's client id and secret, and that it has the GroupMember.Read.All and User.Read.All application permissions",
+                    ": the Microsoft identity platform refused app {} in tenant {}; check the app's client id and secret, and that it has the GroupMember.Read.All and Directory.Read.All application permissions (getByIds needs the latter)",
                     self.client_id, self.tenant
                 ),
             },
