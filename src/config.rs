@@ -16,6 +16,7 @@ pub use crate::model::GroupTarget;
 pub use crate::model::Mode;
 use crate::model::UserKey;
 use crate::model::{GroupId, UserId, sha256_hex};
+pub use crate::source::okta::OktaUserAttribute;
 use crate::state::Store;
 use crate::target::{RemoveStyle, regions};
 
@@ -118,17 +119,14 @@ struct RawSource {
     kind: RawSourceKind,
     base_url: Option<String>,
     token_env: Option<String>,
-    #[serde(default = "default_user_key")]
-    user_key: UserKey,
+    user_key: Option<UserKey>,
+    user_attribute: Option<OktaUserAttribute>,
+    read_deadline_secs: Option<i64>,
     path: Option<PathBuf>,
     login_base: Option<String>,
     tenant: Option<String>,
     client_id_env: Option<String>,
     client_secret_env: Option<String>,
-}
-
-fn default_user_key() -> UserKey {
-    UserKey::Id
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +229,8 @@ pub enum SourceConfig {
         token_env: String,
         /// How IdP users map to Genesys users.
         user_key: UserKey,
+        /// How long one group's whole read may take.
+        read_deadline: std::time::Duration,
     },
     /// A declarative TOML file of desired members.
     File {
@@ -251,8 +251,11 @@ pub enum SourceConfig {
         client_id_env: String,
         /// The variable holding the app's client secret.
         client_secret_env: String,
-        /// How Entra object ids map to Genesys users.
+        /// Which Genesys attribute an Entra user is found by: `userName` (its
+        /// `userPrincipalName`, the default) or `externalId` (its object id).
         user_key: UserKey,
+        /// How long one group's whole read may take.
+        read_deadline: std::time::Duration,
     },
     /// Okta group listings.
     Okta {
@@ -260,8 +263,12 @@ pub enum SourceConfig {
         base_url: Endpoint,
         /// The variable holding the Okta API token.
         token_env: String,
-        /// How Okta users map to Genesys users.
+        /// Which Okta attribute is a user's key: `profile.email` by default.
+        user_attribute: OktaUserAttribute,
+        /// Which Genesys attribute that key is found by.
         user_key: UserKey,
+        /// How long one group's whole read may take.
+        read_deadline: std::time::Duration,
     },
 }
 
@@ -544,6 +551,15 @@ fn validate_target(
             (base.clone(), base, Some(token_env))
         }
     };
+    if raw.kind == TargetKind::Scim && raw.remove_style == Some(RemoveStyle::ValueList) {
+        // RFC 7644 §3.5.2.2: "If the target location is a multi-valued attribute and no
+        // filter is specified, the attribute and all values are removed": a literal server
+        // empties the group on a value-list removal (https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2.2).
+        return Err(invalid(
+            "target.remove_style",
+            "\"value-list\" is refused for kind = \"scim\": RFC 7644 §3.5.2.2 says a remove of members without a filter removes all of them, so a strict server would empty the group; use remove_style = \"filter-path\" (the default for scim)".into(),
+        ));
+    }
     let remove_style = raw.remove_style.unwrap_or(match raw.kind {
         TargetKind::Genesys => RemoveStyle::ValueList,
         TargetKind::Scim => RemoveStyle::FilterPath,
@@ -585,17 +601,29 @@ fn validate_source(
     };
     // Which keys each kind takes: anything else set is a mistake worth naming.
     let allowed: &[&str] = match raw.kind {
-        RawSourceKind::DeltaHttp | RawSourceKind::Okta => &["base_url", "token_env"],
-        RawSourceKind::File => &["path"],
+        RawSourceKind::DeltaHttp => &["base_url", "token_env", "user_key", "read_deadline_secs"],
+        RawSourceKind::Okta => &[
+            "base_url",
+            "token_env",
+            "user_key",
+            "user_attribute",
+            "read_deadline_secs",
+        ],
+        RawSourceKind::File => &["path", "user_key"],
         RawSourceKind::Graph => &[
             "base_url",
             "login_base",
             "tenant",
             "client_id_env",
             "client_secret_env",
+            "user_key",
+            "read_deadline_secs",
         ],
     };
     let set = [
+        ("user_key", raw.user_key.is_some()),
+        ("user_attribute", raw.user_attribute.is_some()),
+        ("read_deadline_secs", raw.read_deadline_secs.is_some()),
         ("base_url", raw.base_url.is_some()),
         ("token_env", raw.token_env.is_some()),
         ("path", raw.path.is_some()),
@@ -613,6 +641,15 @@ fn validate_source(
             ),
         ));
     }
+    // A hung IdP must fail the plan in bounded time: the whole read of a group, every page,
+    // retry and wait included, has a deadline.
+    let read_deadline = std::time::Duration::from_secs(positive(
+        "source.read_deadline_secs",
+        raw.read_deadline_secs,
+        crate::source::fetch::DEFAULT_READ_DEADLINE.as_secs() as i64,
+        3600,
+        invalid,
+    )? as u64);
     let need = |key: &str, value: Option<String>, what: &str| {
         value.ok_or_else(|| {
             invalid(
@@ -633,7 +670,8 @@ fn validate_source(
                 raw.token_env,
                 "the environment variable holding the IdP's bearer token",
             )?,
-            user_key: raw.user_key,
+            user_key: raw.user_key.unwrap_or(UserKey::Id),
+            read_deadline,
         }),
         RawSourceKind::Okta => Ok(SourceConfig::Okta {
             base_url: endpoint(
@@ -650,7 +688,16 @@ fn validate_source(
                 raw.token_env,
                 "the environment variable holding the Okta API token",
             )?,
-            user_key: raw.user_key,
+            user_attribute: raw.user_attribute.unwrap_or_default(),
+            // Genesys's Okta app provisions the email (or login) as userName; an Okta id is
+            // what Okta's own SCIM provisioning writes to externalId.
+            user_key: raw
+                .user_key
+                .unwrap_or(match raw.user_attribute.unwrap_or_default() {
+                    OktaUserAttribute::Email | OktaUserAttribute::Login => UserKey::UserName,
+                    OktaUserAttribute::Id => UserKey::ExternalId,
+                }),
+            read_deadline,
         }),
         RawSourceKind::Graph => Ok(SourceConfig::Graph {
             base_url: endpoint(
@@ -674,7 +721,17 @@ fn validate_source(
             client_secret_env: raw
                 .client_secret_env
                 .unwrap_or_else(|| "AZURE_CLIENT_SECRET".into()),
-            user_key: raw.user_key,
+            // Entra's Genesys Cloud app provisions userName from userPrincipalName.
+            user_key: match raw.user_key.unwrap_or(UserKey::UserName) {
+                UserKey::Id => {
+                    return Err(invalid(
+                        "source.user_key",
+                        "a graph source's keys are Entra object ids, never Genesys user ids: use user_key = \"userName\" (the default: Entra's Genesys Cloud app provisions userName from userPrincipalName) or \"externalId\" (if your app maps the object id to externalId)".into(),
+                    ));
+                }
+                key => key,
+            },
+            read_deadline,
         }),
         RawSourceKind::File => {
             let path = need(
@@ -684,7 +741,7 @@ fn validate_source(
             )?;
             Ok(SourceConfig::File {
                 path: dir.join(path),
-                user_key: raw.user_key,
+                user_key: raw.user_key.unwrap_or(UserKey::Id),
             })
         }
     }
@@ -789,6 +846,60 @@ mode = "full"
     }
 
     #[test]
+    fn idp_keys_default_per_source() {
+        let okta = GOOD.replace("kind = \"delta-http\"", "kind = \"okta\"");
+        let c = parse(&okta).unwrap();
+        assert!(matches!(
+            c.source,
+            SourceConfig::Okta {
+                user_attribute: OktaUserAttribute::Email,
+                user_key: UserKey::UserName,
+                ..
+            }
+        ));
+        let c = parse(&okta.replace("[source]", "[source]\nuser_attribute = \"id\"")).unwrap();
+        assert_eq!(c.source.user_key(), UserKey::ExternalId);
+        let graph = GOOD
+            .replace("kind = \"delta-http\"", "kind = \"graph\"\ntenant = \"t\"")
+            .replace("token_env = \"IDP_API_TOKEN\"\n", "");
+        let c = parse(&graph).unwrap();
+        assert_eq!(c.source.user_key(), UserKey::UserName);
+        let e = parse(&graph.replace("[source]", "[source]\nuser_key = \"id\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source.user_key"), "{e}");
+        let c = parse(&GOOD.replace("[source]", "[source]\nread_deadline_secs = 5")).unwrap();
+        assert!(matches!(
+            c.source,
+            SourceConfig::DeltaHttp { read_deadline, .. } if read_deadline.as_secs() == 5
+        ));
+    }
+
+    #[test]
+    fn a_scim_target_refuses_value_list_removals() {
+        let scim = GOOD.replace(
+            "region = \"eu-central-1\"",
+            "kind = \"scim\"\nbase_url = \"https://scim.example.com/scim/v2\"\ntoken_env = \"T\"",
+        );
+        assert_eq!(
+            parse(&scim).unwrap().target.remove_style,
+            RemoveStyle::FilterPath
+        );
+        let e = parse(&scim.replace(
+            "token_env = \"T\"",
+            "token_env = \"T\"\nremove_style = \"value-list\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("target.remove_style")
+                && e.contains("§3.5.2.2")
+                && e.contains("filter-path"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_sample_config_is_valid() {
         let text = include_str!("../examples/scimsync.toml");
         let c = Config::parse(text, Path::new("examples/scimsync.toml"), "x".into()).unwrap();
@@ -854,6 +965,18 @@ mode = "full"
             assert!(e.contains("/etc/scimsync/scimsync.toml"), "{e}");
             assert!(e.contains(key), "expected {key:?} in: {e}");
         }
+        let okta = GOOD.replace("kind = \"delta-http\"", "kind = \"okta\"");
+        let e = parse(&okta.replace("[source]", "[source]\nuser_attribute = \"mail\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("user_attribute") && e.contains("mail"), "{e}");
+        let e = parse(&GOOD.replace("[source]", "[source]\nuser_attribute = \"login\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("source.user_attribute") && e.contains("delta-http"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("[target]", "[target]\ncolour = 1"))
             .unwrap_err()
             .to_string();

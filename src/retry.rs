@@ -213,8 +213,15 @@ pub fn is_transient(status: StatusCode) -> bool {
         || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
 }
 
-/// How long a 429 asks to wait: `Retry-After` (seconds or HTTP date), else
-/// `inin-ratelimit-reset` (seconds), else "`[N] seconds`" in the body.
+/// How long a 429 asks to wait, from the first of:
+/// - `Retry-After` (seconds or an HTTP date; Microsoft Graph sends it on throttling:
+///   <https://learn.microsoft.com/en-us/graph/throttling>);
+/// - `inin-ratelimit-reset` (seconds, Genesys);
+/// - `X-Rate-Limit-Reset` (UTC epoch seconds, Okta, which sends no `Retry-After`:
+///   <https://developer.okta.com/docs/reference/rl-best-practices/>): the wait until then;
+/// - a hint in the body, wherever it is: a `retryAfter` / `retry_after` / `Retry-After` key
+///   at any depth of a JSON body (a number or a numeric string, in seconds), or "`[N] seconds`"
+///   anywhere in the text (Genesys' `too.many.requests.retry.after`).
 pub fn retry_after(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
     let header = |name: &str| {
         headers
@@ -227,24 +234,78 @@ pub fn retry_after(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
             return Some(Duration::from_secs(secs));
         }
         if let Ok(at) = jiff::fmt::rfc2822::parse(value) {
-            let now = jiff::Timestamp::now();
-            let wait = at.timestamp().as_millisecond() - now.as_millisecond();
-            return Some(Duration::from_millis(wait.max(0).unsigned_abs()));
+            return Some(until(at.timestamp()));
         }
     }
     if let Some(secs) = header("inin-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_secs(secs));
     }
-    let text = String::from_utf8_lossy(body);
-    let start = text.find('[')?;
-    let rest = &text[start + 1..];
-    let end = rest.find(']')?;
-    let secs: u64 = rest[..end].trim().parse().ok()?;
-    rest[end..]
-        .trim_start_matches(']')
-        .trim_start()
-        .starts_with("second")
-        .then(|| Duration::from_secs(secs))
+    if let Some(at) = header("x-rate-limit-reset")
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+    {
+        // Epoch seconds are whole: wait at least a second, so that a reset "now" is not
+        // retried inside the same second and refused again.
+        return Some(until(at).max(Duration::from_secs(1)));
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(wait) = json_hint(&json, 0)
+    {
+        return Some(wait);
+    }
+    seconds_in_text(&String::from_utf8_lossy(body))
+}
+
+/// The wait until `at` (zero when it has passed).
+fn until(at: jiff::Timestamp) -> Duration {
+    let wait = at.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+    Duration::from_millis(wait.max(0).unsigned_abs())
+}
+
+/// A `retryAfter`-like key anywhere in a JSON value (depth-bounded: bodies are untrusted).
+fn json_hint(value: &serde_json::Value, depth: usize) -> Option<Duration> {
+    use serde_json::Value;
+    if depth > 16 {
+        return None;
+    }
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| {
+                let key: String = k
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                if !matches!(key.as_str(), "retryafter" | "retryafterseconds") {
+                    return None;
+                }
+                match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                }
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                .map(|s| Duration::from_secs(s.ceil() as u64))
+            })
+            .or_else(|| map.values().find_map(|v| json_hint(v, depth + 1))),
+        Value::Array(items) => items.iter().find_map(|v| json_hint(v, depth + 1)),
+        Value::String(s) => seconds_in_text(s),
+        _ => None,
+    }
+}
+
+/// "`[N] seconds`" anywhere in `text` (not only after its first `[`).
+fn seconds_in_text(text: &str) -> Option<Duration> {
+    text.match_indices('[').find_map(|(start, _)| {
+        let rest = &text[start + 1..];
+        let end = rest.find(']')?;
+        let secs: u64 = rest[..end].trim().parse().ok()?;
+        rest[end + 1..]
+            .trim_start()
+            .starts_with("second")
+            .then(|| Duration::from_secs(secs))
+    })
 }
 
 /// A reqwest error as one line: its kind and its innermost cause, without the URL's query.
@@ -294,7 +355,37 @@ mod tests {
             Some(Duration::from_secs(34))
         );
         assert_eq!(retry_after(&HeaderMap::new(), b"[x] seconds"), None);
+        // The hint is found wherever it is, not only after the body's first '['.
+        let body = br#"{"errors":[{"code":"x"}],"message":"Retry the request in [9] seconds"}"#;
+        assert_eq!(
+            retry_after(&HeaderMap::new(), body),
+            Some(Duration::from_secs(9))
+        );
+        let body =
+            br#"{"error":{"code":"TooManyRequests","innerError":{"retryAfterSeconds":"12"}}}"#;
+        assert_eq!(
+            retry_after(&HeaderMap::new(), body),
+            Some(Duration::from_secs(12))
+        );
+        let body = br#"[{"detail":{"retry_after":3}}]"#;
+        assert_eq!(
+            retry_after(&HeaderMap::new(), body),
+            Some(Duration::from_secs(3))
+        );
         assert_eq!(retry_after(&HeaderMap::new(), b"nothing"), None);
+
+        // Okta: X-Rate-Limit-Reset is an epoch second, not a duration.
+        let mut h = HeaderMap::new();
+        let at = jiff::Timestamp::now().as_second() + 30;
+        h.insert("x-rate-limit-reset", HeaderValue::from(at));
+        let wait = retry_after(&h, b"").unwrap();
+        assert!(
+            wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-reset", HeaderValue::from_static("1"));
+        assert_eq!(retry_after(&h, b""), Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod emulator;
 mod events;
 mod faults;
 mod fuzz;
+mod idp_e2e;
 mod plan;
 mod resilience;
 mod scim_target;

@@ -2,8 +2,12 @@
 //! ETags, answering 204 and 412.
 
 use scimsync::emulator::{PatchResponse, Route, StaleStatus};
+use scimsync::endpoint::Endpoint;
+use scimsync::model::{MemberChanges, MemberSet, UserId, members_sha256};
 use scimsync::plan::file;
+use scimsync::target::{Credentials, Precondition, RemoveStyle, TargetSettings};
 
+use crate::harness::{self, GROUP, emu, gid};
 use crate::scenario::Scenario;
 
 async fn strict() -> Scenario {
@@ -78,15 +82,141 @@ async fn without_etags_a_moved_group_is_still_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn value_list_removal_is_refused_by_a_strict_server() {
+async fn value_list_removal_is_refused_by_the_config_check() {
     let s = strict().await.target("remove_style = \"value-list\"");
-    s.run(&["plan", "--out", "plan.json"]).await.code(0);
-    let run = s.run(&["apply", "plan.json"]).await;
+    let run = s.run(&["plan", "--out", "plan.json"]).await;
     run.code(1);
-    assert!(run.stdout.contains("invalidValue"), "{}", run.stdout);
     assert!(
-        s.emu().members("g-sales").contains(&"u004".to_string()),
-        "nothing changed"
+        run.stderr.contains("target.remove_style")
+            && run.stderr.contains("3.5.2.2")
+            && run.stderr.contains("filter-path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        s.emu().count(Route::GroupGet),
+        0,
+        "refused before any request"
+    );
+}
+
+/// Why the config check refuses it: a literal RFC 7644 server reads an unfiltered remove as
+/// "remove every member" (§3.5.2.2), so removing one member empties the group.
+#[tokio::test]
+async fn a_strict_server_empties_the_group_on_a_value_list_remove() {
+    let r = harness::start().await;
+    emu(&r).configure(|o| {
+        o.etags = false;
+        o.strict_rfc = true;
+    });
+    let token = "scim-token-9f8e";
+    emu(&r).issue_token(token);
+    let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();
+    let mut settings = TargetSettings::scim(&base);
+    settings.remove_style = RemoveStyle::ValueList;
+    settings.http = harness::settings(&r).http;
+    let client = harness::client_with(
+        &r,
+        settings,
+        Credentials::Bearer {
+            token: token.into(),
+            source: "test".into(),
+        },
+    );
+    let group = client.get_group(&gid(GROUP)).await.unwrap();
+    let pre = Precondition {
+        etag: None,
+        members_sha256: Some(members_sha256(&group.members)),
+    };
+    let changes = MemberChanges {
+        add: MemberSet::new(),
+        remove: [UserId("u004".into())].into(),
+    };
+    client
+        .patch_members(&gid(GROUP), &pre, &changes)
+        .await
+        .unwrap();
+    assert!(
+        emu(&r).members(GROUP).is_empty(),
+        "one removal emptied the group: {:?}",
+        emu(&r).members(GROUP)
+    );
+}
+
+/// A 204 answer without an ETag from a server that has ETags: the next chunk must still carry
+/// If-Match, learnt from the re-read that verifies the chunk.
+#[tokio::test]
+async fn a_204_without_an_etag_keeps_if_match_on_every_chunk() {
+    let r = harness::start().await;
+    emu(&r).configure(|o| o.patch_response = PatchResponse::NoContentNoEtag);
+    let token = "scim-token-7a6b";
+    emu(&r).issue_token(token);
+    let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();
+    let mut settings = TargetSettings::scim(&base);
+    settings.max_members_per_patch = 1;
+    settings.http = harness::settings(&r).http;
+    let client = harness::client_with(
+        &r,
+        settings,
+        Credentials::Bearer {
+            token: token.into(),
+            source: "test".into(),
+        },
+    );
+    let group = client.get_group(&gid(GROUP)).await.unwrap();
+    let pre = Precondition {
+        etag: group.etag.clone(),
+        members_sha256: Some(members_sha256(&group.members)),
+    };
+    assert!(pre.etag.is_some());
+    client
+        .patch_members(&gid(GROUP), &pre, &harness::adds(harness::users(10..13)))
+        .await
+        .unwrap();
+    let patches: Vec<_> = emu(&r)
+        .journal()
+        .into_iter()
+        .filter(|r| r.route == Route::GroupPatch)
+        .collect();
+    assert_eq!(patches.len(), 3);
+    for p in &patches {
+        assert_eq!(p.status, 204);
+        assert!(p.if_match.is_some(), "a chunk went without If-Match: {p:?}");
+    }
+    assert_eq!(emu(&r).members(GROUP).len(), 8);
+}
+
+/// Genesys answers 413 to a PATCH body over 512,000 bytes; the error says what to do.
+#[tokio::test]
+async fn a_patch_body_over_the_cap_answers_413() {
+    let r = harness::start().await;
+    emu(&r).configure(|o| o.max_patch_bytes = 200);
+    let mut settings = harness::settings(&r);
+    settings.max_members_per_patch = 50;
+    let client = harness::client_with(&r, settings, harness::credentials());
+    let pre = Precondition {
+        etag: Some(harness::etag(&r, GROUP)),
+        members_sha256: None,
+    };
+    let e = client
+        .patch_members(&gid(GROUP), &pre, &harness::adds(harness::users(10..40)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error.status(), Some(413), "{e}");
+    assert!(e.to_string().contains("max_members_per_patch"), "{e}");
+    assert_eq!(emu(&r).members(GROUP).len(), 5, "nothing applied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_says_up_front_that_a_genesys_group_sends_no_etag() {
+    let s = Scenario::new().await.idp("sales", &["u000"]);
+    s.emu().configure(|o| o.etags = false);
+    let run = s.run(&["validate"]).await;
+    run.code(1);
+    assert!(
+        run.stdout.contains("sent no ETag") && run.stdout.contains("g-sales"),
+        "{}",
+        run.stdout
     );
 }
 

@@ -18,6 +18,9 @@ fn graph(s: Scenario) -> Scenario {
     .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
 }
 
+// The IdP keys are Entra object ids (`u010`…), found in Genesys by their userPrincipalName
+// (`u010@example.com`, the emulator's default): this needs the planner to call
+// `Source::describe_users` (the lead's part of issue 11).
 #[tokio::test(flavor = "multi_thread")]
 async fn graph_deltas_across_pages_then_since_the_delta_link() {
     let s = graph(
@@ -126,4 +129,324 @@ async fn okta_listings_follow_link_headers_and_map_logins() {
         "{}",
         run.stderr
     );
+}
+
+// ---- First contact with real tenants (issue 11): the sources through the library, against
+// an emulator as strict as Entra and Okta.
+
+mod real {
+    use std::collections::BTreeSet;
+    use std::time::{Duration, Instant};
+
+    use scimsync::emulator::{EntraKind, FaultAction, Route};
+    use scimsync::endpoint::Endpoint;
+    use scimsync::model::{Mode, UserKey};
+    use scimsync::retry::RetryPolicy;
+    use scimsync::source::graph::{Graph, GraphAuth};
+    use scimsync::source::okta::{Okta, OktaUserAttribute};
+    use scimsync::source::{Answer, Source, SourceError};
+
+    use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
+    use crate::scenario::IDP_TOKEN;
+
+    fn retry() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 3,
+            min_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(40),
+            max_retry_after: Duration::from_secs(10),
+        }
+    }
+
+    fn graph(running: &scimsync::emulator::Running) -> Graph {
+        let base = running.base_url();
+        let auth = GraphAuth {
+            login_base: Endpoint::parse(&base, "test").unwrap(),
+            tenant: "contoso.onmicrosoft.com".into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+        };
+        let graph_base = Endpoint::parse(&format!("{base}/v1.0"), "test").unwrap();
+        Graph::new(graph_base, auth, UserKey::UserName, retry()).unwrap()
+    }
+
+    fn okta(running: &scimsync::emulator::Running, attribute: OktaUserAttribute) -> Okta {
+        running.emulator.set_idp_token(IDP_TOKEN);
+        let base = Endpoint::parse(&running.base_url(), "test").unwrap();
+        Okta::new(base, IDP_TOKEN.into(), attribute, retry()).unwrap()
+    }
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn graph_describes_object_ids_by_upn_and_leaves_out_non_users() {
+        let r = harness::start().await;
+        let emu = &r.emulator;
+        emu.idp_change("sales", &["oid-alice", "oid-bob", "oid-team"], &[]);
+        emu.entra_user("oid-alice", "Alice.Smith@contoso.com", "Alice Smith", true);
+        emu.entra_user("oid-bob", "bob@contoso.com", "Bob", false);
+        emu.entra_object("oid-team", EntraKind::Group, "Nested team");
+        let g = graph(&r);
+        let described = g
+            .describe_users(&set(&["oid-alice", "oid-bob", "oid-team", "oid-gone"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            described.keys().collect::<Vec<_>>(),
+            ["oid-alice", "oid-bob"],
+            "a group and an unknown id are not users"
+        );
+        assert_eq!(described["oid-alice"].target_key, "Alice.Smith@contoso.com");
+        assert_eq!(described["oid-alice"].label.as_deref(), Some("Alice Smith"));
+        assert!(described["oid-alice"].enabled);
+        assert!(
+            !described["oid-bob"].enabled,
+            "accountEnabled is asked for with $select (v1.0 leaves it out by default)"
+        );
+        // More than 1,000 ids go in batches of at most 1,000.
+        let many: BTreeSet<String> = (0..1500).map(|i| format!("oid-{i:04}")).collect();
+        let before = emu.count(Route::GraphGetByIds);
+        g.describe_users(&many).await.unwrap();
+        assert_eq!(emu.count(Route::GraphGetByIds) - before, 2);
+        assert_eq!(emu.count_status(Route::GraphGetByIds, 400), 0);
+    }
+
+    #[tokio::test]
+    async fn graph_first_reads_take_removed_as_not_a_member_and_skip_non_users() {
+        let r = harness::start().await;
+        let emu = &r.emulator;
+        emu.configure(|o| o.idp_page_size = 2);
+        emu.idp_change(
+            "sales",
+            &["oid-a", "oid-b", "oid-c", "oid-dev", "oid-team"],
+            &[],
+        );
+        emu.idp_change("sales", &[], &["oid-c"]);
+        emu.entra_object("oid-dev", EntraKind::Device, "Kiosk");
+        emu.entra_object("oid-team", EntraKind::Group, "Nested team");
+        let g = graph(&r);
+        // The first read lists oid-c with @removed: not a member, not an error.
+        let full = g.read("sales", None, Mode::Full).await.unwrap();
+        assert_eq!(
+            full.answer,
+            Answer::Full {
+                members: set(&["oid-a", "oid-b"])
+            }
+        );
+        let first = g.read("sales", None, Mode::Delta).await.unwrap();
+        assert_eq!(
+            first.answer,
+            Answer::Delta {
+                add: set(&["oid-a", "oid-b"]),
+                remove: BTreeSet::new()
+            }
+        );
+        // After a delta link, @removed is a removal.
+        emu.idp_change("sales", &[], &["oid-b"]);
+        let next = g
+            .read("sales", first.cursor_to.as_ref(), Mode::Delta)
+            .await
+            .unwrap();
+        assert_eq!(
+            next.answer,
+            Answer::Delta {
+                add: BTreeSet::new(),
+                remove: set(&["oid-b"])
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn graph_group_ids_compare_without_case() {
+        let r = harness::start().await;
+        r.emulator
+            .idp_change("5f4bc742-aaaa-bbbb-cccc-0123456789ab", &["oid-a"], &[]);
+        let read = graph(&r)
+            .read("5F4BC742-AAAA-BBBB-CCCC-0123456789AB", None, Mode::Full)
+            .await
+            .unwrap();
+        assert_eq!(
+            read.answer,
+            Answer::Full {
+                members: set(&["oid-a"])
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn graph_token_scope_follows_the_graph_host_and_refreshes() {
+        let r = harness::start().await;
+        let emu = &r.emulator;
+        emu.configure(|o| o.idp_page_size = 1);
+        emu.idp_change("sales", &["oid-a", "oid-b", "oid-c"], &[]);
+        let g = graph(&r);
+        g.read("sales", None, Mode::Full).await.unwrap();
+        assert_eq!(
+            emu.graph_scopes(),
+            [format!("{}/.default", r.base_url())],
+            "the scope names the configured Graph host, not graph.microsoft.com"
+        );
+        assert_eq!(emu.count(Route::GraphToken), 1, "one token for three pages");
+
+        // A token refused mid-read (HTTP 401) is replaced once, and the read goes on.
+        emu.inject(Route::GraphDelta, 1, FaultAction::ExpireTokens);
+        g.read("sales", None, Mode::Full).await.unwrap();
+        assert_eq!(emu.count(Route::GraphToken), 2);
+        assert_eq!(emu.count_status(Route::GraphDelta, 401), 1);
+
+        // A token is not used past its expires_in: with a lifetime of 0 s each page
+        // fetches a fresh one.
+        emu.configure(|o| o.graph_token_lifetime = Duration::ZERO);
+        let g = graph(&r);
+        let before = emu.count(Route::GraphToken);
+        g.read("sales", None, Mode::Full).await.unwrap();
+        assert!(emu.count(Route::GraphToken) - before >= 3);
+    }
+
+    #[tokio::test]
+    async fn graph_429_waits_its_retry_after() {
+        let r = harness::start().await;
+        let emu = &r.emulator;
+        emu.idp_change("sales", &["oid-a"], &[]);
+        let g = graph(&r);
+        g.read("sales", None, Mode::Full).await.unwrap();
+        emu.idp_throttle(Duration::from_millis(1500));
+        let started = Instant::now();
+        g.read("sales", None, Mode::Full).await.unwrap();
+        assert!(emu.count_status(Route::GraphDelta, 429) >= 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1400),
+            "waited for Retry-After, not a short backoff"
+        );
+    }
+
+    #[tokio::test]
+    async fn okta_keys_on_email_and_keeps_only_working_accounts() {
+        let r = harness::start().await;
+        let emu = &r.emulator;
+        emu.configure(|o| o.idp_page_size = 2);
+        let members = [
+            "00u1", "00u2", "00u3", "00u4", "00u5", "00u6", "00u7", "00u8",
+        ];
+        emu.idp_change("sales", &members, &[]);
+        let statuses = [
+            "ACTIVE",
+            "PASSWORD_EXPIRED",
+            "LOCKED_OUT",
+            "RECOVERY",
+            "DEPROVISIONED",
+            "SUSPENDED",
+            "STAGED",
+            "PROVISIONED",
+        ];
+        for (id, status) in members.iter().zip(statuses) {
+            emu.okta_user(
+                id,
+                &format!("{id}.login"),
+                &format!("{id}@mail.example"),
+                status,
+            );
+        }
+        let emails = okta(&r, OktaUserAttribute::Email)
+            .read("sales", None, Mode::Full)
+            .await
+            .unwrap();
+        assert_eq!(
+            emails.answer,
+            Answer::Full {
+                members: set(&[
+                    "00u1@mail.example",
+                    "00u2@mail.example",
+                    "00u3@mail.example",
+                    "00u4@mail.example"
+                ])
+            }
+        );
+        assert_eq!(
+            emu.count(Route::OktaUsers),
+            4,
+            "eight users in pages of two"
+        );
+        let logins = okta(&r, OktaUserAttribute::Login)
+            .read("sales", None, Mode::Full)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&logins.answer, Answer::Full { members } if members.contains("00u1.login"))
+        );
+        let ids = okta(&r, OktaUserAttribute::Id)
+            .read("sales", None, Mode::Full)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&ids.answer, Answer::Full { members } if *members == set(&["00u1", "00u2", "00u3", "00u4"]))
+        );
+    }
+
+    #[tokio::test]
+    async fn okta_429_waits_until_x_rate_limit_reset() {
+        let r = harness::start().await;
+        r.emulator.idp_change("sales", &["00u1"], &[]);
+        let o = okta(&r, OktaUserAttribute::Email);
+        r.emulator.idp_throttle(Duration::from_millis(1500));
+        // Three quick retries (5–40 ms) would all fall inside the window: only waiting for
+        // the reset gets through.
+        let read = o.read("sales", None, Mode::Full).await.unwrap();
+        assert!(matches!(read.answer, Answer::Full { .. }));
+        assert!(r.emulator.count_status(Route::OktaUsers, 429) >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_huge_idp_answer_fails_fast_with_bounded_memory() {
+        let r = harness::start().await;
+        r.emulator.set_idp_token(IDP_TOKEN);
+        r.emulator.idp_change("sales", &["00u1"], &[]);
+        r.emulator
+            .configure(|o| o.idp_huge_body = Some(250 * 1024 * 1024));
+        let o = okta(&r, OktaUserAttribute::Email);
+        let started = Instant::now();
+        let e = o.read("sales", None, Mode::Full).await.unwrap_err();
+        assert!(matches!(e, SourceError::AnswerTooLarge { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("sales") && text.contains("64 MiB") && text.contains("source.base_url"),
+            "{text}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // Reading stopped at the cap: the server produced little more than 64 MiB of the
+        // 250 (what sits in socket buffers), and nothing was retried.
+        let sent = r.emulator.idp_bytes_sent();
+        assert!(sent < 100 * 1024 * 1024, "{sent} bytes produced");
+        assert_eq!(r.emulator.count(Route::OktaUsers), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_idp_fails_the_plan_within_the_read_deadline() {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u010"])
+        .source_lines("read_deadline_secs = 1");
+    s.emu().inject(
+        Route::IdpDelta,
+        100,
+        scimsync::emulator::FaultAction::Delay(std::time::Duration::from_secs(3600)),
+    );
+    let started = std::time::Instant::now();
+    let run = s.run(&["plan", "--out", "p.json"]).await;
+    run.code(1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr.contains("did not finish answering within 1 s")
+            && run.stderr.contains("read_deadline_secs"),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.path("p.json").exists());
 }

@@ -82,15 +82,26 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
                 GroupTarget::Id(id) => client
                     .get_group(id)
                     .await
-                    .map(|s| (s.id, s.display_name, s.members.len())),
+                    .map(|s| (s.id, s.display_name, s.members.len(), s.etag)),
                 GroupTarget::Name(name) => match client.find_group_by_name(name).await {
                     Ok(s) => client
                         .get_group(&s.id)
                         .await
-                        .map(|s| (s.id, s.display_name, s.members.len())),
+                        .map(|s| (s.id, s.display_name, s.members.len(), s.etag)),
                     Err(e) => Err(e),
                 },
             };
+            // A Genesys group without an ETag can be planned but never applied (every PATCH
+            // carries If-Match): say so now, with what to do.
+            let found = found.and_then(|(id, name, n, etag)| match etag {
+                None if config.target.kind == crate::config::TargetKind::Genesys => {
+                    Err(crate::target::ScimError::GenesysWithoutEtag {
+                        context: format!("GET group {id}"),
+                        group: format!("{name} ({id})"),
+                    })
+                }
+                _ => Ok((id, name, n)),
+            });
             all &= match found {
                 Ok((id, name, n)) => check(
                     true,

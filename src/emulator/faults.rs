@@ -26,6 +26,8 @@ pub enum Route {
     GraphToken,
     /// `GET /v1.0/groups/delta` (Microsoft Graph)
     GraphDelta,
+    /// `POST /v1.0/directoryObjects/getByIds` (Microsoft Graph)
+    GraphGetByIds,
     /// `GET /api/v1/groups/{id}/users` (Okta)
     OktaUsers,
     /// Anything else.

@@ -4,6 +4,11 @@
 //! Every change gets a sequence number; the cursor `c<N>` means "everything up to change N".
 //! A delta since `c<N>` holds the net difference between the membership after change N and
 //! now: a user added and removed again in between is in neither list.
+//!
+//! It also holds the IdP's directory, for the Graph and Okta faces: Entra directory objects
+//! (users with a `userPrincipalName` and `accountEnabled`, groups, devices, service
+//! principals) and Okta users (`login`, `email`, `status`). A member id the directory does not
+//! name is a plain enabled user whose UPN, login and email are `<id>@example.com`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,13 +28,80 @@ pub struct Delta {
 /// Why a delta was refused: status and message.
 pub type DeltaRefusal = (u16, String);
 
-/// IdP groups and their change logs.
+/// What kind of Entra directory object an id names (its `@odata.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntraKind {
+    /// `#microsoft.graph.user`
+    User,
+    /// `#microsoft.graph.group`
+    Group,
+    /// `#microsoft.graph.device`
+    Device,
+    /// `#microsoft.graph.servicePrincipal`
+    ServicePrincipal,
+}
+
+impl EntraKind {
+    /// The `@odata.type`.
+    pub fn odata_type(self) -> &'static str {
+        match self {
+            Self::User => "#microsoft.graph.user",
+            Self::Group => "#microsoft.graph.group",
+            Self::Device => "#microsoft.graph.device",
+            Self::ServicePrincipal => "#microsoft.graph.servicePrincipal",
+        }
+    }
+
+    /// The name used in getByIds' `types` (`user`, `group`, …).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+            Self::Device => "device",
+            Self::ServicePrincipal => "servicePrincipal",
+        }
+    }
+}
+
+/// An Entra directory object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraObject {
+    /// Its object id.
+    pub id: String,
+    /// What it is.
+    pub kind: EntraKind,
+    /// A user's `userPrincipalName`.
+    pub user_principal_name: Option<String>,
+    /// Its `displayName`.
+    pub display_name: String,
+    /// A user's `accountEnabled`.
+    pub account_enabled: bool,
+}
+
+/// An Okta user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaUser {
+    /// Its id (`00u…`).
+    pub id: String,
+    /// `profile.login`.
+    pub login: String,
+    /// `profile.email`.
+    pub email: String,
+    /// `status`: `ACTIVE`, `DEPROVISIONED`, `SUSPENDED`, …
+    pub status: String,
+}
+
+/// IdP groups and their change logs, and the IdP's directory.
 #[derive(Debug, Default, Clone)]
 pub struct Idp {
     seq: u64,
     /// Cursors below this are expired (410).
     oldest_cursor: u64,
     groups: BTreeMap<String, IdpGroup>,
+    /// Entra directory objects by object id (lower case).
+    pub entra: BTreeMap<String, EntraObject>,
+    /// Okta users by id.
+    pub okta: BTreeMap<String, OktaUser>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -81,6 +153,60 @@ impl Idp {
     /// The members of group `name` now.
     pub fn members(&self, name: &str) -> Option<&BTreeSet<String>> {
         self.groups.get(name).map(|g| &g.members)
+    }
+
+    /// The name of the group whose name is `name` without regard to ASCII case (Graph
+    /// group ids are GUIDs, compared that way).
+    pub fn group_name_ignoring_case(&self, name: &str) -> Option<&str> {
+        self.groups
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(name))
+            .map(String::as_str)
+    }
+
+    /// Users of group `name` that were members once and are not now.
+    pub fn former_members(&self, name: &str) -> Vec<String> {
+        self.groups
+            .get(name)
+            .map(|g| {
+                g.history
+                    .keys()
+                    .filter(|u| !g.members.contains(*u))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `id` is or was a member of any group (so that it exists in the directory).
+    pub fn former_or_current_member(&self, id: &str) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.history.keys().any(|u| u.eq_ignore_ascii_case(id)))
+    }
+
+    /// The Entra object `id` names (a plain enabled user when the directory does not name it).
+    pub fn entra_object(&self, id: &str) -> EntraObject {
+        self.entra
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| EntraObject {
+                id: id.to_owned(),
+                kind: EntraKind::User,
+                user_principal_name: Some(format!("{id}@example.com")),
+                display_name: format!("User {id}"),
+                account_enabled: true,
+            })
+    }
+
+    /// The Okta user `id` names (an active user when the directory does not name it).
+    pub fn okta_user(&self, id: &str) -> OktaUser {
+        self.okta.get(id).cloned().unwrap_or_else(|| OktaUser {
+            id: id.to_owned(),
+            login: format!("{id}@example.com"),
+            email: format!("{id}@example.com"),
+            status: "ACTIVE".into(),
+        })
     }
 
     /// The current cursor.

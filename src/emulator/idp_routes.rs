@@ -1,5 +1,6 @@
-//! The IdP side of the emulator: the generic delta endpoint, Microsoft Graph (token and
-//! group deltas) and Okta (group listings), all over the same IdP groups.
+//! The IdP side of the emulator: the generic delta endpoint, Microsoft Graph (token, group
+//! deltas, `getByIds`) and Okta (group listings), all over the same IdP groups. Each behaviour
+//! follows the public documentation cited beside it, and is no kinder than the real service.
 
 use std::collections::HashMap;
 
@@ -12,11 +13,55 @@ use tokio::time::Instant;
 
 use super::routes::{Emu, bearer};
 
+/// With [`super::Options::idp_huge_body`] set: a 200 whose body streams that many bytes (no
+/// `Content-Length`, produced only as fast as the client reads), a runaway answer.
+fn huge_body(emu: &Emu) -> Option<Response> {
+    const CHUNK: usize = 64 * 1024;
+    let total = emu.lock().options.idp_huge_body?;
+    let emu = emu.clone();
+    let stream = futures::stream::unfold(0u64, move |sent| {
+        let emu = emu.clone();
+        async move {
+            if sent >= total {
+                return None;
+            }
+            let n = (total - sent).min(CHUNK as u64);
+            let chunk = if sent == 0 {
+                let mut c = b"{\"additions\": [".to_vec();
+                c.resize(n as usize, b' ');
+                c
+            } else {
+                vec![b' '; n as usize]
+            };
+            emu.idp_bytes_sent
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), sent + n))
+        }
+    });
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Some(response)
+}
+
+/// Seconds left of an [`super::Emulator::idp_throttle`] window, rounded up; `None` when not
+/// throttled.
+fn throttled(emu: &Emu) -> Option<(u64, jiff::Timestamp)> {
+    let until = emu.lock().idp_throttled_until?;
+    let left = until.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+    (left > 0).then(|| ((left as u64).div_ceil(1000), until))
+}
+
 pub(super) async fn idp_delta(
     State(emu): State<Emu>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(huge) = huge_body(&emu) {
+        return huge;
+    }
     let state = emu.lock();
     let error = |status: StatusCode, message: &str| {
         (status, axum::Json(json!({"error": message}))).into_response()
@@ -39,9 +84,16 @@ pub(super) async fn idp_delta(
     }
 }
 
-/// The Microsoft identity platform's client-credentials grant (form-encoded client id and
-/// secret), for the Graph source.
-pub(super) async fn graph_token(State(emu): State<Emu>, body: Bytes) -> Response {
+/// The Microsoft identity platform's client-credentials grant: client id and secret in the
+/// form, and a `scope` that must be `<resource>/.default` of the Graph host being called
+/// (<https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>;
+/// national clouds have other hosts: <https://learn.microsoft.com/en-us/graph/deployments>).
+/// Here Graph is this emulator, so the scope must name the host the request came to.
+pub(super) async fn graph_token(
+    State(emu): State<Emu>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let mut state = emu.lock();
     let id = form.get("client_id").cloned().unwrap_or_default();
@@ -54,13 +106,48 @@ pub(super) async fn graph_token(State(emu): State<Emu>, body: Bytes) -> Response
         let body = json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    state.graph_scopes.push(scope.clone());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    if scope != format!("http://{host}/.default") {
+        let body = json!({"error": "invalid_scope", "error_description": format!("AADSTS500011: The resource principal named {scope} was not found in the tenant.")});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
     let token = format!("emu-graph-{:032x}", rand::random::<u128>());
-    state.tokens.insert(
-        token.clone(),
-        Instant::now() + std::time::Duration::from_secs(3599),
+    let lifetime = state.options.graph_token_lifetime;
+    state
+        .tokens
+        .insert(token.clone(), Instant::now() + lifetime);
+    axum::Json(
+        json!({"token_type": "Bearer", "expires_in": lifetime.as_secs(), "access_token": token}),
+    )
+    .into_response()
+}
+
+/// Graph's checks before any API answer: the bearer token, then throttling (429 with
+/// `Retry-After`, <https://learn.microsoft.com/en-us/graph/throttling>).
+fn graph_gate(emu: &Emu, headers: &HeaderMap) -> Option<Response> {
+    let known = bearer(headers).is_some_and(|t| emu.lock().tokens.contains_key(&t));
+    if !known {
+        return Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        ));
+    }
+    let (secs, _) = throttled(emu)?;
+    let mut response = graph_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Too many requests.",
     );
-    axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token}))
-        .into_response()
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(response)
 }
 
 fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -71,21 +158,26 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// `GET /v1.0/groups/delta?$select=members&$filter=id eq 'G'` (and its next and delta links).
+/// `GET /v1.0/groups/delta?$select=members&$filter=id eq 'G'` (and its next and delta links),
+/// as <https://learn.microsoft.com/en-us/graph/api/group-delta?view=graph-rest-1.0> shows it:
+/// `members@delta` names each member by `id` and `@odata.type` only (users, nested groups,
+/// devices, service principals alike), removals carry `@removed`, and a first read also lists
+/// former members as `@removed`. The group id is matched without regard to case and answered
+/// as the IdP spells it. An expired delta link answers 410 `syncStateNotFound`
+/// (<https://learn.microsoft.com/en-us/graph/delta-query-overview#synchronization-reset>).
 pub(super) async fn graph_delta(
     State(emu): State<Emu>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let state = emu.lock();
-    if !bearer(&headers).is_some_and(|t| state.tokens.contains_key(&t)) {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        );
+    if let Some(refused) = graph_gate(&emu, &headers) {
+        return refused;
     }
-    let Some(group) = query
+    if let Some(huge) = huge_body(&emu) {
+        return huge;
+    }
+    let state = emu.lock();
+    let Some(asked) = query
         .get("$filter")
         .and_then(|f| f.strip_prefix("id eq '"))
         .and_then(|f| f.strip_suffix('\''))
@@ -97,6 +189,11 @@ pub(super) async fn graph_delta(
             "$filter=id eq '<id>' is required",
         );
     };
+    let group = state
+        .idp
+        .group_name_ignoring_case(&asked)
+        .unwrap_or(&asked)
+        .to_owned();
     // $skiptoken = "<since>|<offset>"; $deltatoken = "<since>".
     let (since, offset) = match (query.get("$skiptoken"), query.get("$deltatoken")) {
         (Some(skip), _) => {
@@ -121,14 +218,22 @@ pub(super) async fn graph_delta(
         Err((404, m)) => return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &m),
         Err((_, m)) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &m),
     };
-    let entries: Vec<serde_json::Value> = delta
-        .additions
-        .iter()
-        .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u}))
-        .chain(delta.removals.iter().map(|u| {
-            json!({"@odata.type": "#microsoft.graph.user", "id": u, "@removed": {"reason": "deleted"}})
-        }))
-        .collect();
+    let kind = |id: &str| state.idp.entra_object(id).kind.odata_type();
+    // A first read (no since) lists former members as removed too, as Graph may.
+    let removals = if since.is_empty() {
+        state.idp.former_members(&group)
+    } else {
+        delta.removals.clone()
+    };
+    let entries: Vec<serde_json::Value> =
+        delta
+            .additions
+            .iter()
+            .map(|u| json!({"@odata.type": kind(u), "id": u}))
+            .chain(removals.iter().map(
+                |u| json!({"@odata.type": kind(u), "id": u, "@removed": {"reason": "deleted"}}),
+            ))
+            .collect();
     let page_size = state.options.idp_page_size.max(1);
     let page: Vec<_> = entries
         .iter()
@@ -160,13 +265,113 @@ pub(super) async fn graph_delta(
     axum::Json(body).into_response()
 }
 
-/// `GET /api/v1/groups/{id}/users?limit=N&after=<id>` with `Authorization: SSWS <token>`.
+/// `POST /v1.0/directoryObjects/getByIds` with `{"ids": [...], "types": [...]}`
+/// (<https://learn.microsoft.com/en-us/graph/api/directoryobject-getbyids?view=graph-rest-1.0>):
+/// at most 1,000 ids; objects of other types and unknown ids are simply absent; in v1.0 a
+/// user carries only a default subset of properties (not `accountEnabled`) unless `$select`
+/// names them.
+pub(super) async fn graph_get_by_ids(
+    State(emu): State<Emu>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = graph_gate(&emu, &headers) {
+        return refused;
+    }
+    #[derive(serde::Deserialize)]
+    struct Ask {
+        ids: Vec<String>,
+        #[serde(default)]
+        types: Vec<String>,
+    }
+    let Ok(ask) = serde_json::from_slice::<Ask>(&body) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "ids is required",
+        );
+    };
+    if ask.ids.len() > 1000 {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "The number of ids must not exceed 1000.",
+        );
+    }
+    let select: Option<Vec<String>> = query
+        .get("$select")
+        .map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+    let state = emu.lock();
+    let value: Vec<serde_json::Value> = ask
+        .ids
+        .iter()
+        .filter_map(|id| {
+            let known = state.idp.entra.contains_key(&id.to_ascii_lowercase())
+                || state.idp.former_or_current_member(id);
+            known.then(|| state.idp.entra_object(id))
+        })
+        .filter(|o| {
+            ask.types.is_empty()
+                || ask
+                    .types
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(o.kind.type_name()))
+        })
+        .map(|o| {
+            let mut all = serde_json::Map::new();
+            all.insert("@odata.type".into(), json!(o.kind.odata_type()));
+            all.insert("id".into(), json!(o.id));
+            all.insert("displayName".into(), json!(o.display_name));
+            if o.kind == super::idp::EntraKind::User {
+                all.insert("userPrincipalName".into(), json!(o.user_principal_name));
+                all.insert("accountEnabled".into(), json!(o.account_enabled));
+            }
+            let default = ["@odata.type", "id", "displayName", "userPrincipalName"];
+            all.retain(|k, _| {
+                k == "@odata.type"
+                    || match &select {
+                        Some(fields) => fields.iter().any(|f| f == k),
+                        None => default.contains(&k.as_str()),
+                    }
+            });
+            serde_json::Value::Object(all)
+        })
+        .collect();
+    axum::Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects",
+        "value": value,
+    }))
+    .into_response()
+}
+
+/// `GET /api/v1/groups/{id}/users?limit=N&after=<id>` with `Authorization: SSWS <token>`
+/// (<https://developer.okta.com/docs/api/openapi/okta-management/management/tag/Group/#tag/Group/operation/listGroupUsers>):
+/// every member whatever its `status` (a deactivated user stays in its groups as
+/// `DEPROVISIONED`), `profile.login` and `profile.email` as the directory holds them, paged
+/// with `Link: <…>; rel="next"` (<https://developer.okta.com/docs/api/#pagination>). When
+/// throttled it answers 429 with `X-Rate-Limit-Limit/-Remaining/-Reset` (the reset in UTC
+/// epoch seconds) and no `Retry-After`
+/// (<https://developer.okta.com/docs/reference/rl-best-practices/>).
 pub(super) async fn okta_users(
     State(emu): State<Emu>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(huge) = huge_body(&emu) {
+        return huge;
+    }
+    if let Some((_, until)) = throttled(&emu) {
+        let reset = until.as_second() + i64::from(until.subsec_nanosecond() > 0);
+        let body = json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests.", "errorCauses": []});
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        let h = response.headers_mut();
+        h.insert("x-rate-limit-limit", HeaderValue::from(600));
+        h.insert("x-rate-limit-remaining", HeaderValue::from(0));
+        h.insert("x-rate-limit-reset", HeaderValue::from(reset));
+        return response;
+    }
     let state = emu.lock();
     let token = headers
         .get(header::AUTHORIZATION)
@@ -193,7 +398,11 @@ pub(super) async fn okta_users(
         .collect();
     let users: Vec<serde_json::Value> = page
         .iter()
-        .map(|m| json!({"id": m, "status": "ACTIVE", "profile": {"login": format!("{m}@example.com"), "email": format!("{m}@example.com")}}))
+        .map(|m| {
+            let u = state.idp.okta_user(m);
+            json!({"id": u.id, "status": u.status, "type": {"id": "oty1"},
+                   "profile": {"login": u.login, "email": u.email, "firstName": "Emu", "lastName": u.id}})
+        })
         .collect();
     let mut response = axum::Json(users).into_response();
     if let Some(last) = page

@@ -57,6 +57,7 @@ use tower::ServiceExt;
 
 use self::faults::Faults;
 pub use self::faults::{Fault, FaultAction, ForeignWrite, RandomFaults, RateLimit, Record, Route};
+pub use self::idp::EntraKind;
 use self::idp::Idp;
 use self::org::{Org, User};
 pub use self::seed::{Seed, SeedError};
@@ -81,6 +82,9 @@ pub enum PatchResponse {
     Body,
     /// 204 with only the ETag header.
     NoContent,
+    /// 204 with no body and no ETag header, although the group has versions (RFC 7644
+    /// §3.5.2 lets a server answer a PATCH with 204 and nothing else).
+    NoContentNoEtag,
 }
 
 /// The emulator's behaviour.
@@ -103,11 +107,19 @@ pub struct Options {
     /// Send ETags (`ETag` header, `meta.version`) and honour `If-Match`. Off: a plain RFC 7644
     /// server without versioning.
     pub etags: bool,
-    /// Strict RFC 7644: a `remove` of `members` carrying a value list is refused (400
-    /// `invalidValue`); only `members[value eq "…"]` removes one member.
+    /// Strict RFC 7644 (§3.5.2.2): a `remove` of `members` without a filter removes the
+    /// attribute and **all** its values, whatever value list it carries (a literal server
+    /// empties the group); only `members[value eq "…"]` removes one member.
     pub strict_rfc: bool,
     /// Members per page of the Graph delta and Okta listing endpoints.
     pub idp_page_size: usize,
+    /// PATCH bodies over this many bytes answer 413 (Genesys: 512,000).
+    pub max_patch_bytes: usize,
+    /// `expires_in` of Graph app tokens (Entra issues about an hour).
+    pub graph_token_lifetime: Duration,
+    /// Answer every IdP read (delta, Graph, Okta) with 200 and a streamed body of this many
+    /// bytes that never ends as JSON: a runaway IdP answer.
+    pub idp_huge_body: Option<u64>,
 }
 
 impl Default for Options {
@@ -123,6 +135,9 @@ impl Default for Options {
             etags: true,
             strict_rfc: false,
             idp_page_size: 100,
+            max_patch_bytes: 512_000,
+            graph_token_lifetime: Duration::from_secs(3599),
+            idp_huge_body: None,
         }
     }
 }
@@ -139,6 +154,10 @@ pub(crate) struct State {
     /// Tokens expired by a test, remembered for [`Emulator::issued_tokens`].
     pub(crate) expired: Vec<String>,
     pub(crate) faults: Faults,
+    /// The IdP (Graph or Okta) answers 429 until then ([`Emulator::idp_throttle`]).
+    pub(crate) idp_throttled_until: Option<jiff::Timestamp>,
+    /// Scopes asked for in Graph token requests, in order.
+    pub(crate) graph_scopes: Vec<String>,
 }
 
 impl State {
@@ -158,6 +177,8 @@ pub struct Emulator {
     /// The journal's length, published after each request is recorded.
     seen: tokio::sync::watch::Sender<usize>,
     busy_nanos: std::sync::atomic::AtomicU64,
+    /// Bytes of huge IdP bodies actually produced ([`Options::idp_huge_body`]).
+    pub(crate) idp_bytes_sent: std::sync::atomic::AtomicU64,
 }
 
 impl Emulator {
@@ -194,7 +215,10 @@ impl Emulator {
                 tokens: HashMap::new(),
                 expired: Vec::new(),
                 faults: Faults::default(),
+                idp_throttled_until: None,
+                graph_scopes: Vec::new(),
             }),
+            idp_bytes_sent: std::sync::atomic::AtomicU64::new(0),
             seen: tokio::sync::watch::channel(0).0,
             busy_nanos: std::sync::atomic::AtomicU64::new(0),
         }))
@@ -369,6 +393,67 @@ impl Emulator {
             .members(group)
             .map(|m| m.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Put an Entra user in the directory: object id, `userPrincipalName`, display name and
+    /// `accountEnabled`.
+    pub fn entra_user(&self, id: &str, upn: &str, display_name: &str, enabled: bool) {
+        self.lock().idp.entra.insert(
+            id.to_ascii_lowercase(),
+            idp::EntraObject {
+                id: id.to_owned(),
+                kind: idp::EntraKind::User,
+                user_principal_name: Some(upn.to_owned()),
+                display_name: display_name.to_owned(),
+                account_enabled: enabled,
+            },
+        );
+    }
+
+    /// Put a directory object that is not a user (a group, device or service principal).
+    pub fn entra_object(&self, id: &str, kind: idp::EntraKind, display_name: &str) {
+        self.lock().idp.entra.insert(
+            id.to_ascii_lowercase(),
+            idp::EntraObject {
+                id: id.to_owned(),
+                kind,
+                user_principal_name: None,
+                display_name: display_name.to_owned(),
+                account_enabled: true,
+            },
+        );
+    }
+
+    /// Put an Okta user: id, `profile.login`, `profile.email` and `status`.
+    pub fn okta_user(&self, id: &str, login: &str, email: &str, status: &str) {
+        self.lock().idp.okta.insert(
+            id.to_owned(),
+            idp::OktaUser {
+                id: id.to_owned(),
+                login: login.to_owned(),
+                email: email.to_owned(),
+                status: status.to_owned(),
+            },
+        );
+    }
+
+    /// Have Graph and Okta answer 429 for `for_how_long` from now: Graph with `Retry-After`,
+    /// Okta with only `X-Rate-Limit-*` headers, as each really does.
+    pub fn idp_throttle(&self, for_how_long: Duration) {
+        let until = jiff::Timestamp::now()
+            + jiff::SignedDuration::try_from(for_how_long).expect("a short duration");
+        self.lock().idp_throttled_until = Some(until);
+    }
+
+    /// The scopes Graph token requests asked for.
+    pub fn graph_scopes(&self) -> Vec<String> {
+        self.lock().graph_scopes.clone()
+    }
+
+    /// Bytes of huge IdP bodies produced so far ([`Options::idp_huge_body`]).
+    pub fn idp_bytes_sent(&self) -> u64 {
+        self.idp_bytes_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Make every IdP cursor issued so far expired (the delta endpoint answers 410).

@@ -82,8 +82,10 @@ impl Org {
 
     /// Apply a PATCH request to group `id` atomically, allowing at most `max_values` member
     /// values. Returns whether the membership changed.
-    /// `strict` refuses a `remove` of `members` that carries a value list (RFC 7644 servers
-    /// differ there; some would remove every member).
+    /// `strict` reads RFC 7644 §3.5.2.2 literally: a `remove` of `members` without a filter
+    /// removes every member, whatever value list it carries
+    /// (<https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2.2>). Genesys (and Entra, its
+    /// biggest client) read the value list as the members to remove.
     pub fn patch(
         &mut self,
         id: &str,
@@ -114,14 +116,18 @@ impl Org {
         let mut undo: Vec<(String, bool)> = Vec::new();
         let mut outcome = Ok(());
         for op in &request.operations {
-            if strict && op.op.eq_ignore_ascii_case("remove") && op.value.is_some() {
-                outcome = Err(refuse(
-                    400,
-                    "invalidValue",
-                    "a remove operation carries no value in RFC 7644: use path members[value eq \"<id>\"]",
-                ));
-                break;
-            }
+            let literal;
+            let op = if strict && op.op.eq_ignore_ascii_case("remove") && op.value.is_some() {
+                // "If the target location is a multi-valued attribute and no filter is
+                // specified, the attribute and all values are removed": the value is ignored.
+                literal = wire::PatchOperation {
+                    value: None,
+                    ..op.clone()
+                };
+                &literal
+            } else {
+                op
+            };
             if let Err(e) = self.apply(id, op, &mut undo) {
                 outcome = Err(e);
                 break;

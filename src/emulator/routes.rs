@@ -51,6 +51,10 @@ pub(crate) fn router(emulator: Emu) -> Router {
         )
         .route("/v1.0/groups/delta", get(super::idp_routes::graph_delta))
         .route(
+            "/v1.0/directoryObjects/getByIds",
+            post(super::idp_routes::graph_get_by_ids),
+        )
+        .route(
             "/api/v1/groups/{id}/users",
             get(super::idp_routes::okta_users),
         )
@@ -80,6 +84,7 @@ pub(super) fn route_of(method: &Method, path: Option<&str>) -> Route {
         ("GET", "/delta/groups/members") => Route::IdpDelta,
         ("POST", "/{tenant}/oauth2/v2.0/token") => Route::GraphToken,
         ("GET", "/v1.0/groups/delta") => Route::GraphDelta,
+        ("POST", "/v1.0/directoryobjects/getbyids") => Route::GraphGetByIds,
         ("GET", "/api/v1/groups/{id}/users") => Route::OktaUsers,
         _ => Route::Other,
     }
@@ -470,6 +475,19 @@ async fn patch_group(
     body: Bytes,
 ) -> Response {
     let mut state = emu.lock();
+    // Genesys caps request bodies at 512,000 bytes (genesys-scim-api.md §11; 413 is in its
+    // response table, §6).
+    if body.len() > state.options.max_patch_bytes {
+        return scim_error(
+            413,
+            None,
+            format!(
+                "the request body is {} bytes; at most {} are accepted",
+                body.len(),
+                state.options.max_patch_bytes
+            ),
+        );
+    }
     let Some(group) = state.org.groups.get(&id) else {
         return scim_error(404, Some("noTarget"), format!("group {id} not found"));
     };
@@ -510,6 +528,10 @@ async fn patch_group(
             &group_json(&state, group, &base_of(&headers), true),
         ),
         PatchResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
+        PatchResponse::NoContentNoEtag => {
+            foreign_writes(&mut state, &id);
+            return StatusCode::NO_CONTENT.into_response();
+        }
     };
     foreign_writes(&mut state, &id);
     with_etag(response, etag.as_deref())

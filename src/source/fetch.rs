@@ -1,12 +1,44 @@
-//! One IdP GET with retries: what every HTTP source shares. 429 waits (Retry-After), 5xx and
-//! resets back off, 410 is an expired cursor, other errors fail the group's read.
+//! One IdP request with retries: what every HTTP source shares. 429 waits (Retry-After, or
+//! Okta's X-Rate-Limit-Reset), 5xx and resets back off, 410 is an expired cursor, other errors
+//! fail the group's read.
+//!
+//! Answers are read as a stream with a byte cap ([`MAX_ANSWER_BYTES`]): a runaway answer fails
+//! as soon as it passes the cap (at once when its `Content-Length` says so), and memory stays
+//! bounded. The whole read of a group is bounded in time by [`with_deadline`].
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use url::Url;
 
+use std::time::Duration;
+
 use super::SourceError;
-use crate::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
+use crate::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
+
+/// The most bytes one IdP answer (one page) may have. A Graph delta page naming 100,000
+/// members is about 10 MB, an Okta page of 200 full user profiles well under 1 MB: 64 MiB is
+/// far beyond any real page and still bounds memory.
+pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long one group's whole read (every page, retry and wait) may take by default.
+pub const DEFAULT_READ_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Run `read`, the whole read of IdP group `group`, within `deadline`: a hung IdP fails the
+/// group in bounded time instead of 60 s per attempt times every retry.
+pub async fn with_deadline<T>(
+    deadline: Duration,
+    group: &str,
+    read: impl Future<Output = Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SourceError::Deadline {
+                group: group.to_owned(),
+                secs: deadline.as_secs_f64(),
+            })
+        })
+}
 
 /// The HTTP client of an IdP source.
 pub fn client() -> Result<reqwest::Client, SourceError> {
@@ -33,18 +65,45 @@ pub async fn get(
     group: &str,
     cursor: Option<&str>,
 ) -> Result<(HeaderMap, Bytes), SourceError> {
+    send(client, url, None, auth, retry, group, cursor).await
+}
+
+/// POST `body` (JSON) to `url` for IdP group `group` (a lookup such as Graph's `getByIds`).
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &Url,
+    body: &serde_json::Value,
+    auth: Auth<'_>,
+    retry: &RetryPolicy,
+    group: &str,
+) -> Result<(HeaderMap, Bytes), SourceError> {
+    send(client, url, Some(body), auth, retry, group, None).await
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &Url,
+    json: Option<&serde_json::Value>,
+    auth: Auth<'_>,
+    retry: &RetryPolicy,
+    group: &str,
+    cursor: Option<&str>,
+) -> Result<(HeaderMap, Bytes), SourceError> {
     // Never show a query string: it may hold a cursor or skip token, not needed to act.
     let mut shown = url.clone();
     shown.set_query(None);
     let shown = shown.to_string();
     let context = format!("IdP group {group:?}");
     with_retries(retry, &context, || async {
-        let request = client.get(url.clone());
+        let request = match json {
+            Some(body) => client.post(url.clone()).json(body),
+            None => client.get(url.clone()),
+        };
         let request = match auth {
             Auth::Bearer(t) => request.bearer_auth(t),
             Auth::Ssws(t) => request.header(reqwest::header::AUTHORIZATION, format!("SSWS {t}")),
         };
-        let (status, headers, body) = exchange(request).await?;
+        let (status, headers, body) = capped_exchange(request, group, &shown).await?;
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);
         }
@@ -87,6 +146,46 @@ pub async fn get(
         },
         Failure::Fatal(e) => e,
     })
+}
+
+/// Send `request` and read its answer as a stream, failing (not retrying) once it passes
+/// [`MAX_ANSWER_BYTES`]: the body is never held whole before its size is known.
+async fn capped_exchange(
+    request: reqwest::RequestBuilder,
+    group: &str,
+    shown: &str,
+) -> Result<(reqwest::StatusCode, HeaderMap, Bytes), AttemptError<SourceError>> {
+    let too_large = || {
+        AttemptError::Fatal(SourceError::AnswerTooLarge {
+            group: group.to_owned(),
+            url: shown.to_owned(),
+            cap: MAX_ANSWER_BYTES,
+        })
+    };
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| AttemptError::Transient(describe(&e)))?;
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES)
+    {
+        return Err(too_large());
+    }
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| AttemptError::Transient(describe(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body.freeze()))
 }
 
 /// A next-page URL must stay on the IdP's origin: a token is never sent anywhere else.

@@ -150,6 +150,29 @@ pub enum SourceError {
         /// How many users it listed.
         count: usize,
     },
+    /// One answer (page) larger than [`fetch::MAX_ANSWER_BYTES`].
+    #[error(
+        "IdP group {group:?}: the answer from {url} is larger than scimsync's limit of {} MiB for one page and was not read further; check that source.base_url points at the IdP's API and not at a file or another service",
+        cap / (1024 * 1024)
+    )]
+    AnswerTooLarge {
+        /// The IdP group.
+        group: String,
+        /// The URL, without query.
+        url: String,
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// The group's read did not finish within the deadline.
+    #[error(
+        "IdP group {group:?}: the IdP did not finish answering within {secs} s (source.read_deadline_secs); no change is planned for this group: check the IdP's status, or raise read_deadline_secs for a very large group"
+    )]
+    Deadline {
+        /// The IdP group.
+        group: String,
+        /// The deadline, in seconds.
+        secs: f64,
+    },
     /// The same user both added and removed.
     #[error(
         "IdP group {group:?}: user {user:?} is listed both as added and as removed; the IdP answer is contradictory and no change is planned from it"
@@ -245,34 +268,44 @@ pub fn from_config(
                 name: name.to_owned(),
             })
     };
-    match config {
+    let (source, deadline): (Box<dyn Source>, _) = match config {
         SourceConfig::DeltaHttp {
             base_url,
             token_env,
+            read_deadline,
             ..
-        } => Ok(Box::new(delta_http::DeltaHttp::new(
-            base_url.clone(),
-            secret(token_env)?,
-            retry.clone(),
-        )?)),
-        SourceConfig::File { path, .. } => Ok(Box::new(file::FileSource::load(path)?)),
+        } => (
+            Box::new(delta_http::DeltaHttp::new(
+                base_url.clone(),
+                secret(token_env)?,
+                retry.clone(),
+            )?),
+            *read_deadline,
+        ),
+        SourceConfig::File { path, .. } => return Ok(Box::new(file::FileSource::load(path)?)),
         SourceConfig::Okta {
             base_url,
             token_env,
-            user_key,
-        } => Ok(Box::new(okta::Okta::new(
-            base_url.clone(),
-            secret(token_env)?,
-            *user_key,
-            retry.clone(),
-        )?)),
+            user_attribute,
+            read_deadline,
+            ..
+        } => (
+            Box::new(okta::Okta::new(
+                base_url.clone(),
+                secret(token_env)?,
+                *user_attribute,
+                retry.clone(),
+            )?),
+            *read_deadline,
+        ),
         SourceConfig::Graph {
             base_url,
             login_base,
             tenant,
             client_id_env,
             client_secret_env,
-            ..
+            user_key,
+            read_deadline,
         } => {
             let client_id = env(client_id_env)
                 .filter(|t| !t.trim().is_empty())
@@ -285,12 +318,56 @@ pub fn from_config(
                 client_id,
                 client_secret: secret(client_secret_env)?,
             };
-            Ok(Box::new(graph::Graph::new(
-                base_url.clone(),
-                auth,
-                retry.clone(),
-            )?))
+            (
+                Box::new(graph::Graph::new(
+                    base_url.clone(),
+                    auth,
+                    *user_key,
+                    retry.clone(),
+                )?),
+                *read_deadline,
+            )
         }
+    };
+    Ok(Box::new(Bounded {
+        inner: source,
+        deadline,
+    }))
+}
+
+/// An HTTP source whose every group read (and user lookup) must finish within `deadline`.
+struct Bounded {
+    inner: Box<dyn Source>,
+    deadline: std::time::Duration,
+}
+
+impl Source for Bounded {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn read<'a>(
+        &'a self,
+        group: &'a str,
+        since: Option<&'a Cursor>,
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
+        Box::pin(fetch::with_deadline(
+            self.deadline,
+            group,
+            self.inner.read(group, since, mode),
+        ))
+    }
+
+    fn describe_users<'a>(
+        &'a self,
+        keys: &'a BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, IdpUser>, SourceError>> {
+        Box::pin(fetch::with_deadline(
+            self.deadline,
+            "(user lookup)",
+            self.inner.describe_users(keys),
+        ))
     }
 }
 
@@ -308,7 +385,7 @@ mod tests {
         let okta = okta::Okta::new(
             base.clone(),
             "s3cr3t-okta".into(),
-            crate::target::UserKey::Id,
+            okta::OktaUserAttribute::Email,
             retry.clone(),
         )
         .unwrap();
@@ -318,7 +395,7 @@ mod tests {
             client_id: "c".into(),
             client_secret: "s3cr3t-graph".into(),
         };
-        let graph = graph::Graph::new(base, auth, retry).unwrap();
+        let graph = graph::Graph::new(base, auth, crate::model::UserKey::UserName, retry).unwrap();
         for debug in [
             format!("{delta:?}"),
             format!("{okta:?}"),

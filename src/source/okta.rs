@@ -1,10 +1,24 @@
 //! Okta: `GET {base}/api/v1/groups/{id}/users?limit=200`, following the `Link: <…>;
-//! rel="next"` header until there is none, with `Authorization: SSWS <token>`.
+//! rel="next"` header until there is none, with `Authorization: SSWS <token>`
+//! (<https://developer.okta.com/docs/api/openapi/okta-management/management/tag/Group/#tag/Group/operation/listGroupUsers>,
+//! paging: <https://developer.okta.com/docs/api/#pagination>).
 //!
 //! Okta has no membership delta: a listing is the whole membership (read as additions only in
-//! `delta` mode, as the desired membership in `full` mode). The key of each user is its
-//! `profile.login` when `user_key = "userName"`, else its Okta `id` (which Okta's own SCIM
-//! provisioning writes to Genesys' `externalId`).
+//! `delta` mode, as the desired membership in `full` mode).
+//!
+//! **Keys.** Genesys Cloud's Okta app sets "Application username format: Email", so a user's
+//! Genesys `userName` is its Okta `profile.email`, which may differ from `profile.login`. The
+//! key is `profile.email` by default; `user_attribute = "login" | "id"` chooses another.
+//!
+//! **Status.** A deactivated user stays in its Okta groups with status `DEPROVISIONED`
+//! (<https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/>, user
+//! `status`). Only `ACTIVE`, `PASSWORD_EXPIRED`, `LOCKED_OUT` and `RECOVERY` are working
+//! accounts and desired; `DEPROVISIONED`, `SUSPENDED`, `STAGED`, `PROVISIONED` (and any status
+//! Okta may add) are left out of the answer.
+//!
+//! **Rate limits.** Okta's 429 carries `X-Rate-Limit-Reset` (UTC epoch seconds) and no
+//! `Retry-After` (<https://developer.okta.com/docs/reference/rl-best-practices/>):
+//! [`crate::retry::retry_after`] waits until the reset, within the retry policy's cap.
 
 use std::collections::BTreeSet;
 
@@ -19,7 +33,30 @@ use super::{Answer, MAX_USERS_PER_ANSWER, Source, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::model::{Cursor, Mode};
 use crate::retry::RetryPolicy;
-use crate::target::UserKey;
+
+/// Which Okta attribute names a user (`source.user_attribute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OktaUserAttribute {
+    /// `profile.email`: what Genesys Cloud's Okta app provisions as `userName`.
+    #[default]
+    Email,
+    /// `profile.login`: the Okta username.
+    Login,
+    /// The Okta user id (`00u…`).
+    Id,
+}
+
+impl OktaUserAttribute {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Login => "login",
+            Self::Id => "id",
+        }
+    }
+}
 
 /// An Okta group reader.
 #[derive(Debug)]
@@ -27,7 +64,7 @@ pub struct Okta {
     client: reqwest::Client,
     base: Endpoint,
     token: SecretString,
-    user_key: UserKey,
+    attribute: OktaUserAttribute,
     retry: RetryPolicy,
 }
 
@@ -35,12 +72,24 @@ pub struct Okta {
 struct OktaUser {
     id: String,
     #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
     profile: Option<Profile>,
 }
 
 #[derive(Deserialize)]
 struct Profile {
     login: Option<String>,
+    email: Option<String>,
+}
+
+/// Whether an Okta user `status` is a working account: `ACTIVE`, and the states of an active
+/// account needing attention (`PASSWORD_EXPIRED`, `LOCKED_OUT`, `RECOVERY`).
+pub fn is_working(status: &str) -> bool {
+    matches!(
+        status,
+        "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY"
+    )
 }
 
 /// The `rel="next"` URL of a `Link` header.
@@ -62,7 +111,7 @@ impl Okta {
     pub fn new(
         base: Endpoint,
         token: SecretString,
-        user_key: UserKey,
+        attribute: OktaUserAttribute,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
         let client = fetch::client()?;
@@ -70,7 +119,7 @@ impl Okta {
             client,
             base,
             token,
-            user_key,
+            attribute,
             retry,
         })
     }
@@ -79,6 +128,7 @@ impl Okta {
         let mut url = self.base.join(&["api", "v1", "groups", group, "users"]);
         url.query_pairs_mut().append_pair("limit", "200");
         let mut members = BTreeSet::new();
+        let mut left_out = std::collections::BTreeMap::<String, usize>::new();
         loop {
             let (headers, body) = fetch::get(
                 &self.client,
@@ -96,11 +146,37 @@ impl Okta {
                     detail: e.to_string(),
                 })?;
             for u in users {
-                let key = match self.user_key {
-                    UserKey::UserName => u.profile.and_then(|p| p.login).unwrap_or(u.id),
-                    UserKey::Id | UserKey::ExternalId => u.id,
+                let status = u.status.unwrap_or_default();
+                if !is_working(&status) {
+                    *left_out.entry(status).or_default() += 1;
+                    continue;
+                }
+                let profile = u.profile.unwrap_or(Profile {
+                    login: None,
+                    email: None,
+                });
+                let key = match self.attribute {
+                    OktaUserAttribute::Email => profile.email,
+                    OktaUserAttribute::Login => profile.login,
+                    OktaUserAttribute::Id => Some(u.id.clone()),
                 };
-                members.insert(key);
+                match key.filter(|k| !k.trim().is_empty()) {
+                    Some(key) => {
+                        members.insert(key);
+                    }
+                    None => {
+                        return Err(SourceError::Unreadable {
+                            group: group.to_owned(),
+                            url: self.base.to_string(),
+                            detail: format!(
+                                "user {} has no profile.{} (source.user_attribute = {:?})",
+                                u.id,
+                                self.attribute.as_str(),
+                                self.attribute.as_str()
+                            ),
+                        });
+                    }
+                }
             }
             if members.len() > MAX_USERS_PER_ANSWER {
                 return Err(SourceError::TooLarge {
@@ -120,6 +196,16 @@ impl Okta {
                 }
                 None => break,
             }
+        }
+        if !left_out.is_empty() {
+            let counts: Vec<String> = left_out
+                .iter()
+                .map(|(status, n)| format!("{n} {status}"))
+                .collect();
+            tracing::info!(
+                "IdP group {group:?}: left out users that are not working Okta accounts: {}",
+                counts.join(", ")
+            );
         }
         let answer = match mode {
             Mode::Full => Answer::Full { members },
@@ -162,5 +248,22 @@ mod tests {
             "https://x.okta.com/api/v1/groups/g/users?after=00u2&limit=200"
         );
         assert_eq!(next_link(r#"<https://x/a>; rel="self""#), None);
+    }
+
+    #[test]
+    fn only_working_accounts_are_desired() {
+        for s in ["ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"] {
+            assert!(is_working(s), "{s}");
+        }
+        for s in [
+            "DEPROVISIONED",
+            "SUSPENDED",
+            "STAGED",
+            "PROVISIONED",
+            "",
+            "active",
+        ] {
+            assert!(!is_working(s), "{s}");
+        }
     }
 }

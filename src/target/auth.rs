@@ -6,6 +6,10 @@
 //! and dropped when the API answers 401 so that the next request fetches a fresh one.
 //! A ready token from `GENESYSCLOUD_ACCESS_TOKEN` is used as is and cannot be refreshed.
 //!
+//! The same grant serves the Microsoft Graph source ([`TokenSource::oauth`]): there the client
+//! id and secret go in the form body with a `scope`, as the Microsoft identity platform
+//! documents (<https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>).
+//!
 //! Secrets are [`SecretString`]s: their `Debug` is redacted and they are exposed only to
 //! build the `Authorization` header.
 
@@ -152,10 +156,21 @@ struct Cached {
     fresh_until: Instant,
 }
 
+/// How a client presents its id and secret to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP basic authentication (Genesys Cloud).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (the Microsoft identity platform).
+    Form,
+}
+
 /// Hands out access tokens: cached, refreshed before expiry and after a 401.
 pub struct TokenSource {
     credentials: Credentials,
     token_url: url::Url,
+    client_auth: ClientAuth,
+    scope: Option<String>,
     cache: Mutex<Option<Cached>>,
     generation: std::sync::atomic::AtomicU64,
 }
@@ -165,6 +180,8 @@ impl std::fmt::Debug for TokenSource {
         f.debug_struct("TokenSource")
             .field("credentials", &self.credentials)
             .field("token_url", &self.token_url.as_str())
+            .field("client_auth", &self.client_auth)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -188,12 +205,35 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 impl TokenSource {
     /// A token source for `credentials`, fetching from `{login_base}/oauth/token`.
     pub fn new(credentials: Credentials, login_base: &Endpoint) -> Self {
+        Self::oauth(
+            credentials,
+            login_base.join(&["oauth", "token"]),
+            ClientAuth::Basic,
+            None,
+        )
+    }
+
+    /// A token source for any OAuth client-credentials endpoint `token_url`, presenting the
+    /// client as `client_auth` and asking for `scope` when given.
+    pub fn oauth(
+        credentials: Credentials,
+        token_url: url::Url,
+        client_auth: ClientAuth,
+        scope: Option<String>,
+    ) -> Self {
         Self {
             credentials,
-            token_url: login_base.join(&["oauth", "token"]),
+            token_url,
+            client_auth,
+            scope,
             cache: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> &url::Url {
+        &self.token_url
     }
 
     /// True when a refused token can be replaced by fetching a new one.
@@ -275,10 +315,21 @@ impl TokenSource {
         client_id: &str,
         client_secret: &SecretString,
     ) -> Result<(SecretString, u64), AttemptError<ScimError>> {
-        let request = client
-            .post(self.token_url.clone())
-            .basic_auth(client_id, Some(client_secret.expose_secret()))
-            .form(&[("grant_type", "client_credentials")]);
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &self.scope {
+            form.push(("scope", scope));
+        }
+        let request = match self.client_auth {
+            ClientAuth::Basic => client
+                .post(self.token_url.clone())
+                .basic_auth(client_id, Some(client_secret.expose_secret())),
+            ClientAuth::Form => {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", client_secret.expose_secret()));
+                client.post(self.token_url.clone())
+            }
+        };
+        let request = request.form(&form);
         let (status, headers, body) = exchange(request).await?;
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);

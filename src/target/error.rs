@@ -24,7 +24,7 @@ pub enum ScimError {
         scim_type: Option<String>,
     },
     /// The server answered with an error status that retrying will not fix.
-    #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type), detail_suffix(.detail), hint(*.status, .scim_type.as_deref()))]
+    #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type), detail_suffix(.detail), hint(*.status, .scim_type.as_deref(), .context, .detail.as_deref()))]
     Status {
         /// What was being done.
         context: String,
@@ -110,6 +110,17 @@ pub enum ScimError {
         /// The value, escaped for display.
         value: String,
     },
+    /// A Genesys group read answered without an ETag (header and `meta.version`): a plan of it
+    /// could never be applied, since every Genesys PATCH carries `If-Match`.
+    #[error(
+        "{context}: Genesys Cloud sent no ETag (neither an ETag header nor meta.version) for group {group}, so no PATCH to it can carry If-Match and scimsync will not write to it; check that target.api_base is Genesys Cloud's API (https://api.<region domain>) and not a proxy that strips headers, or use kind = \"scim\" for a server without versioning"
+    )]
+    GenesysWithoutEtag {
+        /// What was being done.
+        context: String,
+        /// The group.
+        group: String,
+    },
     /// A PATCH needs a precondition the server never gave.
     #[error(
         "{context}: the server sent no ETag for this group, so a PATCH cannot carry If-Match; scimsync never writes blind"
@@ -186,8 +197,13 @@ fn detail_suffix(detail: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// What to do, by status: the README's troubleshooting table in short.
-fn hint(status: u16, scim_type: Option<&str>) -> &'static str {
+/// What to do, by status (and, for a 404, by what was asked): the README's troubleshooting
+/// table in short.
+fn hint(status: u16, scim_type: Option<&str>, context: &str, detail: Option<&str>) -> &'static str {
+    let about_user = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        text.contains("user ") || text.starts_with("user")
+    };
     match (status, scim_type) {
         (400, Some("invalidValue")) => {
             " (a user in the request does not exist in Genesys Cloud or is inactive; re-plan to skip unknown users)"
@@ -199,6 +215,12 @@ fn hint(status: u16, scim_type: Option<&str>) -> &'static str {
         (401, _) => " (the token was refused; check the OAuth client's credentials and region)",
         (403, _) => {
             " (the OAuth client lacks permission: its role needs directory:group:edit and its scopes scim / scim:readonly)"
+        }
+        (404, _) if about_user(context) => {
+            " (no such user in Genesys Cloud: it is not provisioned yet, or was deleted; the plan treats it as unknown and looks it up again next time)"
+        }
+        (404, _) if detail.is_some_and(about_user) => {
+            " (the PATCH names a user that does not exist in Genesys Cloud; re-plan: unknown users are left out of the changes)"
         }
         (404, _) => " (no such resource: check target_id, or that the group was not deleted)",
         (413, _) => " (request too large; lower target.max_members_per_patch)",
@@ -229,5 +251,36 @@ mod tests {
         };
         assert!(stale.is_stale());
         assert!(stale.to_string().contains("scimType invalidVers"));
+    }
+
+    #[test]
+    fn a_404_about_a_user_says_so_not_check_target_id() {
+        let status = |context: &str, detail: Option<&str>| {
+            ScimError::Status {
+                context: context.into(),
+                status: 404,
+                scim_type: Some("noTarget".into()),
+                detail: detail.map(str::to_owned),
+                correlation_id: None,
+            }
+            .to_string()
+        };
+        let lookup = status("GET user 3b8c", Some("user 3b8c not found"));
+        assert!(
+            lookup.contains("no such user") && !lookup.contains("target_id"),
+            "{lookup}"
+        );
+        let lookup = status("find user userName \"a@b.c\"", None);
+        assert!(lookup.contains("no such user"), "{lookup}");
+        let patch = status(
+            "PATCH group g1 (chunk 1 of 1)",
+            Some("User 3b8c does not exist"),
+        );
+        assert!(
+            patch.contains("names a user that does not exist") && !patch.contains("target_id"),
+            "{patch}"
+        );
+        let group = status("PATCH group g1 (chunk 1 of 1)", Some("group g1 not found"));
+        assert!(group.contains("check target_id"), "{group}");
     }
 }

@@ -203,9 +203,12 @@ impl ScimClient {
                         outcome.patches += 1;
                         match etag_of(&reply) {
                             Some(e) => Step::Next(Some(e)),
-                            // No ETag in the answer but the group had one: learn the new one
-                            // from a re-read that shows exactly our change.
-                            None if etag.is_some() && n + 1 < total && !settings.allow_etagless => {
+                            // No ETag in the answer (a 204 may carry none, RFC 7644 §3.5.2) but
+                            // the group had one: learn the new one from a re-read that shows
+                            // exactly our change. Never fall back to writes without If-Match
+                            // for the rest of the group, even where the target allows
+                            // ETag-less groups: this group has versions (rules 1 and 5).
+                            None if etag.is_some() && n + 1 < total => {
                                 self.verified(id, pre, &with_chunk, &context).await
                             }
                             None => Step::Next(None),
