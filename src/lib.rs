@@ -13,11 +13,11 @@
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
-//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), renderers |
+//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports |
 //! | [`source`] | identity-provider readers behind one trait: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
 //! | [`config`] | the TOML config, validated with precise messages |
-//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes) and the apply lock |
+//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger |
 //! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
 //! | [`events`] | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |

@@ -6,6 +6,7 @@ mod harness;
 mod moto;
 mod scenario;
 
+mod across_runs;
 mod apply;
 mod cli_extras;
 mod client;

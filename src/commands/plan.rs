@@ -61,16 +61,6 @@ pub enum GroupFailure {
         /// Its display name.
         display_name: String,
     },
-    /// A Genesys group read without an ETag: apply could never write it safely.
-    #[error(
-        "group {group}: Genesys group {id} was read without an ETag (no ETag header, no meta.version), so no PATCH could carry If-Match; check that target.api_base points at the Genesys Cloud SCIM API (not a proxy that drops headers), or use target.kind = \"scim\" for a server without ETags"
-    )]
-    NoEtag {
-        /// The config's group name.
-        group: String,
-        /// The Genesys group.
-        id: GroupId,
-    },
 }
 
 /// The safety policy of `config`, with `--allow-removals`.
@@ -202,10 +192,11 @@ impl PlanRun<'_> {
         };
         let live = self.client.get_group(&id).await?;
         if live.etag.is_none() && !self.client.settings().allow_etagless {
-            return Err(GroupFailure::NoEtag {
-                group: group.name.clone(),
-                id,
-            });
+            return Err(ScimError::GenesysWithoutEtag {
+                context: format!("GET group {id}"),
+                group: format!("{} ({id})", live.display_name),
+            }
+            .into());
         }
         Ok(live)
     }

@@ -77,6 +77,9 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
         }
     };
     if let Some(client) = &client {
+        // Two entries that resolve to one Genesys group would undo each other's changes.
+        let mut owners: std::collections::BTreeMap<crate::model::GroupId, &str> =
+            std::collections::BTreeMap::new();
         for g in &config.groups {
             let found = match &g.target {
                 GroupTarget::Id(id) => client
@@ -103,10 +106,20 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
                 _ => Ok((id, name, n)),
             });
             all &= match found {
-                Ok((id, name, n)) => check(
-                    true,
-                    &format!("group {} → {name} ({id}): {n} members", g.name),
+                Ok((id, name, _)) if owners.contains_key(&id) => check(
+                    false,
+                    &format!(
+                        "groups {:?} and {:?} both map to Genesys group {name} ({id}): keep one [[group]] for it",
+                        owners[&id], g.name
+                    ),
                 ),
+                Ok((id, name, n)) => {
+                    owners.insert(id.clone(), &g.name);
+                    check(
+                        true,
+                        &format!("group {} → {name} ({id}): {n} members", g.name),
+                    )
+                }
                 Err(e) => check(false, &format!("group {}: {e}", g.name)),
             };
         }
