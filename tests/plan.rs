@@ -592,7 +592,10 @@ async fn huge_and_non_utf8_idp_answers_are_refused() {
 async fn group_members_are_left_alone_and_control_character_keys_are_skipped() {
     let s = Scenario::new()
         .await
-        .idp("sales", &["u000", "u001", "u002", "u003", "u004", "bad\u{7}key"])
+        .idp(
+            "sales",
+            &["u000", "u001", "u002", "u003", "u004", "bad\u{7}key"],
+        )
         .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
     s.emu().add_group("g-nested", "Nested", &["u100"]);
     s.emu().write_behind("g-sales", &["g-nested"], &[]);
@@ -602,7 +605,10 @@ async fn group_members_are_left_alone_and_control_character_keys_are_skipped() {
     assert!(g.changes.is_empty(), "{:?}", g.changes);
     assert_eq!(g.precondition.member_count, 5, "groups are not counted");
     assert_eq!(
-        g.member_groups.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        g.member_groups
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>(),
         ["g-nested"]
     );
     assert_eq!(g.skipped[0].reason, SkipReason::InvalidKey);

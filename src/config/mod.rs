@@ -11,14 +11,21 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod source;
+mod state;
+mod target;
+
+pub use self::source::SourceConfig;
+use self::source::{RawSource, validate_source};
+use self::state::{RawState, validate_state};
+use self::target::{RawTarget, validate_target};
+pub use self::target::{TargetConfig, TargetKind};
 use crate::endpoint::{Endpoint, EndpointError};
 pub use crate::model::GroupTarget;
 pub use crate::model::Mode;
-use crate::model::UserKey;
 use crate::model::{GroupId, UserId, sha256_hex};
 pub use crate::source::okta::OktaUserAttribute;
 use crate::state::Store;
-use crate::target::{RemoveStyle, regions};
 
 /// The default config file name.
 pub const DEFAULT_PATH: &str = "scimsync.toml";
@@ -54,27 +61,6 @@ pub enum ConfigError {
     },
 }
 
-/// Which kind of SCIM server the target is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// Genesys Cloud.
-    #[default]
-    Genesys,
-    /// Any RFC 7644 SCIM server.
-    Scim,
-}
-
-impl TargetKind {
-    /// `genesys` or `scim`, as written in plans.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Genesys => "genesys",
-            Self::Scim => "scim",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -86,47 +72,6 @@ struct RawConfig {
     state: RawState,
     #[serde(default, rename = "group")]
     groups: Vec<RawGroup>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    #[serde(default)]
-    kind: TargetKind,
-    region: Option<String>,
-    api_base: Option<String>,
-    login_base: Option<String>,
-    base_url: Option<String>,
-    token_env: Option<String>,
-    remove_style: Option<RemoveStyle>,
-    max_members_per_patch: Option<i64>,
-    requests_per_minute: Option<i64>,
-    concurrency: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-enum RawSourceKind {
-    DeltaHttp,
-    File,
-    Graph,
-    Okta,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    kind: RawSourceKind,
-    base_url: Option<String>,
-    token_env: Option<String>,
-    user_key: Option<UserKey>,
-    user_attribute: Option<OktaUserAttribute>,
-    read_deadline_secs: Option<i64>,
-    path: Option<PathBuf>,
-    login_base: Option<String>,
-    tenant: Option<String>,
-    client_id_env: Option<String>,
-    client_secret_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,13 +106,6 @@ impl Default for RawSafety {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawState {
-    path: Option<PathBuf>,
-    url: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
@@ -195,103 +133,6 @@ pub struct Config {
     pub state: Store,
     /// The mapped groups, in file order.
     pub groups: Vec<GroupConfig>,
-}
-
-/// `[target]`, validated.
-#[derive(Debug, Clone)]
-pub struct TargetConfig {
-    /// Genesys or any SCIM server.
-    pub kind: TargetKind,
-    /// Genesys: `https://api.<domain>`; SCIM: the SCIM base URL.
-    pub api_base: Endpoint,
-    /// Genesys: `https://login.<domain>` (token endpoint at `/oauth/token`).
-    pub login_base: Endpoint,
-    /// SCIM: the environment variable holding the bearer token.
-    pub token_env: Option<String>,
-    /// How removals are written.
-    pub remove_style: RemoveStyle,
-    /// Member values per PATCH, at most.
-    pub max_members_per_patch: usize,
-    /// Requests per minute, at most.
-    pub requests_per_minute: u32,
-    /// Requests in flight (and groups planned) at once, at most.
-    pub concurrency: usize,
-}
-
-/// `[source]`, validated.
-#[derive(Debug, Clone)]
-pub enum SourceConfig {
-    /// The generic delta endpoint.
-    DeltaHttp {
-        /// `GET {base_url}/delta/groups/members`.
-        base_url: Endpoint,
-        /// The environment variable holding the IdP's bearer token.
-        token_env: String,
-        /// How IdP users map to Genesys users.
-        user_key: UserKey,
-        /// How long one group's whole read may take.
-        read_deadline: std::time::Duration,
-    },
-    /// A declarative TOML file of desired members.
-    File {
-        /// The file (resolved against the config's folder).
-        path: PathBuf,
-        /// How listed users map to Genesys users.
-        user_key: UserKey,
-    },
-    /// Microsoft Graph group deltas.
-    Graph {
-        /// `https://graph.microsoft.com/v1.0`.
-        base_url: Endpoint,
-        /// `https://login.microsoftonline.com`.
-        login_base: Endpoint,
-        /// The tenant id or domain.
-        tenant: String,
-        /// The variable holding the app's client id.
-        client_id_env: String,
-        /// The variable holding the app's client secret.
-        client_secret_env: String,
-        /// Which Genesys attribute an Entra user is found by: `userName` (its
-        /// `userPrincipalName`, the default) or `externalId` (its object id).
-        user_key: UserKey,
-        /// How long one group's whole read may take.
-        read_deadline: std::time::Duration,
-    },
-    /// Okta group listings.
-    Okta {
-        /// `https://<org>.okta.com`.
-        base_url: Endpoint,
-        /// The variable holding the Okta API token.
-        token_env: String,
-        /// Which Okta attribute is a user's key: `profile.email` by default.
-        user_attribute: OktaUserAttribute,
-        /// Which Genesys attribute that key is found by.
-        user_key: UserKey,
-        /// How long one group's whole read may take.
-        read_deadline: std::time::Duration,
-    },
-}
-
-impl SourceConfig {
-    /// How IdP users map to Genesys users.
-    pub fn user_key(&self) -> UserKey {
-        match self {
-            Self::DeltaHttp { user_key, .. }
-            | Self::File { user_key, .. }
-            | Self::Graph { user_key, .. }
-            | Self::Okta { user_key, .. } => *user_key,
-        }
-    }
-
-    /// `delta-http` or `file`, as written in plans.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::DeltaHttp { .. } => "delta-http",
-            Self::File { .. } => "file",
-            Self::Graph { .. } => "graph",
-            Self::Okta { .. } => "okta",
-        }
-    }
 }
 
 /// `[safety]`, validated.
@@ -447,7 +288,7 @@ impl Config {
     }
 }
 
-fn endpoint(
+pub(super) fn endpoint(
     key: &str,
     text: &str,
     invalid: &impl Fn(&str, String) -> ConfigError,
@@ -459,7 +300,7 @@ fn endpoint(
     })
 }
 
-fn positive(
+pub(super) fn positive(
     key: &str,
     value: Option<i64>,
     default: i64,
@@ -474,302 +315,6 @@ fn positive(
         ));
     }
     Ok(v)
-}
-
-fn validate_target(
-    raw: RawTarget,
-    invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<TargetConfig, ConfigError> {
-    let (api_base, login_base, token_env) = match raw.kind {
-        TargetKind::Genesys => {
-            if raw.base_url.is_some() || raw.token_env.is_some() {
-                return Err(invalid(
-                    "target.base_url",
-                    "base_url and token_env are for kind = \"scim\"; a genesys target takes region (or api_base and login_base) and its credentials from GENESYSCLOUD_* variables".into(),
-                ));
-            }
-            match (raw.region, raw.api_base, raw.login_base) {
-                (Some(region), None, None) => {
-                    let r = regions::lookup(&region).ok_or_else(|| {
-                        invalid(
-                            "target.region",
-                            format!(
-                                "{region:?} is not a Genesys Cloud region; expected one of {}",
-                                regions::names()
-                            ),
-                        )
-                    })?;
-                    (
-                        endpoint("target.region", &r.api_base(), invalid)?,
-                        endpoint("target.region", &r.login_base(), invalid)?,
-                        None,
-                    )
-                }
-                (None, Some(api), login) => {
-                    let api_base = endpoint("target.api_base", &api, invalid)?;
-                    let login_base = match login {
-                        Some(l) => endpoint("target.login_base", &l, invalid)?,
-                        None => {
-                            // https://api.<domain> → https://login.<domain>; elsewhere (the
-                            // emulator) the same host serves both.
-                            let derived = api_base.as_str().replacen("://api.", "://login.", 1);
-                            endpoint("target.login_base", &derived, invalid)?
-                        }
-                    };
-                    (api_base, login_base, None)
-                }
-                (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
-                    return Err(invalid(
-                        "target.region",
-                        "set region, or api_base (and login_base), not both".into(),
-                    ));
-                }
-                (None, None, _) => {
-                    return Err(invalid(
-                        "target.region",
-                        format!(
-                            "a genesys target needs region (one of {}) or api_base",
-                            regions::names()
-                        ),
-                    ));
-                }
-            }
-        }
-        TargetKind::Scim => {
-            let base = raw.base_url.ok_or_else(|| {
-                invalid(
-                    "target.base_url",
-                    "a scim target needs base_url (its SCIM base, e.g. https://host/scim/v2)"
-                        .into(),
-                )
-            })?;
-            let token_env = raw.token_env.ok_or_else(|| invalid("target.token_env", "a scim target needs token_env: the environment variable holding its bearer token".into()))?;
-            if raw.region.is_some() || raw.api_base.is_some() || raw.login_base.is_some() {
-                return Err(invalid("target.region", "region, api_base and login_base are for kind = \"genesys\"; a scim target takes base_url".into()));
-            }
-            let base = endpoint("target.base_url", &base, invalid)?;
-            (base.clone(), base, Some(token_env))
-        }
-    };
-    if raw.kind == TargetKind::Scim && raw.remove_style == Some(RemoveStyle::ValueList) {
-        // RFC 7644 §3.5.2.2: "If the target location is a multi-valued attribute and no
-        // filter is specified, the attribute and all values are removed": a literal server
-        // empties the group on a value-list removal (https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2.2).
-        return Err(invalid(
-            "target.remove_style",
-            "\"value-list\" is refused for kind = \"scim\": RFC 7644 §3.5.2.2 says a remove of members without a filter removes all of them, so a strict server would empty the group; use remove_style = \"filter-path\" (the default for scim)".into(),
-        ));
-    }
-    let remove_style = raw.remove_style.unwrap_or(match raw.kind {
-        TargetKind::Genesys => RemoveStyle::ValueList,
-        TargetKind::Scim => RemoveStyle::FilterPath,
-    });
-    Ok(TargetConfig {
-        kind: raw.kind,
-        api_base,
-        login_base,
-        token_env,
-        remove_style,
-        max_members_per_patch: positive(
-            "target.max_members_per_patch",
-            raw.max_members_per_patch,
-            50,
-            1000,
-            invalid,
-        )? as usize,
-        requests_per_minute: positive(
-            "target.requests_per_minute",
-            raw.requests_per_minute,
-            300,
-            1_000_000,
-            invalid,
-        )? as u32,
-        concurrency: positive("target.concurrency", raw.concurrency, 4, 64, invalid)? as usize,
-    })
-}
-
-fn validate_source(
-    raw: RawSource,
-    dir: &Path,
-    invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<SourceConfig, ConfigError> {
-    let kind = match raw.kind {
-        RawSourceKind::DeltaHttp => "delta-http",
-        RawSourceKind::File => "file",
-        RawSourceKind::Graph => "graph",
-        RawSourceKind::Okta => "okta",
-    };
-    // Which keys each kind takes: anything else set is a mistake worth naming.
-    let allowed: &[&str] = match raw.kind {
-        RawSourceKind::DeltaHttp => &["base_url", "token_env", "user_key", "read_deadline_secs"],
-        RawSourceKind::Okta => &[
-            "base_url",
-            "token_env",
-            "user_key",
-            "user_attribute",
-            "read_deadline_secs",
-        ],
-        RawSourceKind::File => &["path", "user_key"],
-        RawSourceKind::Graph => &[
-            "base_url",
-            "login_base",
-            "tenant",
-            "client_id_env",
-            "client_secret_env",
-            "user_key",
-            "read_deadline_secs",
-        ],
-    };
-    let set = [
-        ("user_key", raw.user_key.is_some()),
-        ("user_attribute", raw.user_attribute.is_some()),
-        ("read_deadline_secs", raw.read_deadline_secs.is_some()),
-        ("base_url", raw.base_url.is_some()),
-        ("token_env", raw.token_env.is_some()),
-        ("path", raw.path.is_some()),
-        ("login_base", raw.login_base.is_some()),
-        ("tenant", raw.tenant.is_some()),
-        ("client_id_env", raw.client_id_env.is_some()),
-        ("client_secret_env", raw.client_secret_env.is_some()),
-    ];
-    if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
-        return Err(invalid(
-            &format!("source.{key}"),
-            format!(
-                "{key} is not a setting of a {kind} source (it takes {})",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    // A hung IdP must fail the plan in bounded time: the whole read of a group, every page,
-    // retry and wait included, has a deadline.
-    let read_deadline = std::time::Duration::from_secs(positive(
-        "source.read_deadline_secs",
-        raw.read_deadline_secs,
-        crate::source::fetch::DEFAULT_READ_DEADLINE.as_secs() as i64,
-        3600,
-        invalid,
-    )? as u64);
-    let need = |key: &str, value: Option<String>, what: &str| {
-        value.ok_or_else(|| {
-            invalid(
-                &format!("source.{key}"),
-                format!("a {kind} source needs {key}: {what}"),
-            )
-        })
-    };
-    match raw.kind {
-        RawSourceKind::DeltaHttp => Ok(SourceConfig::DeltaHttp {
-            base_url: endpoint(
-                "source.base_url",
-                &need("base_url", raw.base_url, "the IdP's base URL")?,
-                invalid,
-            )?,
-            token_env: need(
-                "token_env",
-                raw.token_env,
-                "the environment variable holding the IdP's bearer token",
-            )?,
-            user_key: raw.user_key.unwrap_or(UserKey::Id),
-            read_deadline,
-        }),
-        RawSourceKind::Okta => Ok(SourceConfig::Okta {
-            base_url: endpoint(
-                "source.base_url",
-                &need(
-                    "base_url",
-                    raw.base_url,
-                    "the Okta org, e.g. https://example.okta.com",
-                )?,
-                invalid,
-            )?,
-            token_env: need(
-                "token_env",
-                raw.token_env,
-                "the environment variable holding the Okta API token",
-            )?,
-            user_attribute: raw.user_attribute.unwrap_or_default(),
-            // Genesys's Okta app provisions the email (or login) as userName; an Okta id is
-            // what Okta's own SCIM provisioning writes to externalId.
-            user_key: raw
-                .user_key
-                .unwrap_or(match raw.user_attribute.unwrap_or_default() {
-                    OktaUserAttribute::Email | OktaUserAttribute::Login => UserKey::UserName,
-                    OktaUserAttribute::Id => UserKey::ExternalId,
-                }),
-            read_deadline,
-        }),
-        RawSourceKind::Graph => Ok(SourceConfig::Graph {
-            base_url: endpoint(
-                "source.base_url",
-                raw.base_url
-                    .as_deref()
-                    .unwrap_or("https://graph.microsoft.com/v1.0"),
-                invalid,
-            )?,
-            login_base: endpoint(
-                "source.login_base",
-                raw.login_base
-                    .as_deref()
-                    .unwrap_or("https://login.microsoftonline.com"),
-                invalid,
-            )?,
-            tenant: need("tenant", raw.tenant, "the Entra tenant id or domain")?,
-            client_id_env: raw
-                .client_id_env
-                .unwrap_or_else(|| "AZURE_CLIENT_ID".into()),
-            client_secret_env: raw
-                .client_secret_env
-                .unwrap_or_else(|| "AZURE_CLIENT_SECRET".into()),
-            // Entra's Genesys Cloud app provisions userName from userPrincipalName.
-            user_key: match raw.user_key.unwrap_or(UserKey::UserName) {
-                UserKey::Id => {
-                    return Err(invalid(
-                        "source.user_key",
-                        "a graph source's keys are Entra object ids, never Genesys user ids: use user_key = \"userName\" (the default: Entra's Genesys Cloud app provisions userName from userPrincipalName) or \"externalId\" (if your app maps the object id to externalId)".into(),
-                    ));
-                }
-                key => key,
-            },
-            read_deadline,
-        }),
-        RawSourceKind::File => {
-            let path = need(
-                "path",
-                raw.path.map(|p| p.display().to_string()),
-                "a TOML file of [groups.<name>] members = [...]",
-            )?;
-            Ok(SourceConfig::File {
-                path: dir.join(path),
-                user_key: raw.user_key.unwrap_or(UserKey::Id),
-            })
-        }
-    }
-}
-
-fn validate_state(
-    raw: RawState,
-    dir: &Path,
-    invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<Store, ConfigError> {
-    match (raw.path, raw.url) {
-        (Some(_), Some(_)) => Err(invalid(
-            "state.url",
-            "set path (a local file) or url (object storage), not both".into(),
-        )),
-        (None, Some(url)) if !url.contains("://") => Err(invalid(
-            "state.url",
-            format!(
-                "{url:?} is not a URL: write s3://bucket/key, gs://bucket/key, az://container/key or file:///path (a relative path goes in state.path)"
-            ),
-        )),
-        (None, Some(url)) => {
-            Store::parse(&url, dir).map_err(|e| invalid("state.url", e.to_string()))
-        }
-        (path, None) => Ok(Store::File(
-            dir.join(path.unwrap_or_else(|| PathBuf::from("scimsync.state.json"))),
-        )),
-    }
 }
 
 fn validate_safety(
@@ -805,6 +350,8 @@ fn validate_safety(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::UserKey;
+    use crate::target::RemoveStyle;
 
     const GOOD: &str = r#"
 [target]
@@ -901,7 +448,7 @@ mode = "full"
 
     #[test]
     fn the_sample_config_is_valid() {
-        let text = include_str!("../examples/scimsync.toml");
+        let text = include_str!("../../examples/scimsync.toml");
         let c = Config::parse(text, Path::new("examples/scimsync.toml"), "x".into()).unwrap();
         assert_eq!(c.groups.len(), 2);
         assert_eq!(c.target.api_base.as_str(), "https://api.mypurecloud.com");
