@@ -144,7 +144,7 @@ mod real {
     use scimsync::retry::RetryPolicy;
     use scimsync::source::graph::{Graph, GraphAuth};
     use scimsync::source::okta::{Okta, OktaUserAttribute};
-    use scimsync::source::{Answer, Source, SourceError};
+    use scimsync::source::{Answer, SourceError};
 
     use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
     use crate::scenario::IDP_TOKEN;

@@ -87,7 +87,7 @@ pub fn connect(config: &Config, env: Env<'_>) -> anyhow::Result<ScimClient> {
 }
 
 /// The IdP source `config` describes, with secrets from `env`.
-pub fn open_source(config: &Config, env: Env<'_>) -> anyhow::Result<Box<dyn Source>> {
+pub fn open_source(config: &Config, env: Env<'_>) -> anyhow::Result<Source> {
     Ok(source::from_config(
         &config.source,
         env,

@@ -119,7 +119,7 @@ pub struct PlanRun<'a> {
     /// The SCIM client.
     pub client: &'a ScimClient,
     /// The IdP.
-    pub source: &'a dyn Source,
+    pub source: &'a Source,
     /// Cursors, mirrors and the resolution cache.
     pub state: &'a State,
     /// The safety policy.
@@ -485,7 +485,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let run = PlanRun {
         config: &config,
         client: &client,
-        source: source.as_ref(),
+        source: &source,
         state: &state,
         policy: policy(&config, args.allow_removals),
         strict: args.strict,

@@ -7,12 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Answer, Source, SourceError, SourceRead, fetch};
+use super::{Answer, SourceError, SourceRead, fetch};
 use crate::endpoint::Endpoint;
 use crate::model::{Cursor, Mode};
 use crate::retry::RetryPolicy;
@@ -49,7 +47,8 @@ impl DeltaHttp {
         })
     }
 
-    async fn fetch(
+    /// Read group `group`: the changes since `since` (everything, as additions, when `None`).
+    pub async fn read(
         &self,
         group: &str,
         since: Option<&Cursor>,
@@ -121,20 +120,5 @@ impl DeltaHttp {
             answer,
             cursor_to: Some(Cursor(parsed.idp_etag)),
         })
-    }
-}
-
-impl Source for DeltaHttp {
-    fn kind(&self) -> &'static str {
-        "delta-http"
-    }
-
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        since: Option<&'a Cursor>,
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
-        self.fetch(group, since, mode).boxed()
     }
 }

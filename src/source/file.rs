@@ -12,11 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use futures::future::{BoxFuture, ready};
 use serde::Deserialize;
 
-use super::{Answer, Source, SourceError, SourceRead};
-use crate::model::{Cursor, Mode};
+use super::{Answer, SourceError, SourceRead};
+use crate::model::Mode;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,18 +77,10 @@ impl FileSource {
     }
 }
 
-impl Source for FileSource {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        _since: Option<&'a Cursor>,
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
-        let result = match self.groups.get(group) {
+impl FileSource {
+    /// Group `group`'s members as listed in the file.
+    pub fn read(&self, group: &str, mode: Mode) -> Result<SourceRead, SourceError> {
+        match self.groups.get(group) {
             None => Err(SourceError::FileGroupMissing {
                 path: self.path.clone(),
                 group: group.to_owned(),
@@ -98,8 +89,7 @@ impl Source for FileSource {
                 answer: Answer::listing(members.clone(), mode),
                 cursor_to: None,
             }),
-        };
-        Box::pin(ready(result))
+        }
     }
 }
 
@@ -107,18 +97,14 @@ impl Source for FileSource {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn reads_groups_by_mode() {
+    #[test]
+    fn reads_groups_by_mode() {
         let f = FileSource::parse("[groups.sales]\nmembers = [\"a\", \"b\"]\n", "m.toml").unwrap();
-        let full = f.read("sales", None, Mode::Full).await.unwrap();
+        let full = f.read("sales", Mode::Full).unwrap();
         assert!(matches!(full.answer, Answer::Full { ref members } if members.len() == 2));
-        let delta = f.read("sales", None, Mode::Delta).await.unwrap();
+        let delta = f.read("sales", Mode::Delta).unwrap();
         assert!(matches!(delta.answer, Answer::Delta { ref remove, .. } if remove.is_empty()));
-        let e = f
-            .read("ops", None, Mode::Full)
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = f.read("ops", Mode::Full).unwrap_err().to_string();
         assert!(e.contains("[groups.ops]"), "{e}");
         let e = FileSource::parse("[groups.x]\nmember = []\n", "m.toml")
             .unwrap_err()

@@ -41,15 +41,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::fetch::{self, Auth};
-use super::{Answer, IdpUser, MAX_USERS_PER_ANSWER, Source, SourceError, SourceRead};
+use super::{Answer, IdpUser, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::model::{Cursor, Mode, UserKey};
 use crate::retry::RetryPolicy;
@@ -250,7 +248,8 @@ impl Graph {
         }
     }
 
-    async fn fetch(
+    /// Read group `group`: its delta since `since`, or (without) its whole membership.
+    pub async fn read(
         &self,
         group: &str,
         since: Option<&Cursor>,
@@ -357,7 +356,9 @@ impl Graph {
     }
 
     /// `getByIds` in batches of [`GET_BY_IDS_BATCH`]: object id → user.
-    async fn describe(
+    /// Describe object ids: their userPrincipalName, display name and whether enabled;
+    /// ids that are not users are left out.
+    pub async fn describe_users(
         &self,
         keys: &BTreeSet<String>,
     ) -> Result<BTreeMap<String, IdpUser>, SourceError> {
@@ -411,27 +412,5 @@ impl Graph {
             }
         }
         Ok(described)
-    }
-}
-
-impl Source for Graph {
-    fn kind(&self) -> &'static str {
-        "graph"
-    }
-
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        since: Option<&'a Cursor>,
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
-        self.fetch(group, since, mode).boxed()
-    }
-
-    fn describe_users<'a>(
-        &'a self,
-        keys: &'a BTreeSet<String>,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, IdpUser>, SourceError>> {
-        self.describe(keys).boxed()
     }
 }

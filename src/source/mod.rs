@@ -19,7 +19,6 @@ pub mod okta;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::future::BoxFuture;
 use secrecy::SecretString;
 
 use crate::config::SourceConfig;
@@ -218,39 +217,87 @@ pub struct IdpUser {
     pub enabled: bool,
 }
 
-/// An identity-provider reader.
-pub trait Source: Send + Sync {
-    /// `delta-http`, `file`, …, as written in plans.
-    fn kind(&self) -> &'static str;
+/// The identity providers scimsync reads: a closed set, dispatched with a `match`.
+#[derive(Debug)]
+pub enum Reader {
+    /// The generic delta endpoint.
+    DeltaHttp(delta_http::DeltaHttp),
+    /// A declarative file.
+    File(file::FileSource),
+    /// Microsoft Graph (boxed: its token cache makes it several times larger than the rest,
+    /// and there is one reader per run).
+    Graph(Box<graph::Graph>),
+    /// Okta.
+    Okta(okta::Okta),
+}
+
+/// An identity provider: its reader, and the deadline each group's read must meet (a hung IdP
+/// fails the plan in bounded time, not after every retry of every page).
+#[derive(Debug)]
+pub struct Source {
+    reader: Reader,
+    deadline: Option<std::time::Duration>,
+}
+
+impl Source {
+    /// `delta-http`, `file`, `graph` or `okta`, as written in plans.
+    pub fn kind(&self) -> &'static str {
+        match self.reader {
+            Reader::DeltaHttp(_) => "delta-http",
+            Reader::File(_) => "file",
+            Reader::Graph(_) => "graph",
+            Reader::Okta(_) => "okta",
+        }
+    }
 
     /// Read group `group`: in `Mode::Delta`, the changes since `since` (everything, as
-    /// additions, when `None`); in `Mode::Full`, the whole membership.
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        since: Option<&'a Cursor>,
+    /// additions, when `None`); in `Mode::Full`, the whole membership. A read without a
+    /// cursor in its answer (`cursor_to: None`) is a whole listing, whatever its shape.
+    pub async fn read(
+        &self,
+        group: &str,
+        since: Option<&Cursor>,
         mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>>;
+    ) -> Result<SourceRead, SourceError> {
+        let read = async {
+            match &self.reader {
+                Reader::DeltaHttp(s) => s.read(group, since, mode).await,
+                Reader::File(s) => s.read(group, mode),
+                Reader::Graph(s) => s.read(group, since, mode).await,
+                Reader::Okta(s) => s.read(group, since, mode).await,
+            }
+        };
+        match self.deadline {
+            Some(deadline) => fetch::with_deadline(deadline, group, read).await,
+            None => read.await,
+        }
+    }
 
     /// Describe `keys` (IdP keys from this source's answers) for matching in the target.
     /// A key absent from the result is not a user (a group, a device, a service principal)
-    /// and is not desired. The default: every key is its own target key, enabled.
-    fn describe_users<'a>(
-        &'a self,
-        keys: &'a BTreeSet<String>,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, IdpUser>, SourceError>> {
-        let described = keys
-            .iter()
-            .map(|k| {
-                let user = IdpUser {
-                    target_key: k.clone(),
-                    label: None,
-                    enabled: true,
-                };
-                (k.clone(), user)
-            })
-            .collect();
-        Box::pin(async move { Ok(described) })
+    /// and is not desired. Graph turns object ids into userPrincipalNames; for the other
+    /// sources every key is its own target key, enabled.
+    pub async fn describe_users(
+        &self,
+        keys: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, IdpUser>, SourceError> {
+        match (&self.reader, self.deadline) {
+            (Reader::Graph(g), Some(deadline)) => {
+                fetch::with_deadline(deadline, "(user lookup)", g.describe_users(keys)).await
+            }
+            (Reader::Graph(g), None) => g.describe_users(keys).await,
+            _ => Ok(keys
+                .iter()
+                .map(|k| {
+                    let user = IdpUser {
+                        target_key: k.clone(),
+                        label: None,
+                        enabled: true,
+                    };
+                    (k.clone(), user)
+                })
+                .collect()),
+        }
     }
 }
 
@@ -259,7 +306,7 @@ pub fn from_config(
     config: &SourceConfig,
     env: &dyn Fn(&str) -> Option<String>,
     retry: &RetryPolicy,
-) -> Result<Box<dyn Source>, SourceError> {
+) -> Result<Source, SourceError> {
     let secret = |name: &str| {
         env(name)
             .filter(|t| !t.trim().is_empty())
@@ -268,21 +315,21 @@ pub fn from_config(
                 name: name.to_owned(),
             })
     };
-    let (source, deadline): (Box<dyn Source>, _) = match config {
+    let (reader, deadline) = match config {
         SourceConfig::DeltaHttp {
             base_url,
             token_env,
             read_deadline,
             ..
         } => (
-            Box::new(delta_http::DeltaHttp::new(
+            Reader::DeltaHttp(delta_http::DeltaHttp::new(
                 base_url.clone(),
                 secret(token_env)?,
                 retry.clone(),
             )?),
-            *read_deadline,
+            Some(*read_deadline),
         ),
-        SourceConfig::File { path, .. } => return Ok(Box::new(file::FileSource::load(path)?)),
+        SourceConfig::File { path, .. } => (Reader::File(file::FileSource::load(path)?), None),
         SourceConfig::Okta {
             base_url,
             token_env,
@@ -290,13 +337,13 @@ pub fn from_config(
             read_deadline,
             ..
         } => (
-            Box::new(okta::Okta::new(
+            Reader::Okta(okta::Okta::new(
                 base_url.clone(),
                 secret(token_env)?,
                 *user_attribute,
                 retry.clone(),
             )?),
-            *read_deadline,
+            Some(*read_deadline),
         ),
         SourceConfig::Graph {
             base_url,
@@ -319,56 +366,17 @@ pub fn from_config(
                 client_secret: secret(client_secret_env)?,
             };
             (
-                Box::new(graph::Graph::new(
+                Reader::Graph(Box::new(graph::Graph::new(
                     base_url.clone(),
                     auth,
                     *user_key,
                     retry.clone(),
-                )?),
-                *read_deadline,
+                )?)),
+                Some(*read_deadline),
             )
         }
     };
-    Ok(Box::new(Bounded {
-        inner: source,
-        deadline,
-    }))
-}
-
-/// An HTTP source whose every group read (and user lookup) must finish within `deadline`.
-struct Bounded {
-    inner: Box<dyn Source>,
-    deadline: std::time::Duration,
-}
-
-impl Source for Bounded {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        since: Option<&'a Cursor>,
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
-        Box::pin(fetch::with_deadline(
-            self.deadline,
-            group,
-            self.inner.read(group, since, mode),
-        ))
-    }
-
-    fn describe_users<'a>(
-        &'a self,
-        keys: &'a BTreeSet<String>,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, IdpUser>, SourceError>> {
-        Box::pin(fetch::with_deadline(
-            self.deadline,
-            "(user lookup)",
-            self.inner.describe_users(keys),
-        ))
-    }
+    Ok(Source { reader, deadline })
 }
 
 #[cfg(test)]

@@ -22,14 +22,12 @@
 
 use std::collections::BTreeSet;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::fetch::{self, Auth};
-use super::{Answer, MAX_USERS_PER_ANSWER, Source, SourceError, SourceRead};
+use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::model::{Cursor, Mode};
 use crate::retry::RetryPolicy;
@@ -124,7 +122,14 @@ impl Okta {
         })
     }
 
-    async fn fetch(&self, group: &str, mode: Mode) -> Result<SourceRead, SourceError> {
+    /// Read group `group`'s whole membership (Okta has no membership delta: `since` is
+    /// ignored).
+    pub async fn read(
+        &self,
+        group: &str,
+        _since: Option<&Cursor>,
+        mode: Mode,
+    ) -> Result<SourceRead, SourceError> {
         let mut url = self.base.join(&["api", "v1", "groups", group, "users"]);
         url.query_pairs_mut().append_pair("limit", "200");
         let mut members = BTreeSet::new();
@@ -218,21 +223,6 @@ impl Okta {
             answer,
             cursor_to: None,
         })
-    }
-}
-
-impl Source for Okta {
-    fn kind(&self) -> &'static str {
-        "okta"
-    }
-
-    fn read<'a>(
-        &'a self,
-        group: &'a str,
-        _since: Option<&'a Cursor>,
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<SourceRead, SourceError>> {
-        self.fetch(group, mode).boxed()
     }
 }
 
