@@ -56,7 +56,7 @@ async fn three_groups() -> Scenario {
 /// apply SIGKILLed at 20 seeded random moments (after the k-th PATCH arrives): the state file
 /// is never corrupt, and plan + apply again converge with no change lost or repeated.
 #[tokio::test(flavor = "multi_thread")]
-async fn apply_killed_at_random_moments_converges() {
+async fn apply_killed_at_20_random_moments_converges() {
     let mut rng = StdRng::seed_from_u64(20261129);
     for moment in 0..20 {
         let s = three_groups().await;

@@ -399,7 +399,7 @@ mod real {
     }
 
     #[tokio::test]
-    async fn a_huge_idp_answer_fails_fast_with_bounded_memory() {
+    async fn a_250_mb_idp_answer_fails_fast_with_bounded_memory() {
         let r = harness::start().await;
         r.emulator.set_idp_token(IDP_TOKEN);
         r.emulator.idp_change("sales", &["00u1"], &[]);
