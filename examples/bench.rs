@@ -315,7 +315,7 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 serial: 0,
             },
             source: SourceRef {
-                kind: "bench".into(),
+                kind: scimsync::model::SourceKind::File,
                 read: ReadKind::Full,
                 cursor_from: None,
                 cursor_to: None,

@@ -273,6 +273,65 @@ impl MemberChanges {
     }
 }
 
+/// Which kind of SCIM server the target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Genesys Cloud.
+    #[default]
+    Genesys,
+    /// Any RFC 7644 SCIM server.
+    Scim,
+}
+
+/// Which identity provider a source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The generic delta endpoint.
+    DeltaHttp,
+    /// A declarative file.
+    File,
+    /// Microsoft Graph (Entra ID).
+    Graph,
+    /// Okta.
+    Okta,
+}
+
+/// `as_str`, `Display` and comparison with the name as written in configs and plans.
+macro_rules! named_kind {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// The name, as written in configs and plans.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+named_kind!(TargetKind { Genesys => "genesys", Scim => "scim" });
+named_kind!(SourceKind {
+    DeltaHttp => "delta-http",
+    File => "file",
+    Graph => "graph",
+    Okta => "okta",
+});
+
 /// How a configured group is found in the target.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

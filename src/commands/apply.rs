@@ -32,7 +32,7 @@ use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
 use crate::events::Events;
 use crate::exit_code::ExitCode;
-use crate::model::{ETag, MemberChanges, UserId};
+use crate::model::{ETag, MemberChanges, TargetKind, UserId};
 use crate::plan::planner::{GroupInput, Policy};
 use crate::plan::render::{changes_text, diff};
 use crate::plan::report::{
@@ -66,13 +66,13 @@ pub enum Refusal {
         /// The plan file.
         path: String,
         /// The plan's target kind.
-        plan_kind: String,
+        plan_kind: TargetKind,
         /// The plan's target base.
         plan_base: String,
         /// The config file.
         config: String,
         /// The config's target kind.
-        config_kind: String,
+        config_kind: TargetKind,
         /// The config's target base.
         config_base: String,
     },
@@ -113,15 +113,15 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
         }
         .into());
     }
-    let kind = config.target.kind.as_str();
+    let kind = config.target.kind;
     let base = config.target.api_base.as_str();
     if plan.target.kind != kind || plan.target.api_base.trim_end_matches('/') != base {
         return Err(Refusal::OtherTarget {
             path: shown,
-            plan_kind: plan.target.kind.clone(),
+            plan_kind: plan.target.kind,
             plan_base: plan.target.api_base.clone(),
             config: config.path.display().to_string(),
-            config_kind: kind.to_owned(),
+            config_kind: kind,
             config_base: base.to_owned(),
         }
         .into());
@@ -328,7 +328,7 @@ impl Run<'_> {
             mapping: g.mapping.clone(),
             base: state.base(name),
             source: SourceRef {
-                kind: g.source.kind.clone(),
+                kind: g.source.kind,
                 read: ReadKind::State,
                 cursor_from: cursor.clone(),
                 cursor_to: cursor,

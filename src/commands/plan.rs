@@ -15,7 +15,7 @@ use crate::config::{Config, GroupConfig, GroupTarget};
 use crate::events::Events;
 use crate::exit_code::ExitCode;
 use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
-use crate::plan::planner::{GroupInput, GuardTrip, Policy, plan_group};
+use crate::plan::planner::{GroupInput, Policy, Stopped, plan_group};
 use crate::plan::render::{RenderOptions, render};
 use crate::plan::{
     GroupPlan, Intent, Mapping, Plan, ReadKind, Resolution, SourceRef, TargetRef, file,
@@ -45,8 +45,8 @@ pub enum GroupFailure {
         list: String,
     },
     /// A safety guard stopped it.
-    #[error("{0}")]
-    Guard(String),
+    #[error(transparent)]
+    Guard(Stopped),
     /// Two config entries name the same Genesys group.
     #[error(
         "groups {first:?} and {second:?} both map to Genesys group {display_name} ({id}); two mappings of one group would undo each other's changes: keep one [[group]] for it"
@@ -79,34 +79,15 @@ pub fn assemble(input: GroupInput<'_>) -> Result<GroupPlan, GroupFailure> {
     let name = input.mapping.idp_group.clone();
     let live = input.live;
     let policy = input.policy;
-    plan_group(input).map_err(|trip| GroupFailure::Guard(guard_message(&name, live, &trip, policy)))
-}
-
-fn guard_message(name: &str, group: &GroupSnapshot, trip: &GuardTrip, policy: &Policy) -> String {
-    match trip {
-        GuardTrip::TooManyRemovals {
-            removals,
-            limit,
-            overridden: true,
-            ..
-        } => format!(
-            "safety guard: group {name} ({}) would lose {removals} members, over --allow-removals {limit}; raise it to {removals} if these removals are intended",
-            group.display_name
-        ),
-        GuardTrip::TooManyRemovals {
-            removals,
-            limit,
-            members,
-            ..
-        } => format!(
-            "safety guard: group {name} ({}) would lose {removals} of its {members} members, over the limit of {limit} (safety.max_removals_per_group = {}, max_removal_ratio = {}); if these removals are intended, re-run with --allow-removals {removals}",
-            group.display_name, policy.max_removals, policy.max_ratio
-        ),
-        GuardTrip::EmptySource { members } => format!(
-            "safety guard: the IdP answered an empty membership for group {name} ({}), which has {members} members; an IdP outage must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true",
-            group.display_name
-        ),
-    }
+    plan_group(input).map_err(|trip| {
+        GroupFailure::Guard(Stopped {
+            group: name,
+            display_name: live.display_name.clone(),
+            trip,
+            max_removals: policy.max_removals,
+            max_ratio: policy.max_ratio,
+        })
+    })
 }
 
 /// One group's plan and the labels of the users it names.
@@ -290,7 +271,7 @@ impl PlanRun<'_> {
         };
         let kind = if resync { ReadKind::Resync } else { kind };
         let source = SourceRef {
-            kind: self.source.kind().to_owned(),
+            kind: self.source.kind(),
             read: kind,
             cursor_from: since.cloned(),
             cursor_to: read.cursor_to,
@@ -451,7 +432,7 @@ pub fn seal_plan(
 ) -> Plan {
     Plan::new(
         TargetRef {
-            kind: config.target.kind.as_str().to_owned(),
+            kind: config.target.kind,
             api_base: config.target.api_base.as_str().to_owned(),
         },
         config.sha256.clone(),
@@ -502,10 +483,10 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
                 planned.push(g);
                 labels.extend(l);
             }
-            Err(GroupFailure::Guard(message)) => {
+            Err(GroupFailure::Guard(stopped)) => {
                 guarded += 1;
-                events.diagnostic("error", Some(&name), &message);
-                let _ = writeln!(messages, "{message}");
+                events.diagnostic("error", Some(&name), &stopped.to_string());
+                let _ = writeln!(messages, "{stopped}");
             }
             Err(e) => {
                 failed += 1;

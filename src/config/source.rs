@@ -12,34 +12,13 @@ use serde::Deserialize;
 
 use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
-use crate::model::UserKey;
+use crate::model::{SourceKind, UserKey};
 use crate::source::okta::OktaUserAttribute;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) enum RawSourceKind {
-    DeltaHttp,
-    File,
-    Graph,
-    Okta,
-}
-
-impl RawSourceKind {
-    /// The kind as written in the config and in plans.
-    pub(super) fn as_str(&self) -> &'static str {
-        match self {
-            Self::DeltaHttp => "delta-http",
-            Self::File => "file",
-            Self::Graph => "graph",
-            Self::Okta => "okta",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSource {
-    kind: RawSourceKind,
+    kind: SourceKind,
     base_url: Option<String>,
     token_env: Option<String>,
     user_key: Option<UserKey>,
@@ -118,12 +97,12 @@ impl SourceConfig {
     }
 
     /// `delta-http` or `file`, as written in plans.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> SourceKind {
         match self {
-            Self::DeltaHttp { .. } => "delta-http",
-            Self::File { .. } => "file",
-            Self::Graph { .. } => "graph",
-            Self::Okta { .. } => "okta",
+            Self::DeltaHttp { .. } => SourceKind::DeltaHttp,
+            Self::File { .. } => SourceKind::File,
+            Self::Graph { .. } => SourceKind::Graph,
+            Self::Okta { .. } => SourceKind::Okta,
         }
     }
 }
@@ -136,16 +115,16 @@ pub(super) fn validate_source(
     let kind = raw.kind.as_str();
     // Which keys each kind takes: anything else set is a mistake worth naming.
     let allowed: &[&str] = match raw.kind {
-        RawSourceKind::DeltaHttp => &["base_url", "token_env", "user_key", "read_deadline_secs"],
-        RawSourceKind::Okta => &[
+        SourceKind::DeltaHttp => &["base_url", "token_env", "user_key", "read_deadline_secs"],
+        SourceKind::Okta => &[
             "base_url",
             "token_env",
             "user_key",
             "user_attribute",
             "read_deadline_secs",
         ],
-        RawSourceKind::File => &["path", "user_key"],
-        RawSourceKind::Graph => &[
+        SourceKind::File => &["path", "user_key"],
+        SourceKind::Graph => &[
             "base_url",
             "login_base",
             "tenant",
@@ -194,7 +173,7 @@ pub(super) fn validate_source(
         })
     };
     match raw.kind {
-        RawSourceKind::DeltaHttp => Ok(SourceConfig::DeltaHttp {
+        SourceKind::DeltaHttp => Ok(SourceConfig::DeltaHttp {
             base_url: endpoint(
                 "source.base_url",
                 &need("base_url", raw.base_url, "the IdP's base URL")?,
@@ -208,7 +187,7 @@ pub(super) fn validate_source(
             user_key: raw.user_key.unwrap_or(UserKey::Id),
             read_deadline,
         }),
-        RawSourceKind::Okta => Ok(SourceConfig::Okta {
+        SourceKind::Okta => Ok(SourceConfig::Okta {
             base_url: endpoint(
                 "source.base_url",
                 &need(
@@ -234,7 +213,7 @@ pub(super) fn validate_source(
                 }),
             read_deadline,
         }),
-        RawSourceKind::Graph => Ok(SourceConfig::Graph {
+        SourceKind::Graph => Ok(SourceConfig::Graph {
             base_url: endpoint(
                 "source.base_url",
                 raw.base_url
@@ -268,7 +247,7 @@ pub(super) fn validate_source(
             },
             read_deadline,
         }),
-        RawSourceKind::File => {
+        SourceKind::File => {
             let path = need(
                 "path",
                 raw.path.map(|p| p.display().to_string()),

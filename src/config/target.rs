@@ -4,28 +4,8 @@ use serde::Deserialize;
 
 use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
+pub use crate::model::TargetKind;
 use crate::target::{RemoveStyle, regions};
-
-/// Which kind of SCIM server the target is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// Genesys Cloud.
-    #[default]
-    Genesys,
-    /// Any RFC 7644 SCIM server.
-    Scim,
-}
-
-impl TargetKind {
-    /// `genesys` or `scim`, as written in plans.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Genesys => "genesys",
-            Self::Scim => "scim",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

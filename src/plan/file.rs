@@ -268,7 +268,7 @@ pub(crate) mod tests {
                 serial: 7,
             },
             source: SourceRef {
-                kind: "delta-http".into(),
+                kind: crate::model::SourceKind::DeltaHttp,
                 read: ReadKind::Delta,
                 cursor_from: Some("c10".into()),
                 cursor_to: Some("c15".into()),
@@ -316,7 +316,7 @@ pub(crate) mod tests {
         .collect();
         Plan::new(
             TargetRef {
-                kind: "genesys".into(),
+                kind: crate::model::TargetKind::Genesys,
                 api_base: "https://api.mypurecloud.com".into(),
             },
             "cd".repeat(32),

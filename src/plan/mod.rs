@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::Base;
 pub use crate::model::Intent;
-use crate::model::{Cursor, ETag, GroupId, GroupTarget, MemberChanges, Mode, UserId};
+use crate::model::{
+    Cursor, ETag, GroupId, GroupTarget, MemberChanges, Mode, SourceKind, TargetKind, UserId,
+};
 
 /// The plan file format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -60,7 +62,7 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct TargetRef {
     /// `genesys` or `scim`.
-    pub kind: String,
+    pub kind: TargetKind,
     /// The API base (Genesys) or SCIM base URL.
     pub api_base: String,
 }
@@ -164,7 +166,7 @@ pub struct Precondition {
 #[serde(deny_unknown_fields)]
 pub struct SourceRef {
     /// `delta-http`, `file`, …
-    pub kind: String,
+    pub kind: SourceKind,
     /// How the IdP was read.
     pub read: ReadKind,
     /// The cursor the changes were read from (`None`: a full read).

@@ -82,6 +82,54 @@ pub enum GuardTrip {
     },
 }
 
+/// A group whose plan a guard stopped: what the message needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    /// The IdP group (config name).
+    pub group: String,
+    /// The Genesys group's display name.
+    pub display_name: String,
+    /// Which guard, and its figures.
+    pub trip: GuardTrip,
+    /// `safety.max_removals_per_group`.
+    pub max_removals: usize,
+    /// `safety.max_removal_ratio`.
+    pub max_ratio: f64,
+}
+
+impl std::error::Error for Stopped {}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, display) = (&self.group, &self.display_name);
+        match self.trip {
+            GuardTrip::TooManyRemovals {
+                removals,
+                limit,
+                overridden: true,
+                ..
+            } => write!(
+                f,
+                "safety guard: group {name} ({display}) would lose {removals} members, over --allow-removals {limit}; raise it to {removals} if these removals are intended"
+            ),
+            GuardTrip::TooManyRemovals {
+                removals,
+                limit,
+                members,
+                ..
+            } => write!(
+                f,
+                "safety guard: group {name} ({display}) would lose {removals} of its {members} members, over the limit of {limit} (safety.max_removals_per_group = {}, max_removal_ratio = {}); if these removals are intended, re-run with --allow-removals {removals}",
+                self.max_removals, self.max_ratio
+            ),
+            GuardTrip::EmptySource { members } => write!(
+                f,
+                "safety guard: the IdP answered an empty membership for group {name} ({display}), which has {members} members; an IdP outage must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
+            ),
+        }
+    }
+}
+
 /// Everything one group's plan is made of.
 #[derive(Debug, Clone)]
 pub struct GroupInput<'a> {
@@ -325,7 +373,7 @@ mod tests {
                 serial: 0,
             },
             source: SourceRef {
-                kind: "test".into(),
+                kind: crate::model::SourceKind::File,
                 read,
                 cursor_from: None,
                 cursor_to: None,

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use secrecy::SecretString;
 
 use crate::config::SourceConfig;
-use crate::model::{Cursor, Mode};
+use crate::model::{Cursor, Mode, SourceKind};
 use crate::retry::RetryPolicy;
 
 /// The most users one IdP answer may hold for one group. Genesys recommends at most 1,000
@@ -240,13 +240,13 @@ pub struct Source {
 }
 
 impl Source {
-    /// `delta-http`, `file`, `graph` or `okta`, as written in plans.
-    pub fn kind(&self) -> &'static str {
+    /// Which identity provider it reads.
+    pub fn kind(&self) -> SourceKind {
         match self.reader {
-            Reader::DeltaHttp(_) => "delta-http",
-            Reader::File(_) => "file",
-            Reader::Graph(_) => "graph",
-            Reader::Okta(_) => "okta",
+            Reader::DeltaHttp(_) => SourceKind::DeltaHttp,
+            Reader::File(_) => SourceKind::File,
+            Reader::Graph(_) => SourceKind::Graph,
+            Reader::Okta(_) => SourceKind::Okta,
         }
     }
 
