@@ -5,6 +5,7 @@
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 
 pub mod check;
+pub mod escape;
 pub mod file;
 pub mod planner;
 pub mod render;
