@@ -585,3 +585,51 @@ async fn huge_and_non_utf8_idp_answers_are_refused() {
         );
     }
 }
+
+/// Members to be removed that nothing named get a label from one user GET each (a deleted
+/// user is labelled so); members staying cost no request.
+#[tokio::test(flavor = "multi_thread")]
+async fn removals_are_labelled_with_one_user_get_each() {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    s.emu().remove_user("u004");
+    let run = s
+        .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
+        .await;
+    run.code(0);
+    assert_eq!(
+        s.emu().count(Route::UserGet),
+        2,
+        "one GET per removal, none per member staying"
+    );
+    let plan = plan_at(&s, "p.json");
+    assert_eq!(plan.label(&"u003".into()), "u003@example.com");
+    assert_eq!(plan.label(&"u004".into()), "(deleted user)");
+    assert!(
+        run.stdout
+            .contains("− u003@example.com (u003)  not in the IdP group")
+            && run.stdout.contains("− (deleted user) (u004)"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A plan file saved with a UTF-8 byte-order mark (some Windows editors add one) is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_file_with_a_byte_order_mark_is_shown_and_applied() {
+    let s = sales().await;
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(read(&s.path("p.json")).as_bytes());
+    std::fs::write(s.path("bom.json"), bytes).unwrap();
+    let shown = s.run(&["show", "bom.json"]).await;
+    shown.code(0);
+    assert!(
+        shown.stdout.contains("+ u010@example.com (u010)"),
+        "{}",
+        shown.stdout
+    );
+    s.run(&["apply", "bom.json"]).await.code(0);
+}
