@@ -633,3 +633,34 @@ async fn a_plan_file_with_a_byte_order_mark_is_shown_and_applied() {
     );
     s.run(&["apply", "bom.json"]).await.code(0);
 }
+
+/// An I/O error states its cause once, not "(os error 2): … (os error 2)".
+#[tokio::test(flavor = "multi_thread")]
+async fn io_errors_state_their_cause_once() {
+    let s = sales().await;
+    let missing = s.run(&["show", "missing.json"]).await;
+    missing.code(1);
+    assert_eq!(
+        missing.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read plan file missing.json"),
+        "{}",
+        missing.stderr
+    );
+    let config = s
+        .run(&["plan", "--config", "/nonexistent/scimsync.toml"])
+        .await;
+    config.code(1);
+    assert_eq!(
+        config.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        config.stderr
+    );
+}
