@@ -664,3 +664,35 @@ async fn io_errors_state_their_cause_once() {
         config.stderr
     );
 }
+
+/// `-vv` logs one line per request (method, path, status, ms, correlation id) and nothing
+/// of the HTTP stack's internals, nor a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn very_verbose_logs_one_line_per_request() {
+    let s = sales().await;
+    let run = s.run(&["plan", "-vv"]).await;
+    run.code(0);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("GET /api/v2/scim/v2/groups/g-sales "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].contains(" 200 ") && lines[0].contains(" ms"),
+        "{}",
+        lines[0]
+    );
+    for internal in [
+        "hyper",
+        "rustls",
+        "reqwest",
+        "h2::",
+        "connecting to",
+        "pooling",
+    ] {
+        assert!(!run.stderr.contains(internal), "{internal}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains(crate::harness::CLIENT_SECRET));
+    assert!(!run.stderr.contains("Bearer"), "{}", run.stderr);
+}
