@@ -679,7 +679,9 @@ async fn very_verbose_logs_one_line_per_request() {
         .collect();
     assert_eq!(lines.len(), 1, "{}", run.stderr);
     assert!(
-        lines[0].contains(" 200 ") && lines[0].contains(" ms"),
+        lines[0].contains(" 200 ")
+            && lines[0].contains(" ms")
+            && lines[0].contains("ININ-Correlation-Id emu-"),
         "{}",
         lines[0]
     );
