@@ -127,7 +127,7 @@ pub fn json(s: &str) -> Cow<'_, str> {
     out.map_or(Cow::Borrowed(s), Cow::Owned)
 }
 
-/// For text inside HTML (`<summary>…</summary>`): entities for `<`, `>`, `&` and `"`;
+/// For text inside HTML (`<summary>…</summary>`): entities for `<`, `>`, `&`, `"` and `` ` ``;
 /// controls escaped as in [`text`].
 ///
 /// ```
@@ -142,6 +142,9 @@ pub fn html(s: &str) -> Cow<'_, str> {
             '>' => "&gt;",
             '&' => "&amp;",
             '"' => "&quot;",
+            // Literal in HTML, but a renderer that reads markdown inside `<summary>` would
+            // open a code span on it.
+            '`' => "&#96;",
             _ => return false,
         };
         out.push_str(entity);
