@@ -698,3 +698,50 @@ async fn very_verbose_logs_one_line_per_request() {
     assert!(!run.stderr.contains(crate::harness::CLIENT_SECRET));
     assert!(!run.stderr.contains("Bearer"), "{}", run.stderr);
 }
+
+/// The policy check of the recipes and docs/plan-format.md, in Rust terms, on a real plan's
+/// `show --format json`: the jq expression sums `.groups[].changes.remove | length`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_policy_check_reads_a_real_plan() {
+    const JQ: &str = "([.groups[].changes.remove | length] | add // 0) <= $max";
+    let root = env!("CARGO_MANIFEST_DIR");
+    for doc in ["docs/plan-format.md", "examples/github/scimsync-plan.yml"] {
+        let text = read(&std::path::Path::new(root).join(doc));
+        assert!(text.contains(JQ), "{doc} holds the policy expression");
+    }
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002", "u010"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    s.run(&["plan", "--out", "p.json", "--allow-removals", "2"])
+        .await
+        .code(0);
+    let shown = s.run(&["show", "p.json", "--format", "json"]).await;
+    shown.code(0);
+    let plan: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    // `[.groups[].changes.remove | length] | add // 0`
+    let removals: usize = plan["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["changes"]["remove"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(removals, 2);
+    assert_eq!(plan["summary"]["remove"], 2);
+    let policy = |max: usize| removals <= max;
+    assert!(policy(2) && !policy(1));
+    // The documented fields a policy reads are there, labels included.
+    let g = &plan["groups"][0];
+    for field in [
+        "changes",
+        "reasons",
+        "pending",
+        "resolution",
+        "guard",
+        "mapping",
+    ] {
+        assert!(g.get(field).is_some(), "{field}");
+    }
+    assert_eq!(plan["labels"]["u003"], "u003@example.com");
+    assert_eq!(g["reasons"]["u003"], "not-desired");
+}
