@@ -428,5 +428,22 @@ async fn the_demo_tells_the_whole_story() {
         "{stdout}"
     );
     assert!(stdout.contains("0 without If-Match"), "{stdout}");
+    // Every member line of every plan and diff names the user.
+    let members: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            ["  + ", "  − ", "+  + ", "+  − ", "-  + ", "-  − "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert!(members.len() >= 6, "{stdout}");
+    for line in members {
+        assert!(line.contains("@example.com ("), "{line}");
+    }
+    assert!(
+        stdout.contains("+  − bob@example.com (5d2e7a90…)  not in the IdP group"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("must-not-be-used"));
 }
