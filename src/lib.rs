@@ -13,7 +13,7 @@
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
-//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), renderers |
+//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), renderers, and the escaping of outside strings for each format |
 //! | [`source`] | identity-provider readers behind one trait: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
 //! | [`config`] | the TOML config, validated with precise messages |

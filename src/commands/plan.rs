@@ -617,7 +617,11 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     if events.enabled() {
         emit_plan(events, &plan);
     } else {
-        print!("{}", render(&plan, args.format, &RenderOptions::default()));
+        let opts = RenderOptions {
+            plan_file: args.out.as_ref().map(|p| p.display().to_string()),
+            ..RenderOptions::default()
+        };
+        print!("{}", render(&plan, args.format, &opts));
     }
     if let Some(out) = &args.out {
         file::write(out, &plan)?;
