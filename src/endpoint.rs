@@ -13,14 +13,14 @@ use url::{Host, Url};
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// The text is not a URL.
-    #[error("{what} {url:?} is not a valid URL ({source}): write it as https://host[/path]")]
+    #[error("{what} {url:?} is not a valid URL ({cause}): write it as https://host[/path]")]
     Invalid {
         /// Which setting held it.
         what: String,
         /// The text given.
         url: String,
-        /// The parser's complaint.
-        source: url::ParseError,
+        /// The parser's complaint (in the message; not an error source, so `{:#}` says it once).
+        cause: url::ParseError,
     },
     /// `http://` to a host that is not loopback.
     #[error(
@@ -53,10 +53,10 @@ pub struct Endpoint(Url);
 impl Endpoint {
     /// Parse and check `text`; `what` names the setting in errors (e.g. `target.api_base`).
     pub fn parse(text: &str, what: &str) -> Result<Self, EndpointError> {
-        let url = Url::parse(text.trim()).map_err(|source| EndpointError::Invalid {
+        let url = Url::parse(text.trim()).map_err(|cause| EndpointError::Invalid {
             what: what.to_owned(),
             url: text.to_owned(),
-            source,
+            cause,
         })?;
         match url.scheme() {
             "https" => {}

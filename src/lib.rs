@@ -13,8 +13,8 @@
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
-//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports |
-//! | [`source`] | identity-provider readers behind one trait: delta endpoint, Microsoft Graph, Okta, declarative file |
+//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
+//! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
 //! | [`config`] | the TOML config, validated with precise messages |
 //! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger |
@@ -79,14 +79,21 @@ pub fn colour_for(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool 
     terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-/// Logs go to stderr (stdout is for plans); `RUST_LOG` overrides `-v`.
-fn init_logging(verbose: u8, quiet: bool) {
-    let default = match (quiet, verbose) {
+/// The log filter for `-q` / `-v` / `-vv`: scimsync's own events only. `-vv` adds one line
+/// per HTTP request (from `target::http`); the HTTP stack's internals (reqwest, hyper,
+/// rustls, h2) stay off at every level, since no directive names them.
+pub fn log_filter(verbose: u8, quiet: bool) -> &'static str {
+    match (quiet, verbose) {
         (true, _) => "scimsync=error",
         (false, 0) => "scimsync=info",
         (false, 1) => "scimsync=debug",
         (false, _) => "scimsync=trace",
-    };
+    }
+}
+
+/// Logs go to stderr (stdout is for plans); `RUST_LOG` overrides `-v`.
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = log_filter(verbose, quiet);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

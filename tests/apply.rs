@@ -301,6 +301,33 @@ async fn a_chunked_group_that_goes_stale_part_way_is_replanned_to_what_is_left()
     let left: Vec<String> = g.changes.add.iter().map(|u| u.to_string()).collect();
     let want: Vec<String> = (60..130).map(crate::harness::user).collect();
     assert_eq!(left, want, "exactly the chunks not sent");
+    // The story, told right: what landed, what is left, and a diff of changes only.
+    assert!(
+        run.stdout.contains("stale      sales → Sales (g-sales) +50 −0 landed")
+            && run.stdout.contains(
+                "50 of its 120 approved changes landed before it moved, the re-plan holds the 70 still to make"
+            ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("nothing was applied"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("-  + u010@example.com (u010)  granted by the IdP")
+            && run
+                .stdout
+                .contains("+sales → Sales (g-sales), ETag \"3\", 56 members")
+            && !run.stdout.contains("pending")
+            && !run
+                .stdout
+                .contains("The re-plan makes exactly the approved changes"),
+        "{}",
+        run.stdout
+    );
     assert!(
         state(&s)
             .groups
@@ -401,5 +428,22 @@ async fn the_demo_tells_the_whole_story() {
         "{stdout}"
     );
     assert!(stdout.contains("0 without If-Match"), "{stdout}");
+    // Every member line of every plan and diff names the user.
+    let members: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            ["  + ", "  − ", "+  + ", "+  − ", "-  + ", "-  − "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert!(members.len() >= 6, "{stdout}");
+    for line in members {
+        assert!(line.contains("@example.com ("), "{line}");
+    }
+    assert!(
+        stdout.contains("+  − bob@example.com (5d2e7a90…)  not in the IdP group"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("must-not-be-used"));
 }

@@ -113,3 +113,196 @@ proptest! {
         prop_assert_eq!(parsed.attribute, "id");
     }
 }
+
+mod hostile {
+    //! Hostile strings from outside (group names, labels, ids, IdP keys, ETags, cursors, a
+    //! server's error text) through every renderer: only text comes out.
+
+    use proptest::prelude::*;
+    use scimsync::model::{ETag, GroupId, UserId};
+    use scimsync::plan::render::{Format, RenderOptions, changes_text, diff, render};
+    use scimsync::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
+    use scimsync::plan::{Pending, PendingReason, Plan, file};
+
+    const FRAGMENTS: &[&str] = &[
+        "</summary><img src=x onerror=alert(1)>",
+        "</details>",
+        "<script>",
+        "`",
+        "``",
+        "|",
+        "\\",
+        "\x1b[31m",
+        "\x1b]8;;http://evil\x07",
+        "\u{9b}2J",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "\u{202E}",
+        "\u{2066}",
+        "&amp;",
+        "*_[x](http://e)_*",
+        "# h",
+        "- ",
+        "Alice",
+        " ",
+    ];
+
+    fn hostile() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::sample::select(FRAGMENTS).prop_map(str::to_owned),
+                any::<char>().prop_map(String::from),
+            ],
+            1..6,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    /// The sample plan with `n[i]` put everywhere a string from outside goes.
+    fn plan_with(n: &[String]) -> Plan {
+        let mut plan = file::parse(&super::sample_plan(), "p.json").unwrap();
+        let g = &mut plan.groups[0];
+        g.mapping.idp_group = n[0].clone();
+        g.display_name = n[1].clone();
+        g.group_id = GroupId(n[2].clone());
+        g.precondition.etag = Some(ETag(n[3].clone()));
+        g.source.cursor_to = Some(n[4].as_str().into());
+        let (add, remove) = (UserId(n[5].clone()), UserId(format!("{}-rm", n[6])));
+        g.changes.add = [add.clone()].into();
+        g.changes.remove = [remove.clone()].into();
+        g.pending = vec![Pending {
+            key: n[7].clone(),
+            reason: PendingReason::UnknownUser,
+        }];
+        plan.labels = [(add, n[8].clone()), (remove, n[9].clone())].into();
+        plan.summary = scimsync::plan::Summary::of(&plan.groups);
+        file::seal(&mut plan);
+        plan
+    }
+
+    fn report_with(n: &[String]) -> ApplyReport {
+        ApplyReport {
+            plan_sha256: "00".repeat(32),
+            groups: vec![GroupReport {
+                idp_group: n[0].clone(),
+                group_id: n[2].clone(),
+                display_name: n[1].clone(),
+                outcome: Outcome::Failed,
+                added: 1,
+                removed: 0,
+                patches: 1,
+                detail: Some(n[9].clone()),
+            }],
+            summary: ApplySummary::default(),
+            replan: None,
+            exit_code: 1,
+        }
+    }
+
+    /// Nothing a terminal acts on: no control character but the line feed, no bidi override.
+    fn assert_text(what: &str, out: &str) {
+        let bad = out.chars().find(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        });
+        assert!(bad.is_none(), "{what}: {bad:?} in {out:?}");
+    }
+
+    /// `s` without its fenced code blocks and code spans (CommonMark: a run of n backticks up
+    /// to the next run of exactly n): what is left is what markdown reads as text or HTML.
+    fn outside_code_spans(s: &str) -> String {
+        let mut unfenced = String::new();
+        let mut fence: Option<String> = None;
+        for line in s.lines() {
+            match &fence {
+                Some(f) if line == f => fence = None,
+                Some(_) => {}
+                None if line.starts_with("```") => {
+                    fence = Some(line.chars().take_while(|c| *c == '`').collect());
+                }
+                None => {
+                    unfenced.push_str(line);
+                    unfenced.push('\n');
+                }
+            }
+        }
+        let b: Vec<char> = unfenced.chars().collect();
+        let run = |i: usize| b[i..].iter().take_while(|c| **c == '`').count();
+        let (mut out, mut i) = (String::new(), 0);
+        'outer: while i < b.len() {
+            if b[i] == '`' && (i == 0 || b[i - 1] != '\\') {
+                let n = run(i);
+                let mut j = i + n;
+                while j < b.len() {
+                    if b[j] == '`' {
+                        let m = run(j);
+                        if m == n {
+                            i = j + m;
+                            continue 'outer;
+                        }
+                        j += m;
+                    } else {
+                        j += 1;
+                    }
+                }
+                i += n;
+                continue;
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Cell separators of a table row: pipes not escaped by a backslash.
+    fn pipes(row: &str) -> usize {
+        let (mut n, mut chars) = (0, row.chars());
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '|' => n += 1,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn hostile_names_render_as_text_only(n in proptest::collection::vec(hostile(), 10)) {
+            let plan = plan_with(&n);
+            let opts = RenderOptions { plan_file: Some(n[0].clone()), ..RenderOptions::default() };
+            let table = render(&plan, Format::Table, &opts);
+            let md = render(&plan, Format::Markdown, &opts);
+            let json = render(&plan, Format::Json, &opts);
+            let report = text_report(&report_with(&n), "");
+            let other = plan_with(&[&n[1..], &n[..1]].concat());
+            let d = diff(&changes_text(&plan), &changes_text(&other), &n[0], &n[1]);
+            for (what, out) in [("table", &table), ("markdown", &md), ("json", &json), ("report", &report), ("diff", &d)] {
+                assert_text(what, out);
+            }
+            // JSON is still the plan, value for value.
+            let back = file::parse(json.as_bytes(), "stdout").unwrap();
+            prop_assert_eq!(&back, &plan);
+            // Markdown: no HTML from data, balanced sections, whole table rows.
+            let text = outside_code_spans(&md).to_lowercase();
+            prop_assert!(!text.contains("<img") && !text.contains("<script"), "{}", md);
+            prop_assert_eq!(text.matches("</summary>").count(), 1, "{}", md);
+            prop_assert_eq!(text.matches("</details>").count(), 1, "{}", md);
+            prop_assert_eq!(text.matches("<details").count(), 1, "{}", md);
+            let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+            prop_assert_eq!(rows.len(), 3, "{}", md);
+            for row in rows {
+                prop_assert_eq!(pipes(row), 7, "{}", row);
+            }
+            // Text: one line per member (no line break from data).
+            let header = table.lines().filter(|l| l.contains(" pending (unknown-user)")).count();
+            prop_assert_eq!(header, 1, "{}", table);
+        }
+    }
+}

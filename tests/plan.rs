@@ -618,3 +618,163 @@ async fn group_members_are_left_alone_and_control_character_keys_are_skipped() {
         run.stdout
     );
 }
+
+/// Members to be removed that nothing named get a label from one user GET each (a deleted
+/// user is labelled so); members staying cost no request.
+#[tokio::test(flavor = "multi_thread")]
+async fn removals_are_labelled_with_one_user_get_each() {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    s.emu().remove_user("u004");
+    let run = s
+        .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
+        .await;
+    run.code(0);
+    assert_eq!(
+        s.emu().count(Route::UserGet),
+        2,
+        "one GET per removal, none per member staying"
+    );
+    let plan = plan_at(&s, "p.json");
+    assert_eq!(plan.label(&"u003".into()), "u003@example.com");
+    assert_eq!(plan.label(&"u004".into()), "(deleted user)");
+    assert!(
+        run.stdout
+            .contains("− u003@example.com (u003)  not in the IdP group")
+            && run.stdout.contains("− (deleted user) (u004)"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A plan file saved with a UTF-8 byte-order mark (some Windows editors add one) is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_file_with_a_byte_order_mark_is_shown_and_applied() {
+    let s = sales().await;
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(read(&s.path("p.json")).as_bytes());
+    std::fs::write(s.path("bom.json"), bytes).unwrap();
+    let shown = s.run(&["show", "bom.json"]).await;
+    shown.code(0);
+    assert!(
+        shown.stdout.contains("+ u010@example.com (u010)"),
+        "{}",
+        shown.stdout
+    );
+    s.run(&["apply", "bom.json"]).await.code(0);
+}
+
+/// An I/O error states its cause once, not "(os error 2): … (os error 2)".
+#[tokio::test(flavor = "multi_thread")]
+async fn io_errors_state_their_cause_once() {
+    let s = sales().await;
+    let missing = s.run(&["show", "missing.json"]).await;
+    missing.code(1);
+    assert_eq!(
+        missing.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read plan file missing.json"),
+        "{}",
+        missing.stderr
+    );
+    let config = s
+        .run(&["plan", "--config", "/nonexistent/scimsync.toml"])
+        .await;
+    config.code(1);
+    assert_eq!(
+        config.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        config.stderr
+    );
+}
+
+/// `-vv` logs one line per request (method, path, status, ms, correlation id) and nothing
+/// of the HTTP stack's internals, nor a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn very_verbose_logs_one_line_per_request() {
+    let s = sales().await;
+    let run = s.run(&["plan", "-vv"]).await;
+    run.code(0);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("GET /api/v2/scim/v2/groups/g-sales "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].contains(" 200 ")
+            && lines[0].contains(" ms")
+            && lines[0].contains("ININ-Correlation-Id emu-"),
+        "{}",
+        lines[0]
+    );
+    for internal in [
+        "hyper",
+        "rustls",
+        "reqwest",
+        "h2::",
+        "connecting to",
+        "pooling",
+    ] {
+        assert!(!run.stderr.contains(internal), "{internal}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains(crate::harness::CLIENT_SECRET));
+    assert!(!run.stderr.contains("Bearer"), "{}", run.stderr);
+}
+
+/// The policy check of the recipes and docs/plan-format.md, in Rust terms, on a real plan's
+/// `show --format json`: the jq expression sums `.groups[].changes.remove | length`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_policy_check_reads_a_real_plan() {
+    const JQ: &str = "([.groups[].changes.remove | length] | add // 0) <= $max";
+    let root = env!("CARGO_MANIFEST_DIR");
+    for doc in ["docs/plan-format.md", "examples/github/scimsync-plan.yml"] {
+        let text = read(&std::path::Path::new(root).join(doc));
+        assert!(text.contains(JQ), "{doc} holds the policy expression");
+    }
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u001", "u002", "u010"])
+        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    s.run(&["plan", "--out", "p.json", "--allow-removals", "2"])
+        .await
+        .code(0);
+    let shown = s.run(&["show", "p.json", "--format", "json"]).await;
+    shown.code(0);
+    let plan: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    // `[.groups[].changes.remove | length] | add // 0`
+    let removals: usize = plan["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["changes"]["remove"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(removals, 2);
+    assert_eq!(plan["summary"]["remove"], 2);
+    let policy = |max: usize| removals <= max;
+    assert!(policy(2) && !policy(1));
+    // The documented fields a policy reads are there, labels included.
+    let g = &plan["groups"][0];
+    for field in [
+        "changes",
+        "reasons",
+        "pending",
+        "resolution",
+        "guard",
+        "mapping",
+    ] {
+        assert!(g.get(field).is_some(), "{field}");
+    }
+    assert_eq!(plan["labels"]["u003"], "u003@example.com");
+    assert_eq!(g["reasons"]["u003"], "not-desired");
+}

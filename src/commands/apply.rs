@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, stream};
 
-use super::plan::{GroupFailure, assemble, policy, seal_plan};
+use super::plan::{GroupFailure, assemble, label_unnamed, policy, seal_plan};
 use super::{Env, connect};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
@@ -544,6 +544,10 @@ async fn apply_locked(
                 }
             });
         }
+        let users = ledger.snapshot();
+        let key = config.source.user_key();
+        let n = config.target.concurrency;
+        label_unnamed(&client, &users, key, &replanned, &mut labels, n).await;
         let replan = seal_plan(config, replanned, &labels);
         file::write(replan_path, &replan)?;
         let old = Plan {

@@ -14,7 +14,6 @@ use crate::plan::render::Format;
 
 const ALICE: &str = "3b8c1f6e-0a61-4b5e-9d43-7a1f0c2d9e01";
 const BOB: &str = "5d2e7a90-41c3-4f8b-a6d2-1e9b3c7f5a02";
-const DAVE: &str = "a1c9e3f7-2d4b-4e6a-8f01-3b5d7c9e1a04";
 const SALES: &str = "5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10";
 
 /// Requests per minute, for the emulator's limit and the client's pacing alike: fast enough
@@ -86,7 +85,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         d.join("scimsync.toml"),
         format!(
             "[target]\napi_base = \"{base}\"\nlogin_base = \"{base}\"\nrequests_per_minute = {DEMO_RPM}\n\n\
-             [source]\nkind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n\n\
+             [source]\nkind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\nuser_key = \"userName\"\n\n\
              [[group]]\nname = \"sales\"\ntarget_name = \"Sales\"\nmode = \"full\"\n\n\
              [[group]]\nname = \"support\"\ntarget_name = \"Support\"\n"
         ),
@@ -104,7 +103,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "A Genesys Cloud emulator runs at {base} (loopback only); files are in {}.",
         d.display()
     );
-    println!("Users: alice {ALICE}, bob {BOB}, carol 8f4a…, dave {DAVE}.");
+    println!(
+        "Users: alice@example.com ({ALICE}), bob@example.com ({BOB}), carol@example.com, dave@example.com; the IdP names them by userName."
+    );
     println!(
         "Genesys: Sales = {{alice, bob}}, Support = {{}}. IdP: sales = {{alice, carol}}, support = {{dave, bob}}."
     );
@@ -143,7 +144,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         3,
         "The IdP adds dave to sales. CI plans again, and the new plan is approved.",
     );
-    emu.idp_change("sales", &[DAVE], &[]);
+    emu.idp_change("sales", &["dave@example.com"], &[]);
     command("scimsync plan --out plan2.json --detailed-exitcode");
     let code = super::plan::run(&args_plan(d, "plan2.json"), &env).await?;
     ensure!(

@@ -424,6 +424,76 @@ fn emit_plan(events: Events, plan: &Plan) {
     );
 }
 
+/// The label a plan shows for a user that no longer exists in Genesys.
+pub const DELETED_USER: &str = "(deleted user)";
+
+/// Labels for users `groups` change that nothing has named yet, without a request where the
+/// plan already knows: the IdP key when keys are userNames, then the state's resolution
+/// cache; then, for users to be removed only, one user GET each (a 404 is a deleted user).
+/// The GETs are bounded by the removal guard, never one per existing member. Labels are
+/// display only: a failed GET leaves the id, and the plan goes on.
+///
+/// A post-pass over the planned groups, so that however the groups are planned, this stays
+/// one call before the plan is sealed.
+pub async fn label_unnamed(
+    client: &ScimClient,
+    state: &State,
+    key: UserKey,
+    groups: &[GroupPlan],
+    labels: &mut BTreeMap<UserId, String>,
+    concurrency: usize,
+) {
+    for g in groups {
+        for (k, r) in &g.resolution {
+            if let Some(id) = r.id()
+                && key == UserKey::UserName
+                && (g.changes.add.contains(id) || g.changes.remove.contains(id))
+            {
+                labels.entry(id.clone()).or_insert_with(|| k.clone());
+            }
+        }
+    }
+    let cached: BTreeMap<&UserId, &str> = state
+        .users
+        .values()
+        .filter(|u| !u.label.is_empty())
+        .map(|u| (&u.id, u.label.as_str()))
+        .collect();
+    let mut unnamed = BTreeSet::new();
+    for g in groups {
+        for id in g.changes.add.iter().chain(&g.changes.remove) {
+            if labels.contains_key(id) {
+                continue;
+            }
+            if let Some(label) = cached.get(id) {
+                labels.insert(id.clone(), (*label).to_owned());
+            } else if g.changes.remove.contains(id) {
+                unnamed.insert(id.clone());
+            }
+        }
+    }
+    let found: Vec<(UserId, Option<String>)> = stream::iter(unnamed)
+        .map(|id| async move {
+            let label = match client.get_user(&id).await {
+                Ok(Some(user)) => Some(user.label),
+                Ok(None) => Some(DELETED_USER.to_owned()),
+                Err(e) => {
+                    tracing::debug!("no label for user {id}: {e}");
+                    None
+                }
+            };
+            (id, label)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (id, label) in found {
+        if let Some(label) = label.filter(|l| *l != id.0) {
+            labels.insert(id, label);
+        }
+    }
+}
+
 /// A sealed plan of `groups` for `config`.
 pub fn seal_plan(
     config: &Config,
@@ -506,11 +576,24 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         eprintln!("{guarded} group(s) stopped by a safety guard; no plan was written");
         return Ok(ExitCode::Guard);
     }
+    label_unnamed(
+        &client,
+        &state,
+        config.source.user_key(),
+        &planned,
+        &mut labels,
+        config.target.concurrency,
+    )
+    .await;
     let plan = seal_plan(&config, planned, &labels);
     if events.enabled() {
         emit_plan(events, &plan);
     } else {
-        print!("{}", render(&plan, args.format, &RenderOptions::default()));
+        let opts = RenderOptions {
+            plan_file: args.out.as_ref().map(|p| p.display().to_string()),
+            ..RenderOptions::default()
+        };
+        print!("{}", render(&plan, args.format, &opts));
     }
     if let Some(out) = &args.out {
         file::write(out, &plan)?;

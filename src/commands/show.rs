@@ -26,6 +26,10 @@ pub fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
             plan.created_at
         );
     }
-    print!("{}", render(&plan, args.format, &RenderOptions::default()));
+    let opts = RenderOptions {
+        plan_file: Some(shown),
+        ..RenderOptions::default()
+    };
+    print!("{}", render(&plan, args.format, &opts));
     Ok(ExitCode::Success)
 }

@@ -34,12 +34,12 @@ pub const DEFAULT_PATH: &str = "scimsync.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}; pass another with --config FILE")]
+    #[error("cannot read config file {path}: {cause}; pass another with --config FILE")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message; not an error source, so `{:#}` says it once).
+        cause: std::io::Error,
     },
     /// Not TOML, or not this schema (unknown key, wrong type).
     #[error("config file {path}: {message}")]
@@ -162,9 +162,9 @@ pub struct GroupConfig {
 impl Config {
     /// Read and validate the config at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|cause| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let text = String::from_utf8(bytes.clone()).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),

@@ -21,12 +21,12 @@ use crate::model::{UserId, hex};
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
     /// Unreadable.
-    #[error("cannot read plan file {path}: {source}")]
+    #[error("cannot read plan file {path}: {cause}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message; not an error source, so `{:#}` says it once).
+        cause: std::io::Error,
     },
     /// Not a plan (not JSON, truncated, missing or unknown keys, wrong types).
     #[error(
@@ -77,12 +77,12 @@ pub enum PlanFileError {
         actual: String,
     },
     /// Could not be written.
-    #[error("cannot write plan file {path}: {source}")]
+    #[error("cannot write plan file {path}: {cause}")]
     Write {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message; not an error source, so `{:#}` says it once).
+        cause: std::io::Error,
     },
 }
 
@@ -150,18 +150,18 @@ pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         serde_json::to_writer_pretty(&mut *w, plan).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
     })
-    .map_err(|source| PlanFileError::Write {
+    .map_err(|cause| PlanFileError::Write {
         path: path.display().to_string(),
-        source,
+        cause,
     })
 }
 
 /// Read the plan at `path`, checking its format version (not its digest: see [`verify`]).
 pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| PlanFileError::Read {
         path: shown.clone(),
-        source,
+        cause,
     })?;
     parse(&bytes, &shown)
 }

@@ -3,8 +3,10 @@
 //! - [`planner`]: intent + current members + policy → changes, skipped entries, guard
 //! - [`file`](mod@file): the plan file: canonical JSON, sha256, verification, atomic write
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
+//! - [`escape`]: strings from outside, escaped for the terminal, markdown, HTML and JSON
 
 pub mod check;
+pub mod escape;
 pub mod file;
 pub mod planner;
 pub mod render;

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::escape::text;
+
 /// What happened to one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,38 +100,41 @@ pub struct ReplanRef {
     pub sha256: String,
 }
 
-/// The human-readable report: a line per group, the diff of any re-plan, a summary.
+/// The human-readable report: a line per group, the diff of any re-plan, a summary. Names
+/// and details (which can quote a server's error text) are escaped for a terminal.
 pub fn text_report(report: &ApplyReport, diff_text: &str) -> String {
     let mut out = String::new();
     for r in &report.groups {
-        let counts = if r.added + r.removed > 0 {
-            format!(
-                " +{} −{} ({} PATCH{})",
+        let counts = match (r.added + r.removed, r.patches) {
+            (0, _) => String::new(),
+            // Changes that landed before the group went stale or failed.
+            (_, 0) => format!(" +{} −{} landed", r.added, r.removed),
+            (_, n) => format!(
+                " +{} −{} ({n} PATCH{})",
                 r.added,
                 r.removed,
-                r.patches,
-                if r.patches == 1 { "" } else { "es" }
-            )
-        } else {
-            String::new()
+                if n == 1 { "" } else { "es" }
+            ),
         };
         let _ = writeln!(
             out,
             "{:<10} {} → {} ({}){counts}",
             r.outcome.word(),
-            r.idp_group,
-            r.display_name,
-            r.group_id
+            text(&r.idp_group),
+            text(&r.display_name),
+            text(&r.group_id)
         );
         if let Some(d) = &r.detail {
-            let _ = writeln!(out, "           {d}");
+            let _ = writeln!(out, "           {}", text(d));
         }
     }
     if let Some(replan) = &report.replan {
         let _ = write!(
             out,
             "\nThe groups marked stale or superseded changed since the plan was approved: what was approved no longer describes them, so the rest of their changes was not applied.\nTheir re-plan (fresh Genesys state) is in {}. What changed:\n\n{diff_text}\nApprove it, then apply it with:\n  scimsync apply {} --expect-sha256 {}\n",
-            replan.path, replan.path, replan.sha256
+            text(&replan.path),
+            text(&replan.path),
+            replan.sha256
         );
     }
     let s = &report.summary;

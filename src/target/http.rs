@@ -204,8 +204,14 @@ impl Http {
             if let Some(body) = &call.body {
                 request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
             }
+            let started = std::time::Instant::now();
             let exchanged = exchange(request).await;
             drop(permit);
+            log_request(
+                call,
+                exchanged.as_ref().ok().map(|(s, h, _)| (*s, h)),
+                started,
+            );
             let (status, headers, body) = match exchanged {
                 Ok(answer) => answer,
                 Err(e) => {
@@ -247,6 +253,28 @@ impl Http {
                 uncertain: uncertain.load(Ordering::Relaxed),
             });
         }
+    }
+}
+
+/// One line per request at `-vv`: method, path (never the query: it can hold user keys),
+/// status, milliseconds and Genesys' correlation id. Never a header value that is a secret.
+fn log_request(
+    call: &Call<'_>,
+    answer: Option<(StatusCode, &HeaderMap)>,
+    started: std::time::Instant,
+) {
+    let ms = started.elapsed().as_millis();
+    let (method, path) = (&call.method, call.url.path());
+    match answer {
+        Some((status, headers)) => {
+            let correlation = headers
+                .get("inin-correlation-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|id| format!(" ININ-Correlation-Id {id}"))
+                .unwrap_or_default();
+            tracing::trace!("{method} {path} {} {ms} ms{correlation}", status.as_u16());
+        }
+        None => tracing::trace!("{method} {path} no response {ms} ms"),
     }
 }
 

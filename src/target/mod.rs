@@ -212,16 +212,7 @@ impl ScimClient {
             })
             .collect();
         match <[wire::User; 1]>::try_from(exact) {
-            Ok([one]) => Ok(Some(TargetUser {
-                label: one
-                    .user_name
-                    .clone()
-                    .or_else(|| one.display_name.clone())
-                    .unwrap_or_else(|| one.id.clone()),
-                id: UserId(one.id),
-                // SCIM: `active` absent means the server does not say; Genesys always does.
-                active: one.active.unwrap_or(true),
-            })),
+            Ok([one]) => Ok(Some(target_user(one))),
             Err(v) if v.is_empty() => Ok(None),
             Err(many) => Err(ScimError::AmbiguousUser {
                 attribute: key.attribute(),
@@ -229,6 +220,22 @@ impl ScimClient {
                 count: many.len(),
             }),
         }
+    }
+
+    /// Read one user by id: `None` when there is none (404: deleted, or never existed).
+    pub async fn get_user(&self, id: &UserId) -> Result<Option<TargetUser>, ScimError> {
+        let context = format!("GET user {id}");
+        let url = self
+            .settings
+            .scim_base
+            .join(&[&self.settings.users_path, id.as_str()]);
+        let reply = self.http.send(&Call::get(url, &context)).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let reply = check(reply, &context)?;
+        let user: wire::User = decode(&reply.body, &context)?;
+        Ok(Some(target_user(user)))
     }
 
     /// All resources of `collection` matching `filter`, following pages of 25.
@@ -282,6 +289,20 @@ impl ScimClient {
             context,
         };
         self.http.send(&call).await
+    }
+}
+
+/// The model of a SCIM user: its label is its userName, else its display name, else its id.
+fn target_user(user: wire::User) -> TargetUser {
+    TargetUser {
+        label: user
+            .user_name
+            .clone()
+            .or_else(|| user.display_name.clone())
+            .unwrap_or_else(|| user.id.clone()),
+        id: UserId(user.id),
+        // SCIM: `active` absent means the server does not say; Genesys always does.
+        active: user.active.unwrap_or(true),
     }
 }
 

@@ -43,8 +43,8 @@ pub struct PatchOutcome {
 pub struct PatchError {
     /// The chunks that are known to have been applied before the failure.
     pub applied: MemberChanges,
-    /// Why the rest was not: [`ScimError::Stale`] when the group moved.
-    #[source]
+    /// Why the rest was not: [`ScimError::Stale`] when the group moved. In the message, so
+    /// not an error source (`{:#}` would print it twice).
     pub error: ScimError,
 }
 
