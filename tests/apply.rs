@@ -420,9 +420,19 @@ async fn the_demo_tells_the_whole_story() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in 1..=6 {
-        assert!(stdout.contains(&format!("Step {step}/6")), "{stdout}");
+    for step in 1..=7 {
+        assert!(stdout.contains(&format!("Step {step}/7")), "{stdout}");
     }
+    // erin (inactive) and frank (no account) are pending, then added once they can be.
+    assert!(
+        stdout.contains("erin@example.com pending (inactive-user)")
+            && stdout.contains("frank@example.com pending (unknown-user)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+ frank@example.com (e9a1c3b5…)  a pending user, now found in Genesys"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("exit 3") && stdout.contains("stale      sales"),
         "{stdout}"

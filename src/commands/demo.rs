@@ -15,13 +15,16 @@ use crate::plan::render::Format;
 const ALICE: &str = "3b8c1f6e-0a61-4b5e-9d43-7a1f0c2d9e01";
 const BOB: &str = "5d2e7a90-41c3-4f8b-a6d2-1e9b3c7f5a02";
 const SALES: &str = "5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10";
+const ERIN: &str = "c7e5a3b1-9f2d-4c8e-b6a4-5d3f1e9c7b05";
+const FRANK: &str = "e9a1c3b5-7d2f-4e6a-8c0b-1f3d5a7c9e06";
+const STEPS: u8 = 7;
 
 /// Requests per minute, for the emulator's limit and the client's pacing alike: fast enough
 /// for a demo, and the client still never draws a 429.
 const DEMO_RPM: u32 = 1200;
 
 fn step(n: u8, text: &str) {
-    println!("\n━━ Step {n}/6 ━━ {text}\n");
+    println!("\n━━ Step {n}/{STEPS} ━━ {text}\n");
 }
 
 fn command(line: &str) {
@@ -104,10 +107,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         d.display()
     );
     println!(
-        "Users: alice@example.com ({ALICE}), bob@example.com ({BOB}), carol@example.com, dave@example.com; the IdP names them by userName."
+        "Users: alice@example.com ({ALICE}), bob@example.com ({BOB}), carol@example.com, dave@example.com, erin@example.com (inactive in Genesys); frank@example.com has no Genesys account yet. The IdP names them by userName."
     );
     println!(
-        "Genesys: Sales = {{alice, bob}}, Support = {{}}. IdP: sales = {{alice, carol}}, support = {{dave, bob}}."
+        "Genesys: Sales = {{alice, bob}}, Support = {{}}. IdP: sales = {{alice, carol}}, support = {{dave, bob, erin, frank}}."
     );
     println!(
         "sales is mapped in full mode (the IdP's list is the membership), support in delta mode."
@@ -125,9 +128,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     );
     let sha = sha256_of(d, "plan.json")?;
     println!(
-        "  → exit {} (changes present). A human reviews and approves plan.json, sha256 {sha}.",
+        "  → exit {} (changes present). erin and frank are pending: kept, and looked up again by every plan.",
         code.code()
     );
+    println!("  A human reviews and approves plan.json, sha256 {sha}.");
 
     step(
         2,
@@ -197,6 +201,26 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         .count();
     println!(
         "  → exit 0. Sales = {{alice, carol, dave}}. The emulator saw {patches} PATCHes, {unconditional} without If-Match."
+    );
+
+    step(
+        7,
+        "User provisioning catches up: erin's account is activated and frank's is created. The next plan adds them.",
+    );
+    emu.set_user_active(ERIN, true);
+    emu.put_user(FRANK, "frank@example.com", true);
+    command("scimsync plan --out plan3.json --detailed-exitcode");
+    let code = super::plan::run(&args_plan(d, "plan3.json"), &env).await?;
+    ensure!(
+        code == ExitCode::Changes,
+        "the third plan should add the pending users"
+    );
+    let sha4 = sha256_of(d, "plan3.json")?;
+    command(&format!("scimsync apply plan3.json --expect-sha256 {sha4}"));
+    let code = super::apply::run(&args_apply(d, "plan3.json", &sha4), &env).await?;
+    ensure!(code == ExitCode::Success, "the third apply should succeed");
+    println!(
+        "  → exit 0. Support = {{bob, dave, erin, frank}}: nothing the IdP granted was lost while the accounts were missing."
     );
     println!(
         "\nWhat was applied is what was approved, or nothing. Try it on your org: see README.md."
