@@ -696,6 +696,21 @@ async fn io_errors_state_their_cause_once() {
         "{}",
         config.stderr
     );
+    // A state path that is a folder.
+    std::fs::create_dir(s.path("scimsync.state.json")).unwrap();
+    let state = s.run(&["plan"]).await;
+    state.code(1);
+    assert!(
+        state.stderr.contains("cannot read state"),
+        "{}",
+        state.stderr
+    );
+    assert_eq!(
+        state.stderr.matches("os error").count(),
+        1,
+        "{}",
+        state.stderr
+    );
 }
 
 /// `-vv` logs one line per request (method, path, status, ms, correlation id) and nothing

@@ -106,9 +106,9 @@ impl StateLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| StateError::Write {
+            .map_err(|cause| StateError::Write {
                 path: path.display().to_string(),
-                source,
+                cause,
             })?;
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
@@ -116,9 +116,9 @@ impl StateLock {
                 path: state_path.display().to_string(),
                 holder: format!("lock {} is held by a running process", path.display()),
             }),
-            Err(std::fs::TryLockError::Error(source)) => Err(StateError::Write {
+            Err(std::fs::TryLockError::Error(cause)) => Err(StateError::Write {
                 path: path.display().to_string(),
-                source,
+                cause,
             }),
         }
     }

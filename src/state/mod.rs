@@ -51,12 +51,12 @@ pub const FORMAT_VERSION: u32 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Unreadable.
-    #[error("cannot read state {path}: {source}")]
+    #[error("cannot read state {path}: {cause}")]
     Read {
         /// The file or object.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate `source`: `{:#}` prints it once).
+        cause: std::io::Error,
     },
     /// Not a state file.
     #[error(
@@ -79,12 +79,12 @@ pub enum StateError {
         found: u32,
     },
     /// Could not be written.
-    #[error("cannot write state {path}: {source}")]
+    #[error("cannot write state {path}: {cause}")]
     Write {
         /// The file or object.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate `source`: `{:#}` prints it once).
+        cause: std::io::Error,
     },
     /// Another apply holds the lock.
     #[error("another scimsync apply is using state {path} ({holder}); wait for it to finish")]
@@ -241,19 +241,16 @@ impl State {
         match std::fs::read(path) {
             Ok(bytes) => Self::decode(&bytes, &shown),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(StateError::Read {
-                path: shown,
-                source,
-            }),
+            Err(cause) => Err(StateError::Read { path: shown, cause }),
         }
     }
 
     /// Write a local state file atomically, owner-only.
     pub fn save_file(&mut self, path: &std::path::Path) -> Result<(), StateError> {
         let bytes = self.encode();
-        crate::atomic_file::write(path, &bytes).map_err(|source| StateError::Write {
+        crate::atomic_file::write(path, &bytes).map_err(|cause| StateError::Write {
             path: path.display().to_string(),
-            source,
+            cause,
         })
     }
 

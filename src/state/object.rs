@@ -64,7 +64,7 @@ pub enum UrlError {
         message: String,
     },
     /// An endpoint variable that is plaintext off loopback, or not a URL.
-    #[error("{0}")]
+    #[error(transparent)]
     Endpoint(#[from] crate::endpoint::EndpointError),
     /// The crate refused the settings (a bad region, a malformed variable).
     #[error("{url}: the {service} settings from the environment were refused: {message}")]

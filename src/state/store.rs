@@ -230,9 +230,9 @@ impl Store {
                 let mut probe = path.as_os_str().to_owned();
                 probe.push(format!(".probe-{}", std::process::id()));
                 let probe = PathBuf::from(probe);
-                let write = |source| StateError::Write {
+                let write = |cause| StateError::Write {
                     path: probe.display().to_string(),
-                    source,
+                    cause,
                 };
                 std::fs::OpenOptions::new()
                     .write(true)
