@@ -50,7 +50,7 @@ pub fn venv() -> &'static PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                "moto[server]",
+                "moto[server]>=5.2,<6",
             ]));
         }
         venv
