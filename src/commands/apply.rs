@@ -30,7 +30,7 @@ use super::plan::{GroupFailure, assemble, label_unnamed, policy, seal_plan};
 use super::{Env, connect};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
-use crate::events::Events;
+use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
 use crate::model::{ETag, MemberChanges, TargetKind, UserId};
 use crate::plan::planner::{GroupInput, Policy};
@@ -608,7 +608,7 @@ async fn apply_locked(
         exit_code: code.code(),
     };
     if events.enabled() {
-        emit_report(events, &report)?;
+        emit_report(events, &report);
         return Ok(code);
     }
     match args.format {
@@ -628,32 +628,34 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// One `apply_progress` per group, then the `change_summary`.
-fn emit_report(events: Events, report: &ApplyReport) -> anyhow::Result<()> {
+fn emit_report(events: Events, report: &ApplyReport) {
     for r in &report.groups {
         let level = match r.outcome {
-            Outcome::Failed => "error",
-            Outcome::Stale | Outcome::Superseded => "warn",
-            _ => "info",
+            Outcome::Failed => Level::Error,
+            Outcome::Stale | Outcome::Superseded => Level::Warn,
+            _ => Level::Info,
         };
         events.emit(
             level,
-            "apply_progress",
             &format!("{}: {}", r.idp_group, r.outcome.word()),
-            serde_json::to_value(r)?,
+            &Event::ApplyProgress(r),
         );
     }
     let s = &report.summary;
     events.emit(
-        "info",
-        "change_summary",
+        Level::Info,
         &format!(
             "Apply: {} applied, {} converged, {} stale, {} failed.",
             s.applied, s.converged, s.stale, s.failed
         ),
-        serde_json::json!({
-            "operation": "apply", "applied": s.applied, "converged": s.converged, "stale": s.stale,
-            "failed": s.failed, "replan": report.replan, "exit_code": report.exit_code,
-        }),
+        &Event::ApplySummary {
+            operation: "apply",
+            applied: s.applied,
+            converged: s.converged,
+            stale: s.stale,
+            failed: s.failed,
+            replan: report.replan.as_ref(),
+            exit_code: report.exit_code,
+        },
     );
-    Ok(())
 }

@@ -12,7 +12,7 @@ use futures::{StreamExt, stream};
 use super::{Env, connect, open_source};
 use crate::cli::PlanArgs;
 use crate::config::{Config, GroupConfig, GroupTarget};
-use crate::events::Events;
+use crate::events::{Action, Event, Events, Level, UserReason};
 use crate::exit_code::ExitCode;
 use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
 use crate::plan::planner::{GroupInput, Policy, Stopped, plan_group};
@@ -372,55 +372,75 @@ impl PlanRun<'_> {
     }
 }
 
-/// One `planned_change` per member change, then the `change_summary`.
+/// One `planned_change` per member change, a `diagnostic` per pending or skipped user, then
+/// the `change_summary`.
 fn emit_plan(events: Events, plan: &Plan) {
     for g in &plan.groups {
         let changes = g
             .changes
-            .add
+            .remove
             .iter()
-            .map(|u| ("add", u))
-            .chain(g.changes.remove.iter().map(|u| ("remove", u)));
-        let name = &g.mapping.idp_group;
+            .map(|u| (Action::Remove, u))
+            .chain(g.changes.add.iter().map(|u| (Action::Add, u)));
+        let name = g.mapping.idp_group.as_str();
         for (action, user) in changes {
+            let verb = match action {
+                Action::Add => "add",
+                Action::Remove => "remove",
+            };
             events.emit(
-                "info",
-                "planned_change",
-                &format!("{name}: {action} {} ({user})", plan.label(user)),
-                serde_json::json!({
-                    "group": name, "group_id": g.group_id, "display_name": g.display_name,
-                    "action": action, "user": user, "label": plan.label(user),
-                    "reason": g.reasons.get(user), "etag": g.precondition.etag,
-                }),
+                Level::Info,
+                &format!("{name}: {verb} {} ({user})", plan.label(user)),
+                &Event::PlannedChange {
+                    group: name,
+                    group_id: &g.group_id,
+                    display_name: &g.display_name,
+                    action,
+                    user,
+                    label: plan.label(user),
+                    reason: g.reasons.get(user).copied(),
+                    etag: g.precondition.etag.as_ref(),
+                },
             );
         }
         for p in &g.pending {
             events.emit(
-                "warn",
-                "diagnostic",
+                Level::Warn,
                 &format!("{name}: {} pending ({})", p.key, p.reason.as_str()),
-                serde_json::json!({"group": name, "user": p.key, "reason": p.reason, "pending": true}),
+                &Event::Diagnostic {
+                    group: Some(name),
+                    user: Some(&p.key),
+                    reason: Some(UserReason::Pending(p.reason)),
+                    pending: true,
+                },
             );
         }
         for s in &g.skipped {
             events.emit(
-                "warn",
-                "diagnostic",
+                Level::Warn,
                 &format!("{name}: {} skipped ({})", s.user, s.reason.as_str()),
-                serde_json::json!({"group": name, "user": s.user, "reason": s.reason}),
+                &Event::Diagnostic {
+                    group: Some(name),
+                    user: Some(&s.user),
+                    reason: Some(UserReason::Skipped(s.reason)),
+                    pending: false,
+                },
             );
         }
     }
+    let summary = &plan.summary;
     events.emit(
-        "info",
-        "change_summary",
+        Level::Info,
         &crate::plan::render::summary_line(plan),
-        serde_json::json!({
-            "operation": "plan", "add": plan.summary.add, "remove": plan.summary.remove,
-            "pending": plan.summary.pending,
-            "groups": plan.summary.groups, "groups_changed": plan.summary.groups_changed,
-            "sha256": plan.sha256,
-        }),
+        &Event::PlanSummary {
+            operation: "plan",
+            add: summary.add,
+            remove: summary.remove,
+            pending: summary.pending,
+            groups: summary.groups,
+            groups_changed: summary.groups_changed,
+            sha256: &plan.sha256,
+        },
     );
 }
 
@@ -555,12 +575,12 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
             }
             Err(GroupFailure::Guard(stopped)) => {
                 guarded += 1;
-                events.diagnostic("error", Some(&name), &stopped.to_string());
+                events.diagnostic(Level::Error, Some(&name), &stopped.to_string());
                 let _ = writeln!(messages, "{stopped}");
             }
             Err(e) => {
                 failed += 1;
-                events.diagnostic("error", Some(&name), &e.to_string());
+                events.diagnostic(Level::Error, Some(&name), &e.to_string());
                 let _ = writeln!(messages, "error: group {name}: {e}");
             }
         }
