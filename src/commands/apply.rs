@@ -400,7 +400,7 @@ async fn apply_locked(
     ledger: &Ledger<'_>,
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let client = connect(config, env)?;
+    let client = connect(config, env, &super::http_client()?)?;
     let run = Run {
         client: &client,
         config,

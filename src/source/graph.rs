@@ -154,7 +154,23 @@ impl Graph {
         user_key: UserKey,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = fetch::client()?;
+        Ok(Self::with_client(
+            fetch::client()?,
+            base,
+            auth,
+            user_key,
+            retry,
+        ))
+    }
+
+    /// [`Graph::new`] sending through `client` (the process's one HTTP client).
+    pub fn with_client(
+        client: reqwest::Client,
+        base: Endpoint,
+        auth: GraphAuth,
+        user_key: UserKey,
+        retry: RetryPolicy,
+    ) -> Self {
         let token_url = auth
             .login_base
             .join(&[&auth.tenant, "oauth2", "v2.0", "token"]);
@@ -164,7 +180,7 @@ impl Graph {
             client_id: auth.client_id.clone(),
             client_secret: auth.client_secret,
         };
-        Ok(Self {
+        Self {
             client,
             base,
             tenant: auth.tenant,
@@ -172,7 +188,7 @@ impl Graph {
             user_key,
             retry,
             tokens: TokenSource::oauth(credentials, token_url, ClientAuth::Form, Some(scope)),
-        })
+        }
     }
 
     /// The token failure, said for the Microsoft identity platform.

@@ -254,11 +254,13 @@ pub trait Source: Send + Sync {
     }
 }
 
-/// The source `config` describes; secrets are read from the environment by `env`.
+/// The source `config` describes; secrets are read from the environment by `env`. HTTP
+/// sources send through `client`, the process's one HTTP client.
 pub fn from_config(
     config: &SourceConfig,
     env: &dyn Fn(&str) -> Option<String>,
     retry: &RetryPolicy,
+    client: &reqwest::Client,
 ) -> Result<Box<dyn Source>, SourceError> {
     let secret = |name: &str| {
         env(name)
@@ -275,11 +277,12 @@ pub fn from_config(
             read_deadline,
             ..
         } => (
-            Box::new(delta_http::DeltaHttp::new(
+            Box::new(delta_http::DeltaHttp::with_client(
+                client.clone(),
                 base_url.clone(),
                 secret(token_env)?,
                 retry.clone(),
-            )?),
+            )),
             *read_deadline,
         ),
         SourceConfig::File { path, .. } => return Ok(Box::new(file::FileSource::load(path)?)),
@@ -290,12 +293,13 @@ pub fn from_config(
             read_deadline,
             ..
         } => (
-            Box::new(okta::Okta::new(
+            Box::new(okta::Okta::with_client(
+                client.clone(),
                 base_url.clone(),
                 secret(token_env)?,
                 *user_attribute,
                 retry.clone(),
-            )?),
+            )),
             *read_deadline,
         ),
         SourceConfig::Graph {
@@ -319,12 +323,13 @@ pub fn from_config(
                 client_secret: secret(client_secret_env)?,
             };
             (
-                Box::new(graph::Graph::new(
+                Box::new(graph::Graph::with_client(
+                    client.clone(),
                     base_url.clone(),
                     auth,
                     *user_key,
                     retry.clone(),
-                )?),
+                )),
                 *read_deadline,
             )
         }
