@@ -1,7 +1,8 @@
 //! `scimsync plan`: read IdP intent and live group state, reconcile, write a plan.
 //!
-//! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET
-//! and at most one cached lookup per distinct user being added. A plan is all or nothing: if
+//! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET,
+//! one IdP read, and a lookup only for users the state's resolution cache does not hold and
+//! no group read shows (see [`PlanRun::plan_all`] for the pipeline). A plan is all or nothing: if
 //! any group fails (IdP error, unknown group, …) or trips a safety guard, no plan is written.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,15 +141,41 @@ pub struct PlanRun<'a> {
     pub directory: Directory,
 }
 
+/// One group as read in the first stage: its live state, the IdP's answer, and how far its
+/// users are resolved.
+struct Read {
+    live: GroupSnapshot,
+    intent: Intent<String>,
+    source: SourceRef,
+    resolved: Resolved,
+}
+
+/// Users resolved so far, and the lookups still to make.
+#[derive(Default)]
+struct Resolved {
+    resolution: BTreeMap<String, Resolution>,
+    labels: BTreeMap<UserId, String>,
+    /// IdP key → the target key to look up.
+    lookups: BTreeMap<String, String>,
+}
+
 impl PlanRun<'_> {
     /// Plan `groups`, concurrently; results in the same order.
     ///
-    /// Two phases: every group's live state is read first, so that every member of any
-    /// group is known to exist before users to add are looked up (people moving between
-    /// groups cost no lookup when IdP keys are Genesys ids), and so that two config entries
-    /// naming one Genesys group are caught; then each group's IdP answer is read, resolved
-    /// and reconciled. Reading the IdP in the second phase keeps at most `concurrency`
-    /// answers in memory.
+    /// One pipeline of reads, `concurrency` groups at a time: each group's GET and its IdP
+    /// read (with the IdP's description of its users) go out together, and its users are
+    /// resolved from the state's resolution cache and the group's own members; where the
+    /// IdP's keys are not Genesys ids, the few lookups left go out at once too. Nothing waits
+    /// for another group except what correctness needs:
+    ///
+    /// - when IdP keys are Genesys ids, a member of *any* group read is known to exist and
+    ///   costs no lookup (people moving between groups cost nothing), so those lookups wait
+    ///   until every group's GET is in; on a steady-state run there are none;
+    /// - two config entries naming one Genesys group are caught once every GET is in, before
+    ///   any plan is returned (no request depends on it).
+    ///
+    /// Then each group is reconciled (pure). All groups' reads are held until then; a plan
+    /// holds every IdP answer anyway (it is what apply writes as the new mirror).
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
@@ -156,32 +183,34 @@ impl PlanRun<'_> {
         let concurrency = self.config.target.concurrency;
         let bar = super::progress(groups.len() * 2, "plan");
         let bar = &bar;
-        let mut snapshots: Vec<_> = stream::iter(groups.iter().copied())
-            .map(|g| async move {
-                let live = self.read_live(g).await;
-                bar.inc(1);
-                (g, live)
-            })
-            .buffered(concurrency)
-            .collect()
-            .await;
+        let mut reads: Vec<(usize, &GroupConfig, Result<Read, GroupFailure>)> =
+            stream::iter(groups.iter().copied().enumerate())
+                .map(|(i, g)| async move {
+                    let read = self.read_group(g).await;
+                    bar.inc(1);
+                    (i, g, read)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        reads.sort_by_key(|(i, ..)| *i);
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
-        for (g, live) in &mut snapshots {
-            let Ok(current) = live else { continue };
-            self.directory.known(&current.members);
-            if let Some(other) = owners.insert(current.id.clone(), &g.name) {
-                *live = Err(GroupFailure::DoubleMapping {
+        for (_, g, read) in &mut reads {
+            let Ok(current) = read else { continue };
+            self.directory.known(&current.live.members);
+            if let Some(other) = owners.insert(current.live.id.clone(), &g.name) {
+                *read = Err(GroupFailure::DoubleMapping {
                     first: other.to_owned(),
                     second: g.name.clone(),
-                    id: current.id.clone(),
-                    display_name: current.display_name.clone(),
+                    id: current.live.id.clone(),
+                    display_name: current.live.display_name.clone(),
                 });
             }
         }
-        let results = stream::iter(snapshots)
-            .map(|(g, live)| async move {
-                let result = match live {
-                    Ok(current) => self.plan_group(g, current).await,
+        let results = stream::iter(reads)
+            .map(|(_, g, read)| async move {
+                let result = match read {
+                    Ok(read) => self.plan_group(g, read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -192,6 +221,39 @@ impl PlanRun<'_> {
             .await;
         bar.finish_and_clear();
         results
+    }
+
+    /// The first stage of a group: its GET and its IdP read at once, then its users resolved
+    /// as far as can be without waiting for other groups.
+    async fn read_group(&self, group: &GroupConfig) -> Result<Read, GroupFailure> {
+        let (live, intent) = tokio::join!(self.read_live(group), async {
+            let (intent, source) = self.read_intent(group).await?;
+            let resolved = self.resolve_known(&intent).await?;
+            Ok::<_, GroupFailure>((intent, source, resolved))
+        });
+        let (live, (intent, source, mut resolved)) = (live?, intent?);
+        let key = self.directory.key();
+        if key == UserKey::Id {
+            // The group's own members are users that exist.
+            resolved.lookups.retain(|k, _| {
+                let member = live.members.contains(k.as_str());
+                if member {
+                    resolved
+                        .resolution
+                        .insert(k.clone(), Resolution::User(UserId(k.clone())));
+                }
+                !member
+            });
+        } else {
+            // Members of other groups do not help: look up now.
+            self.look_up(&mut resolved).await?;
+        }
+        Ok(Read {
+            live,
+            intent,
+            source,
+            resolved,
+        })
     }
 
     /// The group's live state (one GET; a displayName lookup first for target_name).
@@ -210,14 +272,18 @@ impl PlanRun<'_> {
         Ok(live)
     }
 
-    /// Read the IdP, resolve users and reconcile.
-    async fn plan_group(
-        &self,
-        group: &GroupConfig,
-        live: GroupSnapshot,
-    ) -> Result<Planned, GroupFailure> {
-        let (intent, source) = self.read_intent(group).await?;
-        let (resolution, labels) = self.resolve(&intent, &live).await?;
+    /// The lookups left (members of every group read are known by now), then reconcile.
+    async fn plan_group(&self, group: &GroupConfig, read: Read) -> Result<Planned, GroupFailure> {
+        let Read {
+            live,
+            intent,
+            source,
+            mut resolved,
+        } = read;
+        self.look_up(&mut resolved).await?;
+        let Resolved {
+            resolution, labels, ..
+        } = resolved;
         if self.strict {
             let unknown: Vec<&str> = intent
                 .desired
@@ -307,20 +373,16 @@ impl PlanRun<'_> {
         Ok((Intent::new(desired, mirror), source))
     }
 
-    /// How each key of `intent` resolves, and the labels of the users found.
+    /// How each key of `intent` resolves without a lookup, and the labels of the users
+    /// found; the keys left to look up.
     ///
     /// Desired keys: the IdP describes them first (a disabled account is not desired; Graph
-    /// turns object ids into userPrincipalNames); then the state's resolution cache, then
-    /// (ids only) the members of groups read in this run, then one lookup per key. Revoked
-    /// keys need only the cache: a user never resolved was never added by scimsync.
-    async fn resolve(
-        &self,
-        intent: &Intent<String>,
-        live: &GroupSnapshot,
-    ) -> Result<(BTreeMap<String, Resolution>, BTreeMap<UserId, String>), GroupFailure> {
+    /// turns object ids into userPrincipalNames); then the state's resolution cache; the
+    /// rest are looked up (ids: unless a member of a group read in this run). Revoked keys
+    /// need only the cache: a user never resolved was never added by scimsync.
+    async fn resolve_known(&self, intent: &Intent<String>) -> Result<Resolved, GroupFailure> {
         let key = self.directory.key();
-        let mut resolution = BTreeMap::new();
-        let mut labels = BTreeMap::new();
+        let mut out = Resolved::default();
         let cached = |k: &str| self.state.users.get(k);
         let valid: BTreeSet<String> = intent
             .desired
@@ -328,50 +390,71 @@ impl PlanRun<'_> {
             .filter(|k| {
                 let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
                 if !ok {
-                    resolution.insert((*k).clone(), Resolution::Invalid);
+                    out.resolution.insert((*k).clone(), Resolution::Invalid);
                 }
                 ok
             })
             .cloned()
             .collect();
         let described = self.source.describe_users(&valid).await?;
-        let mut lookups = BTreeMap::new();
         for k in &valid {
             let Some(user) = described.get(k) else {
-                resolution.insert(k.clone(), Resolution::NotAUser);
+                out.resolution.insert(k.clone(), Resolution::NotAUser);
                 continue;
             };
             if let Some(label) = &user.label
                 && let Some(c) = cached(k)
             {
-                labels.insert(c.id.clone(), label.clone());
+                out.labels.insert(c.id.clone(), label.clone());
             }
             if !user.enabled {
-                resolution.insert(
+                out.resolution.insert(
                     k.clone(),
                     Resolution::Disabled(cached(k).map(|c| c.id.clone())),
                 );
             } else if let Some(c) = cached(k) {
-                labels
+                out.labels
                     .entry(c.id.clone())
                     .or_insert_with(|| c.label.clone());
-                resolution.insert(k.clone(), Resolution::User(c.id.clone()));
-            } else if key == UserKey::Id && live.members.contains(k.as_str()) {
-                resolution.insert(k.clone(), Resolution::User(UserId(k.clone())));
+                out.resolution
+                    .insert(k.clone(), Resolution::User(c.id.clone()));
             } else {
-                lookups.insert(k.clone(), key.normalize(&user.target_key));
+                out.lookups
+                    .insert(k.clone(), key.normalize(&user.target_key));
             }
         }
-        let targets: BTreeSet<String> = lookups.values().cloned().collect();
+        for k in &intent.revoked {
+            let r = match cached(k) {
+                Some(c) => {
+                    out.labels
+                        .entry(c.id.clone())
+                        .or_insert_with(|| c.label.clone());
+                    Resolution::User(c.id.clone())
+                }
+                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
+                None => Resolution::Unknown,
+            };
+            out.resolution.insert(k.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Make the lookups `resolved` still holds (none when all its users were known).
+    async fn look_up(&self, resolved: &mut Resolved) -> Result<(), GroupFailure> {
+        if resolved.lookups.is_empty() {
+            return Ok(());
+        }
+        let key = self.directory.key();
+        let targets: BTreeSet<String> = resolved.lookups.values().cloned().collect();
         let found = self
             .directory
             .resolve(self.client, &targets, self.config.target.concurrency)
             .await?;
-        for (k, target_key) in lookups {
+        for (k, target_key) in std::mem::take(&mut resolved.lookups) {
             let r = match found.get(&target_key).cloned().flatten() {
                 Some(Entry { user, known: true }) => Resolution::User(user.id),
                 Some(Entry { user, .. }) => {
-                    labels.insert(user.id.clone(), user.label);
+                    resolved.labels.insert(user.id.clone(), user.label);
                     match (user.active, key) {
                         (false, _) => Resolution::Inactive(user.id),
                         // An id is its own resolution: nothing to cache.
@@ -381,22 +464,9 @@ impl PlanRun<'_> {
                 }
                 None => Resolution::Unknown,
             };
-            resolution.insert(k, r);
+            resolved.resolution.insert(k, r);
         }
-        for k in &intent.revoked {
-            let r = match cached(k) {
-                Some(c) => {
-                    labels
-                        .entry(c.id.clone())
-                        .or_insert_with(|| c.label.clone());
-                    Resolution::User(c.id.clone())
-                }
-                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
-                None => Resolution::Unknown,
-            };
-            resolution.insert(k.clone(), r);
-        }
-        Ok((resolution, labels))
+        Ok(())
     }
 }
 
@@ -489,8 +559,9 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
     let state = config.state.load().await?.state;
-    let client = connect(&config, env)?;
-    let source = open_source(&config, env)?;
+    let http = super::http_client()?;
+    let client = connect(&config, env, &http)?;
+    let source = open_source(&config, env, &http)?;
     let run = PlanRun {
         config: &config,
         client: &client,
