@@ -150,6 +150,12 @@ struct Read {
     resolved: Resolved,
 }
 
+/// A group after the first stage: planned, or waiting for every GET before its lookups.
+enum Stage {
+    Planned(Planned),
+    Waiting(Box<Read>),
+}
+
 /// Users resolved so far, and the lookups still to make.
 #[derive(Default)]
 struct Resolved {
@@ -165,52 +171,62 @@ impl PlanRun<'_> {
     /// One pipeline of reads, `concurrency` groups at a time: each group's GET and its IdP
     /// read (with the IdP's description of its users) go out together, and its users are
     /// resolved from the state's resolution cache and the group's own members; where the
-    /// IdP's keys are not Genesys ids, the few lookups left go out at once too. Nothing waits
-    /// for another group except what correctness needs:
+    /// IdP's keys are not Genesys ids, the few lookups left go out at once too. A group with
+    /// nothing left to look up is reconciled (pure) at once, and its live members dropped.
+    /// Nothing waits for another group except what correctness needs:
     ///
     /// - when IdP keys are Genesys ids, a member of *any* group read is known to exist and
-    ///   costs no lookup (people moving between groups cost nothing), so those lookups wait
-    ///   until every group's GET is in; on a steady-state run there are none;
+    ///   costs no lookup (people moving between groups cost nothing), so a group with keys
+    ///   left to look up waits until every group's GET is in; on a steady-state run none do;
     /// - two config entries naming one Genesys group are caught once every GET is in, before
     ///   any plan is returned (no request depends on it).
-    ///
-    /// Then each group is reconciled (pure). All groups' reads are held until then; a plan
-    /// holds every IdP answer anyway (it is what apply writes as the new mirror).
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
     ) -> Vec<(String, Result<Planned, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
-        let bar = super::progress(groups.len() * 2, "plan");
+        let bar = super::progress(groups.len(), "plan");
         let bar = &bar;
-        let mut reads: Vec<(usize, &GroupConfig, Result<Read, GroupFailure>)> =
+        let mut firsts: Vec<(usize, &GroupConfig, Result<Stage, GroupFailure>)> =
             stream::iter(groups.iter().copied().enumerate())
                 .map(|(i, g)| async move {
-                    let read = self.read_group(g).await;
-                    bar.inc(1);
-                    (i, g, read)
+                    let stage = match self.read_group(g).await {
+                        Ok(read) if read.resolved.lookups.is_empty() => {
+                            self.plan_group(g, read).await.map(Stage::Planned)
+                        }
+                        Ok(read) => Ok(Stage::Waiting(Box::new(read))),
+                        Err(e) => Err(e),
+                    };
+                    if matches!(stage, Ok(Stage::Planned(_)) | Err(_)) {
+                        bar.inc(1);
+                    }
+                    (i, g, stage)
                 })
                 .buffer_unordered(concurrency)
                 .collect()
                 .await;
-        reads.sort_by_key(|(i, ..)| *i);
+        firsts.sort_by_key(|(i, ..)| *i);
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
-        for (_, g, read) in &mut reads {
-            let Ok(current) = read else { continue };
-            self.directory.known(&current.live.members);
-            if let Some(other) = owners.insert(current.live.id.clone(), &g.name) {
-                *read = Err(GroupFailure::DoubleMapping {
+        for (_, g, stage) in &mut firsts {
+            let (id, display_name) = match stage {
+                Ok(Stage::Planned((plan, _))) => (&plan.group_id, &plan.display_name),
+                Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
+                Err(_) => continue,
+            };
+            if let Some(other) = owners.insert(id.clone(), &g.name) {
+                *stage = Err(GroupFailure::DoubleMapping {
                     first: other.to_owned(),
                     second: g.name.clone(),
-                    id: current.live.id.clone(),
-                    display_name: current.live.display_name.clone(),
+                    id: id.clone(),
+                    display_name: display_name.clone(),
                 });
             }
         }
-        let results = stream::iter(reads)
-            .map(|(_, g, read)| async move {
-                let result = match read {
-                    Ok(read) => self.plan_group(g, read).await,
+        let results = stream::iter(firsts)
+            .map(|(_, g, stage)| async move {
+                let result = match stage {
+                    Ok(Stage::Planned(planned)) => return (g.name.clone(), Ok(planned)),
+                    Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -232,11 +248,13 @@ impl PlanRun<'_> {
             Ok::<_, GroupFailure>((intent, source, resolved))
         });
         let (live, (intent, source, mut resolved)) = (live?, intent?);
+        // Its members are users that exist, for the lookups of every group still to come.
+        self.directory.known(&live.members);
         let key = self.directory.key();
         if key == UserKey::Id {
-            // The group's own members are users that exist.
+            // Members of this group, and of the groups read so far, are users that exist.
             resolved.lookups.retain(|k, _| {
-                let member = live.members.contains(k.as_str());
+                let member = live.members.contains(k.as_str()) || self.directory.is_known(k);
                 if member {
                     resolved
                         .resolution

@@ -67,6 +67,16 @@ impl Directory {
         }
     }
 
+    /// True when `key` is a user known to exist without a lookup (a member of a group read
+    /// so far in this run).
+    pub fn is_known(&self, key: &str) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(key)
+            .and_then(|slot| slot.get())
+            .is_some_and(|entry| entry.as_ref().is_some_and(|e| e.known))
+    }
+
     fn slot(&self, key: &str) -> Slot {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.entry(key.to_owned()).or_default().clone()
