@@ -52,10 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         clap_complete::generate(*shell, &mut command, "scimsync", &mut std::io::stdout());
         return Ok(ExitCode::Success);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         match &cli.command {
             Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
             Command::Show(args) => commands::show::run(args),
@@ -67,6 +64,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Emulator(args) => commands::emulator::run(args).await,
         }
     })
+}
+
+/// The runtime every command runs on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set (<https://no-color.org>).
