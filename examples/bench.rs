@@ -228,7 +228,10 @@ fn run_phase(
         command.args(["--runtime", r]);
     }
     let status = command.stdout(std::process::Stdio::null()).status()?;
-    anyhow::ensure!(status.success(), "the {name} {phase} child failed: {status}");
+    anyhow::ensure!(
+        status.success(),
+        "the {name} {phase} child failed: {status}"
+    );
     let (parent_after, _) = usage();
     let text = std::fs::read_to_string(dir.join(format!("{name}.{phase}.metrics")))?;
     let n: Vec<u64> = text
@@ -426,7 +429,7 @@ fn main() -> anyhow::Result<()> {
     let steady = preset == "steady";
     let (groups, members) = (args.groups, args.members);
     // steady: 1 % of the groups change (at least one); the others: every group.
-    let changed = |g: usize| !steady || g % 100 == 0;
+    let changed = |g: usize| !steady || g.is_multiple_of(100);
     let runtime_choice = args.runtime.as_deref();
     println!(
         "scimsync bench{}: {groups} groups × {members} members ({} memberships), {:.0} % delta in {} group(s), concurrency {}, latency {} ms, runtime {}",
@@ -469,10 +472,7 @@ fn main() -> anyhow::Result<()> {
     let mut seeded: Vec<Vec<String>> = Vec::new();
     let mut changes: BTreeMap<usize, Changes> = BTreeMap::new();
     for g in 0..groups {
-        let current: Vec<String> = users
-            .choose_multiple(&mut rng, members)
-            .cloned()
-            .collect();
+        let current: Vec<String> = users.choose_multiple(&mut rng, members).cloned().collect();
         let refs: Vec<&str> = current.iter().map(String::as_str).collect();
         emu.add_group(&format!("g-{g:04}"), &format!("Group {g}"), &refs);
         if changed(g) {
@@ -630,7 +630,8 @@ fn main() -> anyhow::Result<()> {
         met(apply.rss < 200 * 1_048_576)
     );
     let total = plan.requests + apply.requests;
-    let per_changed = (plan.api_requests() + apply.api_requests()) as f64 / changed_groups.max(1) as f64;
+    let per_changed =
+        (plan.api_requests() + apply.api_requests()) as f64 / changed_groups.max(1) as f64;
     println!(
         "  plan + apply: {total} requests ({} to the Genesys API, {per_changed:.1} per changed group) = {:.1} min at 300 requests/min",
         plan.api_requests() + apply.api_requests(),

@@ -321,7 +321,12 @@ impl Run<'_> {
                     (k.clone(), r)
                 })
                 .collect();
-            (mirror, state.cursor(name).cloned(), resolution, state.base(name))
+            (
+                mirror,
+                state.cursor(name).cloned(),
+                resolution,
+                state.base(name),
+            )
         });
         let allow = g.guard.overridden.then_some(g.guard.limit);
         assemble(GroupInput {

@@ -152,7 +152,7 @@ struct Read {
 
 /// A group after the first stage: planned, or waiting for every GET before its lookups.
 enum Stage {
-    Planned(Planned),
+    Planned(Box<Planned>),
     Waiting(Box<Read>),
 }
 
@@ -191,9 +191,10 @@ impl PlanRun<'_> {
             stream::iter(groups.iter().copied().enumerate())
                 .map(|(i, g)| async move {
                     let stage = match self.read_group(g).await {
-                        Ok(read) if read.resolved.lookups.is_empty() => {
-                            self.plan_group(g, read).await.map(Stage::Planned)
-                        }
+                        Ok(read) if read.resolved.lookups.is_empty() => self
+                            .plan_group(g, read)
+                            .await
+                            .map(|p| Stage::Planned(Box::new(p))),
                         Ok(read) => Ok(Stage::Waiting(Box::new(read))),
                         Err(e) => Err(e),
                     };
@@ -209,7 +210,7 @@ impl PlanRun<'_> {
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
         for (_, g, stage) in &mut firsts {
             let (id, display_name) = match stage {
-                Ok(Stage::Planned((plan, _))) => (&plan.group_id, &plan.display_name),
+                Ok(Stage::Planned(planned)) => (&planned.0.group_id, &planned.0.display_name),
                 Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
                 Err(_) => continue,
             };
@@ -225,7 +226,7 @@ impl PlanRun<'_> {
         let results = stream::iter(firsts)
             .map(|(_, g, stage)| async move {
                 let result = match stage {
-                    Ok(Stage::Planned(planned)) => return (g.name.clone(), Ok(planned)),
+                    Ok(Stage::Planned(planned)) => return (g.name.clone(), Ok(*planned)),
                     Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };

@@ -139,7 +139,11 @@ impl ScimClient {
 
     /// [`ScimClient::new`] sending through `client` (the process's one HTTP client, shared
     /// with the IdP source).
-    pub fn with_client(settings: TargetSettings, tokens: TokenSource, client: reqwest::Client) -> Self {
+    pub fn with_client(
+        settings: TargetSettings,
+        tokens: TokenSource,
+        client: reqwest::Client,
+    ) -> Self {
         let http = http::Http::new(&settings.http, tokens, client);
         Self { http, settings }
     }
