@@ -131,14 +131,73 @@ pub struct PlanRun<'a> {
     pub client: &'a ScimClient,
     /// The IdP.
     pub source: &'a dyn Source,
-    /// Cursors, mirrors and the resolution cache.
+    /// Cursors and the resolution cache (the mirrors are in `mirrors`).
     pub state: &'a State,
+    /// The state's mirrors, moved out of it: each group's becomes its intent's desired set
+    /// without a copy (a 1,000 × 1,000 state's mirrors are a million keys).
+    pub mirrors: Mirrors,
     /// The safety policy.
     pub policy: Policy,
     /// Unknown users are an error.
     pub strict: bool,
     /// User lookups, shared by the run's groups.
     pub directory: Directory,
+}
+
+/// The state's mirrors, taken out of it for one plan run: each is handed out once, to its
+/// group's IdP read.
+#[derive(Debug, Default)]
+pub struct Mirrors(std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>);
+
+impl Mirrors {
+    /// Move every known mirror out of `state` (it keeps cursors, serials and the cache).
+    pub fn take_from(state: &mut State) -> Self {
+        let mirrors = state
+            .groups
+            .iter_mut()
+            .filter_map(|(name, record)| Some((name.clone(), record.idp_members.take()?)))
+            .collect();
+        Self(std::sync::Mutex::new(mirrors))
+    }
+
+    /// Group `name`'s mirror, if known; once.
+    fn take(&self, name: &str) -> Option<BTreeSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+}
+
+/// The intent of a delta (`add`, `remove`) on top of `mirror`: the same as
+/// `Intent::new(mirror ∪ add − remove, Some(&mirror))`, but the mirror is moved into the
+/// desired set instead of copied, and grants and revocations are found from the delta alone.
+fn delta_intent(
+    mut mirror: BTreeSet<String>,
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+) -> Intent<String> {
+    let mut granted = BTreeSet::new();
+    let mut revoked = BTreeSet::new();
+    for k in add {
+        if !mirror.contains(&k) {
+            mirror.insert(k.clone());
+            granted.insert(k);
+        }
+    }
+    for k in remove {
+        if granted.remove(&k) {
+            mirror.remove(&k);
+        } else if mirror.remove(&k) {
+            revoked.insert(k);
+        }
+    }
+    Intent {
+        desired: mirror,
+        granted,
+        revoked,
+        mirror_known: true,
+    }
 }
 
 /// One group as read in the first stage: its live state, the IdP's answer, and how far its
@@ -345,7 +404,7 @@ impl PlanRun<'_> {
         group: &GroupConfig,
     ) -> Result<(Intent<String>, SourceRef), GroupFailure> {
         let record = self.state.groups.get(&group.name);
-        let mirror = record.and_then(|r| r.idp_members.as_ref());
+        let mirror = self.mirrors.take(&group.name);
         let cursor = record.and_then(|r| r.cursor.as_ref());
         // A delta is read only on top of a known mirror; otherwise the whole membership.
         let since = match group.mode {
@@ -370,17 +429,22 @@ impl PlanRun<'_> {
             keys.iter().map(|k| key.normalize(k)).collect()
         };
         // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
-        let (desired, kind) = match read.answer {
-            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => {
-                let mut desired = mirror.cloned().unwrap_or_default();
-                desired.extend(normalize(add));
-                for k in normalize(remove) {
-                    desired.remove(&k);
-                }
-                (desired, ReadKind::Delta)
+        let (intent, kind) = match read.answer {
+            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => (
+                delta_intent(
+                    mirror.unwrap_or_default(),
+                    normalize(add),
+                    normalize(remove),
+                ),
+                ReadKind::Delta,
+            ),
+            Answer::Delta { add, .. } => {
+                (Intent::new(normalize(add), mirror.as_ref()), ReadKind::Full)
             }
-            Answer::Delta { add, .. } => (normalize(add), ReadKind::Full),
-            Answer::Full { members } => (normalize(members), ReadKind::Full),
+            Answer::Full { members } => (
+                Intent::new(normalize(members), mirror.as_ref()),
+                ReadKind::Full,
+            ),
         };
         let kind = if resync { ReadKind::Resync } else { kind };
         let source = SourceRef {
@@ -389,7 +453,7 @@ impl PlanRun<'_> {
             cursor_from: since.cloned(),
             cursor_to: read.cursor_to,
         };
-        Ok((Intent::new(desired, mirror), source))
+        Ok((intent, source))
     }
 
     /// How each key of `intent` resolves without a lookup, and the labels of the users
@@ -577,7 +641,8 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let config = Config::load(&args.config)?;
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
-    let state = config.state.load().await?.state;
+    let mut state = config.state.load().await?.state;
+    let mirrors = Mirrors::take_from(&mut state);
     let http = super::http_client()?;
     let client = connect(&config, env, &http)?;
     let source = open_source(&config, env, &http)?;
@@ -586,6 +651,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         client: &client,
         source: source.as_ref(),
         state: &state,
+        mirrors,
         policy: policy(&config, args.allow_removals),
         strict: args.strict,
         directory: Directory::new(config.source.user_key()),
@@ -640,4 +706,31 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     } else {
         ExitCode::Success
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys() -> impl Strategy<Value = BTreeSet<String>> {
+        proptest::collection::btree_set("[a-f]", 0..6)
+    }
+
+    proptest! {
+        /// Moving the mirror into the delta's intent gives exactly the intent computed by
+        /// copying it.
+        #[test]
+        fn delta_intent_is_intent_new(mirror in keys(), add in keys(), remove in keys()) {
+            let mut desired = mirror.clone();
+            desired.extend(add.iter().cloned());
+            for k in &remove {
+                desired.remove(k);
+            }
+            prop_assert_eq!(
+                delta_intent(mirror.clone(), add, remove),
+                Intent::new(desired, Some(&mirror))
+            );
+        }
+    }
 }
