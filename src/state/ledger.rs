@@ -149,7 +149,10 @@ impl<'a> Ledger<'a> {
             .or_insert(record.serial);
         record.serial += 1;
         record.cursor = to.cursor.cloned();
-        record.idp_members = Some(to.mirror.clone());
+        // Most groups of a steady-state apply keep their mirror: compare, do not copy.
+        if record.idp_members.as_ref() != Some(to.mirror) {
+            record.idp_members = Some(to.mirror.clone());
+        }
         if let Some(etag) = to.etag {
             record.etag = Some(etag.clone());
         }
