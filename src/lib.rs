@@ -66,9 +66,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The runtime every command runs on.
+/// The runtime every command runs on: one thread. scimsync waits on the network; its CPU
+/// work (JSON, the planner) is a few seconds at most and gains nothing from a second
+/// worker, while a multi-threaded runtime pays wake-ups and hand-offs between threads on
+/// every request. Measured with `examples/bench.rs --preset wide --runtime current|multi`
+/// (2 cores, load 1–2, three runs each): plan 6.7–7.0 s CPU on one thread against 7.6–7.9 s
+/// on two, apply 2.2–2.7 s against 2.5–3.0 s, wall time no worse; at 20 ms latency (the
+/// `latency` preset) the two are the same.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
