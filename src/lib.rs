@@ -52,10 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         clap_complete::generate(*shell, &mut command, "scimsync", &mut std::io::stdout());
         return Ok(ExitCode::Success);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         match &cli.command {
             Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
             Command::Show(args) => commands::show::run(args),
@@ -67,6 +64,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Emulator(args) => commands::emulator::run(args).await,
         }
     })
+}
+
+/// The runtime every command runs on: one thread. scimsync waits on the network; its CPU
+/// work (JSON, the planner) is a few seconds at most and gains nothing from a second
+/// worker, while a multi-threaded runtime pays wake-ups and hand-offs between threads on
+/// every request. Measured with `examples/bench.rs --preset wide --runtime current|multi`
+/// (2 cores, load 1–2, three runs each): plan 6.7–7.0 s CPU on one thread against 7.6–7.9 s
+/// on two, apply 2.2–2.7 s against 2.5–3.0 s, wall time no worse; at 20 ms latency (the
+/// `latency` preset) the two are the same.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Colour only on a terminal, and never when `NO_COLOR` is set (<https://no-color.org>).

@@ -149,6 +149,32 @@ async fn group_get_has_etag_meta_version_members_and_304() {
         .await
         .unwrap();
     assert!(excluded.get("members").is_none());
+    // PATCH honours it too (RFC 7644 §3.9): the group comes back without its members.
+    let patched = raw
+        .http
+        .patch(format!(
+            "{}/api/v2/scim/v2/groups/{GROUP}?excludedAttributes=members",
+            raw.base
+        ))
+        .bearer_auth(&raw.token)
+        .json(&add(&["u010"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert!(patched.headers().contains_key("etag"));
+    let patched: Value = patched.json().await.unwrap();
+    assert!(patched.get("members").is_none(), "{patched}");
+    assert_eq!(patched["id"], GROUP);
+    let with: Value = raw
+        .patch(GROUP, None, add(&["u011"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(with["members"].as_array().unwrap().len(), 7);
     emu(&r).add_group("g-empty", "Empty", &[]);
     let empty: Value = raw.json("/groups/g-empty").await;
     assert!(

@@ -235,3 +235,49 @@ async fn a_412_from_a_server_with_etags_is_stale() {
         .unwrap();
     assert_eq!(patch.status, 412);
 }
+
+/// `excludedAttributes=members` on PATCH (RFC 7644 §3.9): sent by default to a `scim` target,
+/// only when asked for to Genesys; the emulator then answers the group without its members,
+/// and the apply goes on with the ETag alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn patch_answers_leave_out_members_where_the_target_is_told_to() {
+    for (extra, excluded) in [("", false), ("patch_excludes_members = true", true)] {
+        let s = Scenario::new()
+            .await
+            .idp("sales", &["u000", "u001", "u002", "u003", "u010"])
+            .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""])
+            .target(&format!("max_members_per_patch = 1\n{extra}"));
+        s.run(&["plan", "--out", "plan.json"]).await.code(0);
+        s.run(&["apply", "plan.json"]).await.code(0);
+        let patches: Vec<_> = s
+            .emu()
+            .journal()
+            .into_iter()
+            .filter(|r| r.route == Route::GroupPatch)
+            .collect();
+        assert!(patches.len() > 1, "chunks chain ETags: {}", patches.len());
+        for p in &patches {
+            assert_eq!(
+                p.query.as_deref() == Some("excludedAttributes=members"),
+                excluded,
+                "{extra:?}: {:?}",
+                p.query
+            );
+            assert!(p.if_match.is_some());
+        }
+        let mut want: Vec<String> = ["u000", "u001", "u002", "u003", "u010"]
+            .map(String::from)
+            .to_vec();
+        want.sort();
+        assert_eq!(s.emu().members("g-sales"), want, "{extra:?}");
+    }
+    let s = strict().await;
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.run(&["apply", "plan.json"]).await.code(0);
+    let journal = s.emu().journal();
+    let patch = journal
+        .iter()
+        .find(|r| r.route == Route::GroupPatch)
+        .unwrap();
+    assert_eq!(patch.query.as_deref(), Some("excludedAttributes=members"));
+}

@@ -236,7 +236,7 @@ impl Run<'_> {
         {
             Ok(out) => {
                 self.ledger.note(advance(g, out.etag.as_ref()), found(g));
-                match self.ledger.save().await {
+                match self.ledger.commit().await {
                     Ok(()) => Pass::Done(report(
                         g,
                         Outcome::Applied,
@@ -307,26 +307,32 @@ impl Run<'_> {
     /// since the state's cursor never moved past it.
     async fn replan_superseded(&self, g: &GroupPlan) -> Result<GroupPlan, GroupFailure> {
         let live = self.client.get_group(&g.group_id).await?;
-        let state: State = self.ledger.snapshot();
         let name = &g.mapping.idp_group;
-        let mirror = state.mirror(name).cloned().unwrap_or_default();
-        let cursor = state.cursor(name).cloned();
-        let resolution: BTreeMap<String, Resolution> = mirror
-            .iter()
-            .map(|k| {
-                let r = match (state.users.get(k), g.resolution.get(k)) {
-                    (Some(c), _) => Resolution::User(c.id.clone()),
-                    (None, Some(r)) => r.clone(),
-                    (None, None) => Resolution::Unknown,
-                };
-                (k.clone(), r)
-            })
-            .collect();
+        let (mirror, cursor, resolution, base) = self.ledger.read(|state: &State| {
+            let mirror = state.mirror(name).cloned().unwrap_or_default();
+            let resolution: BTreeMap<String, Resolution> = mirror
+                .iter()
+                .map(|k| {
+                    let r = match (state.users.get(k), g.resolution.get(k)) {
+                        (Some(c), _) => Resolution::User(c.id.clone()),
+                        (None, Some(r)) => r.clone(),
+                        (None, None) => Resolution::Unknown,
+                    };
+                    (k.clone(), r)
+                })
+                .collect();
+            (
+                mirror,
+                state.cursor(name).cloned(),
+                resolution,
+                state.base(name),
+            )
+        });
         let allow = g.guard.overridden.then_some(g.guard.limit);
         assemble(GroupInput {
             live: &live,
             mapping: g.mapping.clone(),
-            base: state.base(name),
+            base,
             source: SourceRef {
                 kind: g.source.kind,
                 read: ReadKind::State,
@@ -362,12 +368,30 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
     }
     let lock = config.state.lock().await?;
     // The lock is released on every exit path: done, failed, or interrupted (Ctrl-C).
-    let result = tokio::select! {
-        result = apply_locked(args, env, events, &config, &plan, &replan_path) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
-            "interrupted: groups finished so far are recorded in the state; a group cut off mid-way is re-planned by the next plan"
-        )),
-    };
+    let result = async {
+        let loaded = config.state.load().await?;
+        let ledger = Ledger::new(
+            loaded.state,
+            loaded.version,
+            &config.state,
+            &plan.sha256,
+            &plan.labels,
+        );
+        tokio::select! {
+            result = apply_locked(args, env, events, &config, &plan, &ledger, &replan_path) => result,
+            _ = tokio::signal::ctrl_c() => {
+                // Groups applied since the last group commit are written before exit.
+                let saved = match ledger.save().await {
+                    Ok(()) => "groups finished so far are recorded in the state".to_owned(),
+                    Err(e) => format!("the state could not be saved ({e}); the next plan finds the groups applied so far already done"),
+                };
+                Err(anyhow::anyhow!(
+                    "interrupted: {saved}; a group cut off mid-way is re-planned by the next plan"
+                ))
+            }
+        }
+    }
+    .await;
     lock.release().await;
     result
 }
@@ -378,21 +402,14 @@ async fn apply_locked(
     events: Events,
     config: &Config,
     plan: &Plan,
+    ledger: &Ledger<'_>,
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = config.state.load().await?;
-    let ledger = Ledger::new(
-        loaded.state,
-        loaded.version,
-        &config.state,
-        &plan.sha256,
-        &plan.labels,
-    );
-    let client = connect(config, env)?;
+    let client = connect(config, env, &super::http_client()?)?;
     let run = Run {
         client: &client,
         config,
-        ledger: &ledger,
+        ledger,
         policy: policy(config, None),
     };
 
@@ -471,7 +488,7 @@ async fn apply_locked(
                 continue;
             }
             ledger.note(advance(&old, new.precondition.etag.as_ref()), found(&old));
-            let r = match ledger.save().await {
+            let r = match ledger.commit().await {
                 Ok(()) => report(
                     &old,
                     Outcome::Converged,
@@ -521,7 +538,7 @@ async fn apply_locked(
         replanned.push(new);
     }
 
-    // The groups that needed nothing.
+    // Everything noted and not yet written by a group commit, before any exit.
     ledger.save().await?;
     let lost = ledger.lost();
     for r in reports.iter_mut().filter(|r| lost.contains(&r.idp_group)) {
@@ -535,7 +552,9 @@ async fn apply_locked(
     let mut diff_text = String::new();
     if !replanned.is_empty() {
         let mut labels = plan.labels.clone();
-        for (k, u) in &ledger.snapshot().users {
+        // A re-plan is rare and small: a copy of the state for its labels is fine.
+        let users = ledger.read(State::clone);
+        for (k, u) in &users.users {
             labels.entry(u.id.clone()).or_insert_with(|| {
                 if u.label.is_empty() {
                     k.clone()
@@ -544,7 +563,6 @@ async fn apply_locked(
                 }
             });
         }
-        let users = ledger.snapshot();
         let key = config.source.user_key();
         let n = config.target.concurrency;
         label_unnamed(&client, &users, key, &replanned, &mut labels, n).await;

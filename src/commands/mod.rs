@@ -56,6 +56,7 @@ pub fn target_settings(config: &Config, env: Env<'_>) -> anyhow::Result<TargetSe
     };
     settings.remove_style = t.remove_style;
     settings.max_members_per_patch = t.max_members_per_patch;
+    settings.patch_excludes_members = t.patch_excludes_members;
     settings.http.requests_per_minute = t.requests_per_minute;
     settings.http.concurrency = t.concurrency;
     settings.http.retry = RetryPolicy::from_env(env);
@@ -78,19 +79,37 @@ pub fn credentials(config: &Config, env: Env<'_>) -> anyhow::Result<Credentials>
     }
 }
 
-/// A SCIM client for `config`'s target, with credentials from `env`.
-pub fn connect(config: &Config, env: Env<'_>) -> anyhow::Result<ScimClient> {
+/// The one HTTP client of a command: the SCIM target, its OAuth and the IdP share it (one
+/// connection pool, the system's root certificates loaded once).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(crate::target::http::build_client(
+        crate::target::HttpSettings::default().timeout,
+    )?)
+}
+
+/// A SCIM client for `config`'s target, with credentials from `env`, sending through
+/// `client` ([`http_client`]).
+pub fn connect(
+    config: &Config,
+    env: Env<'_>,
+    client: &reqwest::Client,
+) -> anyhow::Result<ScimClient> {
     let settings = target_settings(config, env)?;
     let login: &Endpoint = &config.target.login_base;
     let tokens = TokenSource::new(credentials(config, env)?, login);
-    Ok(ScimClient::new(settings, tokens)?)
+    Ok(ScimClient::with_client(settings, tokens, client.clone()))
 }
 
-/// The IdP source `config` describes, with secrets from `env`.
-pub fn open_source(config: &Config, env: Env<'_>) -> anyhow::Result<Source> {
+/// The IdP source `config` describes, with secrets from `env`, sending through `client`.
+pub fn open_source(
+    config: &Config,
+    env: Env<'_>,
+    client: &reqwest::Client,
+) -> anyhow::Result<Source> {
     Ok(source::from_config(
         &config.source,
         env,
         &RetryPolicy::from_env(env),
+        client,
     )?)
 }

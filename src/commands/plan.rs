@@ -1,7 +1,8 @@
 //! `scimsync plan`: read IdP intent and live group state, reconcile, write a plan.
 //!
-//! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET
-//! and at most one cached lookup per distinct user being added. A plan is all or nothing: if
+//! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET,
+//! one IdP read, and a lookup only for users the state's resolution cache does not hold and
+//! no group read shows (see [`PlanRun::plan_all`] for the pipeline). A plan is all or nothing: if
 //! any group fails (IdP error, unknown group, …) or trips a safety guard, no plan is written.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,8 +102,11 @@ pub struct PlanRun<'a> {
     pub client: &'a ScimClient,
     /// The IdP.
     pub source: &'a Source,
-    /// Cursors, mirrors and the resolution cache.
+    /// Cursors and the resolution cache (the mirrors are in `mirrors`).
     pub state: &'a State,
+    /// The state's mirrors, moved out of it: each group's becomes its intent's desired set
+    /// without a copy (a 1,000 × 1,000 state's mirrors are a million keys).
+    pub mirrors: Mirrors,
     /// The safety policy.
     pub policy: Policy,
     /// Unknown users are an error.
@@ -111,48 +115,149 @@ pub struct PlanRun<'a> {
     pub directory: Directory,
 }
 
+/// The state's mirrors, taken out of it for one plan run: each is handed out once, to its
+/// group's IdP read.
+#[derive(Debug, Default)]
+pub struct Mirrors(std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>);
+
+impl Mirrors {
+    /// Move every known mirror out of `state` (it keeps cursors, serials and the cache).
+    pub fn take_from(state: &mut State) -> Self {
+        let mirrors = state
+            .groups
+            .iter_mut()
+            .filter_map(|(name, record)| Some((name.clone(), record.idp_members.take()?)))
+            .collect();
+        Self(std::sync::Mutex::new(mirrors))
+    }
+
+    /// Group `name`'s mirror, if known; once.
+    fn take(&self, name: &str) -> Option<BTreeSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+}
+
+/// The intent of a delta (`add`, `remove`) on top of `mirror`: the same as
+/// `Intent::new(mirror ∪ add − remove, Some(&mirror))`, but the mirror is moved into the
+/// desired set instead of copied, and grants and revocations are found from the delta alone.
+fn delta_intent(
+    mut mirror: BTreeSet<String>,
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+) -> Intent<String> {
+    let mut granted = BTreeSet::new();
+    let mut revoked = BTreeSet::new();
+    for k in add {
+        if !mirror.contains(&k) {
+            mirror.insert(k.clone());
+            granted.insert(k);
+        }
+    }
+    for k in remove {
+        if granted.remove(&k) {
+            mirror.remove(&k);
+        } else if mirror.remove(&k) {
+            revoked.insert(k);
+        }
+    }
+    Intent {
+        desired: mirror,
+        granted,
+        revoked,
+        mirror_known: true,
+    }
+}
+
+/// One group as read in the first stage: its live state, the IdP's answer, and how far its
+/// users are resolved.
+struct Read {
+    live: GroupSnapshot,
+    intent: Intent<String>,
+    source: SourceRef,
+    resolved: Resolved,
+}
+
+/// A group after the first stage: planned, or waiting for every GET before its lookups.
+enum Stage {
+    Planned(Box<Planned>),
+    Waiting(Box<Read>),
+}
+
+/// Users resolved so far, and the lookups still to make.
+#[derive(Default)]
+struct Resolved {
+    resolution: BTreeMap<String, Resolution>,
+    labels: BTreeMap<UserId, String>,
+    /// IdP key → the target key to look up.
+    lookups: BTreeMap<String, String>,
+}
+
 impl PlanRun<'_> {
     /// Plan `groups`, concurrently; results in the same order.
     ///
-    /// Two phases: every group's live state is read first, so that every member of any
-    /// group is known to exist before users to add are looked up (people moving between
-    /// groups cost no lookup when IdP keys are Genesys ids), and so that two config entries
-    /// naming one Genesys group are caught; then each group's IdP answer is read, resolved
-    /// and reconciled. Reading the IdP in the second phase keeps at most `concurrency`
-    /// answers in memory.
+    /// One pipeline of reads, `concurrency` groups at a time: each group's GET and its IdP
+    /// read (with the IdP's description of its users) go out together, and its users are
+    /// resolved from the state's resolution cache and the group's own members; where the
+    /// IdP's keys are not Genesys ids, the few lookups left go out at once too. A group with
+    /// nothing left to look up is reconciled (pure) at once, and its live members dropped.
+    /// Nothing waits for another group except what correctness needs:
+    ///
+    /// - when IdP keys are Genesys ids, a member of *any* group read is known to exist and
+    ///   costs no lookup (people moving between groups cost nothing), so a group with keys
+    ///   left to look up waits until every group's GET is in; on a steady-state run none do;
+    /// - two config entries naming one Genesys group are caught once every GET is in, before
+    ///   any plan is returned (no request depends on it).
     pub async fn plan_all(
         &self,
         groups: &[&GroupConfig],
     ) -> Vec<(String, Result<Planned, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
-        let bar = super::progress(groups.len() * 2, "plan");
+        let bar = super::progress(groups.len(), "plan");
         let bar = &bar;
-        let mut snapshots: Vec<_> = stream::iter(groups.iter().copied())
-            .map(|g| async move {
-                let live = self.read_live(g).await;
-                bar.inc(1);
-                (g, live)
-            })
-            .buffered(concurrency)
-            .collect()
-            .await;
+        let mut firsts: Vec<(usize, &GroupConfig, Result<Stage, GroupFailure>)> =
+            stream::iter(groups.iter().copied().enumerate())
+                .map(|(i, g)| async move {
+                    let stage = match self.read_group(g).await {
+                        Ok(read) if read.resolved.lookups.is_empty() => self
+                            .plan_group(g, read)
+                            .await
+                            .map(|p| Stage::Planned(Box::new(p))),
+                        Ok(read) => Ok(Stage::Waiting(Box::new(read))),
+                        Err(e) => Err(e),
+                    };
+                    if matches!(stage, Ok(Stage::Planned(_)) | Err(_)) {
+                        bar.inc(1);
+                    }
+                    (i, g, stage)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        firsts.sort_by_key(|(i, ..)| *i);
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
-        for (g, live) in &mut snapshots {
-            let Ok(current) = live else { continue };
-            self.directory.known(&current.members);
-            if let Some(other) = owners.insert(current.id.clone(), &g.name) {
-                *live = Err(GroupFailure::DoubleMapping {
+        for (_, g, stage) in &mut firsts {
+            let (id, display_name) = match stage {
+                Ok(Stage::Planned(planned)) => (&planned.0.group_id, &planned.0.display_name),
+                Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
+                Err(_) => continue,
+            };
+            if let Some(other) = owners.insert(id.clone(), &g.name) {
+                *stage = Err(GroupFailure::DoubleMapping {
                     first: other.to_owned(),
                     second: g.name.clone(),
-                    id: current.id.clone(),
-                    display_name: current.display_name.clone(),
+                    id: id.clone(),
+                    display_name: display_name.clone(),
                 });
             }
         }
-        let results = stream::iter(snapshots)
-            .map(|(g, live)| async move {
-                let result = match live {
-                    Ok(current) => self.plan_group(g, current).await,
+        let results = stream::iter(firsts)
+            .map(|(_, g, stage)| async move {
+                let result = match stage {
+                    Ok(Stage::Planned(planned)) => return (g.name.clone(), Ok(*planned)),
+                    Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -163,6 +268,41 @@ impl PlanRun<'_> {
             .await;
         bar.finish_and_clear();
         results
+    }
+
+    /// The first stage of a group: its GET and its IdP read at once, then its users resolved
+    /// as far as can be without waiting for other groups.
+    async fn read_group(&self, group: &GroupConfig) -> Result<Read, GroupFailure> {
+        let (live, intent) = tokio::join!(self.read_live(group), async {
+            let (intent, source) = self.read_intent(group).await?;
+            let resolved = self.resolve_known(&intent).await?;
+            Ok::<_, GroupFailure>((intent, source, resolved))
+        });
+        let (live, (intent, source, mut resolved)) = (live?, intent?);
+        // Its members are users that exist, for the lookups of every group still to come.
+        self.directory.known(&live.members);
+        let key = self.directory.key();
+        if key == UserKey::Id {
+            // Members of this group, and of the groups read so far, are users that exist.
+            resolved.lookups.retain(|k, _| {
+                let member = live.members.contains(k.as_str()) || self.directory.is_known(k);
+                if member {
+                    resolved
+                        .resolution
+                        .insert(k.clone(), Resolution::User(UserId(k.clone())));
+                }
+                !member
+            });
+        } else {
+            // Members of other groups do not help: look up now.
+            self.look_up(&mut resolved).await?;
+        }
+        Ok(Read {
+            live,
+            intent,
+            source,
+            resolved,
+        })
     }
 
     /// The group's live state (one GET; a displayName lookup first for target_name).
@@ -182,14 +322,18 @@ impl PlanRun<'_> {
         Ok(live)
     }
 
-    /// Read the IdP, resolve users and reconcile.
-    async fn plan_group(
-        &self,
-        group: &GroupConfig,
-        live: GroupSnapshot,
-    ) -> Result<Planned, GroupFailure> {
-        let (intent, source) = self.read_intent(group).await?;
-        let (resolution, labels) = self.resolve(&intent, &live).await?;
+    /// The lookups left (members of every group read are known by now), then reconcile.
+    async fn plan_group(&self, group: &GroupConfig, read: Read) -> Result<Planned, GroupFailure> {
+        let Read {
+            live,
+            intent,
+            source,
+            mut resolved,
+        } = read;
+        self.look_up(&mut resolved).await?;
+        let Resolved {
+            resolution, labels, ..
+        } = resolved;
         if self.strict {
             let unknown: Vec<&str> = intent
                 .desired
@@ -232,7 +376,7 @@ impl PlanRun<'_> {
         group: &GroupConfig,
     ) -> Result<(Intent<String>, SourceRef), GroupFailure> {
         let record = self.state.groups.get(&group.name);
-        let mirror = record.and_then(|r| r.idp_members.as_ref());
+        let mirror = self.mirrors.take(&group.name);
         let cursor = record.and_then(|r| r.cursor.as_ref());
         // A delta is read only on top of a known mirror; otherwise the whole membership.
         let since = match group.mode {
@@ -257,17 +401,22 @@ impl PlanRun<'_> {
             keys.iter().map(|k| key.normalize(k)).collect()
         };
         // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
-        let (desired, kind) = match read.answer {
-            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => {
-                let mut desired = mirror.cloned().unwrap_or_default();
-                desired.extend(normalize(add));
-                for k in normalize(remove) {
-                    desired.remove(&k);
-                }
-                (desired, ReadKind::Delta)
+        let (intent, kind) = match read.answer {
+            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => (
+                delta_intent(
+                    mirror.unwrap_or_default(),
+                    normalize(add),
+                    normalize(remove),
+                ),
+                ReadKind::Delta,
+            ),
+            Answer::Delta { add, .. } => {
+                (Intent::new(normalize(add), mirror.as_ref()), ReadKind::Full)
             }
-            Answer::Delta { add, .. } => (normalize(add), ReadKind::Full),
-            Answer::Full { members } => (normalize(members), ReadKind::Full),
+            Answer::Full { members } => (
+                Intent::new(normalize(members), mirror.as_ref()),
+                ReadKind::Full,
+            ),
         };
         let kind = if resync { ReadKind::Resync } else { kind };
         let source = SourceRef {
@@ -276,23 +425,19 @@ impl PlanRun<'_> {
             cursor_from: since.cloned(),
             cursor_to: read.cursor_to,
         };
-        Ok((Intent::new(desired, mirror), source))
+        Ok((intent, source))
     }
 
-    /// How each key of `intent` resolves, and the labels of the users found.
+    /// How each key of `intent` resolves without a lookup, and the labels of the users
+    /// found; the keys left to look up.
     ///
     /// Desired keys: the IdP describes them first (a disabled account is not desired; Graph
-    /// turns object ids into userPrincipalNames); then the state's resolution cache, then
-    /// (ids only) the members of groups read in this run, then one lookup per key. Revoked
-    /// keys need only the cache: a user never resolved was never added by scimsync.
-    async fn resolve(
-        &self,
-        intent: &Intent<String>,
-        live: &GroupSnapshot,
-    ) -> Result<(BTreeMap<String, Resolution>, BTreeMap<UserId, String>), GroupFailure> {
+    /// turns object ids into userPrincipalNames); then the state's resolution cache; the
+    /// rest are looked up (ids: unless a member of a group read in this run). Revoked keys
+    /// need only the cache: a user never resolved was never added by scimsync.
+    async fn resolve_known(&self, intent: &Intent<String>) -> Result<Resolved, GroupFailure> {
         let key = self.directory.key();
-        let mut resolution = BTreeMap::new();
-        let mut labels = BTreeMap::new();
+        let mut out = Resolved::default();
         let cached = |k: &str| self.state.users.get(k);
         let valid: BTreeSet<String> = intent
             .desired
@@ -300,50 +445,71 @@ impl PlanRun<'_> {
             .filter(|k| {
                 let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
                 if !ok {
-                    resolution.insert((*k).clone(), Resolution::Invalid);
+                    out.resolution.insert((*k).clone(), Resolution::Invalid);
                 }
                 ok
             })
             .cloned()
             .collect();
         let described = self.source.describe_users(&valid).await?;
-        let mut lookups = BTreeMap::new();
         for k in &valid {
             let Some(user) = described.get(k) else {
-                resolution.insert(k.clone(), Resolution::NotAUser);
+                out.resolution.insert(k.clone(), Resolution::NotAUser);
                 continue;
             };
             if let Some(label) = &user.label
                 && let Some(c) = cached(k)
             {
-                labels.insert(c.id.clone(), label.clone());
+                out.labels.insert(c.id.clone(), label.clone());
             }
             if !user.enabled {
-                resolution.insert(
+                out.resolution.insert(
                     k.clone(),
                     Resolution::Disabled(cached(k).map(|c| c.id.clone())),
                 );
             } else if let Some(c) = cached(k) {
-                labels
+                out.labels
                     .entry(c.id.clone())
                     .or_insert_with(|| c.label.clone());
-                resolution.insert(k.clone(), Resolution::User(c.id.clone()));
-            } else if key == UserKey::Id && live.members.contains(k.as_str()) {
-                resolution.insert(k.clone(), Resolution::User(UserId(k.clone())));
+                out.resolution
+                    .insert(k.clone(), Resolution::User(c.id.clone()));
             } else {
-                lookups.insert(k.clone(), key.normalize(&user.target_key));
+                out.lookups
+                    .insert(k.clone(), key.normalize(&user.target_key));
             }
         }
-        let targets: BTreeSet<String> = lookups.values().cloned().collect();
+        for k in &intent.revoked {
+            let r = match cached(k) {
+                Some(c) => {
+                    out.labels
+                        .entry(c.id.clone())
+                        .or_insert_with(|| c.label.clone());
+                    Resolution::User(c.id.clone())
+                }
+                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
+                None => Resolution::Unknown,
+            };
+            out.resolution.insert(k.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Make the lookups `resolved` still holds (none when all its users were known).
+    async fn look_up(&self, resolved: &mut Resolved) -> Result<(), GroupFailure> {
+        if resolved.lookups.is_empty() {
+            return Ok(());
+        }
+        let key = self.directory.key();
+        let targets: BTreeSet<String> = resolved.lookups.values().cloned().collect();
         let found = self
             .directory
             .resolve(self.client, &targets, self.config.target.concurrency)
             .await?;
-        for (k, target_key) in lookups {
+        for (k, target_key) in std::mem::take(&mut resolved.lookups) {
             let r = match found.get(&target_key).cloned().flatten() {
                 Some(Entry { user, known: true }) => Resolution::User(user.id),
                 Some(Entry { user, .. }) => {
-                    labels.insert(user.id.clone(), user.label);
+                    resolved.labels.insert(user.id.clone(), user.label);
                     match (user.active, key) {
                         (false, _) => Resolution::Inactive(user.id),
                         // An id is its own resolution: nothing to cache.
@@ -353,22 +519,9 @@ impl PlanRun<'_> {
                 }
                 None => Resolution::Unknown,
             };
-            resolution.insert(k, r);
+            resolved.resolution.insert(k, r);
         }
-        for k in &intent.revoked {
-            let r = match cached(k) {
-                Some(c) => {
-                    labels
-                        .entry(c.id.clone())
-                        .or_insert_with(|| c.label.clone());
-                    Resolution::User(c.id.clone())
-                }
-                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
-                None => Resolution::Unknown,
-            };
-            resolution.insert(k.clone(), r);
-        }
-        Ok((resolution, labels))
+        Ok(())
     }
 }
 
@@ -550,14 +703,17 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let config = Config::load(&args.config)?;
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
-    let state = config.state.load().await?.state;
-    let client = connect(&config, env)?;
-    let source = open_source(&config, env)?;
+    let mut state = config.state.load().await?.state;
+    let mirrors = Mirrors::take_from(&mut state);
+    let http = super::http_client()?;
+    let client = connect(&config, env, &http)?;
+    let source = open_source(&config, env, &http)?;
     let run = PlanRun {
         config: &config,
         client: &client,
         source: &source,
         state: &state,
+        mirrors,
         policy: policy(&config, args.allow_removals),
         strict: args.strict,
         directory: Directory::new(config.source.user_key()),
@@ -625,4 +781,31 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     } else {
         ExitCode::Success
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys() -> impl Strategy<Value = BTreeSet<String>> {
+        proptest::collection::btree_set("[a-f]", 0..6)
+    }
+
+    proptest! {
+        /// Moving the mirror into the delta's intent gives exactly the intent computed by
+        /// copying it.
+        #[test]
+        fn delta_intent_is_intent_new(mirror in keys(), add in keys(), remove in keys()) {
+            let mut desired = mirror.clone();
+            desired.extend(add.iter().cloned());
+            for k in &remove {
+                desired.remove(k);
+            }
+            prop_assert_eq!(
+                delta_intent(mirror.clone(), add, remove),
+                Intent::new(desired, Some(&mirror))
+            );
+        }
+    }
 }

@@ -66,7 +66,8 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
             &format!("state store ({}): {e}", config.state.kind()),
         ),
     };
-    let client = match connect(&config, env) {
+    let http = super::http_client()?;
+    let client = match connect(&config, env, &http) {
         Ok(c) => {
             check(true, "credentials: found in the environment");
             Some(c)
@@ -124,7 +125,7 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
             };
         }
     }
-    match open_source(&config, env) {
+    match open_source(&config, env, &http) {
         Ok(source) => {
             for g in &config.groups {
                 let since = match g.mode {

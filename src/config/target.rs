@@ -21,6 +21,7 @@ pub(super) struct RawTarget {
     max_members_per_patch: Option<i64>,
     requests_per_minute: Option<i64>,
     concurrency: Option<i64>,
+    patch_excludes_members: Option<bool>,
 }
 
 /// `[target]`, validated.
@@ -42,6 +43,11 @@ pub struct TargetConfig {
     pub requests_per_minute: u32,
     /// Requests in flight (and groups planned) at once, at most.
     pub concurrency: usize,
+    /// Send `excludedAttributes=members` on PATCH (RFC 7644 §3.9), so that a server that
+    /// honours it answers without the group's members: a 10,000-member group is then not
+    /// sent back after every chunk. Off by default for Genesys (not verified there), on for
+    /// `kind = "scim"`.
+    pub patch_excludes_members: bool,
 }
 
 pub(super) fn validate_target(
@@ -153,5 +159,8 @@ pub(super) fn validate_target(
             invalid,
         )? as u32,
         concurrency: positive("target.concurrency", raw.concurrency, 4, 64, invalid)? as usize,
+        patch_excludes_members: raw
+            .patch_excludes_members
+            .unwrap_or(raw.kind == TargetKind::Scim),
     })
 }

@@ -115,6 +115,8 @@ pub struct Record {
     pub route: Route,
     /// Its path.
     pub path: String,
+    /// Its query string, if any.
+    pub query: Option<String>,
     /// The status answered (0 when the connection was dropped before an answer existed).
     pub status: u16,
     /// True when the connection was dropped instead of answering.

@@ -120,6 +120,9 @@ pub struct Options {
     /// Answer every IdP read (delta, Graph, Okta) with 200 and a streamed body of this many
     /// bytes that never ends as JSON: a runaway IdP answer.
     pub idp_huge_body: Option<u64>,
+    /// Every request (SCIM, OAuth, IdP) is answered this much later, as a real service's
+    /// round trip would be: the benchmark's wall-time target is set at 20 ms.
+    pub latency: Duration,
 }
 
 impl Default for Options {
@@ -138,6 +141,7 @@ impl Default for Options {
             max_patch_bytes: 512_000,
             graph_token_lifetime: Duration::from_secs(3599),
             idp_huge_body: None,
+            latency: Duration::ZERO,
         }
     }
 }

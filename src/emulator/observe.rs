@@ -22,6 +22,7 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
     );
     emu.arrive(route);
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
     let if_match = request
         .headers()
         .get(header::IF_MATCH)
@@ -35,6 +36,7 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
         record: Some(Record {
             route,
             path,
+            query,
             status: 0,
             dropped: false,
             if_match,
@@ -44,6 +46,10 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
         }),
     };
 
+    let latency = emu.lock().options.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = emu.lock().faults.take(route);
     let mut drop_after = false;
     match fault {

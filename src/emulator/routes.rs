@@ -471,6 +471,7 @@ async fn get_user(State(emu): State<Emu>, Path(id): Path<String>) -> Response {
 async fn patch_group(
     State(emu): State<Emu>,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -525,7 +526,8 @@ async fn patch_group(
     let response = match state.options.patch_response {
         PatchResponse::Body => scim_json(
             StatusCode::OK,
-            &group_json(&state, group, &base_of(&headers), true),
+            // `excludedAttributes=members` (RFC 7644 §3.9) is honoured, as on GET.
+            &group_json(&state, group, &base_of(&headers), wants_members(&query)),
         ),
         PatchResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
         PatchResponse::NoContentNoEtag => {

@@ -38,13 +38,22 @@ impl DeltaHttp {
         token: SecretString,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = fetch::client()?;
-        Ok(Self {
+        Ok(Self::with_client(fetch::client()?, base, token, retry))
+    }
+
+    /// [`DeltaHttp::new`] sending through `client` (the process's one HTTP client).
+    pub fn with_client(
+        client: reqwest::Client,
+        base: Endpoint,
+        token: SecretString,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
             client,
             base,
             token,
             retry,
-        })
+        }
     }
 
     /// Read group `group`: the changes since `since` (everything, as additions, when `None`).

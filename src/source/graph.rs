@@ -152,7 +152,23 @@ impl Graph {
         user_key: UserKey,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = fetch::client()?;
+        Ok(Self::with_client(
+            fetch::client()?,
+            base,
+            auth,
+            user_key,
+            retry,
+        ))
+    }
+
+    /// [`Graph::new`] sending through `client` (the process's one HTTP client).
+    pub fn with_client(
+        client: reqwest::Client,
+        base: Endpoint,
+        auth: GraphAuth,
+        user_key: UserKey,
+        retry: RetryPolicy,
+    ) -> Self {
         let token_url = auth
             .login_base
             .join(&[&auth.tenant, "oauth2", "v2.0", "token"]);
@@ -162,7 +178,7 @@ impl Graph {
             client_id: auth.client_id.clone(),
             client_secret: auth.client_secret,
         };
-        Ok(Self {
+        Self {
             client,
             base,
             tenant: auth.tenant,
@@ -170,7 +186,7 @@ impl Graph {
             user_key,
             retry,
             tokens: TokenSource::oauth(credentials, token_url, ClientAuth::Form, Some(scope)),
-        })
+        }
     }
 
     /// The token failure, said for the Microsoft identity platform.

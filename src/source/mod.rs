@@ -306,6 +306,7 @@ pub fn from_config(
     config: &SourceConfig,
     env: &dyn Fn(&str) -> Option<String>,
     retry: &RetryPolicy,
+    client: &reqwest::Client,
 ) -> Result<Source, SourceError> {
     let secret = |name: &str| {
         env(name)
@@ -322,11 +323,12 @@ pub fn from_config(
             read_deadline,
             ..
         } => (
-            Reader::DeltaHttp(delta_http::DeltaHttp::new(
+            Reader::DeltaHttp(delta_http::DeltaHttp::with_client(
+                client.clone(),
                 base_url.clone(),
                 secret(token_env)?,
                 retry.clone(),
-            )?),
+            )),
             Some(*read_deadline),
         ),
         SourceConfig::File { path, .. } => (Reader::File(file::FileSource::load(path)?), None),
@@ -337,12 +339,13 @@ pub fn from_config(
             read_deadline,
             ..
         } => (
-            Reader::Okta(okta::Okta::new(
+            Reader::Okta(okta::Okta::with_client(
+                client.clone(),
                 base_url.clone(),
                 secret(token_env)?,
                 *user_attribute,
                 retry.clone(),
-            )?),
+            )),
             Some(*read_deadline),
         ),
         SourceConfig::Graph {
@@ -366,12 +369,13 @@ pub fn from_config(
                 client_secret: secret(client_secret_env)?,
             };
             (
-                Reader::Graph(Box::new(graph::Graph::new(
+                Reader::Graph(Box::new(graph::Graph::with_client(
+                    client.clone(),
                     base_url.clone(),
                     auth,
                     *user_key,
                     retry.clone(),
-                )?)),
+                ))),
                 Some(*read_deadline),
             )
         }

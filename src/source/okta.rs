@@ -112,14 +112,30 @@ impl Okta {
         attribute: OktaUserAttribute,
         retry: RetryPolicy,
     ) -> Result<Self, SourceError> {
-        let client = fetch::client()?;
-        Ok(Self {
+        Ok(Self::with_client(
+            fetch::client()?,
+            base,
+            token,
+            attribute,
+            retry,
+        ))
+    }
+
+    /// [`Okta::new`] sending through `client` (the process's one HTTP client).
+    pub fn with_client(
+        client: reqwest::Client,
+        base: Endpoint,
+        token: SecretString,
+        attribute: OktaUserAttribute,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
             client,
             base,
             token,
             attribute,
             retry,
-        })
+        }
     }
 
     /// Read group `group`'s whole membership (Okta has no membership delta: `since` is

@@ -40,7 +40,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
-pub use self::store::{Loaded, Store, StoreLock, Version};
+pub use self::store::{Loaded, Store, StoreLock, Version, writes};
 pub use crate::model::Base;
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
@@ -226,13 +226,21 @@ impl State {
     /// The state as written: pretty JSON and a trailing newline, as format [`FORMAT_VERSION`]
     /// with a lineage (made now if it had none).
     pub fn encode(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write_to(&mut bytes).expect("a Vec takes any write");
+        bytes
+    }
+
+    /// [`State::encode`], streamed into `w`: the state is serialized once, straight to where
+    /// it goes (a file, an object's payload), never first copied or cloned. With the mirror a
+    /// large state is tens of MB: one pass is what keeps an apply's writes cheap.
+    pub fn write_to(&mut self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         self.format_version = FORMAT_VERSION;
         if self.lineage.is_none() {
             self.lineage = Some(Lineage::new_random());
         }
-        let mut bytes = serde_json::to_vec_pretty(self).expect("state serialises");
-        bytes.push(b'\n');
-        bytes
+        serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
     }
 
     /// Read a local state file; a missing file is an empty state.
@@ -245,12 +253,13 @@ impl State {
         }
     }
 
-    /// Write a local state file atomically, owner-only.
+    /// Write a local state file atomically, owner-only, streamed.
     pub fn save_file(&mut self, path: &std::path::Path) -> Result<(), StateError> {
-        let bytes = self.encode();
-        crate::atomic_file::write(path, &bytes).map_err(|cause| StateError::Write {
-            path: path.display().to_string(),
-            cause,
+        crate::atomic_file::write_with(path, |w| self.write_to(w)).map_err(|cause| {
+            StateError::Write {
+                path: path.display().to_string(),
+                cause,
+            }
         })
     }
 

@@ -301,6 +301,16 @@ impl ObjectState {
         state: &mut State,
         expected: Option<&Version>,
     ) -> Result<Version, StateError> {
+        self.save_bytes(state.encode(), expected).await
+    }
+
+    /// Write the encoded state `bytes` (moved into the payload, not copied) if the object is
+    /// still at `expected` (absent when `None`).
+    pub async fn save_bytes(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<&Version>,
+    ) -> Result<Version, StateError> {
         let mode = match expected {
             Some(v) => PutMode::Update(UpdateVersion {
                 e_tag: v.e_tag.clone(),
@@ -312,7 +322,7 @@ impl ObjectState {
             mode,
             ..PutOptions::default()
         };
-        let payload = PutPayload::from(state.encode());
+        let payload = PutPayload::from(bytes);
         match self.store.put_opts(&self.key, payload, opts).await {
             Ok(put) => Ok(Version {
                 e_tag: put.e_tag,

@@ -66,6 +66,15 @@ impl StoreLock {
     }
 }
 
+/// State writes made by this process, for the benchmark (group commit keeps an apply's
+/// writes to a few a second, whatever its number of groups).
+static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times this process has written a state (any store).
+pub fn writes() -> usize {
+    WRITES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A place where the state is kept.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -145,14 +154,36 @@ impl Store {
         state: &mut State,
         expected: Option<&Version>,
     ) -> Result<Option<Version>, StateError> {
+        self.save_with(|w| state.write_to(w), expected).await
+    }
+
+    /// [`Store::save`] of whatever `fill` serializes ([`State::write_to`]), streamed straight
+    /// into the file, or into the object's payload: the caller need not hold a copy of the
+    /// state, only serialize it (under its own lock) when asked.
+    pub async fn save_with(
+        &self,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+        expected: Option<&Version>,
+    ) -> Result<Option<Version>, StateError> {
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self {
             Self::File(path) => {
                 // The apply lock keeps writers apart; a local file has no version to check.
                 let _ = expected;
-                state.save_file(path)?;
+                crate::atomic_file::write_with(path, fill).map_err(|cause| StateError::Write {
+                    path: path.display().to_string(),
+                    cause,
+                })?;
                 Ok(None)
             }
-            Self::Object(object) => object.save(state, expected).await.map(Some),
+            Self::Object(object) => {
+                let mut bytes = Vec::new();
+                fill(&mut bytes).map_err(|cause| StateError::Write {
+                    path: object.url().to_string(),
+                    cause,
+                })?;
+                object.save_bytes(bytes, expected).await.map(Some)
+            }
         }
     }
 

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
@@ -108,12 +107,48 @@ pub struct Http {
     client: reqwest::Client,
     tokens: TokenSource,
     retry: RetryPolicy,
-    pacer: DefaultDirectRateLimiter,
+    pacer: Pacer,
     permits: Semaphore,
     concurrency: usize,
     /// No request before this instant: set when the server's `inin-ratelimit-*` headers say
     /// its window is (nearly) used up.
     not_before: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+/// Requests evenly spaced, one every `period` (a burst of one): what keeps a server-side
+/// sliding window from ever seeing more than the configured rate.
+///
+/// Each request takes the next free slot (now, or one period after the last slot taken) and
+/// sleeps on tokio's timer until it: no clock or timer thread of its own (the `governor`
+/// crate's `until_ready` ran on `futures-timer`'s thread, a wake-up and a context switch
+/// per request), and no polling.
+#[derive(Debug)]
+struct Pacer {
+    period: Duration,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Wait for this request's slot.
+    async fn ready(&self) {
+        let now = tokio::time::Instant::now();
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = (*next).max(now);
+            *next = slot + self.period;
+            slot
+        };
+        if slot > now {
+            tokio::time::sleep_until(slot).await;
+        }
+    }
 }
 
 /// What the `inin-ratelimit-*` headers say: requests counted in the window, allowed, and
@@ -137,23 +172,21 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    /// A client with these settings, authenticating with `tokens`.
-    pub fn new(settings: &HttpSettings, tokens: TokenSource) -> Result<Self, ScimError> {
-        let client = build_client(settings.timeout)?;
+    /// A client with these settings, authenticating with `tokens`, sending through `client`
+    /// (made by [`build_client`]; one per process: each one made loads and parses the
+    /// system's root certificates again).
+    pub fn new(settings: &HttpSettings, tokens: TokenSource, client: reqwest::Client) -> Self {
         let rpm = settings.requests_per_minute.max(1);
         let period = Duration::from_secs_f64(60.0 / f64::from(rpm));
-        // Burst of one: requests go out evenly spaced, which is what keeps a server-side
-        // sliding window from ever seeing more than the configured rate.
-        let quota = Quota::with_period(period).expect("period is positive");
-        Ok(Self {
+        Self {
             client,
             tokens,
             retry: settings.retry.clone(),
-            pacer: RateLimiter::direct(quota),
+            pacer: Pacer::new(period),
             permits: Semaphore::new(settings.concurrency.max(1)),
             concurrency: settings.concurrency.max(1),
             not_before: std::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// Send `call` under the policy; any final status comes back as a [`Reply`].
@@ -176,7 +209,7 @@ impl Http {
                 .token(&self.client, &self.retry)
                 .await
                 .map_err(AttemptError::Fatal)?;
-            self.pacer.until_ready().await;
+            self.pacer.ready().await;
             let wait = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
                 tracing::debug!(

@@ -66,6 +66,10 @@ pub struct TargetSettings {
     /// a re-read shows its members unchanged (a weaker check: a write can slip in between).
     /// Off for Genesys, which always sends ETags; on for `kind = "scim"`.
     pub allow_etagless: bool,
+    /// Ask for the group without its members in PATCH answers (`excludedAttributes=members`,
+    /// RFC 7644 §3.9): only the ETag of an answer is used. Off for Genesys until verified
+    /// there; on for `kind = "scim"`.
+    pub patch_excludes_members: bool,
 }
 
 impl TargetSettings {
@@ -88,6 +92,7 @@ impl TargetSettings {
         Self {
             remove_style: RemoveStyle::FilterPath,
             allow_etagless: true,
+            patch_excludes_members: true,
             ..Self::defaults(scim_base.clone())
         }
     }
@@ -104,6 +109,7 @@ impl TargetSettings {
             max_patch_bytes: 500_000,
             http: HttpSettings::default(),
             allow_etagless: false,
+            patch_excludes_members: false,
         }
     }
 }
@@ -127,8 +133,19 @@ pub struct ScimClient {
 impl ScimClient {
     /// A client for `settings`, authenticating with `tokens`.
     pub fn new(settings: TargetSettings, tokens: TokenSource) -> Result<Self, ScimError> {
-        let http = http::Http::new(&settings.http, tokens)?;
-        Ok(Self { http, settings })
+        let client = http::build_client(settings.http.timeout)?;
+        Ok(Self::with_client(settings, tokens, client))
+    }
+
+    /// [`ScimClient::new`] sending through `client` (the process's one HTTP client, shared
+    /// with the IdP source).
+    pub fn with_client(
+        settings: TargetSettings,
+        tokens: TokenSource,
+        client: reqwest::Client,
+    ) -> Self {
+        let http = http::Http::new(&settings.http, tokens, client);
+        Self { http, settings }
     }
 
     /// The settings this client was made with.
@@ -281,9 +298,14 @@ impl ScimClient {
         body: Bytes,
         context: &str,
     ) -> Result<Reply, ScimError> {
+        let mut url = self.group_url(id);
+        if self.settings.patch_excludes_members {
+            url.query_pairs_mut()
+                .append_pair("excludedAttributes", "members");
+        }
         let call = Call {
             method: reqwest::Method::PATCH,
-            url: self.group_url(id),
+            url,
             if_match: if_match.map(ETag::as_str),
             body: Some(body),
             context,
