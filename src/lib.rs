@@ -12,7 +12,7 @@
 //! | [`exit_code`] | the exit codes, in one place |
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
-//! | [`retry`] | which failures are retried, how long to wait (Retry-After, backoff) |
+//! | [`http`] | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source |
 //! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
 //! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
@@ -33,12 +33,14 @@ pub mod emulator;
 pub mod endpoint;
 pub mod events;
 pub mod exit_code;
+pub mod http;
 pub mod model;
 pub mod plan;
-pub mod retry;
 pub mod source;
 pub mod state;
 pub mod target;
+
+pub use http::retry;
 
 use cli::{Cli, Command};
 use exit_code::ExitCode;

@@ -332,6 +332,43 @@ named_kind!(SourceKind {
     Okta => "okta",
 });
 
+/// Which Okta attribute names a user (`source.user_attribute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OktaUserAttribute {
+    /// `profile.email`: what Genesys Cloud's Okta app provisions as `userName`.
+    #[default]
+    Email,
+    /// `profile.login`: the Okta username.
+    Login,
+    /// The Okta user id (`00u…`).
+    Id,
+}
+
+impl OktaUserAttribute {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Login => "login",
+            Self::Id => "id",
+        }
+    }
+}
+
+/// How removals are written in a PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoveStyle {
+    /// `{"op":"remove","path":"members","value":[{"value":"<id>"},…]}`: what Genesys and
+    /// Microsoft Entra use.
+    #[default]
+    ValueList,
+    /// One `{"op":"remove","path":"members[value eq \"<id>\"]"}` per member: what strict
+    /// RFC 7644 servers want.
+    FilterPath,
+}
+
 /// How a configured group is found in the target.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

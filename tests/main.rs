@@ -15,6 +15,7 @@ mod events;
 mod faults;
 mod fuzz;
 mod idp_e2e;
+mod layers;
 mod plan;
 mod resilience;
 mod scim_target;

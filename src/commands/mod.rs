@@ -10,7 +10,9 @@ pub mod show;
 pub mod state;
 pub mod validate;
 
-use crate::config::{Config, TargetKind};
+use crate::config::{Config, SourceConfig, TargetKind};
+use secrecy::SecretString;
+
 use crate::endpoint::Endpoint;
 use crate::source::{self, Source};
 use crate::target::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
@@ -82,7 +84,7 @@ pub fn credentials(config: &Config, env: Env<'_>) -> anyhow::Result<Credentials>
 /// The one HTTP client of a command: the SCIM target, its OAuth and the IdP share it (one
 /// connection pool, the system's root certificates loaded once).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(crate::target::http::build_client(
+    Ok(crate::http::build_client(
         crate::target::HttpSettings::default().timeout,
     )?)
 }
@@ -106,10 +108,96 @@ pub fn open_source(
     env: Env<'_>,
     client: &reqwest::Client,
 ) -> anyhow::Result<Source> {
-    Ok(source::from_config(
+    Ok(source_from(
         &config.source,
         env,
         &RetryPolicy::from_env(env),
         client,
     )?)
+}
+
+/// The source `config` describes; secrets are read from the environment by `env`.
+#[allow(clippy::too_many_lines)] // one arm per source kind, each a constructor call
+fn source_from(
+    config: &SourceConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    retry: &RetryPolicy,
+    client: &reqwest::Client,
+) -> Result<Source, source::SourceError> {
+    let secret = |name: &str| {
+        env(name)
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from)
+            .ok_or_else(|| source::SourceError::MissingToken {
+                name: name.to_owned(),
+            })
+    };
+    let (reader, deadline) = match config {
+        SourceConfig::DeltaHttp {
+            base_url,
+            token_env,
+            read_deadline,
+            ..
+        } => (
+            source::Reader::DeltaHttp(source::delta_http::DeltaHttp::with_client(
+                client.clone(),
+                base_url.clone(),
+                secret(token_env)?,
+                retry.clone(),
+            )),
+            Some(*read_deadline),
+        ),
+        SourceConfig::File { path, .. } => (
+            source::Reader::File(source::file::FileSource::load(path)?),
+            None,
+        ),
+        SourceConfig::Okta {
+            base_url,
+            token_env,
+            user_attribute,
+            read_deadline,
+            ..
+        } => (
+            source::Reader::Okta(source::okta::Okta::with_client(
+                client.clone(),
+                base_url.clone(),
+                secret(token_env)?,
+                *user_attribute,
+                retry.clone(),
+            )),
+            Some(*read_deadline),
+        ),
+        SourceConfig::Graph {
+            base_url,
+            login_base,
+            tenant,
+            client_id_env,
+            client_secret_env,
+            user_key,
+            read_deadline,
+        } => {
+            let client_id = env(client_id_env)
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| source::SourceError::MissingToken {
+                    name: client_id_env.clone(),
+                })?;
+            let auth = source::graph::GraphAuth {
+                login_base: login_base.clone(),
+                tenant: tenant.clone(),
+                client_id,
+                client_secret: secret(client_secret_env)?,
+            };
+            (
+                source::Reader::Graph(Box::new(source::graph::Graph::with_client(
+                    client.clone(),
+                    base_url.clone(),
+                    auth,
+                    *user_key,
+                    retry.clone(),
+                ))),
+                Some(*read_deadline),
+            )
+        }
+    };
+    Ok(Source::new(reader, deadline))
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod regions;
 mod source;
 mod state;
 mod target;
@@ -23,8 +24,8 @@ pub use self::target::{TargetConfig, TargetKind};
 use crate::endpoint::{Endpoint, EndpointError};
 pub use crate::model::GroupTarget;
 pub use crate::model::Mode;
+pub use crate::model::OktaUserAttribute;
 use crate::model::{GroupId, UserId, sha256_hex};
-pub use crate::source::okta::OktaUserAttribute;
 use crate::state::Store;
 
 /// The default config file name.
@@ -350,8 +351,8 @@ fn validate_safety(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::RemoveStyle;
     use crate::model::UserKey;
-    use crate::target::RemoveStyle;
 
     const GOOD: &str = r#"
 [target]

@@ -12,8 +12,12 @@ use serde::Deserialize;
 
 use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
+use crate::model::OktaUserAttribute;
 use crate::model::{SourceKind, UserKey};
-use crate::source::okta::OktaUserAttribute;
+
+/// How long one group's whole IdP read may take by default (`source.read_deadline_secs`):
+/// every page, retry and wait included, so that a hung IdP fails the plan in bounded time.
+const DEFAULT_READ_DEADLINE_SECS: i64 = 120;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +164,7 @@ pub(super) fn validate_source(
     let read_deadline = std::time::Duration::from_secs(positive(
         "source.read_deadline_secs",
         raw.read_deadline_secs,
-        crate::source::fetch::DEFAULT_READ_DEADLINE.as_secs() as i64,
+        DEFAULT_READ_DEADLINE_SECS,
         3600,
         invalid,
     )? as u64);

@@ -2,10 +2,11 @@
 
 use serde::Deserialize;
 
+use super::regions;
 use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
+use crate::model::RemoveStyle;
 pub use crate::model::TargetKind;
-use crate::target::{RemoveStyle, regions};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

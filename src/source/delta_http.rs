@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::{Answer, SourceError, SourceRead, fetch};
 use crate::endpoint::Endpoint;
+use crate::http::retry::RetryPolicy;
 use crate::model::{Cursor, Mode};
-use crate::retry::RetryPolicy;
 
 /// A delta-endpoint reader.
 #[derive(Debug)]

@@ -13,15 +13,12 @@ use url::Url;
 use std::time::Duration;
 
 use super::SourceError;
-use crate::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
+use crate::http::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
 
 /// The most bytes one IdP answer (one page) may have. A Graph delta page naming 100,000
 /// members is about 10 MB, an Okta page of 200 full user profiles well under 1 MB: 64 MiB is
 /// far beyond any real page and still bounds memory.
 pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
-
-/// How long one group's whole read (every page, retry and wait) may take by default.
-pub const DEFAULT_READ_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Run `read`, the whole read of IdP group `group`, within `deadline`: a hung IdP fails the
 /// group in bounded time instead of 60 s per attempt times every retry.
@@ -42,8 +39,8 @@ pub async fn with_deadline<T>(
 
 /// The HTTP client of an IdP source.
 pub fn client() -> Result<reqwest::Client, SourceError> {
-    crate::target::http::build_client(std::time::Duration::from_secs(60))
-        .map_err(|e| SourceError::Client(e.to_string()))
+    crate::http::build_client(std::time::Duration::from_secs(60))
+        .map_err(|e| SourceError::Client(e.0))
 }
 
 /// How a request authenticates.

@@ -49,10 +49,10 @@ use url::Url;
 use super::fetch::{self, Auth};
 use super::{Answer, IdpUser, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
+use crate::http::auth::{AuthError, ClientAuth, Credentials, TokenError, TokenSource};
+use crate::http::retry::Failure;
+use crate::http::retry::RetryPolicy;
 use crate::model::{Cursor, Mode, UserKey};
-use crate::retry::RetryPolicy;
-use crate::target::auth::{AuthError, ClientAuth, Credentials, TokenSource};
-use crate::target::error::ScimError;
 
 /// Ids per `getByIds` call, at most (Graph's limit).
 pub const GET_BY_IDS_BATCH: usize = 1_000;
@@ -190,10 +190,10 @@ impl Graph {
     }
 
     /// The token failure, said for the Microsoft identity platform.
-    fn token_error(&self, group: &str, e: ScimError) -> SourceError {
+    fn token_error(&self, group: &str, e: TokenError) -> SourceError {
         let url = self.tokens.token_url().to_string();
-        match e {
-            ScimError::Auth(AuthError::Rejected { status, .. }) => SourceError::Status {
+        match e.failure {
+            Failure::Fatal(AuthError::Rejected { status, .. }) => SourceError::Status {
                 group: group.to_owned(),
                 url,
                 status,
@@ -202,18 +202,16 @@ impl Graph {
                     self.client_id, self.tenant
                 ),
             },
-            ScimError::Transport {
-                detail, attempts, ..
-            } => SourceError::Unreachable {
+            Failure::GaveUp { detail, attempts } => SourceError::Unreachable {
                 group: group.to_owned(),
                 detail: format!("the token endpoint {url}: {detail}"),
                 attempts,
             },
-            ScimError::RateLimited { reason, .. } => SourceError::RateLimited {
+            Failure::RateLimited(reason) => SourceError::RateLimited {
                 group: group.to_owned(),
                 reason,
             },
-            other => SourceError::Unreadable {
+            Failure::Fatal(other) => SourceError::Unreadable {
                 group: group.to_owned(),
                 url,
                 detail: other.to_string(),

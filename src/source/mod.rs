@@ -19,11 +19,7 @@ pub mod okta;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use secrecy::SecretString;
-
-use crate::config::SourceConfig;
 use crate::model::{Cursor, Mode, SourceKind};
-use crate::retry::RetryPolicy;
 
 /// The most users one IdP answer may hold for one group. Genesys recommends at most 1,000
 /// individually added members per group; an answer a hundred times larger is a broken or
@@ -137,7 +133,7 @@ pub enum SourceError {
         /// The IdP group.
         group: String,
         /// Why scimsync stopped waiting.
-        reason: crate::retry::RateLimitReason,
+        reason: crate::http::retry::RateLimitReason,
     },
     /// An answer too large to be a group's membership.
     #[error(
@@ -240,6 +236,11 @@ pub struct Source {
 }
 
 impl Source {
+    /// A source reading with `reader`, each group's read bounded by `deadline`.
+    pub fn new(reader: Reader, deadline: Option<std::time::Duration>) -> Self {
+        Self { reader, deadline }
+    }
+
     /// Which identity provider it reads.
     pub fn kind(&self) -> SourceKind {
         match self.reader {
@@ -301,92 +302,11 @@ impl Source {
     }
 }
 
-/// The source `config` describes; secrets are read from the environment by `env`.
-pub fn from_config(
-    config: &SourceConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-    retry: &RetryPolicy,
-    client: &reqwest::Client,
-) -> Result<Source, SourceError> {
-    let secret = |name: &str| {
-        env(name)
-            .filter(|t| !t.trim().is_empty())
-            .map(SecretString::from)
-            .ok_or_else(|| SourceError::MissingToken {
-                name: name.to_owned(),
-            })
-    };
-    let (reader, deadline) = match config {
-        SourceConfig::DeltaHttp {
-            base_url,
-            token_env,
-            read_deadline,
-            ..
-        } => (
-            Reader::DeltaHttp(delta_http::DeltaHttp::with_client(
-                client.clone(),
-                base_url.clone(),
-                secret(token_env)?,
-                retry.clone(),
-            )),
-            Some(*read_deadline),
-        ),
-        SourceConfig::File { path, .. } => (Reader::File(file::FileSource::load(path)?), None),
-        SourceConfig::Okta {
-            base_url,
-            token_env,
-            user_attribute,
-            read_deadline,
-            ..
-        } => (
-            Reader::Okta(okta::Okta::with_client(
-                client.clone(),
-                base_url.clone(),
-                secret(token_env)?,
-                *user_attribute,
-                retry.clone(),
-            )),
-            Some(*read_deadline),
-        ),
-        SourceConfig::Graph {
-            base_url,
-            login_base,
-            tenant,
-            client_id_env,
-            client_secret_env,
-            user_key,
-            read_deadline,
-        } => {
-            let client_id = env(client_id_env)
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| SourceError::MissingToken {
-                    name: client_id_env.clone(),
-                })?;
-            let auth = graph::GraphAuth {
-                login_base: login_base.clone(),
-                tenant: tenant.clone(),
-                client_id,
-                client_secret: secret(client_secret_env)?,
-            };
-            (
-                Reader::Graph(Box::new(graph::Graph::with_client(
-                    client.clone(),
-                    base_url.clone(),
-                    auth,
-                    *user_key,
-                    retry.clone(),
-                ))),
-                Some(*read_deadline),
-            )
-        }
-    };
-    Ok(Source { reader, deadline })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::endpoint::Endpoint;
+    use crate::http::retry::RetryPolicy;
 
     #[test]
     fn debug_output_of_sources_never_shows_a_secret() {

@@ -18,7 +18,7 @@
 //!
 //! **Rate limits.** Okta's 429 carries `X-Rate-Limit-Reset` (UTC epoch seconds) and no
 //! `Retry-After` (<https://developer.okta.com/docs/reference/rl-best-practices/>):
-//! [`crate::retry::retry_after`] waits until the reset, within the retry policy's cap.
+//! [`crate::http::retry::retry_after`] waits until the reset, within the retry policy's cap.
 
 use std::collections::BTreeSet;
 
@@ -29,32 +29,9 @@ use url::Url;
 use super::fetch::{self, Auth};
 use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
+use crate::http::retry::RetryPolicy;
+pub use crate::model::OktaUserAttribute;
 use crate::model::{Cursor, Mode};
-use crate::retry::RetryPolicy;
-
-/// Which Okta attribute names a user (`source.user_attribute`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OktaUserAttribute {
-    /// `profile.email`: what Genesys Cloud's Okta app provisions as `userName`.
-    #[default]
-    Email,
-    /// `profile.login`: the Okta username.
-    Login,
-    /// The Okta user id (`00u…`).
-    Id,
-}
-
-impl OktaUserAttribute {
-    /// As written in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Login => "login",
-            Self::Id => "id",
-        }
-    }
-}
 
 /// An Okta group reader.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! The errors of the SCIM side: each names what was being done, the HTTP status and
 //! scimType when there was one, and what to do about it.
 
-use super::auth::AuthError;
 use crate::endpoint::EndpointError;
-use crate::retry::Failure;
-pub use crate::retry::RateLimitReason;
+use crate::http::auth::AuthError;
+use crate::http::retry::Failure;
+pub use crate::http::retry::RateLimitReason;
 
 /// An error talking to a SCIM server.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +160,23 @@ impl ScimError {
             Self::Stale { status, .. } | Self::Status { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::http::auth::TokenError> for ScimError {
+    fn from(e: crate::http::auth::TokenError) -> Self {
+        match e.failure {
+            Failure::Fatal(auth) => Self::Auth(auth),
+            Failure::GaveUp { detail, attempts } => Self::Transport {
+                context: e.context,
+                detail,
+                attempts,
+            },
+            Failure::RateLimited(reason) => Self::RateLimited {
+                context: e.context,
+                reason,
+            },
         }
     }
 }

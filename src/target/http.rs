@@ -1,5 +1,5 @@
 //! The HTTP policy every SCIM request goes through: authentication, pacing, a bound on
-//! requests in flight, and retries (the retry rules themselves are in [`crate::retry`]).
+//! requests in flight, and retries (the retry rules themselves are in [`crate::http::retry`]).
 //!
 //! - **429** waits for `Retry-After` (seconds or an HTTP date), else `inin-ratelimit-reset`,
 //!   else the "`[N] seconds`" of Genesys' error text, else exponential backoff; a wait over
@@ -24,10 +24,10 @@ use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::auth::TokenSource;
 use super::error::ScimError;
 use super::wire::SCIM_JSON;
-use crate::retry::{AttemptError, RetryPolicy, describe, exchange, verdict, with_retries};
+use crate::http::auth::TokenSource;
+use crate::http::retry::{AttemptError, RetryPolicy, exchange, verdict, with_retries};
 
 /// How requests are paced and bounded.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +173,7 @@ impl std::fmt::Debug for Http {
 
 impl Http {
     /// A client with these settings, authenticating with `tokens`, sending through `client`
-    /// (made by [`build_client`]; one per process: each one made loads and parses the
+    /// (made by [`crate::http::build_client`]; one per process: each one made loads and parses the
     /// system's root certificates again).
     pub fn new(settings: &HttpSettings, tokens: TokenSource, client: reqwest::Client) -> Self {
         let rpm = settings.requests_per_minute.max(1);
@@ -208,7 +208,7 @@ impl Http {
                 .tokens
                 .token(&self.client, &self.retry)
                 .await
-                .map_err(AttemptError::Fatal)?;
+                .map_err(|e| AttemptError::Fatal(e.into()))?;
             self.pacer.ready().await;
             let wait = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
@@ -309,14 +309,4 @@ fn log_request(
         }
         None => tracing::trace!("{method} {path} no response {ms} ms"),
     }
-}
-
-/// The reqwest client all of scimsync uses: rustls, a per-attempt timeout, no proxy surprises.
-pub fn build_client(timeout: Duration) -> Result<reqwest::Client, ScimError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("scimsync/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ScimError::Client(describe(&e)))
 }

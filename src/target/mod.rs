@@ -5,45 +5,28 @@
 //! and sends member changes in chunks under a precondition.
 //!
 //! - [`wire`]: serde types of SCIM JSON, shared with the emulator
-//! - [`auth`]: credentials and the token cache
 //! - [`directory`]: user lookups, cached per run
 //! - [`http`]: pacing, concurrency bound, retries, 429 handling
-//! - [`regions`]: Genesys region → hosts
 //! - [`error`]: the errors, [`ScimError`]
 
-pub mod auth;
 pub mod directory;
 pub mod error;
 pub mod http;
 mod patch;
-pub mod regions;
 pub mod wire;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
-pub use self::auth::{AuthError, Credentials, TokenSource};
 pub use self::error::ScimError;
 pub use self::http::{Call, HttpSettings, Reply};
 pub use self::patch::{PatchError, PatchOutcome, Precondition};
 use crate::endpoint::Endpoint;
+pub use crate::http::auth::{AuthError, Credentials, TokenSource};
+pub use crate::http::retry::RetryPolicy;
 use crate::model::{ETag, GroupId, TargetUser, UserId};
-pub use crate::model::{GroupSnapshot, UserKey};
-pub use crate::retry::RetryPolicy;
-
-/// How removals are written in a PATCH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RemoveStyle {
-    /// `{"op":"remove","path":"members","value":[{"value":"<id>"},…]}`: what Genesys and
-    /// Microsoft Entra use.
-    #[default]
-    ValueList,
-    /// One `{"op":"remove","path":"members[value eq \"<id>\"]"}` per member: what strict
-    /// RFC 7644 servers want.
-    FilterPath,
-}
+pub use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 
 /// Where the SCIM resources live and how they are written to.
 #[derive(Debug, Clone)]
@@ -133,7 +116,8 @@ pub struct ScimClient {
 impl ScimClient {
     /// A client for `settings`, authenticating with `tokens`.
     pub fn new(settings: TargetSettings, tokens: TokenSource) -> Result<Self, ScimError> {
-        let client = http::build_client(settings.http.timeout)?;
+        let client =
+            crate::http::build_client(settings.http.timeout).map_err(|e| ScimError::Client(e.0))?;
         Ok(Self::with_client(settings, tokens, client))
     }
 

@@ -20,9 +20,8 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::error::ScimError;
+use super::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
 use crate::endpoint::Endpoint;
-use crate::retry::{AttemptError, RetryPolicy, exchange, verdict, with_retries};
 
 /// Environment variable holding the OAuth client id.
 pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
@@ -141,6 +140,33 @@ pub enum AuthError {
     },
 }
 
+/// Why a token could not be had: refused, or the token endpoint failed on every attempt.
+#[derive(Debug)]
+pub struct TokenError {
+    /// The request that was made (`POST <token url>`).
+    pub context: String,
+    /// What happened.
+    pub failure: Failure<AuthError>,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.failure {
+            Failure::Fatal(e) => e.fmt(f),
+            Failure::GaveUp { detail, attempts } => write!(
+                f,
+                "{}: {detail} (gave up after {attempts} attempts)",
+                self.context
+            ),
+            Failure::RateLimited(reason) => {
+                write!(f, "{}: rate limited (HTTP 429) {reason}", self.context)
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
 /// An access token and the cache generation it belongs to.
 #[derive(Clone)]
 pub struct Token {
@@ -246,7 +272,7 @@ impl TokenSource {
         &self,
         client: &reqwest::Client,
         retry: &RetryPolicy,
-    ) -> Result<Token, ScimError> {
+    ) -> Result<Token, TokenError> {
         let (client_id, client_secret) = match &self.credentials {
             Credentials::Bearer { token, .. } => {
                 return Ok(Token {
@@ -268,7 +294,7 @@ impl TokenSource {
             self.fetch(client, client_id, client_secret)
         })
         .await
-        .map_err(|f| f.into_scim(&context))?;
+        .map_err(|failure| TokenError { context, failure })?;
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -314,7 +340,7 @@ impl TokenSource {
         client: &reqwest::Client,
         client_id: &str,
         client_secret: &SecretString,
-    ) -> Result<(SecretString, u64), AttemptError<ScimError>> {
+    ) -> Result<(SecretString, u64), AttemptError<AuthError>> {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
@@ -351,18 +377,18 @@ impl TokenSource {
             {
                 return Err(AttemptError::RateLimited(None));
             }
-            return Err(AttemptError::Fatal(ScimError::Auth(AuthError::Rejected {
+            return Err(AttemptError::Fatal(AuthError::Rejected {
                 url: self.token_url.to_string(),
                 client_id: client_id.to_owned(),
                 status: status.as_u16(),
                 error: error.filter(|e| !e.is_empty()),
-            })));
+            }));
         }
         let bad = |detail: &str| {
-            AttemptError::Fatal(ScimError::Auth(AuthError::BadResponse {
+            AttemptError::Fatal(AuthError::BadResponse {
                 url: self.token_url.to_string(),
                 detail: detail.to_owned(),
-            }))
+            })
         };
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|_| bad("the body is not JSON"))?;
