@@ -29,7 +29,7 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use scimsync::cli::{ApplyArgs, PlanArgs, ReportFormat};
+use scimsync::cli::{ApplyArgs, ConfigArg, PlanArgs, ReportFormat};
 use scimsync::emulator::{self, Emulator, RateLimit};
 use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode, UserId};
 use scimsync::plan::planner::{GroupInput, Policy, plan_group};
@@ -141,7 +141,7 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
         match phase {
             "plan" => {
                 let args = PlanArgs {
-                    config,
+                    config: ConfigArg::new(config),
                     out: Some(plan),
                     format: Format::Table,
                     detailed_exitcode: false,
@@ -155,7 +155,7 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
             _ => {
                 let args = ApplyArgs {
                     plan,
-                    config,
+                    config: ConfigArg::new(config),
                     expect_sha256: None,
                     replan_out: None,
                     apply_replan_if_subset: false,

@@ -76,9 +76,8 @@ pub enum Command {
 /// Arguments of `scimsync plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     /// Write the plan file here (atomically; owner-only).
     #[arg(long, value_name = "FILE")]
@@ -129,9 +128,8 @@ pub struct ApplyArgs {
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
 
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     /// The sha256 a human approved: the plan must have exactly this digest.
     #[arg(long, value_name = "HEX")]
@@ -172,9 +170,8 @@ pub enum StateCommand {
     /// Print each group's serial, cursor, mirror size, last ETag, last apply and plan, and the
     /// size of the resolution cache.
     Show {
-        /// The config file (its `[state]` is used).
-        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Also list each group's mirror (the IdP members it remembers) and every cached user.
         #[arg(long)]
         members: bool,
@@ -184,9 +181,8 @@ pub enum StateCommand {
     /// removes the users the IdP revoked in the meantime (within the guards). The way out of
     /// a stuck IdP cursor; an expired one (HTTP 410) resyncs by itself.
     Reset {
-        /// The config file.
-        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// The group (the config's name); repeatable.
         #[arg(long, value_name = "NAME", required = true)]
         group: Vec<String>,
@@ -199,9 +195,8 @@ pub enum StateCommand {
     /// Remove the apply lock of a state in object storage whose holder died (an apply that
     /// was killed). Shows who holds it and asks first; on no terminal, needs --force.
     Unlock {
-        /// The config file.
-        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Remove it without asking. Only when that holder is surely dead: two applies at
         /// once could each undo the other's state.
         #[arg(long)]
@@ -211,9 +206,8 @@ pub enum StateCommand {
     /// (then point `[state] url` at it). Refuses to overwrite another state (lineage) or a
     /// newer one.
     Push {
-        /// The config file (its `[state]` is copied).
-        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Where to: s3://bucket/key, gs://bucket/key, az://container/key, file:///path or
         /// a path.
         #[arg(long, value_name = "URL")]
@@ -222,9 +216,8 @@ pub enum StateCommand {
     /// Copy a state from another store into the configured one. Refuses to overwrite
     /// another state (lineage) or a newer one.
     Pull {
-        /// The config file (its `[state]` is replaced).
-        #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Where from: s3://bucket/key, gs://bucket/key, az://container/key, file:///path or
         /// a path.
         #[arg(long, value_name = "URL")]
@@ -232,12 +225,31 @@ pub enum StateCommand {
     },
 }
 
+/// `--config FILE`, shared by every command that reads the config.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The config file (relative paths in it are relative to it).
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        default_value = crate::config::DEFAULT_PATH
+    )]
+    pub path: PathBuf,
+}
+
+impl ConfigArg {
+    /// `--config path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
 /// Arguments of `scimsync validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 /// Arguments of `scimsync emulator`.

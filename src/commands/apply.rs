@@ -354,7 +354,7 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 }
 
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.path)?;
     let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
     let replan_path = args
         .replan_out

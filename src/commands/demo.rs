@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, ensure};
 
-use crate::cli::{ApplyArgs, PlanArgs, ReportFormat};
+use crate::cli::{ApplyArgs, ConfigArg, PlanArgs, ReportFormat};
 use crate::emulator::{self, Emulator, RateLimit, Seed};
 use crate::exit_code::ExitCode;
 use crate::plan::file;
@@ -33,7 +33,7 @@ fn command(line: &str) {
 
 fn args_plan(dir: &Path, out: &str) -> PlanArgs {
     PlanArgs {
-        config: dir.join("scimsync.toml"),
+        config: ConfigArg::new(dir.join("scimsync.toml")),
         out: Some(dir.join(out)),
         format: Format::Table,
         detailed_exitcode: true,
@@ -47,7 +47,7 @@ fn args_plan(dir: &Path, out: &str) -> PlanArgs {
 fn args_apply(dir: &Path, plan: &str, sha256: &str) -> ApplyArgs {
     ApplyArgs {
         plan: dir.join(plan),
-        config: dir.join("scimsync.toml"),
+        config: ConfigArg::new(dir.join("scimsync.toml")),
         expect_sha256: Some(sha256.to_owned()),
         replan_out: None,
         apply_replan_if_subset: false,

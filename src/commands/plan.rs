@@ -700,7 +700,7 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 }
 
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.path)?;
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
     let mut state = config.state.load().await?.state;

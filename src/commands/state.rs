@@ -13,7 +13,7 @@ use crate::state::{State, Store};
 pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
     match command {
         StateCommand::Show { config, members } => {
-            let config = Config::load(config)?;
+            let config = Config::load(&config.path)?;
             let state = config.state.load().await?.state;
             print!("{}", show(&config, &state, *members));
             Ok(ExitCode::Success)
@@ -23,7 +23,7 @@ pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
             group,
             forget_mirror,
         } => {
-            let config = Config::load(config)?;
+            let config = Config::load(&config.path)?;
             config.select(group)?;
             let lock = config.state.lock().await?;
             let result = reset(&config, group, *forget_mirror).await;
@@ -31,16 +31,16 @@ pub async fn run(command: &StateCommand) -> anyhow::Result<ExitCode> {
             result
         }
         StateCommand::Unlock { config, force } => {
-            let config = Config::load(config)?;
+            let config = Config::load(&config.path)?;
             unlock(&config.state, *force).await
         }
         StateCommand::Push { config, to } => {
-            let config = Config::load(config)?;
+            let config = Config::load(&config.path)?;
             let to = Store::parse(to, Path::new(""))?;
             copy(&config.state, &to).await
         }
         StateCommand::Pull { config, from } => {
-            let config = Config::load(config)?;
+            let config = Config::load(&config.path)?;
             let from = Store::parse(from, Path::new(""))?;
             copy(&from, &config.state).await
         }

@@ -16,7 +16,7 @@ fn check(ok: bool, line: &str) -> bool {
 
 /// Run `scimsync validate`.
 pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.config) {
+    let config = match Config::load(&args.config.path) {
         Ok(c) => c,
         Err(e) => {
             check(false, &format!("config: {e}"));
