@@ -5,11 +5,6 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically, owner-only.
-pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_with(path, |w| w.write_all(bytes))
-}
-
 /// Write to `path` atomically, owner-only, with `fill` writing the content (buffered).
 pub fn write_with(
     path: &Path,
@@ -42,6 +37,10 @@ pub fn write_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        write_with(path, |w| w.write_all(bytes))
+    }
 
     #[test]
     fn writes_whole_files_owner_only() {

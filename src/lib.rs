@@ -12,28 +12,28 @@
 //! | [`exit_code`] | the exit codes, in one place |
 //! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
-//! | [`http`] | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source |
+//! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source |
 //! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
 //! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
-//! | [`config`] | the TOML config, validated with precise messages |
+//! | `config` | the TOML config, validated with precise messages |
 //! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger |
-//! | [`atomic_file`] | temp file + rename, owner-only: plan and state files are never half-written |
-//! | [`events`] | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
+//! | `atomic_file` | temp file + rename, owner-only: plan and state files are never half-written |
+//! | `events` | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
 //! | [`commands`] | one file per command (plan, show, apply, validate, state, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
 
 #![forbid(unsafe_code)]
 
-pub mod atomic_file;
+mod atomic_file;
 pub mod cli;
 pub mod commands;
-pub mod config;
+mod config;
 pub mod emulator;
 pub mod endpoint;
-pub mod events;
+mod events;
 pub mod exit_code;
-pub mod http;
+mod http;
 pub mod model;
 pub mod plan;
 pub mod source;
@@ -41,6 +41,8 @@ pub mod state;
 pub mod target;
 
 pub use http::retry;
+// What the binary, the tests and the benchmark use of the private modules.
+pub use config::Config;
 
 use cli::{Cli, Command};
 use exit_code::ExitCode;

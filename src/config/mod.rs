@@ -24,7 +24,6 @@ pub use self::target::{TargetConfig, TargetKind};
 use crate::endpoint::{Endpoint, EndpointError};
 pub use crate::model::GroupTarget;
 pub use crate::model::Mode;
-pub use crate::model::OktaUserAttribute;
 use crate::model::{GroupId, UserId, sha256_hex};
 use crate::state::Store;
 
@@ -351,8 +350,8 @@ fn validate_safety(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RemoveStyle;
     use crate::model::UserKey;
+    use crate::model::{OktaUserAttribute, RemoveStyle};
 
     const GOOD: &str = r#"
 [target]

@@ -6,7 +6,7 @@
 //! **Keys.** `members@delta` names members by object id only (`id`, `@odata.type`,
 //! `@removed`). The IdP keys stay those object ids: the state's mirror and resolution cache
 //! are keyed by them, so a later delta naming only an object id still finds its user.
-//! [`Source::describe_users`] turns them into what Genesys knows: Entra's Genesys Cloud app
+//! [`super::Source::describe_users`] turns them into what Genesys knows: Entra's Genesys Cloud app
 //! provisions Genesys `userName` from `userPrincipalName` and maps no `externalId`
 //! (<https://learn.microsoft.com/en-us/entra/identity/saas-apps/purecloud-by-genesys-provisioning-tutorial>),
 //! so it asks `POST {base}/directoryObjects/getByIds` (`types: ["user"]`, at most 1,000 ids a

@@ -173,7 +173,7 @@ impl std::fmt::Debug for Http {
 
 impl Http {
     /// A client with these settings, authenticating with `tokens`, sending through `client`
-    /// (made by [`crate::http::build_client`]; one per process: each one made loads and parses the
+    /// (made by `http::build_client`; one per process: each one made loads and parses the
     /// system's root certificates again).
     pub fn new(settings: &HttpSettings, tokens: TokenSource, client: reqwest::Client) -> Self {
         let rpm = settings.requests_per_minute.max(1);
