@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::routes::{Emu, bearer};
+use super::idp::EntraKind;
+use super::reply::bearer;
+use super::state::Emu;
 
 /// With [`super::Options::idp_huge_body`] set: a 200 whose body streams that many bytes (no
 /// `Content-Length`, produced only as fast as the client reads), a runaway answer.
@@ -323,7 +325,7 @@ pub(super) async fn graph_get_by_ids(
             all.insert("@odata.type".into(), json!(o.kind.odata_type()));
             all.insert("id".into(), json!(o.id));
             all.insert("displayName".into(), json!(o.display_name));
-            if o.kind == super::idp::EntraKind::User {
+            if o.kind == EntraKind::User {
                 all.insert("userPrincipalName".into(), json!(o.user_principal_name));
                 all.insert("accountEnabled".into(), json!(o.account_enabled));
             }
