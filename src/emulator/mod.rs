@@ -21,7 +21,8 @@
 //!
 //! Tests hold an `Arc<Emulator>`, [`serve`] it on `127.0.0.1:0` (or [`spawn`] it), script
 //! faults ([`Emulator::inject`]), make changes behind scimsync's back
-//! ([`Emulator::write_behind`]) and read what it saw ([`Emulator::journal`]).//!
+//! ([`Emulator::write_behind`]) and read what it saw ([`Emulator::journal`]).
+//!
 //! - [`org`]: users, groups, PATCH semantics
 //! - [`idp`]: the IdP's memberships and deltas
 //! - [`faults`]: scripted faults, rate limit, journal
@@ -80,7 +81,7 @@ use self::paths::{RFC, SCIM};
 pub use self::seed::{Seed, SeedError};
 pub use self::state::Emulator;
 
-/// Every route, inside the middleware of [`observe`](self::observe).
+/// Every route, inside the middleware of [`observe`].
 fn router(emulator: Arc<Emulator>) -> Router {
     use self::group_routes::{get_group, list_groups, patch_group};
     use self::idp_routes::{graph_delta, graph_get_by_ids, graph_token, idp_delta, okta_users};
