@@ -29,7 +29,7 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use scimsync::cli::{ApplyArgs, ConfigArg, PlanArgs, ReportFormat};
+use scimsync::cli::{ApplyArgs, ConfigArg, FormatArg, PlanArgs, ReportFormat};
 use scimsync::emulator::{self, Emulator, RateLimit};
 use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode, UserId};
 use scimsync::plan::planner::{GroupInput, Policy, plan_group};
@@ -143,7 +143,7 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
                 let args = PlanArgs {
                     config: ConfigArg::new(config),
                     out: Some(plan),
-                    format: Format::Table,
+                    format: FormatArg::Table,
                     detailed_exitcode: false,
                     group: Vec::new(),
                     allow_removals: Some(usize::MAX),

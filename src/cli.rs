@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use crate::plan::render::Format;
+use crate::plan::render::Format;
 
 /// Keep Genesys Cloud group memberships in line with an identity provider, plan/apply style.
 ///
@@ -84,8 +84,8 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
 
     /// How to print the plan.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
 
     /// Exit 2 when the plan has changes, 0 when it has none (for CI).
     #[arg(long)]
@@ -117,8 +117,8 @@ pub struct ShowArgs {
     pub plan: PathBuf,
 
     /// How to print it.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
 }
 
 /// Arguments of `scimsync apply`.
@@ -152,6 +152,28 @@ pub struct ApplyArgs {
     /// Write NDJSON events to stdout instead of the report (schema: docs/events.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--format` of `plan` and `show`: how a plan is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FormatArg {
+    /// A table and the member changes of each group.
+    #[default]
+    Table,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// The plan file's JSON.
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Self {
+        match arg {
+            FormatArg::Table => Self::Table,
+            FormatArg::Markdown => Self::Markdown,
+            FormatArg::Json => Self::Json,
+        }
+    }
 }
 
 /// How `apply` reports.

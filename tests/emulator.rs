@@ -452,6 +452,62 @@ async fn idp_delta_endpoint() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
+/// GET `path` over a bare connection with this `Host` header (reqwest would send a valid
+/// one): the status and the body.
+async fn get_with_host(
+    r: &scimsync::emulator::Running,
+    path: &str,
+    host: &str,
+    auth: &str,
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Graph's delta and Okta's next links are built on the request's Host header: one that
+/// makes no URL answers 400 with a body that says so, and the emulator keeps serving.
+#[tokio::test]
+async fn a_host_header_that_makes_no_url_answers_400() {
+    let r = start().await;
+    emu(&r).issue_token("graph-tok");
+    emu(&r).set_idp_token("okta-tok");
+    emu(&r).idp_change("sales", &["a", "b"], &[]);
+    let graph = "/v1.0/groups/delta?%24filter=id%20eq%20%27sales%27";
+    let okta = "/api/v1/groups/sales/users?limit=1";
+    let (status, body) = get_with_host(&r, graph, "bad host", "Bearer graph-tok").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Host header"),
+        "{body}"
+    );
+    let (status, body) = get_with_host(&r, okta, "bad host", "SSWS okta-tok").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errorSummary"]
+            .as_str()
+            .unwrap()
+            .contains("Host header"),
+        "{body}"
+    );
+    let host = r.addr.to_string();
+    let (status, body) = get_with_host(&r, graph, &host, "Bearer graph-tok").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get_with_host(&r, okta, &host, "SSWS okta-tok").await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// `scimsync emulator --port 0 --seed …` serves the seed on loopback.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emulator_command_serves_a_seed() {

@@ -6,11 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context, ensure};
 
-use crate::cli::{ApplyArgs, ConfigArg, PlanArgs, ReportFormat};
+use crate::cli::{ApplyArgs, ConfigArg, FormatArg, PlanArgs, ReportFormat};
 use crate::emulator::{self, Emulator, RateLimit, Seed};
 use crate::exit_code::ExitCode;
 use crate::plan::file;
-use crate::plan::render::Format;
 
 const ALICE: &str = "3b8c1f6e-0a61-4b5e-9d43-7a1f0c2d9e01";
 const BOB: &str = "5d2e7a90-41c3-4f8b-a6d2-1e9b3c7f5a02";
@@ -35,7 +34,7 @@ fn args_plan(dir: &Path, out: &str) -> PlanArgs {
     PlanArgs {
         config: ConfigArg::new(dir.join("scimsync.toml")),
         out: Some(dir.join(out)),
-        format: Format::Table,
+        format: FormatArg::Table,
         detailed_exitcode: true,
         group: Vec::new(),
         allow_removals: None,

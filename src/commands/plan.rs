@@ -769,7 +769,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
             plan_file: args.out.as_ref().map(|p| p.display().to_string()),
             ..RenderOptions::default()
         };
-        print!("{}", render(&plan, args.format, &opts));
+        print!("{}", render(&plan, args.format.into(), &opts));
     }
     if let Some(out) = &args.out {
         file::write(out, &plan)?;

@@ -30,6 +30,6 @@ pub fn run(args: &ShowArgs) -> anyhow::Result<ExitCode> {
         plan_file: Some(shown),
         ..RenderOptions::default()
     };
-    print!("{}", render(&plan, args.format, &opts));
+    print!("{}", render(&plan, args.format.into(), &opts));
     Ok(ExitCode::Success)
 }

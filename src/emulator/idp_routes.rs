@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::routes::{Emu, bearer};
+use super::idp::EntraKind;
+use super::reply::bearer;
+use super::state::Emu;
 
 /// With [`super::Options::idp_huge_body`] set: a 200 whose body streams that many bytes (no
 /// `Content-Length`, produced only as fast as the client reads), a runaway answer.
@@ -125,6 +127,18 @@ pub(super) async fn graph_token(
         json!({"token_type": "Bearer", "expires_in": lifetime.as_secs(), "access_token": token}),
     )
     .into_response()
+}
+
+/// `path` on the host the request came to (its `Host` header), for next and delta links; a
+/// message naming the header when it makes no URL, for a 400 rather than a panic.
+fn link_on_host(headers: &HeaderMap, path: &str) -> Result<url::Url, String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    url::Url::parse(&format!("http://{host}{path}")).map_err(|e| {
+        format!("the Host header {host:?} is not a host[:port] that makes a URL ({e})")
+    })
 }
 
 /// Graph's checks before any API answer: the bearer token, then throttling (429 with
@@ -241,11 +255,10 @@ pub(super) async fn graph_delta(
         .take(page_size)
         .cloned()
         .collect();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let mut link = url::Url::parse(&format!("http://{host}/v1.0/groups/delta")).expect("valid URL");
+    let mut link = match link_on_host(&headers, "/v1.0/groups/delta") {
+        Ok(link) => link,
+        Err(message) => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &message),
+    };
     let filter = format!("id eq '{}'", group.replace('\'', "''"));
     let mut body = json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(members)",
@@ -323,7 +336,7 @@ pub(super) async fn graph_get_by_ids(
             all.insert("@odata.type".into(), json!(o.kind.odata_type()));
             all.insert("id".into(), json!(o.id));
             all.insert("displayName".into(), json!(o.display_name));
-            if o.kind == super::idp::EntraKind::User {
+            if o.kind == EntraKind::User {
                 all.insert("userPrincipalName".into(), json!(o.user_principal_name));
                 all.insert("accountEnabled".into(), json!(o.account_enabled));
             }
@@ -409,12 +422,13 @@ pub(super) async fn okta_users(
         .last()
         .filter(|last| members.iter().next_back() != Some(*last))
     {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        let mut next =
-            url::Url::parse(&format!("http://{host}/api/v1/groups/{id}/users")).expect("valid URL");
+        let mut next = match link_on_host(&headers, &format!("/api/v1/groups/{id}/users")) {
+            Ok(next) => next,
+            Err(message) => {
+                let body = json!({"errorCode": "E0000003", "errorSummary": message});
+                return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            }
+        };
         next.query_pairs_mut()
             .append_pair("limit", &limit.to_string())
             .append_pair("after", last);

@@ -1,15 +1,23 @@
 //! The middleware around every route: authentication, the per-token rate limit, scripted
 //! and random faults (answer, delay, drop before or after commit), and the journal.
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::ConnKill;
 use super::faults::{FaultAction, Record, Route};
-use super::routes::{Emu, bearer, platform_error, route_of};
+use super::paths::route_of;
+use super::reply::{bearer, platform_error};
+use super::state::Emu;
+
+/// A per-connection signal: notified, the connection is closed without an answer.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnKill(pub(crate) Arc<Notify>);
 
 /// Authentication, rate limit, scripted faults and the journal, around every route.
 pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {

@@ -39,7 +39,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::faults::RateLimit;
-use super::{Options, PatchResponse, StaleStatus};
+use super::options::{Options, PatchResponse, StaleStatus};
 
 /// The sample seed, used when `scimsync emulator` is given none.
 pub const SAMPLE: &str = include_str!("../../examples/emulator-seed.toml");

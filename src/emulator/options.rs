@@ -1,0 +1,90 @@
+//! What a test can change about the emulator's behaviour: how it answers a stale `If-Match`
+//! and a successful PATCH, its limits, ETags, strictness and latency.
+
+use std::time::Duration;
+
+use super::faults::RateLimit;
+
+/// How an `If-Match` mismatch is answered (the sources disagree; all three are seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StaleStatus {
+    /// 400 with scimType `invalidVers` (Genesys' parameter docs).
+    #[default]
+    InvalidVers400,
+    /// 409 (Genesys' response table).
+    Conflict409,
+    /// 412 Precondition Failed (RFC 7232).
+    PreconditionFailed412,
+}
+
+/// How a successful PATCH is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PatchResponse {
+    /// 200 with the group (and its ETag header).
+    #[default]
+    Body,
+    /// 204 with only the ETag header.
+    NoContent,
+    /// 204 with no body and no ETag header, although the group has versions (RFC 7644
+    /// §3.5.2 lets a server answer a PATCH with 204 and nothing else).
+    NoContentNoEtag,
+}
+
+/// The emulator's behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// How an `If-Match` mismatch is answered.
+    pub stale_status: StaleStatus,
+    /// How a successful PATCH is answered.
+    pub patch_response: PatchResponse,
+    /// Member values per PATCH, at most (more: 400 `tooMany`).
+    pub max_values_per_patch: usize,
+    /// Page size of list calls, at most (more: 429).
+    pub max_page_size: u64,
+    /// `expires_in` of issued tokens.
+    pub token_lifetime: Duration,
+    /// Send `W/"7"` instead of `"7"`.
+    pub weak_etags: bool,
+    /// Per-token rate limit, if any.
+    pub rate_limit: Option<RateLimit>,
+    /// Send ETags (`ETag` header, `meta.version`) and honour `If-Match`. Off: a plain RFC 7644
+    /// server without versioning.
+    pub etags: bool,
+    /// Strict RFC 7644 (§3.5.2.2): a `remove` of `members` without a filter removes the
+    /// attribute and **all** its values, whatever value list it carries (a literal server
+    /// empties the group); only `members[value eq "…"]` removes one member.
+    pub strict_rfc: bool,
+    /// Members per page of the Graph delta and Okta listing endpoints.
+    pub idp_page_size: usize,
+    /// PATCH bodies over this many bytes answer 413 (Genesys: 512,000).
+    pub max_patch_bytes: usize,
+    /// `expires_in` of Graph app tokens (Entra issues about an hour).
+    pub graph_token_lifetime: Duration,
+    /// Answer every IdP read (delta, Graph, Okta) with 200 and a streamed body of this many
+    /// bytes that never ends as JSON: a runaway IdP answer.
+    pub idp_huge_body: Option<u64>,
+    /// Every request (SCIM, OAuth, IdP) is answered this much later, as a real service's
+    /// round trip would be: the benchmark's wall-time target is set at 20 ms.
+    pub latency: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            stale_status: StaleStatus::default(),
+            patch_response: PatchResponse::default(),
+            max_values_per_patch: 50,
+            max_page_size: 25,
+            token_lifetime: Duration::from_secs(86_400),
+            weak_etags: false,
+            rate_limit: None,
+            etags: true,
+            strict_rfc: false,
+            idp_page_size: 100,
+            max_patch_bytes: 512_000,
+            graph_token_lifetime: Duration::from_secs(3599),
+            idp_huge_body: None,
+            latency: Duration::ZERO,
+        }
+    }
+}

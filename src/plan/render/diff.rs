@@ -1,0 +1,34 @@
+//! What compares an approved plan with its re-plan: the member changes as plain lines, and
+//! the unified diff between two renderings.
+
+use similar::TextDiff;
+
+use super::{change_lines, etag_text, group_title};
+use crate::plan::Plan;
+use crate::plan::escape::text;
+
+/// The member changes of `plan` as plain lines, one group after another: what the diff
+/// between an approved plan and its re-plan compares. Changes only: pending and skipped
+/// users are not changes, and would bury the lines that differ.
+pub fn changes_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for g in &plan.groups {
+        out.push_str(&format!(
+            "{}, ETag {}, {} members\n",
+            group_title(g),
+            text(etag_text(g)),
+            g.precondition.member_count
+        ));
+        change_lines(plan, g, &mut out);
+    }
+    out
+}
+
+/// A unified diff between two renderings (e.g. the approved plan's table and its re-plan's).
+pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&text(old_name), &text(new_name))
+        .to_string()
+}

@@ -1,0 +1,113 @@
+//! The table for terminals: a summary row per group, then each changed group's member lines.
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+
+use super::{
+    Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text, group_title, rank,
+    reviewer_order, summary_line, target_column, unchanged_line, who,
+};
+use crate::model::UserId;
+use crate::plan::escape::text;
+use crate::plan::{GroupPlan, Plan};
+
+/// [`change_lines`], then `  ? key pending (reason)`, `  · user (reason)` and member groups.
+fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
+    change_lines(plan, g, out);
+    for p in &g.pending {
+        out.push_str(&format!(
+            "  ? {} pending ({})\n",
+            text(&p.key),
+            p.reason.as_str()
+        ));
+    }
+    for s in &g.skipped {
+        let user = UserId(s.user.clone());
+        out.push_str(&format!(
+            "  · {} ({})\n",
+            who(plan, &user),
+            s.reason.as_str()
+        ));
+    }
+    if !g.member_groups.is_empty() {
+        out.push_str(&format!(
+            "  · {} member(s) that are groups, left alone\n",
+            g.member_groups.len()
+        ));
+    }
+}
+
+pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
+    let order = reviewer_order(plan);
+    let split = order
+        .iter()
+        .position(|g| rank(g) == Rank::Unchanged)
+        .unwrap_or(order.len());
+    let (listed, unchanged) = order.split_at(split);
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .force_no_tty()
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(opts.width)
+        .set_header([
+            "Group",
+            target_column(plan),
+            "+ add",
+            "− remove",
+            "pending",
+            "ETag",
+        ]);
+    let rows = if unchanged.len() <= UNCHANGED_NAMED {
+        &order[..]
+    } else {
+        listed
+    };
+    for g in rows {
+        t.add_row([
+            text(&g.mapping.idp_group).into_owned(),
+            format!("{} ({})", text(&g.display_name), text(g.group_id.as_str())),
+            g.changes.add.len().to_string(),
+            g.changes.remove.len().to_string(),
+            g.pending.len().to_string(),
+            text(etag_text(g)).into_owned(),
+        ]);
+    }
+    if unchanged.len() > UNCHANGED_NAMED {
+        t.add_row([
+            format!("{} unchanged", unchanged.len()),
+            String::new(),
+            "0".into(),
+            "0".into(),
+            "0".into(),
+            String::new(),
+        ]);
+    }
+    for i in 2..=4 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = format!("{t}\n");
+    for g in listed {
+        out.push_str(&format!(
+            "\n{}, {}\n",
+            group_title(g),
+            text(&cursor_text(g))
+        ));
+        member_lines(plan, g, &mut out);
+        if g.guard.overridden {
+            out.push_str(&format!(
+                "  ! removal limit overridden: {} of {} allowed\n",
+                g.guard.removals, g.guard.limit
+            ));
+        }
+    }
+    if let Some(line) = unchanged_line(unchanged, |n| text(n).into_owned()) {
+        out.push_str(&format!("\n{line}\n"));
+    }
+    out.push_str(&format!(
+        "\n{}\nsha256 {}\n",
+        summary_line(plan),
+        text(&plan.sha256)
+    ));
+    out
+}

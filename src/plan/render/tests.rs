@@ -1,0 +1,231 @@
+use super::*;
+use crate::plan::file::tests::sample;
+
+/// Snapshots live in the top-level `snapshots/`, named without the module path.
+macro_rules! snapshot {
+        ($name:literal, $value:expr) => {
+            insta::with_settings!({
+                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
+                prepend_module_to_snapshot => false,
+            }, {
+                insta::assert_snapshot!($name, $value)
+            })
+        };
+    }
+
+#[test]
+fn table_snapshot() {
+    snapshot!(
+        "render_table",
+        render(&sample(), Format::Table, &RenderOptions::default())
+    );
+}
+
+#[test]
+fn markdown_snapshot() {
+    snapshot!(
+        "render_markdown",
+        render(&sample(), Format::Markdown, &RenderOptions::default())
+    );
+}
+
+fn ids(prefix: &str, n: usize) -> crate::model::MemberSet {
+    (0..n).map(|j| UserId(format!("{prefix}-{j:05}"))).collect()
+}
+
+/// A group like the sample's, named `name` → `display`, with these changes.
+fn group(name: &str, display: &str, add: usize, remove: usize) -> GroupPlan {
+    let mut g = sample().groups[0].clone();
+    g.mapping.idp_group = name.into();
+    g.display_name = display.into();
+    g.group_id = crate::model::GroupId(format!("{name}-0a1b2c3d-4e5f-6789"));
+    g.changes.add = ids(&format!("{name}-add"), add);
+    g.changes.remove = ids(&format!("{name}-rm"), remove);
+    g.reasons = g
+        .changes
+        .add
+        .iter()
+        .map(|u| (u.clone(), crate::plan::ChangeReason::Granted))
+        .chain(
+            g.changes
+                .remove
+                .iter()
+                .map(|u| (u.clone(), crate::plan::ChangeReason::Revoked)),
+        )
+        .collect();
+    g.pending.clear();
+    g.guard.removals = remove;
+    g
+}
+
+fn plan_of(groups: Vec<GroupPlan>, labels: &[(&str, &str)]) -> Plan {
+    let base = sample();
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (UserId::from(*k), (*v).to_owned()))
+        .collect();
+    Plan::new(
+        base.target,
+        base.config_sha256,
+        base.created_at,
+        groups,
+        &labels,
+    )
+}
+
+/// Removals, adds, pending users, members that are groups, an unchanged group, and
+/// hostile names from outside everywhere a string goes.
+fn rich() -> Plan {
+    let mut big = group("big", "Big", 4, 0);
+    big.pending = vec![crate::plan::Pending {
+        key: "erin@example.com".into(),
+        reason: crate::plan::PendingReason::InactiveUser,
+    }];
+    big.member_groups = [crate::model::GroupId::from("g-nested")].into();
+    let vip = group("vip-admins", "VIP Admins", 0, 3);
+    let mut evil = group(
+        "evil|`x`\n| a | b |",
+        "</summary><img src=x onerror=alert(1)>",
+        2,
+        1,
+    );
+    evil.precondition.etag = Some(crate::model::ETag::from("W/\"4`|2\"\x1b[2J"));
+    evil.source.cursor_to = Some("c`</details>".into());
+    evil.pending = vec![crate::plan::Pending {
+        key: "`x`|y\n\u{202E}gnp.exe".into(),
+        reason: crate::plan::PendingReason::UnknownUser,
+    }];
+    let quiet = group("quiet", "Quiet", 0, 0);
+    plan_of(
+        vec![quiet, big, evil, vip],
+        &[
+            ("big-add-00000", "alice@example.com"),
+            ("big-add-00001", "Bob Builder"),
+            ("vip-admins-rm-00000", "carol@example.com"),
+            ("vip-admins-rm-00001", "(deleted user)"),
+            (
+                "evil|`x`\n| a | b |-add-00000",
+                "\x1b[31mMallory\x1b[0m <script>",
+            ),
+            ("evil|`x`\n| a | b |-add-00001", "`rm -rf`|**bold**\r\nnext"),
+            (
+                "evil|`x`\n| a | b |-rm-00000",
+                "\u{202E}nimda\u{202C} \u{9b}31m",
+            ),
+        ],
+    )
+}
+
+#[test]
+fn rich_table_snapshot() {
+    snapshot!(
+        "render_rich_table",
+        render(&rich(), Format::Table, &RenderOptions::default())
+    );
+}
+
+#[test]
+fn rich_markdown_snapshot() {
+    let opts = RenderOptions {
+        plan_file: Some("plans/plan.json".into()),
+        ..RenderOptions::default()
+    };
+    snapshot!(
+        "render_rich_markdown",
+        render(&rich(), Format::Markdown, &opts)
+    );
+}
+
+#[test]
+fn rich_json_snapshot() {
+    snapshot!(
+        "render_rich_json",
+        render(&rich(), Format::Json, &RenderOptions::default())
+    );
+}
+
+#[test]
+fn the_reviewer_reads_removals_first_then_adds_then_pending_then_unchanged() {
+    for format in [Format::Table, Format::Markdown] {
+        let out = render(&rich(), format, &RenderOptions::default());
+        let at = |s: &str| out.rfind(s).unwrap_or_else(|| panic!("{s} in {out}"));
+        // The member sections, after the table.
+        let vip = at("VIP Admins");
+        let big = at("Big");
+        let quiet = at("quiet");
+        assert!(vip < big && big < quiet, "{format:?}:\n{out}");
+        assert!(out.contains("Unchanged (1): quiet."), "{out}");
+    }
+}
+
+#[test]
+fn a_target_that_is_not_genesys_has_a_target_group_column() {
+    let mut plan = sample();
+    plan.target.kind = crate::model::TargetKind::Scim;
+    for format in [Format::Table, Format::Markdown] {
+        let out = render(&plan, format, &RenderOptions::default());
+        assert!(
+            out.contains("Target group") && !out.contains("Genesys group"),
+            "{out}"
+        );
+    }
+}
+
+/// 1,000 groups and 100,000 changes: 10 are unchanged, 10 lose 25 members each, one gains
+/// 1,850 and 979 gain 100 each.
+fn huge() -> Plan {
+    let mut groups = Vec::new();
+    for i in 0..1000 {
+        let name = format!("group-{i:04}");
+        let g = match i {
+            0..10 => group(&name, &format!("Group {i}"), 0, 0),
+            10..20 => group(&name, &format!("Group {i}"), 0, 25),
+            20 => group(&name, &format!("Group {i}"), 1850, 0),
+            _ => group(&name, &format!("Group {i}"), 100, 0),
+        };
+        groups.push(g);
+    }
+    let labels: Vec<(String, String)> = groups
+        .iter()
+        .flat_map(|g| g.changes.remove.iter().chain(g.changes.add.iter().take(3)))
+        .map(|u| (u.0.clone(), format!("{}@example.com", u.0)))
+        .collect();
+    let labels: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    plan_of(groups, &labels)
+}
+
+#[test]
+fn a_huge_plan_fits_a_comment_and_lists_every_removal() {
+    let plan = huge();
+    assert_eq!(plan.summary.groups, 1000);
+    assert_eq!(plan.summary.add + plan.summary.remove, 100_000);
+    let md = render(&plan, Format::Markdown, &RenderOptions::default());
+    assert!(
+        md.chars().count() <= MARKDOWN_LIMIT,
+        "{}",
+        md.chars().count()
+    );
+    for g in &plan.groups {
+        for u in &g.changes.remove {
+            assert!(md.contains(&format!("(`{u}`): revoked by the IdP")), "{u}");
+        }
+    }
+    // Adds are shortened with their count, never dropped silently.
+    assert!(md.contains("**Add** (first "), "{md}");
+    assert!(md.contains(" of 1850)"), "{md}");
+    assert!(md.contains("10 unchanged group(s)"), "{md}");
+    assert!(md.contains(&format!("--expect-sha256 {}", plan.sha256)));
+    snapshot!("render_huge_markdown", md);
+}
+
+#[test]
+fn diff_shows_changed_lines() {
+    let d = diff("a\nb\n", "a\nc\n", "plan.json", "plan.replan.json");
+    assert!(
+        d.contains("-b") && d.contains("+c") && d.contains("plan.replan.json"),
+        "{d}"
+    );
+}
