@@ -80,6 +80,10 @@ impl Endpoint {
 
     /// The URL of `segments` below this base; each segment is percent-encoded, so an id
     /// holding `/` or `?` stays one segment.
+    ///
+    /// # Panics
+    ///
+    /// Never: an http(s) URL always has a path.
     pub fn join(&self, segments: &[&str]) -> Url {
         let mut url = self.0.clone();
         {

@@ -48,7 +48,7 @@ use cli::{Cli, Command};
 use exit_code::ExitCode;
 
 /// Run the command `cli` describes.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.verbose, cli.quiet);
     commands::set_quiet(cli.quiet);
     if let Command::Completions { shell } = &cli.command {

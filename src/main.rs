@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = scimsync::cli::Cli::parse();
-    match scimsync::run(cli) {
+    match scimsync::run(&cli) {
         Ok(code) => code.into(),
         Err(error) => {
             eprintln!("error: {error:#}");

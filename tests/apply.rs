@@ -298,7 +298,12 @@ async fn a_chunked_group_that_goes_stale_part_way_is_replanned_to_what_is_left()
     run.code(3);
     let replan = plan_at(&s, "plan.replan.json");
     let g = &replan.groups[0];
-    let left: Vec<String> = g.changes.add.iter().map(|u| u.to_string()).collect();
+    let left: Vec<String> = g
+        .changes
+        .add
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let want: Vec<String> = (60..130).map(crate::harness::user).collect();
     assert_eq!(left, want, "exactly the chunks not sent");
     // The story, told right: what landed, what is left, and a diff of changes only.
@@ -369,7 +374,7 @@ async fn killed_after_the_first_patch_then_plan_and_apply_converge() {
     s.emu().inject(
         Route::GroupPatch,
         1,
-        FaultAction::Delay(std::time::Duration::from_secs(600)),
+        FaultAction::Delay(std::time::Duration::from_mins(10)),
     );
     let mut child = s.spawn(&["apply", "plan.json"]);
     // Killed once the second PATCH is in flight (the first one has then landed).

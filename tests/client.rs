@@ -130,7 +130,7 @@ async fn a_429_waits_for_retry_after() {
         gets.iter().map(|g| g.status).collect::<Vec<_>>(),
         [429, 200]
     );
-    let waited = gets[1].at - gets[0].at;
+    let waited = gets[1].at.checked_sub(gets[0].at).unwrap();
     assert!(waited >= Duration::from_secs(1), "waited only {waited:?}");
 }
 
@@ -151,7 +151,7 @@ async fn a_retry_after_over_the_cap_fails_at_once() {
             reason: RateLimitReason::WaitTooLong { asked, .. },
             ..
         } => {
-            assert_eq!(asked.as_secs(), 3600)
+            assert_eq!(asked.as_secs(), 3600);
         }
         other => panic!("expected WaitTooLong, got {other:?}"),
     }
@@ -514,7 +514,7 @@ async fn paces_from_the_servers_rate_limit_headers() {
         o.rate_limit = Some(scimsync::emulator::RateLimit {
             requests: 6,
             window: Duration::from_secs(1),
-        })
+        });
     });
     let mut s = settings(&r);
     s.http.concurrency = 1;
@@ -529,7 +529,7 @@ async fn paces_from_the_servers_rate_limit_headers() {
         .into_iter()
         .filter(|x| x.route == Route::GroupGet)
         .collect();
-    let took = gets.last().unwrap().at - gets[0].at;
+    let took = gets.last().unwrap().at.checked_sub(gets[0].at).unwrap();
     assert!(
         took >= Duration::from_secs(1),
         "10 requests at 6 per second took only {took:?}"

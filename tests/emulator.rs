@@ -319,8 +319,8 @@ async fn rate_limit_answers_429_with_retry_after_and_inin_headers() {
     emu(&r).configure(|o| {
         o.rate_limit = Some(RateLimit {
             requests: 2,
-            window: Duration::from_secs(60),
-        })
+            window: Duration::from_mins(1),
+        });
     });
     let raw = Raw::new(&r).await;
     for _ in 0..2 {

@@ -67,7 +67,7 @@ const CASES: &[Case] = &[
         name: "PATCH committed, response lost",
         fault: |s| {
             s.emu()
-                .inject(Route::GroupPatch, 1, FaultAction::CommitThenDrop)
+                .inject(Route::GroupPatch, 1, FaultAction::CommitThenDrop);
         },
         expect: Expect::Applied,
     },
@@ -227,7 +227,7 @@ async fn fault_matrix() {
                 // Whatever landed was approved; the re-plan holds exactly the rest.
                 let replan = file::read(&s.path("plan.replan.json")).unwrap();
                 let left = &replan.groups[0].changes;
-                for u in approved.add.iter() {
+                for u in &approved.add {
                     let landed = after.contains(&u.0);
                     assert!(
                         landed != left.add.contains(u),

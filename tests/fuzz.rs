@@ -163,8 +163,8 @@ mod hostile {
     fn plan_with(n: &[String]) -> Plan {
         let mut plan = file::parse(&super::sample_plan(), "p.json").unwrap();
         let g = &mut plan.groups[0];
-        g.mapping.idp_group = n[0].clone();
-        g.display_name = n[1].clone();
+        g.mapping.idp_group.clone_from(&n[0]);
+        g.display_name.clone_from(&n[1]);
         g.group_id = GroupId(n[2].clone());
         g.precondition.etag = Some(ETag(n[3].clone()));
         g.source.cursor_to = Some(n[4].as_str().into());

@@ -97,5 +97,5 @@ pub fn adds(set: MemberSet) -> MemberChanges {
 
 /// The ids of a member set, as strings, for assertions.
 pub fn names(set: &MemberSet) -> Vec<&str> {
-    set.iter().map(|u| u.as_str()).collect()
+    set.iter().map(scimsync::model::UserId::as_str).collect()
 }

@@ -13,7 +13,11 @@ use crate::scenario::Scenario;
 const START: [&str; 5] = ["u000", "u001", "u002", "u003", "u004"];
 
 fn members_plus(extra: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = START.iter().chain(extra).map(|s| s.to_string()).collect();
+    let mut all: Vec<String> = START
+        .iter()
+        .chain(extra)
+        .map(std::string::ToString::to_string)
+        .collect();
     all.sort();
     all
 }
@@ -56,7 +60,7 @@ async fn an_entra_tenant_plans_and_applies_the_right_members_on_the_first_run() 
         .changes
         .add
         .iter()
-        .map(|u| u.as_str())
+        .map(scimsync::model::UserId::as_str)
         .collect();
     assert_eq!(
         adds,
@@ -117,7 +121,7 @@ async fn an_okta_org_plans_and_applies_the_right_members_on_the_first_run() {
         .changes
         .add
         .iter()
-        .map(|u| u.as_str())
+        .map(scimsync::model::UserId::as_str)
         .collect();
     assert_eq!(adds, ["u020", "u022"], "the deactivated user is not added");
     s.run(&["apply", "p.json"]).await.code(0);

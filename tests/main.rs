@@ -2,6 +2,15 @@
 //! Every test talks HTTP to an emulator on 127.0.0.1:0 (and the state-store tests to a moto
 //! S3 server on 127.0.0.1).
 
+// Scenario tests read top to bottom as one story each, seeds are dates, and helpers take
+// JSON literals by value.
+#![allow(
+    clippy::too_many_lines,
+    clippy::unreadable_literal,
+    clippy::many_single_char_names,
+    clippy::needless_pass_by_value
+)]
+
 mod harness;
 mod moto;
 mod scenario;

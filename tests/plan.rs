@@ -607,7 +607,7 @@ async fn group_members_are_left_alone_and_control_character_keys_are_skipped() {
     assert_eq!(
         g.member_groups
             .iter()
-            .map(|m| m.as_str())
+            .map(scimsync::model::GroupId::as_str)
             .collect::<Vec<_>>(),
         ["g-nested"]
     );

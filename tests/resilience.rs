@@ -157,8 +157,13 @@ async fn soak(groups: usize, seed: u64) {
     let mut record = |plan: &Plan| {
         for g in &plan.groups {
             let e = approved.entry(g.group_id.to_string()).or_default();
-            e.0.extend(g.changes.add.iter().map(|u| u.to_string()));
-            e.1.extend(g.changes.remove.iter().map(|u| u.to_string()));
+            e.0.extend(g.changes.add.iter().map(std::string::ToString::to_string));
+            e.1.extend(
+                g.changes
+                    .remove
+                    .iter()
+                    .map(std::string::ToString::to_string),
+            );
         }
     };
     let mut converged = false;

@@ -177,7 +177,7 @@ mod real {
     }
 
     fn set(v: &[&str]) -> BTreeSet<String> {
-        v.iter().map(|s| s.to_string()).collect()
+        v.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[tokio::test]
@@ -432,7 +432,7 @@ async fn a_hung_idp_fails_the_plan_within_the_read_deadline() {
     s.emu().inject(
         Route::IdpDelta,
         100,
-        scimsync::emulator::FaultAction::Delay(std::time::Duration::from_secs(3600)),
+        scimsync::emulator::FaultAction::Delay(std::time::Duration::from_hours(1)),
     );
     let started = std::time::Instant::now();
     let run = s.run(&["plan", "--out", "p.json"]).await;

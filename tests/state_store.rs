@@ -86,7 +86,7 @@ async fn a_second_apply_is_refused_and_a_dead_holder_is_unlocked() {
     s.emu().inject(
         Route::GroupPatch,
         1,
-        FaultAction::Delay(Duration::from_secs(600)),
+        FaultAction::Delay(Duration::from_mins(10)),
     );
     let mut first = s.spawn(&["apply", "plan.json"]);
     s.emu().wait_arrived(Route::GroupPatch, 1).await;
@@ -358,7 +358,7 @@ async fn ctrl_c_releases_the_lock() {
     s.emu().inject(
         Route::GroupPatch,
         1,
-        FaultAction::Delay(Duration::from_secs(600)),
+        FaultAction::Delay(Duration::from_mins(10)),
     );
     let mut apply = s.spawn(&["apply", "plan.json"]);
     s.emu().wait_arrived(Route::GroupPatch, 1).await;

@@ -89,8 +89,7 @@ pub enum Refusal {
 pub fn default_replan_path(plan: &Path) -> PathBuf {
     let stem = plan
         .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
+        .map_or_else(|| "plan".into(), |s| s.to_string_lossy().into_owned());
     let name = match plan.extension() {
         Some(ext) => format!("{stem}.replan.{}", ext.to_string_lossy()),
         None => format!("{stem}.replan"),

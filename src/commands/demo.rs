@@ -60,6 +60,10 @@ fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
 }
 
 /// Run the demo.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the demo is one narrated story, step after step"
+)]
 pub async fn run() -> anyhow::Result<ExitCode> {
     let seed = Seed::parse(emulator::seed::SAMPLE, "examples/emulator-seed.toml")?;
     let client = seed
@@ -76,8 +80,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     emu.configure(|o| {
         o.rate_limit = Some(RateLimit {
             requests: DEMO_RPM,
-            window: std::time::Duration::from_secs(60),
-        })
+            window: std::time::Duration::from_mins(1),
+        });
     });
     let running = emulator::spawn(emu.clone()).await?;
     let base = running.base_url();

@@ -135,7 +135,7 @@ impl Mirrors {
     fn take(&self, name: &str) -> Option<BTreeSet<String>> {
         self.0
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name)
     }
 }

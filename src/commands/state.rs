@@ -105,7 +105,10 @@ async fn reset(config: &Config, group: &[String], forget_mirror: bool) -> anyhow
         } else {
             println!(
                 "reset {name}: cursor forgotten, mirror kept ({} member(s)). Its next plan reads the whole IdP membership and removes the users the IdP revoked since",
-                record.idp_members.as_ref().map_or(0, |m| m.len())
+                record
+                    .idp_members
+                    .as_ref()
+                    .map_or(0, std::collections::BTreeSet::len)
             );
         }
     }

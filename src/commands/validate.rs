@@ -15,6 +15,10 @@ fn check(ok: bool, line: &str) -> bool {
 }
 
 /// Run `scimsync validate`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a checklist, one check after another"
+)]
 pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
     let config = match Config::load(&args.config.path) {
         Ok(c) => c,

@@ -300,21 +300,20 @@ pub(super) fn endpoint(
     })
 }
 
-pub(super) fn positive(
+/// `value` (else `default`) if it is in `1..=max`, as a `T` (every `max` fits one).
+pub(super) fn positive<T: TryFrom<i64>>(
     key: &str,
     value: Option<i64>,
     default: i64,
     max: i64,
     invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<i64, ConfigError> {
+) -> Result<T, ConfigError> {
     let v = value.unwrap_or(default);
+    let out_of_range = || invalid(key, format!("{v} is out of range: expected 1 to {max}"));
     if !(1..=max).contains(&v) {
-        return Err(invalid(
-            key,
-            format!("{v} is out of range: expected 1 to {max}"),
-        ));
+        return Err(out_of_range());
     }
-    Ok(v)
+    T::try_from(v).map_err(|_| out_of_range())
 }
 
 fn validate_safety(
@@ -340,7 +339,12 @@ fn validate_safety(
         ));
     }
     Ok(Safety {
-        max_removals_per_group: raw.max_removals_per_group as usize,
+        max_removals_per_group: usize::try_from(raw.max_removals_per_group).map_err(|_| {
+            invalid(
+                "safety.max_removals_per_group",
+                format!("{} is too large", raw.max_removals_per_group),
+            )
+        })?,
         max_removal_ratio: raw.max_removal_ratio,
         protected_members: raw.protected_members.into_iter().map(UserId).collect(),
         allow_empty_source: raw.allow_empty_source,

@@ -111,6 +111,10 @@ impl SourceConfig {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per source kind, each a struct literal"
+)]
 pub(super) fn validate_source(
     raw: RawSource,
     dir: &Path,
@@ -167,7 +171,7 @@ pub(super) fn validate_source(
         DEFAULT_READ_DEADLINE_SECS,
         3600,
         invalid,
-    )? as u64);
+    )?);
     let need = |key: &str, value: Option<String>, what: &str| {
         value.ok_or_else(|| {
             invalid(

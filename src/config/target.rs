@@ -51,6 +51,10 @@ pub struct TargetConfig {
     pub patch_excludes_members: bool,
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per target kind, each with its keys"
+)]
 pub(super) fn validate_target(
     raw: RawTarget,
     invalid: &impl Fn(&str, String) -> ConfigError,
@@ -82,14 +86,13 @@ pub(super) fn validate_target(
                 }
                 (None, Some(api), login) => {
                     let api_base = endpoint("target.api_base", &api, invalid)?;
-                    let login_base = match login {
-                        Some(l) => endpoint("target.login_base", &l, invalid)?,
-                        None => {
-                            // https://api.<domain> → https://login.<domain>; elsewhere (the
-                            // emulator) the same host serves both.
-                            let derived = api_base.as_str().replacen("://api.", "://login.", 1);
-                            endpoint("target.login_base", &derived, invalid)?
-                        }
+                    let login_base = if let Some(l) = login {
+                        endpoint("target.login_base", &l, invalid)?
+                    } else {
+                        // https://api.<domain> → https://login.<domain>; elsewhere (the
+                        // emulator) the same host serves both.
+                        let derived = api_base.as_str().replacen("://api.", "://login.", 1);
+                        endpoint("target.login_base", &derived, invalid)?
                     };
                     (api_base, login_base, None)
                 }
@@ -151,15 +154,15 @@ pub(super) fn validate_target(
             50,
             1000,
             invalid,
-        )? as usize,
+        )?,
         requests_per_minute: positive(
             "target.requests_per_minute",
             raw.requests_per_minute,
             300,
             1_000_000,
             invalid,
-        )? as u32,
-        concurrency: positive("target.concurrency", raw.concurrency, 4, 64, invalid)? as usize,
+        )?,
+        concurrency: positive("target.concurrency", raw.concurrency, 4, 64, invalid)?,
         patch_excludes_members: raw
             .patch_excludes_members
             .unwrap_or(raw.kind == TargetKind::Scim),

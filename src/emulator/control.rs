@@ -64,9 +64,11 @@ impl Emulator {
 
     /// Add a group with these members.
     pub fn add_group(&self, id: &str, display_name: &str, members: &[&str]) {
-        self.lock()
-            .org
-            .add_group(id, display_name, members.iter().map(|m| m.to_string()));
+        self.lock().org.add_group(
+            id,
+            display_name,
+            members.iter().map(std::string::ToString::to_string),
+        );
     }
 
     /// Fail a share of all requests at random, from a seed (`None`: stop).
@@ -89,6 +91,10 @@ impl Emulator {
     }
 
     /// Change group `group` as another writer would (the version moves if membership does).
+    ///
+    /// # Panics
+    ///
+    /// Panics when `group` is not a group of the emulator (a mistake in a test).
     pub fn write_behind(&self, group: &str, add: &[&str], remove: &[&str]) {
         let mut state = self.lock();
         let g = state
@@ -97,7 +103,8 @@ impl Emulator {
             .get_mut(group)
             .expect("write_behind: no such group");
         let before = g.members.clone();
-        g.members.extend(add.iter().map(|s| s.to_string()));
+        g.members
+            .extend(add.iter().map(std::string::ToString::to_string));
         for r in remove {
             g.members.remove(*r);
         }
@@ -118,14 +125,17 @@ impl Emulator {
         self.lock().faults.foreign.push(ForeignWrite {
             group: group.to_owned(),
             after_patches,
-            add: add.iter().map(|s| s.to_string()).collect(),
-            remove: remove.iter().map(|s| s.to_string()).collect(),
+            add: add.iter().map(std::string::ToString::to_string).collect(),
+            remove: remove
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         });
     }
 
     /// Accept `token` as a bearer token (a ready token, as a generic SCIM server hands out).
     pub fn issue_token(&self, token: &str) {
-        let expiry = Instant::now() + Duration::from_secs(86_400);
+        let expiry = Instant::now() + Duration::from_hours(24);
         self.lock().tokens.insert(token.to_owned(), expiry);
     }
 
@@ -155,7 +165,11 @@ impl Emulator {
 
     /// Change an IdP group's membership (creating the group if new).
     pub fn idp_change(&self, group: &str, add: &[&str], remove: &[&str]) {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let s = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         self.lock().idp.change(group, &s(add), &s(remove));
     }
 
@@ -217,6 +231,10 @@ impl Emulator {
 
     /// Have Graph and Okta answer 429 for `for_how_long` from now: Graph with `Retry-After`,
     /// Okta with only `X-Rate-Limit-*` headers, as each really does.
+    ///
+    /// # Panics
+    ///
+    /// Never: the durations tests pass are seconds.
     pub fn idp_throttle(&self, for_how_long: Duration) {
         let until = jiff::Timestamp::now()
             + jiff::SignedDuration::try_from(for_how_long).expect("a short duration");

@@ -245,9 +245,10 @@ impl Faults {
                 left.as_secs() + u64::from(left.subsec_nanos() > 0)
             })
         };
-        if window.len() as u32 >= limit.requests {
+        let count = |w: &std::collections::VecDeque<_>| u32::try_from(w.len()).unwrap_or(u32::MAX);
+        if count(window) >= limit.requests {
             return Window {
-                count: window.len() as u32,
+                count: count(window),
                 allowed: limit.requests,
                 reset_secs: reset(window.front()).max(1),
                 limited: true,
@@ -255,7 +256,7 @@ impl Faults {
         }
         window.push_back(now);
         Window {
-            count: window.len() as u32,
+            count: count(window),
             allowed: limit.requests,
             reset_secs: reset(window.front()),
             limited: false,
@@ -297,7 +298,7 @@ mod tests {
         let mut f = Faults::default();
         let limit = RateLimit {
             requests: 2,
-            window: Duration::from_secs(60),
+            window: Duration::from_mins(1),
         };
         assert!(!f.check_rate("t", limit).limited);
         assert!(!f.check_rate("t", limit).limited);

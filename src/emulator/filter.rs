@@ -84,8 +84,8 @@ pub enum MemberPath {
 
 /// Parse a PATCH path that targets members (with or without the Group schema URN prefix).
 pub fn parse_member_path(path: &str) -> Result<MemberPath, String> {
-    let path = path.trim();
     const URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group:";
+    let path = path.trim();
     let path = match path.get(..URN.len()) {
         Some(prefix) if prefix.eq_ignore_ascii_case(URN) => &path[URN.len()..],
         _ => path,

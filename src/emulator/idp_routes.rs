@@ -28,12 +28,13 @@ fn huge_body(emu: &Emu) -> Option<Response> {
                 return None;
             }
             let n = (total - sent).min(CHUNK as u64);
+            let len = usize::try_from(n).unwrap_or(CHUNK);
             let chunk = if sent == 0 {
                 let mut c = b"{\"additions\": [".to_vec();
-                c.resize(n as usize, b' ');
+                c.resize(len, b' ');
                 c
             } else {
-                vec![b' '; n as usize]
+                vec![b' '; len]
             };
             emu.idp_bytes_sent
                 .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -53,7 +54,7 @@ fn huge_body(emu: &Emu) -> Option<Response> {
 fn throttled(emu: &Emu) -> Option<(u64, jiff::Timestamp)> {
     let until = emu.lock().idp_throttled_until?;
     let left = until.as_millisecond() - jiff::Timestamp::now().as_millisecond();
-    (left > 0).then(|| ((left as u64).div_ceil(1000), until))
+    (left > 0).then(|| (left.cast_unsigned().div_ceil(1000), until))
 }
 
 pub(super) async fn idp_delta(
@@ -289,14 +290,14 @@ pub(super) async fn graph_get_by_ids(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = graph_gate(&emu, &headers) {
-        return refused;
-    }
     #[derive(serde::Deserialize)]
     struct Ask {
         ids: Vec<String>,
         #[serde(default)]
         types: Vec<String>,
+    }
+    if let Some(refused) = graph_gate(&emu, &headers) {
+        return refused;
     }
     let Ok(ask) = serde_json::from_slice::<Ask>(&body) else {
         return graph_error(

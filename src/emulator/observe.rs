@@ -20,6 +20,10 @@ use super::state::Emu;
 pub(crate) struct ConnKill(pub(crate) Arc<Notify>);
 
 /// Authentication, rate limit, scripted faults and the journal, around every route.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the order of the gates is the behaviour: auth, rate limit, faults, journal"
+)]
 pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {
     let route = route_of(
         request.method(),

@@ -75,7 +75,7 @@ impl Default for Options {
             patch_response: PatchResponse::default(),
             max_values_per_patch: 50,
             max_page_size: 25,
-            token_lifetime: Duration::from_secs(86_400),
+            token_lifetime: Duration::from_hours(24),
             weak_etags: false,
             rate_limit: None,
             etags: true,

@@ -86,6 +86,10 @@ impl Org {
     /// removes every member, whatever value list it carries
     /// (<https://www.rfc-editor.org/rfc/rfc7644#section-3.5.2.2>). Genesys (and Entra, its
     /// biggest client) read the value list as the members to remove.
+    ///
+    /// # Panics
+    ///
+    /// Never: the group is looked up before it is changed.
     pub fn patch(
         &mut self,
         id: &str,
@@ -202,7 +206,7 @@ impl Org {
         let group = id;
         match (op.op.to_ascii_lowercase().as_str(), path) {
             ("add", MemberPath::Members) => {
-                let ids = self.member_values(value.as_ref())?;
+                let ids = Self::member_values(value.as_ref())?;
                 for id in &ids {
                     self.check_user(id)?;
                 }
@@ -212,7 +216,7 @@ impl Org {
             }
             ("replace", MemberPath::Members) => {
                 let ids: BTreeSet<String> =
-                    self.member_values(value.as_ref())?.into_iter().collect();
+                    Self::member_values(value.as_ref())?.into_iter().collect();
                 for id in &ids {
                     self.check_user(id)?;
                 }
@@ -232,7 +236,7 @@ impl Org {
                     }
                 }
                 Some(_) => {
-                    for id in self.member_values(value.as_ref())? {
+                    for id in Self::member_values(value.as_ref())? {
                         self.set(group, &id, false, undo);
                     }
                 }
@@ -258,7 +262,7 @@ impl Org {
         Ok(())
     }
 
-    fn member_values(&self, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
+    fn member_values(value: Option<&Value>) -> Result<Vec<String>, Refusal> {
         let Some(value) = value else {
             return Err(refuse(
                 400,

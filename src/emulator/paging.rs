@@ -33,7 +33,8 @@ pub(super) fn page(
             &format!("count {count} exceeds internal resource limits; use at most {max}"),
         )));
     }
-    Ok(((start - 1) as usize, count as usize))
+    let index = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok((index(start - 1), index(count)))
 }
 
 /// One page of `all`: `count` resources after the first `skip`.

@@ -215,7 +215,7 @@ impl Seed {
         if let Some(v) = s.rate_limit_per_minute {
             o.rate_limit = (v > 0).then_some(RateLimit {
                 requests: v,
-                window: Duration::from_secs(60),
+                window: Duration::from_mins(1),
             });
         }
         Ok(o)

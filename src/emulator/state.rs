@@ -100,13 +100,19 @@ impl Emulator {
     }
 
     /// An empty emulator with default options.
+    ///
+    /// # Panics
+    ///
+    /// Never: the empty seed is valid.
     pub fn empty() -> Arc<Self> {
         Self::from_seed(&Seed::default(), "(none)").expect("the empty seed is valid")
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug in a test; the data is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Record a request in the journal and wake whoever waits on it.

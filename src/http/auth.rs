@@ -226,7 +226,7 @@ struct TokenErrorBody {
 }
 
 /// Tokens are treated as stale this long before they expire.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+const EXPIRY_MARGIN: Duration = Duration::from_mins(1);
 
 impl TokenSource {
     /// A token source for `credentials`, fetching from `{login_base}/oauth/token`.

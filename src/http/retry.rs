@@ -27,7 +27,7 @@ impl Default for RetryPolicy {
             max_retries: 6,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(180),
+            max_retry_after: Duration::from_mins(3),
         }
     }
 }
@@ -40,7 +40,7 @@ impl RetryPolicy {
         let mut p = Self::default();
         let num = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(n) = num("SCIMSYNC_MAX_RETRIES") {
-            p.max_retries = n as usize;
+            p.max_retries = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(ms) = num("SCIMSYNC_MIN_BACKOFF_MS") {
             p.min_backoff = Duration::from_millis(ms);
@@ -147,10 +147,10 @@ where
     })
     .notify(|e, wait| match e {
         AttemptError::Transient(detail) => {
-            tracing::warn!("{context}: {detail}; retrying in {} ms", wait.as_millis())
+            tracing::warn!("{context}: {detail}; retrying in {} ms", wait.as_millis());
         }
         AttemptError::RateLimited(_) => {
-            tracing::info!("{context}: HTTP 429; waiting {} ms", wait.as_millis())
+            tracing::info!("{context}: HTTP 429; waiting {} ms", wait.as_millis());
         }
         AttemptError::Fatal(_) => {}
     })
@@ -274,7 +274,7 @@ fn json_hint(value: &serde_json::Value, depth: usize) -> Option<Duration> {
             .find_map(|(k, v)| {
                 let key: String = k
                     .chars()
-                    .filter(|c| c.is_ascii_alphanumeric())
+                    .filter(char::is_ascii_alphanumeric)
                     .collect::<String>()
                     .to_ascii_lowercase();
                 if !matches!(key.as_str(), "retryafter" | "retryafterseconds") {
@@ -286,7 +286,7 @@ fn json_hint(value: &serde_json::Value, depth: usize) -> Option<Duration> {
                     _ => None,
                 }
                 .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
-                .map(|s| Duration::from_secs(s.ceil() as u64))
+                .map(|s| Duration::from_secs_f64(s.ceil()))
             })
             .or_else(|| map.values().find_map(|v| json_hint(v, depth + 1))),
         Value::Array(items) => items.iter().find_map(|v| json_hint(v, depth + 1)),

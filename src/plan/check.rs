@@ -44,7 +44,7 @@ pub fn against_config(
         .changes
         .remove
         .intersection(&policy.protected)
-        .map(|u| u.as_str())
+        .map(super::super::model::UserId::as_str)
         .collect();
     if !protected.is_empty() {
         let _ = write!(
@@ -95,7 +95,7 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            protected: Default::default(),
+            protected: std::collections::BTreeSet::default(),
             max_removals: 25,
             max_ratio: 0.25,
             allow_removals: None,

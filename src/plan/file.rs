@@ -115,6 +115,10 @@ impl Write for HashWriter {
 
 /// The digest of `plan`'s canonical serialization: compact JSON of all fields but `sha256`,
 /// in the plan's key order.
+///
+/// # Panics
+///
+/// Never: a plan always serializes.
 pub fn digest(plan: &Plan) -> String {
     let unsealed = Unsealed {
         format_version: plan.format_version,
@@ -137,6 +141,10 @@ pub fn seal(plan: &mut Plan) {
 }
 
 /// The file bytes of `plan`: pretty JSON and a trailing newline.
+///
+/// # Panics
+///
+/// Never: a plan always serializes.
 pub fn to_bytes(plan: &Plan) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(plan).expect("plans serialise");
     bytes.push(b'\n');
@@ -168,17 +176,17 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
 
 /// Parse plan file bytes; `path` names them in errors.
 pub fn parse(bytes: &[u8], path: &str) -> Result<Plan, PlanFileError> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        format_version: Option<u64>,
+        tool_version: Option<String>,
+    }
     let invalid = |message: String| PlanFileError::Invalid {
         path: path.to_owned(),
         message,
     };
     // Only when the plan does not read: is it a newer format (then say "upgrade", not a
     // confusing schema error)? Other keys are skipped without being built.
-    #[derive(serde::Deserialize)]
-    struct Version {
-        format_version: Option<u64>,
-        tool_version: Option<String>,
-    }
     let newer = |found: u64, tool: Option<String>| PlanFileError::Newer {
         path: path.to_owned(),
         found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -249,7 +257,11 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Plan {
         let ids = |v: &[&str]| v.iter().map(|s| UserId::from(*s)).collect::<BTreeSet<_>>();
-        let keys = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let keys = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<BTreeSet<_>>()
+        };
         let group = GroupPlan {
             group_id: GroupId::from("5f4bc742"),
             display_name: "Sales".into(),

@@ -39,7 +39,7 @@ pub async fn with_deadline<T>(
 
 /// The HTTP client of an IdP source.
 pub fn client() -> Result<reqwest::Client, SourceError> {
-    crate::http::build_client(std::time::Duration::from_secs(60))
+    crate::http::build_client(std::time::Duration::from_mins(1))
         .map_err(|e| SourceError::Client(e.0))
 }
 

@@ -273,21 +273,18 @@ impl Graph {
             Mode::Delta => since,
             Mode::Full => None,
         };
-        let mut url = match since {
-            Some(link) => {
-                let url = Url::parse(link.as_str()).map_err(|e| {
-                    self.unreadable(group, format!("the stored delta link is not a URL ({e})"))
-                })?;
-                fetch::same_origin(&url, self.base.url(), group)?;
-                url
-            }
-            None => {
-                let mut url = self.base.join(&["groups", "delta"]);
-                url.query_pairs_mut()
-                    .append_pair("$select", "members")
-                    .append_pair("$filter", &format!("id eq '{}'", group.replace('\'', "''")));
-                url
-            }
+        let mut url = if let Some(link) = since {
+            let url = Url::parse(link.as_str()).map_err(|e| {
+                self.unreadable(group, format!("the stored delta link is not a URL ({e})"))
+            })?;
+            fetch::same_origin(&url, self.base.url(), group)?;
+            url
+        } else {
+            let mut url = self.base.join(&["groups", "delta"]);
+            url.query_pairs_mut()
+                .append_pair("$select", "members")
+                .append_pair("$filter", &format!("id eq '{}'", group.replace('\'', "''")));
+            url
         };
         let (mut add, mut remove) = (BTreeSet::new(), BTreeSet::new());
         let mut not_users = BTreeMap::<String, BTreeSet<String>>::new();

@@ -92,7 +92,9 @@ impl<'a> Ledger<'a> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `f` of the state as it stands (under the ledger's lock: keep it short). A whole copy
@@ -144,7 +146,7 @@ impl<'a> Ledger<'a> {
         let record = state.groups.entry(to.group.to_owned()).or_default();
         self.written
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(to.group.to_owned())
             .or_insert(record.serial);
         record.serial += 1;
@@ -193,7 +195,10 @@ impl<'a> Ledger<'a> {
     }
 
     fn due(&self) -> bool {
-        let (at, took) = *self.last_write.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, took) = *self
+            .last_write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.dirty.load(Ordering::Acquire) && at.elapsed() >= COMMIT_INTERVAL.max(took * 10)
     }
 
@@ -230,7 +235,7 @@ impl<'a> Ledger<'a> {
                 let written = self
                     .written
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clone();
                 let already = self.lost();
                 let mut newly_lost = Vec::new();
@@ -254,7 +259,7 @@ impl<'a> Ledger<'a> {
                 }
                 self.lost
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .extend(newly_lost);
                 *version = self.store.save(&mut merged, fresh.version.as_ref()).await?;
                 // Notes made since the merge was built are laid over it too (and are dirty:
@@ -264,7 +269,7 @@ impl<'a> Ledger<'a> {
                 for group in self
                     .written
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .keys()
                     .filter(|g| !lost.contains(*g))
                 {
@@ -285,7 +290,10 @@ impl<'a> Ledger<'a> {
                 return Err(e);
             }
         }
-        *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) =
+        *self
+            .last_write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             (Instant::now(), started.elapsed());
         Ok(())
     }
@@ -298,7 +306,10 @@ impl<'a> Ledger<'a> {
     /// Groups whose state another run wrote while this one was applying: this run's record
     /// of them was not saved, and they are to be re-planned.
     pub fn lost(&self) -> BTreeSet<String> {
-        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

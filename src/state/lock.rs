@@ -61,6 +61,10 @@ impl LockHolder {
     }
 
     /// The lock object's body.
+    ///
+    /// # Panics
+    ///
+    /// Never: a lock holder always serializes.
     pub fn to_json(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("a lock holder serialises");
         bytes.push(b'\n');

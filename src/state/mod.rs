@@ -225,6 +225,10 @@ impl State {
 
     /// The state as written: pretty JSON and a trailing newline, as format [`FORMAT_VERSION`]
     /// with a lineage (made now if it had none).
+    ///
+    /// # Panics
+    ///
+    /// Never: a state always serializes into a `Vec`.
     pub fn encode(&mut self) -> Vec<u8> {
         let mut bytes = Vec::new();
         self.write_to(&mut bytes).expect("a Vec takes any write");

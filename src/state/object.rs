@@ -22,7 +22,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use url::Url;
 
 use super::lock::LockHolder;
@@ -115,7 +115,7 @@ const SECRET_VARS: &[&str] = &[
 fn blank_secrets(text: String, secrets: &[SecretString]) -> String {
     secrets
         .iter()
-        .map(|s| s.expose_secret())
+        .map(secrecy::ExposeSecret::expose_secret)
         .filter(|s| s.len() >= 4)
         .fold(text, |t, secret| t.replace(secret, "[REDACTED]"))
 }
@@ -269,7 +269,7 @@ impl ObjectState {
         self.url.to_string()
     }
 
-    fn failed(&self, what: &str, e: object_store::Error) -> StateError {
+    fn failed(&self, what: &str, e: &object_store::Error) -> StateError {
         StateError::Store {
             path: self.shown(),
             message: blank_secrets(format!("{what}: {e}"), &self.secrets),
@@ -287,11 +287,11 @@ impl ObjectState {
                 let bytes = got
                     .bytes()
                     .await
-                    .map_err(|e| self.failed("reading the state object", e))?;
+                    .map_err(|e| self.failed("reading the state object", &e))?;
                 Ok((State::decode(&bytes, &self.shown())?, Some(version)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok((State::default(), None)),
-            Err(e) => Err(self.failed("reading the state object", e)),
+            Err(e) => Err(self.failed("reading the state object", &e)),
         }
     }
 
@@ -335,7 +335,7 @@ impl ObjectState {
                 | object_store::Error::AlreadyExists { .. }
                 | object_store::Error::NotFound { .. },
             ) => Err(StateError::Conflict { path: self.shown() }),
-            Err(e) => Err(self.failed("writing the state object", e)),
+            Err(e) => Err(self.failed("writing the state object", &e)),
         }
     }
 
@@ -369,7 +369,7 @@ impl ObjectState {
                     ),
                 })
             }
-            Err(e) => Err(self.failed("creating the lock object", e)),
+            Err(e) => Err(self.failed("creating the lock object", &e)),
         }
     }
 
@@ -380,11 +380,11 @@ impl ObjectState {
                 let bytes = got
                     .bytes()
                     .await
-                    .map_err(|e| self.failed("reading the lock object", e))?;
+                    .map_err(|e| self.failed("reading the lock object", &e))?;
                 Ok(Some(LockHolder::from_json(&bytes)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.failed("reading the lock object", e)),
+            Err(e) => Err(self.failed("reading the lock object", &e)),
         }
     }
 
@@ -392,7 +392,7 @@ impl ObjectState {
     pub async fn unlock(&self) -> Result<(), StateError> {
         match self.store.delete(&self.lock_key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.failed("deleting the lock object", e)),
+            Err(e) => Err(self.failed("deleting the lock object", &e)),
         }
     }
 
@@ -420,11 +420,11 @@ impl ObjectState {
                 opts,
             )
             .await
-            .map_err(|e| self.failed("writing a probe object (conditional create)", e))?;
+            .map_err(|e| self.failed("writing a probe object (conditional create)", &e))?;
         self.store
             .delete(&probe)
             .await
-            .map_err(|e| self.failed("deleting the probe object", e))
+            .map_err(|e| self.failed("deleting the probe object", &e))
     }
 }
 

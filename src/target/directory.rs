@@ -75,7 +75,10 @@ impl Directory {
         if self.key != UserKey::Id {
             return;
         }
-        let mut known = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         known.extend(members.into_iter().map(|m| fingerprint(m.as_str())));
     }
 
@@ -86,12 +89,15 @@ impl Directory {
             && self
                 .members
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .contains(&fingerprint(key))
     }
 
     fn slot(&self, key: &str) -> Slot {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.entry(key.to_owned()).or_default().clone()
     }
 

@@ -13,7 +13,7 @@ pub enum ScimError {
     /// was made. Never retried with a fresh ETag (that would apply what nobody approved).
     #[error(
         "{context}: the group changed since the plan was made (HTTP {status}{}): the approved plan no longer applies; re-plan and approve again",
-        scim_type_suffix(.scim_type)
+        scim_type_suffix(.scim_type.as_deref())
     )]
     Stale {
         /// What was being done (e.g. `PATCH group 5f4b… (Sales)`).
@@ -24,7 +24,7 @@ pub enum ScimError {
         scim_type: Option<String>,
     },
     /// The server answered with an error status that retrying will not fix.
-    #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type), detail_suffix(.detail), hint(*.status, .scim_type.as_deref(), .context, .detail.as_deref()))]
+    #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type.as_deref()), detail_suffix(.detail.as_deref()), hint(*.status, .scim_type.as_deref(), .context, .detail.as_deref()))]
     Status {
         /// What was being done.
         context: String,
@@ -199,16 +199,14 @@ impl Failure<ScimError> {
     }
 }
 
-fn scim_type_suffix(scim_type: &Option<String>) -> String {
+fn scim_type_suffix(scim_type: Option<&str>) -> String {
     scim_type
-        .as_deref()
         .map(|t| format!(", scimType {t}"))
         .unwrap_or_default()
 }
 
-fn detail_suffix(detail: &Option<String>) -> String {
+fn detail_suffix(detail: Option<&str>) -> String {
     detail
-        .as_deref()
         .filter(|d| !d.is_empty())
         .map(|d| format!(": {d}"))
         .unwrap_or_default()

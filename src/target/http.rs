@@ -48,7 +48,7 @@ impl Default for HttpSettings {
             requests_per_minute: 300,
             concurrency: 4,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_mins(1),
         }
     }
 }
@@ -140,7 +140,10 @@ impl Pacer {
     async fn ready(&self) {
         let now = tokio::time::Instant::now();
         let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = self
+                .next
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let slot = (*next).max(now);
             *next = slot + self.period;
             slot
@@ -210,7 +213,10 @@ impl Http {
                 .await
                 .map_err(|e| AttemptError::Fatal(e.into()))?;
             self.pacer.ready().await;
-            let wait = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+            let wait = *self
+                .not_before
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
                 tracing::debug!(
                     "{}: the server's rate-limit window is full; waiting",
@@ -259,7 +265,10 @@ impl Http {
                 && count + self.concurrency as u64 >= allowed
             {
                 let at = tokio::time::Instant::now() + Duration::from_secs(reset.max(1));
-                *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+                *self
+                    .not_before
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
             }
             if status == StatusCode::UNAUTHORIZED {
                 if !refreshed && self.tokens.can_refresh() {
@@ -298,15 +307,14 @@ fn log_request(
 ) {
     let ms = started.elapsed().as_millis();
     let (method, path) = (&call.method, call.url.path());
-    match answer {
-        Some((status, headers)) => {
-            let correlation = headers
-                .get("inin-correlation-id")
-                .and_then(|v| v.to_str().ok())
-                .map(|id| format!(" ININ-Correlation-Id {id}"))
-                .unwrap_or_default();
-            tracing::trace!("{method} {path} {} {ms} ms{correlation}", status.as_u16());
-        }
-        None => tracing::trace!("{method} {path} no response {ms} ms"),
+    if let Some((status, headers)) = answer {
+        let correlation = headers
+            .get("inin-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|id| format!(" ININ-Correlation-Id {id}"))
+            .unwrap_or_default();
+        tracing::trace!("{method} {path} {} {ms} ms{correlation}", status.as_u16());
+    } else {
+        tracing::trace!("{method} {path} no response {ms} ms");
     }
 }

@@ -150,6 +150,10 @@ impl ScimClient {
     /// [`super::TargetSettings::allow_etagless`]), each chunk is preceded by a re-read whose
     /// members must be exactly the base plus the chunks sent: a weaker check, since a write
     /// can still slip in between the read and the PATCH.
+    ///
+    /// # Panics
+    ///
+    /// Never: a PATCH request always serializes.
     pub async fn patch_members(
         &self,
         id: &GroupId,

@@ -2,6 +2,7 @@
 //! the unified diff between two renderings.
 
 use similar::TextDiff;
+use std::fmt::Write as _;
 
 use super::{change_lines, etag_text, group_title};
 use crate::plan::Plan;
@@ -13,12 +14,13 @@ use crate::plan::escape::text;
 pub fn changes_text(plan: &Plan) -> String {
     let mut out = String::new();
     for g in &plan.groups {
-        out.push_str(&format!(
-            "{}, ETag {}, {} members\n",
+        let _ = writeln!(
+            out,
+            "{}, ETag {}, {} members",
             group_title(g),
             text(etag_text(g)),
             g.precondition.member_count
-        ));
+        );
         change_lines(plan, g, &mut out);
     }
     out

@@ -8,6 +8,7 @@ use super::{
 use crate::model::UserId;
 use crate::plan::escape::{code, html, md, text};
 use crate::plan::{GroupPlan, Plan};
+use std::fmt::Write as _;
 
 /// The summary table of a markdown plan takes at most this much of the budget; the rest goes
 /// to member lists.
@@ -116,17 +117,16 @@ fn markdown_table(plan: &Plan, order: &[&GroupPlan], budget: usize) -> String {
     }
     if rest > 0 {
         let more = &changed[changed.len() - rest..];
-        out.push_str(&format!(
-            "| … {rest} more changed group(s) |  | {} | {} | {} |  |\n",
+        let _ = writeln!(
+            out,
+            "| … {rest} more changed group(s) |  | {} | {} | {} |  |",
             more.iter().map(|g| g.changes.add.len()).sum::<usize>(),
             more.iter().map(|g| g.changes.remove.len()).sum::<usize>(),
             more.iter().map(|g| g.pending.len()).sum::<usize>(),
-        ));
+        );
     }
     if unchanged > 0 {
-        out.push_str(&format!(
-            "| {unchanged} unchanged group(s) |  | 0 | 0 | 0 |  |\n"
-        ));
+        let _ = writeln!(out, "| {unchanged} unchanged group(s) |  | 0 | 0 | 0 |  |");
     }
     out
 }
@@ -171,15 +171,16 @@ impl List {
         } else {
             format!("first {} of {total}", self.shown)
         };
-        out.push_str(&format!("**{}** ({count}{})\n\n", self.title, self.note));
+        let _ = write!(out, "**{}** ({count}{})\n\n", self.title, self.note);
         for line in &self.lines[..self.shown] {
             out.push_str(line);
         }
         if self.shown < total {
-            out.push_str(&format!(
-                "- … and {} more, listed by `scimsync show` of the plan file\n",
+            let _ = writeln!(
+                out,
+                "- … and {} more, listed by `scimsync show` of the plan file",
                 total - self.shown
-            ));
+            );
         }
         out.push('\n');
     }
@@ -405,12 +406,15 @@ pub(super) fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
     }
     let rest = &sections[shown..];
     if !rest.is_empty() {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "\n{} more group(s) with {} to add and {} pending have no section here (a comment holds 65,000 characters); `scimsync show` of the plan file lists them.\n",
             rest.len(),
-            rest.iter().map(|s| s.group.changes.add.len()).sum::<usize>(),
+            rest.iter()
+                .map(|s| s.group.changes.add.len())
+                .sum::<usize>(),
             rest.iter().map(|s| s.group.pending.len()).sum::<usize>(),
-        ));
+        );
     }
     out.push_str(&unchanged);
     out.push_str(&footer);

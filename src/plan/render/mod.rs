@@ -7,6 +7,7 @@
 //! or a count). Every user is shown by its label with its id beside it. Every string from
 //! outside goes through [`escape`](super::escape) for the format it lands in.
 
+use std::fmt::Write as _;
 mod diff;
 mod markdown;
 mod table;
@@ -58,6 +59,10 @@ impl Default for RenderOptions {
 }
 
 /// Render `plan` as `format`.
+///
+/// # Panics
+///
+/// Never: JSON is UTF-8.
 pub fn render(plan: &Plan, format: Format, opts: &RenderOptions) -> String {
     match format {
         Format::Table => table::table(plan, opts),
@@ -202,10 +207,10 @@ fn group_title(g: &GroupPlan) -> String {
 /// `  − name (id)  reason` then `  + …` lines of a group: what the diff compares.
 fn change_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
     for u in &g.changes.remove {
-        out.push_str(&format!("  − {}  {}\n", who(plan, u), reason_of(g, u)));
+        let _ = writeln!(out, "  − {}  {}", who(plan, u), reason_of(g, u));
     }
     for u in &g.changes.add {
-        out.push_str(&format!("  + {}  {}\n", who(plan, u), reason_of(g, u)));
+        let _ = writeln!(out, "  + {}  {}", who(plan, u), reason_of(g, u));
     }
 }
 

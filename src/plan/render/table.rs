@@ -1,6 +1,7 @@
 //! The table for terminals: a summary row per group, then each changed group's member lines.
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use std::fmt::Write as _;
 
 use super::{
     Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text, group_title, rank,
@@ -14,25 +15,18 @@ use crate::plan::{GroupPlan, Plan};
 fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
     change_lines(plan, g, out);
     for p in &g.pending {
-        out.push_str(&format!(
-            "  ? {} pending ({})\n",
-            text(&p.key),
-            p.reason.as_str()
-        ));
+        let _ = writeln!(out, "  ? {} pending ({})", text(&p.key), p.reason.as_str());
     }
     for s in &g.skipped {
         let user = UserId(s.user.clone());
-        out.push_str(&format!(
-            "  · {} ({})\n",
-            who(plan, &user),
-            s.reason.as_str()
-        ));
+        let _ = writeln!(out, "  · {} ({})", who(plan, &user), s.reason.as_str());
     }
     if !g.member_groups.is_empty() {
-        out.push_str(&format!(
-            "  · {} member(s) that are groups, left alone\n",
+        let _ = writeln!(
+            out,
+            "  · {} member(s) that are groups, left alone",
             g.member_groups.len()
-        ));
+        );
     }
 }
 
@@ -88,26 +82,24 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
     }
     let mut out = format!("{t}\n");
     for g in listed {
-        out.push_str(&format!(
-            "\n{}, {}\n",
-            group_title(g),
-            text(&cursor_text(g))
-        ));
+        let _ = write!(out, "\n{}, {}\n", group_title(g), text(&cursor_text(g)));
         member_lines(plan, g, &mut out);
         if g.guard.overridden {
-            out.push_str(&format!(
-                "  ! removal limit overridden: {} of {} allowed\n",
+            let _ = writeln!(
+                out,
+                "  ! removal limit overridden: {} of {} allowed",
                 g.guard.removals, g.guard.limit
-            ));
+            );
         }
     }
     if let Some(line) = unchanged_line(unchanged, |n| text(n).into_owned()) {
-        out.push_str(&format!("\n{line}\n"));
+        let _ = write!(out, "\n{line}\n");
     }
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         "\n{}\nsha256 {}\n",
         summary_line(plan),
         text(&plan.sha256)
-    ));
+    );
     out
 }
