@@ -349,7 +349,13 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
         allow_removals: Some(usize::MAX),
         allow_empty_source: false,
     };
-    let inputs: Vec<(GroupSnapshot, Intent<String>, BTreeMap<String, Resolution>)> = (0..groups)
+    #[allow(clippy::type_complexity)]
+    let inputs: Vec<(
+        GroupSnapshot,
+        BTreeSet<String>,
+        Intent<String>,
+        BTreeMap<String, Resolution>,
+    )> = (0..groups)
         .map(|g| {
             let current: MemberSet = (0..members)
                 .map(|i| UserId(format!("user-{:07}", g * 7 + i)))
@@ -361,9 +367,8 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 desired.remove(&format!("user-{:07}", g * 7 + i));
                 desired.insert(format!("new-{g}-{i}"));
             }
-            let intent = Intent::new(desired, None);
-            let resolution = intent
-                .desired
+            let intent = Intent::new(&desired, None);
+            let resolution = desired
                 .iter()
                 .map(|k| (k.clone(), Resolution::User(UserId(k.clone()))))
                 .collect();
@@ -372,12 +377,12 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 members: current,
                 ..GroupSnapshot::default()
             };
-            (live, intent, resolution)
+            (live, desired, intent, resolution)
         })
         .collect();
     let started = Instant::now();
     let mut changed = 0;
-    for (live, intent, resolution) in inputs {
+    for (live, desired, intent, resolution) in inputs {
         let input = GroupInput {
             live: &live,
             mapping: Mapping {
@@ -395,6 +400,7 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 cursor_from: None,
                 cursor_to: None,
             },
+            desired: &desired,
             intent,
             resolution,
             policy: &policy,

@@ -21,7 +21,7 @@ fn sample_plan() -> Vec<u8> {
     "precondition": {"etag": "W/\"42\"", "members_sha256": "ab", "member_count": 2},
     "base": {"lineage": "0a1b", "serial": 3},
     "source": {"kind": "delta-http", "read": "delta", "cursor_from": "c1", "cursor_to": "c2"},
-    "intent": {"desired": ["a@x", "b@x", "d@x"], "granted": ["a@x", "d@x"], "revoked": ["c@x"], "mirror_known": true},
+    "intent": {"granted": ["a@x", "d@x"], "revoked": ["c@x"], "mirror_known": true, "desired_count": 3},
     "resolution": {"a@x": {"found": "u1"}, "b@x": {"user": "u2"}, "c@x": {"user": "u3"}, "d@x": "unknown"},
     "changes": {"add": ["u1"], "remove": ["u3"]},
     "reasons": {"u1": "granted", "u3": "revoked"},

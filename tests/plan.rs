@@ -51,7 +51,8 @@ async fn a_first_plan_adds_the_idp_members_and_skips_current_ones() {
     assert_eq!(names(&g.changes.add), ["u010", "u011"]);
     assert!(g.changes.remove.is_empty());
     assert!(g.skipped.is_empty() && g.pending.is_empty());
-    assert_eq!(g.intent.desired.len(), 5);
+    assert_eq!(g.intent.desired_count, 5);
+    assert_eq!(g.intent.granted.len(), 5, "a first read grants everyone");
     assert!(!g.intent.mirror_known, "a first read knows no mirror");
     assert_eq!(g.precondition.etag.as_ref().unwrap().as_str(), "\"1\"");
     assert_eq!(g.precondition.member_count, 5);

@@ -21,7 +21,7 @@
 //! Applying a plan twice is harmless: the state remembers which plan each group last
 //! applied, and a group that already holds its changes re-plans to nothing ("converged").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, stream};
@@ -32,7 +32,7 @@ use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
 use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
-use crate::model::{ETag, MemberChanges, TargetKind, UserId};
+use crate::model::{ETag, MemberChanges, TargetKind, UserId, UserKey};
 use crate::plan::planner::{GroupInput, Policy};
 use crate::plan::render::{changes_text, diff};
 use crate::plan::report::{
@@ -170,7 +170,7 @@ fn advance<'p>(g: &'p GroupPlan, etag: Option<&'p ETag>) -> Advance<'p> {
     Advance {
         group: &g.mapping.idp_group,
         cursor: g.source.cursor_to.as_ref(),
-        mirror: &g.intent.desired,
+        intent: &g.intent,
         etag,
     }
 }
@@ -181,6 +181,28 @@ fn found(g: &GroupPlan) -> impl Iterator<Item = (&str, &UserId)> {
         Resolution::Found(id) => Some((k.as_str(), id)),
         _ => None,
     })
+}
+
+/// What `g`'s planner saw, rebuilt from `state` (whose group has not moved since the plan):
+/// the desired set (the mirror and the plan's difference) and how each of its keys and of
+/// the revoked ones resolved (the plan's entry where it kept one, else derived again).
+fn rebuild(
+    g: &GroupPlan,
+    state: &State,
+    user_key: UserKey,
+) -> (BTreeSet<String>, BTreeMap<String, Resolution>) {
+    let desired = g.intent.desired(state.mirror(&g.mapping.idp_group));
+    let resolution = desired
+        .iter()
+        .chain(&g.intent.revoked)
+        .map(|k| {
+            let r = g.resolution.get(k).cloned().unwrap_or_else(|| {
+                Resolution::derived(k, state.users.get(k).map(|c| &c.id), user_key)
+            });
+            (k.clone(), r)
+        })
+        .collect();
+    (desired, resolution)
 }
 
 impl Run<'_> {
@@ -286,16 +308,24 @@ impl Run<'_> {
 
     /// Re-plan a group whose ETag moved: a fresh read, the same intent and resolution, the
     /// same state base, the same policy (with the override the plan recorded).
+    ///
+    /// The desired set is rebuilt from the state's mirror and the plan's difference (the
+    /// state has not moved: a group whose state moved is superseded, not stale), and each
+    /// key's resolution is the plan's where it kept one, else derived again
+    /// ([`Resolution::derived`]).
     async fn replan_stale(&self, g: &GroupPlan) -> Result<GroupPlan, GroupFailure> {
         let live = self.client.get_group(&g.group_id).await?;
+        let user_key = self.config.source.user_key();
+        let (desired, resolution) = self.ledger.read(|state| rebuild(g, state, user_key));
         let allow = g.guard.overridden.then_some(g.guard.limit);
         assemble(GroupInput {
             live: &live,
             mapping: g.mapping.clone(),
             base: g.base.clone(),
             source: g.source.clone(),
+            desired: &desired,
             intent: g.intent.clone(),
-            resolution: g.resolution.clone(),
+            resolution,
             policy: &policy(self.config, allow),
         })
     }
@@ -307,6 +337,7 @@ impl Run<'_> {
     async fn replan_superseded(&self, g: &GroupPlan) -> Result<GroupPlan, GroupFailure> {
         let live = self.client.get_group(&g.group_id).await?;
         let name = &g.mapping.idp_group;
+        let user_key = self.config.source.user_key();
         let (mirror, cursor, resolution, base) = self.ledger.read(|state: &State| {
             let mirror = state.mirror(name).cloned().unwrap_or_default();
             let resolution: BTreeMap<String, Resolution> = mirror
@@ -315,7 +346,7 @@ impl Run<'_> {
                     let r = match (state.users.get(k), g.resolution.get(k)) {
                         (Some(c), _) => Resolution::User(c.id.clone()),
                         (None, Some(r)) => r.clone(),
-                        (None, None) => Resolution::Unknown,
+                        (None, None) => Resolution::derived(k, None, user_key),
                     };
                     (k.clone(), r)
                 })
@@ -338,7 +369,8 @@ impl Run<'_> {
                 cursor_from: cursor.clone(),
                 cursor_to: cursor,
             },
-            intent: Intent::new(mirror.clone(), Some(&mirror)),
+            desired: &mirror,
+            intent: Intent::new(&mirror, Some(&mirror)),
             resolution,
             policy: &policy(self.config, allow),
         })
@@ -675,4 +707,144 @@ fn emit_report(events: Events, report: &ApplyReport) {
             exit_code: report.exit_code,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        Base, GroupId, GroupSnapshot, GroupTarget, Intent, Lineage, MemberSet, Mode, SourceKind,
+    };
+    use crate::plan::planner::plan_group;
+    use crate::plan::{TargetRef, file};
+    use crate::state::{CachedUser, GroupRecord};
+
+    fn keys(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// A plan keeps only a difference and the resolutions that carry information; through the
+    /// file and apply's rebuild, the state's mirror and that difference give back exactly the
+    /// desired set and resolutions the planner saw, and re-planning gives the same plan.
+    #[test]
+    fn a_plan_round_trips_through_the_rebuild() {
+        let at: jiff::Timestamp = "2026-11-29T03:00:00Z".parse().unwrap();
+        let cached = |id: &str| CachedUser {
+            id: UserId::from(id),
+            label: id.to_uppercase(),
+            confirmed_at: at,
+        };
+        // The mirror: a, b, c, x (x pending); the IdP now: b, c, x, n (new), f (found now).
+        let mirror = keys(&["a@x", "b@x", "c@x", "x@x"]);
+        let desired = keys(&["b@x", "c@x", "f@x", "n@x", "x@x"]);
+        let mut state = State {
+            lineage: Some(Lineage::from("0a1b")),
+            ..State::default()
+        };
+        for (k, id) in [("a@x", "ua"), ("b@x", "ub"), ("c@x", "uc"), ("n@x", "un")] {
+            state.users.insert(k.to_owned(), cached(id));
+        }
+        state.groups.insert(
+            "sales".into(),
+            GroupRecord {
+                serial: 4,
+                idp_members: Some(mirror.clone()),
+                ..GroupRecord::default()
+            },
+        );
+        let user = |id: &str| Resolution::User(UserId::from(id));
+        let resolution: BTreeMap<String, Resolution> = [
+            ("a@x", user("ua")),
+            ("b@x", user("ub")),
+            ("c@x", user("uc")),
+            ("n@x", user("un")),
+            ("f@x", Resolution::Found(UserId::from("uf"))),
+            ("x@x", Resolution::Unknown),
+        ]
+        .into_iter()
+        .map(|(k, r)| (k.to_owned(), r))
+        .collect();
+        let live = GroupSnapshot {
+            id: GroupId::from("g1"),
+            display_name: "Sales".into(),
+            members: ["ua", "ub", "uc"].into_iter().map(UserId::from).collect(),
+            ..GroupSnapshot::default()
+        };
+        let policy = Policy {
+            protected: BTreeSet::new(),
+            max_removals: 25,
+            max_ratio: 1.0,
+            allow_removals: None,
+            allow_empty_source: false,
+        };
+        let input = |desired, intent, resolution| GroupInput {
+            live: &live,
+            mapping: Mapping {
+                idp_group: "sales".into(),
+                target: GroupTarget::Id(GroupId::from("g1")),
+                mode: Mode::Delta,
+            },
+            base: Base {
+                lineage: state.lineage.clone(),
+                serial: 4,
+            },
+            source: SourceRef {
+                kind: SourceKind::DeltaHttp,
+                read: ReadKind::Delta,
+                cursor_from: None,
+                cursor_to: None,
+            },
+            desired,
+            intent,
+            resolution,
+            policy: &policy,
+        };
+        let intent = Intent::new(&desired, Some(&mirror));
+        let planned = plan_group(input(&desired, intent.clone(), resolution.clone())).unwrap();
+        let ids = |v: &[&str]| -> MemberSet { v.iter().map(|s| UserId::from(*s)).collect() };
+        assert_eq!(planned.changes.add, ids(&["uf", "un"]));
+        assert_eq!(planned.changes.remove, ids(&["ua"]));
+        // b and c are known and unchanged: not stored.
+        assert_eq!(
+            planned
+                .resolution
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["a@x", "f@x", "n@x", "x@x"]
+        );
+        let plan = Plan::new(
+            TargetRef {
+                kind: TargetKind::Genesys,
+                api_base: "https://api.mypurecloud.com".into(),
+            },
+            "00".into(),
+            at,
+            vec![planned],
+            &BTreeMap::new(),
+        );
+        let back = file::parse(&file::to_bytes(&plan), "p.json").unwrap();
+        file::verify(&back, "p.json").unwrap();
+        let g = &back.groups[0];
+        let (rebuilt, rebuilt_resolution) = rebuild(g, &state, UserKey::UserName);
+        assert_eq!(rebuilt, desired);
+        assert_eq!(rebuilt_resolution, resolution);
+        let replanned = plan_group(input(&rebuilt, g.intent.clone(), rebuilt_resolution)).unwrap();
+        assert_eq!(&replanned, g);
+
+        // Applied, the mirror becomes the desired set.
+        let mut advanced = mirror.clone();
+        g.intent.advance(&mut advanced);
+        assert_eq!(advanced, desired);
+
+        // With ids for keys, a key neither stored nor cached is its own resolution.
+        assert_eq!(
+            Resolution::derived("u7", None, UserKey::Id),
+            Resolution::User(UserId::from("u7"))
+        );
+        assert_eq!(
+            Resolution::derived("u7", None, UserKey::UserName),
+            Resolution::Unknown
+        );
+    }
 }

@@ -104,8 +104,8 @@ pub struct PlanRun<'a> {
     pub source: &'a Source,
     /// Cursors and the resolution cache (the mirrors are in `mirrors`).
     pub state: &'a State,
-    /// The state's mirrors, moved out of it: each group's becomes its intent's desired set
-    /// without a copy (a 1,000 × 1,000 state's mirrors are a million keys).
+    /// The state's mirrors, moved out of it: each group's becomes its desired set without a
+    /// copy (a 1,000 × 1,000 state's mirrors are a million keys).
     pub mirrors: Mirrors,
     /// The safety policy.
     pub policy: Policy,
@@ -140,14 +140,15 @@ impl Mirrors {
     }
 }
 
-/// The intent of a delta (`add`, `remove`) on top of `mirror`: the same as
-/// `Intent::new(mirror ∪ add − remove, Some(&mirror))`, but the mirror is moved into the
-/// desired set instead of copied, and grants and revocations are found from the delta alone.
+/// The desired set and intent of a delta (`add`, `remove`) on top of `mirror`: the same as
+/// `mirror ∪ add − remove` and `Intent::new(&that, Some(&mirror))`, but the mirror is moved
+/// into the desired set instead of copied, and grants and revocations are found from the
+/// delta alone.
 fn delta_intent(
     mut mirror: BTreeSet<String>,
     add: BTreeSet<String>,
     remove: BTreeSet<String>,
-) -> Intent<String> {
+) -> (BTreeSet<String>, Intent<String>) {
     let mut granted = BTreeSet::new();
     let mut revoked = BTreeSet::new();
     for k in add {
@@ -163,18 +164,20 @@ fn delta_intent(
             revoked.insert(k);
         }
     }
-    Intent {
-        desired: mirror,
+    let intent = Intent {
         granted,
         revoked,
         mirror_known: true,
-    }
+        desired_count: mirror.len(),
+    };
+    (mirror, intent)
 }
 
 /// One group as read in the first stage: its live state, the IdP's answer, and how far its
 /// users are resolved.
 struct Read {
     live: GroupSnapshot,
+    desired: BTreeSet<String>,
     intent: Intent<String>,
     source: SourceRef,
     resolved: Resolved,
@@ -274,11 +277,11 @@ impl PlanRun<'_> {
     /// as far as can be without waiting for other groups.
     async fn read_group(&self, group: &GroupConfig) -> Result<Read, GroupFailure> {
         let (live, intent) = tokio::join!(self.read_live(group), async {
-            let (intent, source) = self.read_intent(group).await?;
-            let resolved = self.resolve_known(&intent).await?;
-            Ok::<_, GroupFailure>((intent, source, resolved))
+            let (desired, intent, source) = self.read_intent(group).await?;
+            let resolved = self.resolve_known(&desired, &intent).await?;
+            Ok::<_, GroupFailure>((desired, intent, source, resolved))
         });
-        let (live, (intent, source, mut resolved)) = (live?, intent?);
+        let (live, (desired, intent, source, mut resolved)) = (live?, intent?);
         // Its members are users that exist, for the lookups of every group still to come.
         self.directory.known(&live.members);
         let key = self.directory.key();
@@ -299,6 +302,7 @@ impl PlanRun<'_> {
         }
         Ok(Read {
             live,
+            desired,
             intent,
             source,
             resolved,
@@ -326,6 +330,7 @@ impl PlanRun<'_> {
     async fn plan_group(&self, group: &GroupConfig, read: Read) -> Result<Planned, GroupFailure> {
         let Read {
             live,
+            desired,
             intent,
             source,
             mut resolved,
@@ -335,8 +340,7 @@ impl PlanRun<'_> {
             resolution, labels, ..
         } = resolved;
         if self.strict {
-            let unknown: Vec<&str> = intent
-                .desired
+            let unknown: Vec<&str> = desired
                 .iter()
                 .filter(|k| matches!(resolution.get(*k), Some(Resolution::Unknown) | None))
                 .map(String::as_str)
@@ -362,6 +366,7 @@ impl PlanRun<'_> {
             },
             base: self.state.base(&group.name),
             source,
+            desired: &desired,
             intent,
             resolution,
             policy: &self.policy,
@@ -370,11 +375,13 @@ impl PlanRun<'_> {
     }
 
     /// What the IdP wants of `group`: the mirror plus the delta since the cursor, or a
-    /// whole listing (full mode, a listing source, a first read, a resync).
+    /// whole listing (full mode, a listing source, a first read, a resync); as a desired set
+    /// (what the planner reconciles) and as a difference against the mirror (what the plan
+    /// records).
     async fn read_intent(
         &self,
         group: &GroupConfig,
-    ) -> Result<(Intent<String>, SourceRef), GroupFailure> {
+    ) -> Result<(BTreeSet<String>, Intent<String>, SourceRef), GroupFailure> {
         let record = self.state.groups.get(&group.name);
         let mirror = self.mirrors.take(&group.name);
         let cursor = record.and_then(|r| r.cursor.as_ref());
@@ -401,7 +408,11 @@ impl PlanRun<'_> {
             keys.iter().map(|k| key.normalize(k)).collect()
         };
         // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
-        let (intent, kind) = match read.answer {
+        let listed = |desired: BTreeSet<String>, mirror: Option<&BTreeSet<String>>| {
+            let intent = Intent::new(&desired, mirror);
+            (desired, intent)
+        };
+        let ((desired, intent), kind) = match read.answer {
             Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => (
                 delta_intent(
                     mirror.unwrap_or_default(),
@@ -410,13 +421,10 @@ impl PlanRun<'_> {
                 ),
                 ReadKind::Delta,
             ),
-            Answer::Delta { add, .. } => {
-                (Intent::new(normalize(add), mirror.as_ref()), ReadKind::Full)
+            Answer::Delta { add, .. } => (listed(normalize(add), mirror.as_ref()), ReadKind::Full),
+            Answer::Full { members } => {
+                (listed(normalize(members), mirror.as_ref()), ReadKind::Full)
             }
-            Answer::Full { members } => (
-                Intent::new(normalize(members), mirror.as_ref()),
-                ReadKind::Full,
-            ),
         };
         let kind = if resync { ReadKind::Resync } else { kind };
         let source = SourceRef {
@@ -425,7 +433,7 @@ impl PlanRun<'_> {
             cursor_from: since.cloned(),
             cursor_to: read.cursor_to,
         };
-        Ok((intent, source))
+        Ok((desired, intent, source))
     }
 
     /// How each key of `intent` resolves without a lookup, and the labels of the users
@@ -435,12 +443,15 @@ impl PlanRun<'_> {
     /// turns object ids into userPrincipalNames); then the state's resolution cache; the
     /// rest are looked up (ids: unless a member of a group read in this run). Revoked keys
     /// need only the cache: a user never resolved was never added by scimsync.
-    async fn resolve_known(&self, intent: &Intent<String>) -> Result<Resolved, GroupFailure> {
+    async fn resolve_known(
+        &self,
+        desired: &BTreeSet<String>,
+        intent: &Intent<String>,
+    ) -> Result<Resolved, GroupFailure> {
         let key = self.directory.key();
         let mut out = Resolved::default();
         let cached = |k: &str| self.state.users.get(k);
-        let valid: BTreeSet<String> = intent
-            .desired
+        let valid: BTreeSet<String> = desired
             .iter()
             .filter(|k| {
                 let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
@@ -802,10 +813,9 @@ mod tests {
             for k in &remove {
                 desired.remove(k);
             }
-            prop_assert_eq!(
-                delta_intent(mirror.clone(), add, remove),
-                Intent::new(desired, Some(&mirror))
-            );
+            let intent = Intent::new(&desired, Some(&mirror));
+            prop_assert_eq!(&intent.desired(Some(&mirror)), &desired);
+            prop_assert_eq!(delta_intent(mirror.clone(), add, remove), (desired, intent));
         }
     }
 }

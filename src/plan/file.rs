@@ -286,7 +286,7 @@ pub(crate) mod tests {
                 cursor_to: Some("c15".into()),
             },
             intent: Intent::new(
-                keys(&["alice@x", "bob@x", "dan@x"]),
+                &keys(&["alice@x", "bob@x", "dan@x"]),
                 Some(&keys(&["bob@x", "carol@x"])),
             ),
             resolution: [

@@ -21,6 +21,7 @@ pub use crate::model::Base;
 pub use crate::model::Intent;
 use crate::model::{
     Cursor, ETag, GroupId, GroupTarget, MemberChanges, Mode, SourceKind, TargetKind, UserId,
+    UserKey,
 };
 
 /// The plan file format this build writes and reads.
@@ -31,8 +32,9 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Format 2, per group: the Genesys group and the config mapping it was planned for; the
 /// precondition (ETag, members digest, count); the state `base` (lineage + serial) it was
 /// made from; where the IdP answer came from and how it was read; the IdP's answer in IdP
-/// keys (`intent`, what apply writes as the new mirror and what a re-plan reuses); how each
-/// key resolved; the changes in Genesys ids with a reason each; pending and skipped users;
+/// keys as a difference against the state's mirror (`intent`: apply turns the mirror into the
+/// new one with it, a re-plan rebuilds the desired set from it); how the keys resolved, where
+/// that cannot be derived again (see [`Resolution::is_kept`]); the changes in Genesys ids with a reason each; pending and skipped users;
 /// the guard. `labels` gives a human label for every user id the plan names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,10 +88,14 @@ pub struct GroupPlan {
     pub base: Base,
     /// Where the intent came from.
     pub source: SourceRef,
-    /// The IdP's answer, in IdP keys.
+    /// The IdP's answer, in IdP keys, as a difference against the state's mirror at `base`:
+    /// the desired set is [`Intent::desired`] of that mirror.
     pub intent: Intent<String>,
-    /// How each IdP key of `intent.desired` and `intent.revoked` resolved. A re-plan reuses
-    /// it; apply adds the users found by a lookup to the state's resolution cache.
+    /// How the IdP keys of the desired set and of `intent.revoked` resolved, for the keys
+    /// whose resolution cannot be derived again ([`Resolution::is_kept`]); every other key is
+    /// [`Resolution::derived`]. A re-plan reuses it; apply adds the users found by a lookup to
+    /// the state's resolution cache.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resolution: BTreeMap<String, Resolution>,
     /// What will be sent.
     pub changes: MemberChanges,
@@ -129,6 +135,37 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// Whether a plan whose changes are `changes` keeps this resolution.
+    ///
+    /// The rule: a plan stores a key's resolution only where apply or a re-plan could not
+    /// derive it again. Kept: a user found by a lookup in this plan ([`Found`](Self::Found):
+    /// apply adds it to the state's cache), [`Inactive`](Self::Inactive),
+    /// [`Unknown`](Self::Unknown), [`Disabled`](Self::Disabled),
+    /// [`NotAUser`](Self::NotAUser), [`Invalid`](Self::Invalid) (what the IdP or a lookup
+    /// said in this plan), and any key whose user a change names (apply drops those keys from
+    /// the cache when Genesys refuses the user; labels name them). Dropped: a key resolved
+    /// as an active [`User`](Self::User) already known — from the state's resolution cache,
+    /// or, with `user_key = "id"`, the key itself — that no change names; a re-plan rebuilds
+    /// it with [`Resolution::derived`]. An unchanged group thus stores no resolution at all.
+    pub fn is_kept(&self, changes: &MemberChanges) -> bool {
+        match self {
+            Self::User(id) => changes.add.contains(id) || changes.remove.contains(id),
+            _ => true,
+        }
+    }
+
+    /// The resolution of a key the plan did not keep: the state's cache entry for it
+    /// (`cached`), else, when IdP keys are Genesys ids, the key itself; else
+    /// [`Unknown`](Self::Unknown) (the cache entry was dropped since: the user is pending,
+    /// and the next plan looks it up again).
+    pub fn derived(key: &str, cached: Option<&UserId>, user_key: UserKey) -> Self {
+        match cached {
+            Some(id) => Self::User(id.clone()),
+            None if user_key == UserKey::Id => Self::User(UserId::from(key)),
+            None => Self::Unknown,
+        }
+    }
+
     /// The Genesys user, if the key names one.
     pub fn id(&self) -> Option<&UserId> {
         match self {

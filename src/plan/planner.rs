@@ -144,9 +144,14 @@ pub struct GroupInput<'a> {
     pub base: Base,
     /// Where the intent came from.
     pub source: SourceRef,
-    /// What the IdP wants, in IdP keys.
+    /// Every member the IdP grants now, in IdP keys: built from what was read at plan time,
+    /// and from the mirror and the plan's difference ([`Intent::desired`]) at re-plan time.
+    pub desired: &'a BTreeSet<String>,
+    /// The same, as a difference against the mirror: what the plan records.
     pub intent: Intent<String>,
-    /// How each key of the intent resolved (a missing key counts as [`Resolution::Unknown`]).
+    /// How each key of `desired` and `intent.revoked` resolved (a missing key counts as
+    /// [`Resolution::Unknown`]). The plan keeps only the entries that carry information
+    /// ([`Resolution::is_kept`]).
     pub resolution: BTreeMap<String, Resolution>,
     /// The safety policy.
     pub policy: &'a Policy,
@@ -163,8 +168,9 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         mapping,
         base,
         source,
+        desired,
         intent,
-        resolution,
+        mut resolution,
         policy,
     } = input;
     let current = &live.members;
@@ -177,7 +183,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     let mut desired_ids = BTreeSet::new();
     let mut candidates: BTreeMap<UserId, ChangeReason> = BTreeMap::new();
 
-    for key in &intent.desired {
+    for key in desired {
         match resolved(key) {
             Resolution::User(id) | Resolution::Found(id) => {
                 desired_ids.insert(id.clone());
@@ -245,11 +251,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     }
 
     let listing = source.read != ReadKind::Delta;
-    if listing
-        && intent.desired.is_empty()
-        && !changes.remove.is_empty()
-        && !policy.allow_empty_source
-    {
+    if listing && desired.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source {
         return Err(GuardTrip::EmptySource {
             members: current.len(),
         });
@@ -264,6 +266,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
             members: current.len(),
         });
     }
+    resolution.retain(|_, r| r.is_kept(&changes));
     Ok(GroupPlan {
         group_id: live.id.clone(),
         display_name: live.display_name.clone(),
@@ -364,6 +367,7 @@ mod tests {
         live: &'a GroupSnapshot,
         mode: Mode,
         read: ReadKind,
+        desired: &'a BTreeSet<String>,
         intent: Intent<String>,
         resolution: BTreeMap<String, Resolution>,
         policy: &'a Policy,
@@ -385,6 +389,7 @@ mod tests {
                 cursor_from: None,
                 cursor_to: None,
             },
+            desired,
             intent,
             resolution,
             policy,
@@ -400,8 +405,9 @@ mod tests {
         policy: &Policy,
     ) -> Result<GroupPlan, GuardTrip> {
         let mirror = mirror.map(keys);
-        let intent = Intent::new(keys(desired), mirror.as_ref());
-        let all: BTreeSet<String> = intent.desired.union(&intent.revoked).cloned().collect();
+        let desired = keys(desired);
+        let intent = Intent::new(&desired, mirror.as_ref());
+        let all: BTreeSet<String> = desired.union(&intent.revoked).cloned().collect();
         let read = if mode == Mode::Full {
             ReadKind::Full
         } else {
@@ -411,6 +417,7 @@ mod tests {
             live,
             mode,
             read,
+            &desired,
             intent,
             resolution(&all, extra),
             policy,
@@ -569,12 +576,14 @@ mod tests {
         let g = live(&["a"]);
         let trip = plan(&g, Mode::Full, &[], None, &[], &policy()).unwrap_err();
         assert_eq!(trip, GuardTrip::EmptySource { members: 1 });
-        let intent = Intent::new(BTreeSet::new(), Some(&keys(&["ka"])));
+        let nobody = BTreeSet::new();
+        let intent = Intent::new(&nobody, Some(&keys(&["ka"])));
         let strict = policy();
         let resync = input(
             &g,
             Mode::Delta,
             ReadKind::Resync,
+            &nobody,
             intent,
             resolution(&keys(&["ka"]), &[]),
             &strict,
@@ -593,6 +602,41 @@ mod tests {
                 .unwrap()
                 .changes
                 .is_empty()
+        );
+    }
+
+    /// A steady-state group stores neither its IdP answer nor its members' resolutions:
+    /// however large, its plan is a few hundred bytes.
+    #[test]
+    fn an_unchanged_group_serializes_small_whatever_its_size() {
+        let keys_: Vec<String> = (0..1000).map(|i| format!("k{i:05}")).collect();
+        let refs: Vec<&str> = keys_.iter().map(String::as_str).collect();
+        let members: Vec<&str> = refs.iter().map(|k| &k[1..]).collect();
+        let mut g = live(&members);
+        g.etag = Some(crate::model::ETag::from("W/\"42\""));
+        for mode in [Mode::Delta, Mode::Full] {
+            let p = plan(&g, mode, &refs, Some(&refs), &[], &policy()).unwrap();
+            assert!(p.changes.is_empty() && p.pending.is_empty());
+            assert!(p.intent.is_unchanged());
+            assert_eq!(p.intent.desired_count, 1000);
+            assert!(p.resolution.is_empty(), "{:?}", p.resolution.len());
+            let bytes = serde_json::to_vec(&p).unwrap();
+            assert!(bytes.len() < 600, "{} bytes", bytes.len());
+        }
+        // One change keeps only the resolutions that carry information.
+        let p = plan(
+            &g,
+            Mode::Delta,
+            &refs[1..],
+            Some(&refs),
+            &[("k00001", Resolution::Found("00001".into()))],
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(p.changes.remove, ids(&["00000"]));
+        assert_eq!(
+            p.resolution.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["k00000", "k00001"]
         );
     }
 

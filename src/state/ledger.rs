@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{CachedUser, State, StateError, Store, Version};
-use crate::model::{Base, Cursor, ETag, UserId};
+use crate::model::{Base, Cursor, ETag, Intent, UserId};
 
 /// What a group's applied plan moves its state to.
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +36,10 @@ pub struct Advance<'p> {
     pub group: &'p str,
     /// The IdP cursor after the plan's read.
     pub cursor: Option<&'p Cursor>,
-    /// The IdP's membership as of that cursor: the new mirror.
-    pub mirror: &'p BTreeSet<String>,
+    /// The IdP's membership as of that cursor, as a difference against the group's mirror
+    /// (the one the plan was made from: apply refuses a group whose state moved). The new
+    /// mirror is [`Intent::advance`] of it.
+    pub intent: &'p Intent<String>,
     /// The group's ETag after the apply, if known.
     pub etag: Option<&'p ETag>,
 }
@@ -151,10 +153,9 @@ impl<'a> Ledger<'a> {
             .or_insert(record.serial);
         record.serial += 1;
         record.cursor = to.cursor.cloned();
-        // Most groups of a steady-state apply keep their mirror: compare, do not copy.
-        if record.idp_members.as_ref() != Some(to.mirror) {
-            record.idp_members = Some(to.mirror.clone());
-        }
+        // In place: a steady-state group's mirror is left as it is, whatever its size.
+        to.intent
+            .advance(record.idp_members.get_or_insert_with(BTreeSet::new));
         if let Some(etag) = to.etag {
             record.etag = Some(etag.clone());
         }
@@ -325,14 +326,14 @@ mod tests {
         let store = Store::File(dir.path().join("s.json"));
         let labels = BTreeMap::new();
         let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels);
-        let mirror: BTreeSet<String> = ["alice".to_owned()].into();
+        let intent = Intent::new(&["alice".to_owned()].into(), None);
         for g in 0..1000 {
             let name = format!("group-{g:04}");
             ledger.note(
                 Advance {
                     group: &name,
                     cursor: None,
-                    mirror: &mirror,
+                    intent: &intent,
                     etag: None,
                 },
                 [],
@@ -345,6 +346,13 @@ mod tests {
         let saved = State::load_file(&dir.path().join("s.json")).unwrap();
         assert_eq!(saved.groups.len(), 1000);
         assert!(saved.groups.values().all(|g| g.serial == 1));
+        let alice = BTreeSet::from(["alice".to_owned()]);
+        assert!(
+            saved
+                .groups
+                .values()
+                .all(|g| g.idp_members.as_ref() == Some(&alice))
+        );
         assert!(saved.lineage.is_some());
         // Nothing new: a commit writes nothing, whenever it comes.
         let before = ledger.writes();
