@@ -1,0 +1,285 @@
+//! `scimsync plan`: read IdP intent and live group state, reconcile, write a plan.
+//!
+//! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET,
+//! one IdP read, and a lookup only for users the state's resolution cache does not hold and
+//! no group read shows (see [`PlanRun::plan_all`] for the pipeline). A plan is all or nothing: if
+//! any group fails (IdP error, unknown group, …) or trips a safety guard, no plan is written.
+
+mod pipeline;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Env, connect, open_source};
+use crate::cli::PlanArgs;
+use crate::config::Config;
+use crate::events::{Action, Event, Events, Level, UserReason};
+use crate::exit_code::ExitCode;
+use crate::model::{GroupId, UserId};
+use crate::plan::planner::{GroupInput, Policy, Stopped, plan_group};
+use crate::plan::render::{RenderOptions, render};
+use crate::plan::{GroupPlan, Plan, TargetRef, file};
+use crate::source::SourceError;
+use crate::target::ScimError;
+use crate::target::directory::Directory;
+
+/// Why one group could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupFailure {
+    /// The IdP read failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A SCIM call failed.
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    /// `--strict` and some users do not exist.
+    #[error(
+        "{count} user(s) in the IdP's answer do not exist in Genesys Cloud ({list}); without --strict they are skipped as unknown-user"
+    )]
+    Strict {
+        /// How many.
+        count: usize,
+        /// The first few.
+        list: String,
+    },
+    /// A safety guard stopped it.
+    #[error(transparent)]
+    Guard(Stopped),
+    /// Two config entries name the same Genesys group.
+    #[error(
+        "groups {first:?} and {second:?} both map to Genesys group {display_name} ({id}); two mappings of one group would undo each other's changes: keep one [[group]] for it"
+    )]
+    DoubleMapping {
+        /// The first entry's name.
+        first: String,
+        /// The second entry's name.
+        second: String,
+        /// The Genesys group.
+        id: GroupId,
+        /// Its display name.
+        display_name: String,
+    },
+}
+
+/// The safety policy of `config`, with `--allow-removals`.
+pub fn policy(config: &Config, allow_removals: Option<usize>) -> Policy {
+    Policy {
+        protected: config.safety.protected_members.clone(),
+        max_removals: config.safety.max_removals_per_group,
+        max_ratio: config.safety.max_removal_ratio,
+        allow_removals,
+        allow_empty_source: config.safety.allow_empty_source,
+    }
+}
+
+/// A group's plan, or the guard message that stopped it: what `plan` and apply's re-plan share.
+pub fn assemble(input: GroupInput<'_>) -> Result<GroupPlan, GroupFailure> {
+    let name = input.mapping.idp_group.clone();
+    let live = input.live;
+    let policy = input.policy;
+    plan_group(input).map_err(|trip| {
+        GroupFailure::Guard(Stopped {
+            group: name,
+            display_name: live.display_name.clone(),
+            trip,
+            max_removals: policy.max_removals,
+            max_ratio: policy.max_ratio,
+        })
+    })
+}
+
+/// One `planned_change` per member change, a `diagnostic` per pending or skipped user, then
+/// the `change_summary`.
+fn emit_plan(events: Events, plan: &Plan) {
+    for g in &plan.groups {
+        let changes = g
+            .changes
+            .remove
+            .iter()
+            .map(|u| (Action::Remove, u))
+            .chain(g.changes.add.iter().map(|u| (Action::Add, u)));
+        let name = g.mapping.idp_group.as_str();
+        for (action, user) in changes {
+            let verb = match action {
+                Action::Add => "add",
+                Action::Remove => "remove",
+            };
+            events.emit(
+                Level::Info,
+                &format!("{name}: {verb} {} ({user})", plan.label(user)),
+                &Event::PlannedChange {
+                    group: name,
+                    group_id: &g.group_id,
+                    display_name: &g.display_name,
+                    action,
+                    user,
+                    label: plan.label(user),
+                    reason: g.reasons.get(user).copied(),
+                    etag: g.precondition.etag.as_ref(),
+                },
+            );
+        }
+        for p in &g.pending {
+            events.emit(
+                Level::Warn,
+                &format!("{name}: {} pending ({})", p.key, p.reason.as_str()),
+                &Event::Diagnostic {
+                    group: Some(name),
+                    user: Some(&p.key),
+                    reason: Some(UserReason::Pending(p.reason)),
+                    pending: true,
+                },
+            );
+        }
+        for s in &g.skipped {
+            events.emit(
+                Level::Warn,
+                &format!("{name}: {} skipped ({})", s.user, s.reason.as_str()),
+                &Event::Diagnostic {
+                    group: Some(name),
+                    user: Some(&s.user),
+                    reason: Some(UserReason::Skipped(s.reason)),
+                    pending: false,
+                },
+            );
+        }
+    }
+    let summary = &plan.summary;
+    events.emit(
+        Level::Info,
+        &crate::plan::render::summary_line(plan),
+        &Event::PlanSummary {
+            operation: "plan",
+            add: summary.add,
+            remove: summary.remove,
+            pending: summary.pending,
+            groups: summary.groups,
+            groups_changed: summary.groups_changed,
+            sha256: &plan.sha256,
+        },
+    );
+}
+
+/// A sealed plan of `groups` for `config`.
+pub fn seal_plan(
+    config: &Config,
+    groups: Vec<GroupPlan>,
+    labels: &BTreeMap<UserId, String>,
+) -> Plan {
+    Plan::new(
+        TargetRef {
+            kind: config.target.kind,
+            api_base: config.target.api_base.as_str().to_owned(),
+        },
+        config.sha256.clone(),
+        now(),
+        groups,
+        labels,
+    )
+}
+
+/// Now, to the second: plans and states name times a person reads.
+pub fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
+/// Run `scimsync plan`.
+pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
+    let events = Events::new(args.json);
+    events.version("plan");
+    events.finish(plan(args, env, events).await)
+}
+
+async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.path)?;
+    let groups = config.select(&args.group)?;
+    // plan reads without locking: it writes nothing to the state.
+    let mut state = config.state.load().await?.state;
+    let mirrors = Mirrors::take_from(&mut state);
+    let http = super::http_client()?;
+    let client = connect(&config, env, &http)?;
+    let source = open_source(&config, env, &http)?;
+    let run = PlanRun {
+        config: &config,
+        client: &client,
+        source: &source,
+        state: &state,
+        mirrors,
+        policy: policy(&config, args.allow_removals),
+        strict: args.strict,
+        directory: Directory::new(config.source.user_key()),
+    };
+    let results = run.plan_all(&groups).await;
+    let mut planned = Vec::new();
+    let mut labels = BTreeMap::new();
+    let (mut failed, mut guarded) = (0, 0);
+    let mut messages = String::new();
+    for (name, result) in results {
+        match result {
+            Ok((g, l)) => {
+                planned.push(g);
+                labels.extend(l);
+            }
+            Err(GroupFailure::Guard(stopped)) => {
+                guarded += 1;
+                events.diagnostic(Level::Error, Some(&name), &stopped.to_string());
+                let _ = writeln!(messages, "{stopped}");
+            }
+            Err(e) => {
+                failed += 1;
+                events.diagnostic(Level::Error, Some(&name), &e.to_string());
+                let _ = writeln!(messages, "error: group {name}: {e}");
+            }
+        }
+    }
+    if failed > 0 || guarded > 0 {
+        eprint!("{messages}");
+        if failed > 0 {
+            anyhow::bail!(
+                "{failed} of {} group(s) could not be planned; no plan was written",
+                groups.len()
+            );
+        }
+        eprintln!("{guarded} group(s) stopped by a safety guard; no plan was written");
+        return Ok(ExitCode::Guard);
+    }
+    label_unnamed(
+        &client,
+        &state,
+        config.source.user_key(),
+        &planned,
+        &mut labels,
+        config.target.concurrency,
+    )
+    .await;
+    let plan = seal_plan(&config, planned, &labels);
+    if events.enabled() {
+        emit_plan(events, &plan);
+    } else {
+        let opts = RenderOptions {
+            plan_file: args.out.as_ref().map(|p| p.display().to_string()),
+            ..RenderOptions::default()
+        };
+        print!("{}", render(&plan, args.format.into(), &opts));
+    }
+    if let Some(out) = &args.out {
+        file::write(out, &plan)?;
+        tracing::info!("Plan written to {} (sha256 {})", out.display(), plan.sha256);
+    }
+    // Pending users alone are not changes: nothing would be sent.
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::Changes
+    } else {
+        ExitCode::Success
+    })
+}
+
+pub use self::pipeline::{Mirrors, PlanRun};
+pub use self::resolve::{DELETED_USER, label_unnamed};
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,186 @@
+//! Who each IdP key is: the IdP's description of its users, the state's resolution cache,
+//! the members of groups read, and lookups for the rest; and labels for the users a plan
+//! removes that nothing named.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, stream};
+
+use super::GroupFailure;
+use super::pipeline::{PlanRun, Resolved};
+use crate::model::{UserId, UserKey};
+use crate::plan::{GroupPlan, Intent, Resolution};
+use crate::state::State;
+use crate::target::ScimClient;
+use crate::target::directory::Entry;
+
+impl PlanRun<'_> {
+    /// How each key of `intent` resolves without a lookup, and the labels of the users
+    /// found; the keys left to look up.
+    ///
+    /// Desired keys: the IdP describes them first (a disabled account is not desired; Graph
+    /// turns object ids into userPrincipalNames); then the state's resolution cache; the
+    /// rest are looked up (ids: unless a member of a group read in this run). Revoked keys
+    /// need only the cache: a user never resolved was never added by scimsync.
+    pub(super) async fn resolve_known(
+        &self,
+        desired: &BTreeSet<String>,
+        intent: &Intent<String>,
+    ) -> Result<Resolved, GroupFailure> {
+        let key = self.directory.key();
+        let mut out = Resolved::default();
+        let cached = |k: &str| self.state.users.get(k);
+        let valid: BTreeSet<String> = desired
+            .iter()
+            .filter(|k| {
+                let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
+                if !ok {
+                    out.resolution.insert((*k).clone(), Resolution::Invalid);
+                }
+                ok
+            })
+            .cloned()
+            .collect();
+        let described = self.source.describe_users(&valid).await?;
+        for k in &valid {
+            let Some(user) = described.get(k) else {
+                out.resolution.insert(k.clone(), Resolution::NotAUser);
+                continue;
+            };
+            if let Some(label) = &user.label
+                && let Some(c) = cached(k)
+            {
+                out.labels.insert(c.id.clone(), label.clone());
+            }
+            if !user.enabled {
+                out.resolution.insert(
+                    k.clone(),
+                    Resolution::Disabled(cached(k).map(|c| c.id.clone())),
+                );
+            } else if let Some(c) = cached(k) {
+                out.labels
+                    .entry(c.id.clone())
+                    .or_insert_with(|| c.label.clone());
+                out.resolution
+                    .insert(k.clone(), Resolution::User(c.id.clone()));
+            } else {
+                out.lookups
+                    .insert(k.clone(), key.normalize(&user.target_key));
+            }
+        }
+        for k in &intent.revoked {
+            let r = match cached(k) {
+                Some(c) => {
+                    out.labels
+                        .entry(c.id.clone())
+                        .or_insert_with(|| c.label.clone());
+                    Resolution::User(c.id.clone())
+                }
+                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
+                None => Resolution::Unknown,
+            };
+            out.resolution.insert(k.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Make the lookups `resolved` still holds (none when all its users were known).
+    pub(super) async fn look_up(&self, resolved: &mut Resolved) -> Result<(), GroupFailure> {
+        if resolved.lookups.is_empty() {
+            return Ok(());
+        }
+        let key = self.directory.key();
+        let targets: BTreeSet<String> = resolved.lookups.values().cloned().collect();
+        let found = self
+            .directory
+            .resolve(self.client, &targets, self.config.target.concurrency)
+            .await?;
+        for (k, target_key) in std::mem::take(&mut resolved.lookups) {
+            let r = match found.get(&target_key).cloned().flatten() {
+                Some(Entry { user, known: true }) => Resolution::User(user.id),
+                Some(Entry { user, .. }) => {
+                    resolved.labels.insert(user.id.clone(), user.label);
+                    match (user.active, key) {
+                        (false, _) => Resolution::Inactive(user.id),
+                        // An id is its own resolution: nothing to cache.
+                        (true, UserKey::Id) => Resolution::User(user.id),
+                        (true, _) => Resolution::Found(user.id),
+                    }
+                }
+                None => Resolution::Unknown,
+            };
+            resolved.resolution.insert(k, r);
+        }
+        Ok(())
+    }
+}
+
+/// The label a plan shows for a user that no longer exists in Genesys.
+pub const DELETED_USER: &str = "(deleted user)";
+
+/// Labels for users `groups` change that nothing has named yet, without a request where the
+/// plan already knows: the IdP key when keys are userNames, then the state's resolution
+/// cache; then, for users to be removed only, one user GET each (a 404 is a deleted user).
+/// The GETs are bounded by the removal guard, never one per existing member. Labels are
+/// display only: a failed GET leaves the id, and the plan goes on.
+///
+/// A post-pass over the planned groups, so that however the groups are planned, this stays
+/// one call before the plan is sealed.
+pub async fn label_unnamed(
+    client: &ScimClient,
+    state: &State,
+    key: UserKey,
+    groups: &[GroupPlan],
+    labels: &mut BTreeMap<UserId, String>,
+    concurrency: usize,
+) {
+    for g in groups {
+        for (k, r) in &g.resolution {
+            if let Some(id) = r.id()
+                && key == UserKey::UserName
+                && (g.changes.add.contains(id) || g.changes.remove.contains(id))
+            {
+                labels.entry(id.clone()).or_insert_with(|| k.clone());
+            }
+        }
+    }
+    let cached: BTreeMap<&UserId, &str> = state
+        .users
+        .values()
+        .filter(|u| !u.label.is_empty())
+        .map(|u| (&u.id, u.label.as_str()))
+        .collect();
+    let mut unnamed = BTreeSet::new();
+    for g in groups {
+        for id in g.changes.add.iter().chain(&g.changes.remove) {
+            if labels.contains_key(id) {
+                continue;
+            }
+            if let Some(label) = cached.get(id) {
+                labels.insert(id.clone(), (*label).to_owned());
+            } else if g.changes.remove.contains(id) {
+                unnamed.insert(id.clone());
+            }
+        }
+    }
+    let found: Vec<(UserId, Option<String>)> = stream::iter(unnamed)
+        .map(|id| async move {
+            let label = match client.get_user(&id).await {
+                Ok(Some(user)) => Some(user.label),
+                Ok(None) => Some(DELETED_USER.to_owned()),
+                Err(e) => {
+                    tracing::debug!("no label for user {id}: {e}");
+                    None
+                }
+            };
+            (id, label)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (id, label) in found {
+        if let Some(label) = label.filter(|l| *l != id.0) {
+            labels.insert(id, label);
+        }
+    }
+}

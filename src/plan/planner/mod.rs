@@ -1,0 +1,311 @@
+//! Reconciliation: a group's intent (in IdP keys), how each key resolved, and the group's
+//! live members, under the safety policy → the group's plan. Pure and deterministic: inputs
+//! and outputs are sorted sets and maps.
+//!
+//! The rules (DESIGN.md, "Modes"):
+//!
+//! - **Adds** are the desired users that resolve to an active Genesys user and are not
+//!   members, in both modes — also a user the IdP granted and someone removed by hand
+//!   (drift is corrected). The reason says which: granted, restored, a pending user resolved.
+//! - **Pending**: desired users that resolve to no Genesys user, or to an inactive one. They
+//!   stay in the intent (so in the mirror) and every later plan looks them up again.
+//! - **Removes** in `delta` mode: members the IdP granted and has since revoked (the
+//!   mirror's keys missing from the desired set, `Intent::revoked`), and members whose IdP
+//!   account is disabled; never a member the IdP never granted. With an unknown mirror
+//!   nothing is revoked, so nothing is removed. In `full` mode: also every member whose id
+//!   no desired key resolves to.
+//! - Protected members are never removed (`protected`); members that are groups are never
+//!   touched or counted (they are not in [`GroupSnapshot::members`]).
+//! - The removal guard: at most `min(max_removals_per_group, max(1, ⌊max_removal_ratio ×
+//!   members⌋))` removals per group (at least one removal is always allowed, so that a small
+//!   group can lose a member), or exactly `--allow-removals N` when given.
+//! - Fail closed: a whole-membership read (first read, full, resync) that is empty, for a
+//!   group that would lose members by it, is refused unless `allow_empty_source`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    ChangeReason, GroupPlan, Guard, Intent, Mapping, Pending, PendingReason, Precondition,
+    ReadKind, Resolution, SkipReason, Skipped, SourceRef,
+};
+use crate::model::Base;
+use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
+
+/// The safety policy a group is planned under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Never removed.
+    pub protected: BTreeSet<UserId>,
+    /// `safety.max_removals_per_group`.
+    pub max_removals: usize,
+    /// `safety.max_removal_ratio`.
+    pub max_ratio: f64,
+    /// `--allow-removals N`: replaces both limits.
+    pub allow_removals: Option<usize>,
+    /// `safety.allow_empty_source`.
+    pub allow_empty_source: bool,
+}
+
+impl Policy {
+    /// The removal limit for a group of `members` members, and whether it was overridden.
+    pub fn limit(&self, members: usize) -> (usize, bool) {
+        if let Some(n) = self.allow_removals {
+            (n, true)
+        } else {
+            // A ratio in [0, 1] of a member count: the float is exact enough and in range.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let by_ratio = ((self.max_ratio * members as f64).floor() as usize).max(1);
+            (self.max_removals.min(by_ratio), false)
+        }
+    }
+}
+
+/// Why a safety guard stopped a group's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardTrip {
+    /// More removals than allowed.
+    TooManyRemovals {
+        /// Removals the plan would make.
+        removals: usize,
+        /// Removals allowed.
+        limit: usize,
+        /// Whether the limit came from `--allow-removals`.
+        overridden: bool,
+        /// The group's member count.
+        members: usize,
+    },
+    /// A whole-membership answer with no members, for a group that would lose some.
+    EmptySource {
+        /// The group's member count.
+        members: usize,
+    },
+}
+
+/// A group whose plan a guard stopped: what the message needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    /// The IdP group (config name).
+    pub group: String,
+    /// The Genesys group's display name.
+    pub display_name: String,
+    /// Which guard, and its figures.
+    pub trip: GuardTrip,
+    /// `safety.max_removals_per_group`.
+    pub max_removals: usize,
+    /// `safety.max_removal_ratio`.
+    pub max_ratio: f64,
+}
+
+impl std::error::Error for Stopped {}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, display) = (&self.group, &self.display_name);
+        match self.trip {
+            GuardTrip::TooManyRemovals {
+                removals,
+                limit,
+                overridden: true,
+                ..
+            } => write!(
+                f,
+                "safety guard: group {name} ({display}) would lose {removals} members, over --allow-removals {limit}; raise it to {removals} if these removals are intended"
+            ),
+            GuardTrip::TooManyRemovals {
+                removals,
+                limit,
+                members,
+                ..
+            } => write!(
+                f,
+                "safety guard: group {name} ({display}) would lose {removals} of its {members} members, over the limit of {limit} (safety.max_removals_per_group = {}, max_removal_ratio = {}); if these removals are intended, re-run with --allow-removals {removals}",
+                self.max_removals, self.max_ratio
+            ),
+            GuardTrip::EmptySource { members } => write!(
+                f,
+                "safety guard: the IdP answered an empty membership for group {name} ({display}), which has {members} members; an IdP outage must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
+            ),
+        }
+    }
+}
+
+/// Everything one group's plan is made of.
+#[derive(Debug, Clone)]
+pub struct GroupInput<'a> {
+    /// The group as read now.
+    pub live: &'a GroupSnapshot,
+    /// The config's mapping.
+    pub mapping: Mapping,
+    /// The state it is planned from.
+    pub base: Base,
+    /// Where the intent came from.
+    pub source: SourceRef,
+    /// Every member the IdP grants now, in IdP keys: built from what was read at plan time,
+    /// and from the mirror and the plan's difference ([`Intent::desired`]) at re-plan time.
+    pub desired: &'a BTreeSet<String>,
+    /// The same, as a difference against the mirror: what the plan records.
+    pub intent: Intent<String>,
+    /// How each key of `desired` and `intent.revoked` resolved (a missing key counts as
+    /// [`Resolution::Unknown`]). The plan keeps only the entries that carry information
+    /// ([`Resolution::is_kept`]).
+    pub resolution: BTreeMap<String, Resolution>,
+    /// The safety policy.
+    pub policy: &'a Policy,
+}
+
+/// Plan one group.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the rules of DESIGN.md Modes in one place, in the order the module doc gives them"
+)]
+pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
+    let GroupInput {
+        live,
+        mapping,
+        base,
+        source,
+        desired,
+        intent,
+        mut resolution,
+        policy,
+    } = input;
+    let current = &live.members;
+    let resolved = |key: &str| resolution.get(key).unwrap_or(&Resolution::Unknown);
+    let mut changes = MemberChanges::default();
+    let mut reasons = BTreeMap::new();
+    let mut pending = BTreeSet::new();
+    let mut skipped = BTreeSet::new();
+    // Every user a desired key names, active or not: never removed.
+    let mut desired_ids = BTreeSet::new();
+    let mut candidates: BTreeMap<UserId, ChangeReason> = BTreeMap::new();
+
+    for key in desired {
+        match resolved(key) {
+            Resolution::User(id) | Resolution::Found(id) => {
+                desired_ids.insert(id.clone());
+                if !current.contains(id) {
+                    let reason = if intent.granted.contains(key) {
+                        ChangeReason::Granted
+                    } else if matches!(resolved(key), Resolution::Found(_)) {
+                        ChangeReason::PendingResolved
+                    } else {
+                        ChangeReason::Restored
+                    };
+                    changes.add.insert(id.clone());
+                    reasons.insert(id.clone(), reason);
+                }
+            }
+            Resolution::Inactive(id) => {
+                desired_ids.insert(id.clone());
+                if !current.contains(id) {
+                    pending.insert(pending_of(key, PendingReason::InactiveUser));
+                }
+            }
+            Resolution::Unknown => {
+                pending.insert(pending_of(key, PendingReason::UnknownUser));
+            }
+            Resolution::Disabled(id) => match id {
+                Some(id) if current.contains(id) => {
+                    candidates.insert(id.clone(), ChangeReason::DisabledInIdp);
+                }
+                _ => {
+                    skipped.insert(skip(key, SkipReason::DisabledInIdp));
+                }
+            },
+            Resolution::NotAUser => {
+                skipped.insert(skip(key, SkipReason::NotAUser));
+            }
+            Resolution::Invalid => {
+                skipped.insert(skip(key, SkipReason::InvalidKey));
+            }
+        }
+    }
+    for key in &intent.revoked {
+        if let Some(id) = resolved(key).id()
+            && current.contains(id)
+        {
+            candidates.insert(id.clone(), ChangeReason::Revoked);
+        }
+    }
+    if mapping.mode == Mode::Full {
+        for id in current {
+            candidates
+                .entry(id.clone())
+                .or_insert(ChangeReason::NotDesired);
+        }
+    }
+    for (id, reason) in candidates {
+        if desired_ids.contains(&id) {
+            continue;
+        }
+        if policy.protected.contains(&id) {
+            skipped.insert(skip(id.as_str(), SkipReason::Protected));
+        } else {
+            changes.remove.insert(id.clone());
+            reasons.insert(id, reason);
+        }
+    }
+
+    let listing = source.read != ReadKind::Delta;
+    if listing && desired.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source {
+        return Err(GuardTrip::EmptySource {
+            members: current.len(),
+        });
+    }
+    let (limit, overridden) = policy.limit(current.len());
+    let removals = changes.remove.len();
+    if removals > limit {
+        return Err(GuardTrip::TooManyRemovals {
+            removals,
+            limit,
+            overridden,
+            members: current.len(),
+        });
+    }
+    resolution.retain(|_, r| r.is_kept(&changes));
+    Ok(GroupPlan {
+        group_id: live.id.clone(),
+        display_name: live.display_name.clone(),
+        mapping,
+        precondition: Precondition {
+            etag: live.etag.clone(),
+            members_sha256: members_sha256(current),
+            member_count: current.len(),
+        },
+        base,
+        source,
+        intent,
+        resolution,
+        changes,
+        reasons,
+        pending: pending.into_iter().collect(),
+        skipped: skipped.into_iter().collect(),
+        member_groups: live.member_groups.clone(),
+        guard: Guard {
+            removals,
+            limit,
+            overridden,
+        },
+    })
+}
+
+fn pending_of(key: &str, reason: PendingReason) -> Pending {
+    Pending {
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+fn skip(user: &str, reason: SkipReason) -> Skipped {
+    Skipped {
+        user: user.to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;
