@@ -8,20 +8,25 @@
 //! | module | its job |
 //! |---|---|
 //! | `main.rs` | parses the command line, calls [`run`], maps errors to exit codes |
-//! | [`cli`] | clap definitions of every command and flag |
+//! | [`cli`] | clap definitions of every command and flag (`--config` once, as `ConfigArg`; `--format` mapped to the renderers) |
 //! | [`exit_code`] | the exit codes, in one place |
-//! | [`model`] | shared types: `UserId`, `GroupId`, `ETag`, `Cursor`, member sets and changes |
+//! | [`model`] | the vocabulary every layer speaks: ids, ETags, cursors, member sets and changes, a group's live snapshot, user keys, kinds of target and source, the IdP's intent as a difference against the mirror |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
-//! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source |
+//! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source (Genesys and Graph) |
 //! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
 //! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
-//! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, OAuth, HTTP policy, regions, groups, users, chunked PATCH |
-//! | `config` | the TOML config, validated with precise messages |
-//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger |
+//! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked PATCH |
+//! | `config` | the TOML config by section (target with the Genesys regions, source, state), validated with precise messages |
+//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger (group commit) |
 //! | `atomic_file` | temp file + rename, owner-only: plan and state files are never half-written |
-//! | `events` | `--json`: NDJSON events of plan and apply (schema in docs/events.md) |
+//! | `events` | `--json`: NDJSON events of plan and apply, one tagged enum (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | one file per command (plan, show, apply, validate, state, emulator, demo): its I/O around the pure parts; apply's re-plan calls plan's `assemble` |
+//! | [`commands`] | the commands' I/O around the pure parts: `plan/` (the read pipeline, user resolution), `apply/` (a group's apply and settle, the re-plan), show, validate, state, emulator, demo |
+//!
+//! Imports point one way: `commands` → `plan`, `source`, `target`, `state`, `config` →
+//! `model` (and the leaves `endpoint`, `http`, `atomic_file`); `source` and `target` import
+//! neither each other nor `config`, `plan` imports only `model`, and the emulator shares only
+//! the wire types with the client. `tests/layers.rs` checks this on the source.
 
 #![forbid(unsafe_code)]
 

@@ -68,6 +68,15 @@ pub struct Ledger<'a> {
     store: &'a Store,
     plan_sha256: &'a str,
     labels: &'a BTreeMap<UserId, String>,
+    /// Where `applied_at` and `confirmed_at` come from.
+    clock: fn() -> Timestamp,
+}
+
+/// Now, to the second: the state records times a person reads.
+fn now_to_the_second() -> Timestamp {
+    Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| Timestamp::now())
 }
 
 impl<'a> Ledger<'a> {
@@ -90,7 +99,15 @@ impl<'a> Ledger<'a> {
             store,
             plan_sha256,
             labels,
+            clock: now_to_the_second,
         }
+    }
+
+    /// The same ledger, stamping `applied_at` and `confirmed_at` with `clock` (tests pass a
+    /// fixed one; the default is now, to the second).
+    pub fn with_clock(mut self, clock: fn() -> Timestamp) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -126,9 +143,7 @@ impl<'a> Ledger<'a> {
         to: Advance<'_>,
         found: impl IntoIterator<Item = (&'k str, &'k UserId)>,
     ) {
-        let now = Timestamp::now()
-            .round(jiff::Unit::Second)
-            .unwrap_or_else(|_| Timestamp::now());
+        let now = (self.clock)();
         let mut state = self.lock();
         for (key, id) in found {
             let label = self
@@ -325,7 +340,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::File(dir.path().join("s.json"));
         let labels = BTreeMap::new();
-        let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels);
+        let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels)
+            .with_clock(|| "2026-11-29T03:00:00Z".parse().unwrap());
         let intent = Intent::new(&["alice".to_owned()].into(), None);
         for g in 0..1000 {
             let name = format!("group-{g:04}");
@@ -346,6 +362,8 @@ mod tests {
         let saved = State::load_file(&dir.path().join("s.json")).unwrap();
         assert_eq!(saved.groups.len(), 1000);
         assert!(saved.groups.values().all(|g| g.serial == 1));
+        let at: Timestamp = "2026-11-29T03:00:00Z".parse().unwrap();
+        assert!(saved.groups.values().all(|g| g.applied_at == Some(at)));
         let alice = BTreeSet::from(["alice".to_owned()]);
         assert!(
             saved
