@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use scimsync::emulator::{FaultAction, PatchResponse, Route, StaleStatus};
-use scimsync::model::{MemberChanges, UserId, members_sha256};
+use scimsync::model::{MemberChanges, UserId};
 use scimsync::target::error::RateLimitReason;
 use scimsync::target::{Credentials, Precondition, RemoveStyle, ScimError, UserKey};
 use secrecy::SecretString;
@@ -16,10 +16,7 @@ fn pre(running: &scimsync::emulator::Running) -> Precondition {
         .into_iter()
         .map(UserId)
         .collect();
-    Precondition {
-        etag: Some(etag(running, GROUP)),
-        members_sha256: Some(members_sha256(&members)),
-    }
+    Precondition::of(Some(etag(running, GROUP)), &members)
 }
 
 #[tokio::test]
@@ -319,10 +316,7 @@ async fn weak_etags_go_back_byte_for_byte() {
     let c = client(&r);
     let g = c.get_group(&gid(GROUP)).await.unwrap();
     assert_eq!(g.etag.as_ref().unwrap().0, "W/\"1\"");
-    let p = Precondition {
-        etag: g.etag,
-        members_sha256: Some(members_sha256(&g.members)),
-    };
+    let p = Precondition::of(g.etag, &g.members);
     c.patch_members(&gid(GROUP), &p, &adds(users(20..21)))
         .await
         .unwrap();

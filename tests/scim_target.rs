@@ -3,7 +3,7 @@
 
 use scimsync::emulator::{PatchResponse, Route, StaleStatus};
 use scimsync::endpoint::Endpoint;
-use scimsync::model::{MemberChanges, MemberSet, UserId, members_sha256};
+use scimsync::model::{MemberChanges, MemberSet, UserId};
 use scimsync::plan::file;
 use scimsync::target::{Credentials, Precondition, RemoveStyle, TargetSettings};
 
@@ -124,10 +124,7 @@ async fn a_strict_server_empties_the_group_on_a_value_list_remove() {
         },
     );
     let group = client.get_group(&gid(GROUP)).await.unwrap();
-    let pre = Precondition {
-        etag: None,
-        members_sha256: Some(members_sha256(&group.members)),
-    };
+    let pre = Precondition::of(None, &group.members);
     let changes = MemberChanges {
         add: MemberSet::new(),
         remove: [UserId("u004".into())].into(),
@@ -164,10 +161,7 @@ async fn a_204_without_an_etag_keeps_if_match_on_every_chunk() {
         },
     );
     let group = client.get_group(&gid(GROUP)).await.unwrap();
-    let pre = Precondition {
-        etag: group.etag.clone(),
-        members_sha256: Some(members_sha256(&group.members)),
-    };
+    let pre = Precondition::of(group.etag.clone(), &group.members);
     assert!(pre.etag.is_some());
     client
         .patch_members(&gid(GROUP), &pre, &harness::adds(harness::users(10..13)))
@@ -194,10 +188,7 @@ async fn a_patch_body_over_the_cap_answers_413() {
     let mut settings = harness::settings(&r);
     settings.max_members_per_patch = 50;
     let client = harness::client_with(&r, settings, harness::credentials());
-    let pre = Precondition {
-        etag: Some(harness::etag(&r, GROUP)),
-        members_sha256: None,
-    };
+    let pre = Precondition::of(Some(harness::etag(&r, GROUP)), &harness::users(0..5));
     let e = client
         .patch_members(&gid(GROUP), &pre, &harness::adds(harness::users(10..40)))
         .await

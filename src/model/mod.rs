@@ -92,6 +92,30 @@ impl Lineage {
     }
 }
 
+/// What a group must still be for planned changes to apply: the state it was read in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Precondition {
+    /// The ETag read; sent in `If-Match`. `None` when the server sent none (a `kind =
+    /// "scim"` target: then the member digest is checked by a re-read before each PATCH).
+    pub etag: Option<ETag>,
+    /// [`members_sha256`] of the members read: lets a lost response be settled by a re-read.
+    pub members_sha256: String,
+    /// How many members it had.
+    pub member_count: usize,
+}
+
+impl Precondition {
+    /// The precondition of a group read with `etag` and `members`.
+    pub fn of(etag: Option<ETag>, members: &MemberSet) -> Self {
+        Self {
+            etag,
+            members_sha256: members_sha256(members),
+            member_count: members.len(),
+        }
+    }
+}
+
 /// Where a group's state stood when a plan was made: what apply holds the plan against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,11 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::Base;
 pub use crate::model::Intent;
+pub use crate::model::{Base, Precondition};
 use crate::model::{
-    Cursor, ETag, GroupId, GroupTarget, MemberChanges, Mode, SourceKind, TargetKind, UserId,
-    UserKey,
+    Cursor, GroupId, GroupTarget, MemberChanges, Mode, SourceKind, TargetKind, UserId, UserKey,
 };
 
 /// The plan file format this build writes and reads.
@@ -186,18 +185,6 @@ pub struct Mapping {
     pub target: GroupTarget,
     /// Delta or full.
     pub mode: Mode,
-}
-
-/// The group's state when the plan was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Precondition {
-    /// The ETag read; sent in `If-Match`. `None` when the server sent none.
-    pub etag: Option<ETag>,
-    /// [`crate::model::members_sha256`] of the members read.
-    pub members_sha256: String,
-    /// How many members it had.
-    pub member_count: usize,
 }
 
 /// Where a group's intent came from.

@@ -21,10 +21,11 @@ use serde::de::DeserializeOwned;
 
 pub use self::error::ScimError;
 pub use self::http::{Call, HttpSettings, Reply};
-pub use self::patch::{PatchError, PatchOutcome, Precondition};
+pub use self::patch::{PatchError, PatchOutcome};
 use crate::endpoint::Endpoint;
 pub use crate::http::auth::{AuthError, Credentials, TokenSource};
 pub use crate::http::retry::RetryPolicy;
+pub use crate::model::Precondition;
 use crate::model::{ETag, GroupId, TargetUser, UserId};
 pub use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 

@@ -13,18 +13,7 @@ use bytes::Bytes;
 
 use super::wire::{MemberRef, PatchOperation, PatchRequest};
 use super::{RemoveStyle, ScimClient, ScimError, check, etag_of, filter_eq};
-use crate::model::{ETag, GroupId, MemberChanges, MemberSet, members_sha256};
-
-/// What a group must still be for its planned changes to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Precondition {
-    /// The ETag read when the plan was made, sent in `If-Match`; `None` for a server that
-    /// sends none (then the member digest is checked by a re-read before each PATCH).
-    pub etag: Option<ETag>,
-    /// The digest of the members read when the plan was made ([`members_sha256`]); lets a
-    /// lost response be settled by a re-read. Without it, a lost response counts as stale.
-    pub members_sha256: Option<String>,
-}
+use crate::model::{ETag, GroupId, MemberChanges, MemberSet, Precondition, members_sha256};
 
 /// A group's changes, all applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,9 +241,7 @@ impl ScimClient {
         error: ScimError,
         context: &str,
     ) -> Step {
-        let Some(base) = pre.members_sha256.as_deref() else {
-            return Step::Failed(error);
-        };
+        let base = pre.members_sha256.as_str();
         let Ok(group) = self.get_group(id).await else {
             return Step::Failed(error);
         };
@@ -284,11 +271,7 @@ impl ScimClient {
         changes: &MemberChanges,
         context: &str,
     ) -> Step {
-        let Some(base) = pre.members_sha256.as_deref() else {
-            return Step::Failed(ScimError::NoEtag {
-                context: context.to_owned(),
-            });
-        };
+        let base = pre.members_sha256.as_str();
         let group = match self.get_group(id).await {
             Ok(g) => g,
             Err(e) => return Step::Failed(e),

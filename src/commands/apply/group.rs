@@ -11,7 +11,7 @@ use crate::plan::report::{GroupReport, Outcome};
 use crate::plan::{GroupPlan, Intent, Mapping, ReadKind, Resolution, SourceRef, check};
 use crate::state::State;
 use crate::state::ledger::{Advance, Ledger};
-use crate::target::{Precondition, ScimClient};
+use crate::target::ScimClient;
 
 /// What `apply` needs of one run.
 pub(super) struct Run<'a> {
@@ -139,13 +139,9 @@ impl Run<'_> {
                 .note(advance(g, g.precondition.etag.as_ref()), found(g));
             return Pass::Done(report(g, Outcome::Converged, None, 0, None));
         }
-        let pre = Precondition {
-            etag: g.precondition.etag.clone(),
-            members_sha256: Some(g.precondition.members_sha256.clone()),
-        };
         match self
             .client
-            .patch_members(&g.group_id, &pre, &g.changes)
+            .patch_members(&g.group_id, &g.precondition, &g.changes)
             .await
         {
             Ok(out) => {
