@@ -51,17 +51,7 @@ async fn an_entra_tenant_plans_and_applies_the_right_members_on_the_first_run() 
         .env("AZURE_CLIENT_ID", CLIENT_ID)
         .env("AZURE_CLIENT_SECRET", CLIENT_SECRET);
 
-    let run = s.run(&["plan", "--out", "p1.json"]).await;
-    run.code(0);
-    let text = std::fs::read_to_string(s.path("p1.json")).unwrap();
-    assert!(!text.contains("unknown"), "no unknown user: {text}");
-    let plan = file::read(&s.path("p1.json")).unwrap();
-    let adds: Vec<&str> = plan.groups[0]
-        .changes
-        .add
-        .iter()
-        .map(scimsync::model::UserId::as_str)
-        .collect();
+    let (text, adds) = plan_adds(&s, "p1.json").await;
     assert_eq!(
         adds,
         ["u010", "u012"],
@@ -112,19 +102,26 @@ async fn an_okta_org_plans_and_applies_the_right_members_on_the_first_run() {
         "kind = \"okta\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n"
     ));
 
-    let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(0);
-    let text = std::fs::read_to_string(s.path("p.json")).unwrap();
-    assert!(!text.contains("unknown"), "no unknown user: {text}");
-    let plan = file::read(&s.path("p.json")).unwrap();
-    let adds: Vec<&str> = plan.groups[0]
-        .changes
-        .add
-        .iter()
-        .map(scimsync::model::UserId::as_str)
-        .collect();
+    let (_, adds) = plan_adds(&s, "p.json").await;
     assert_eq!(adds, ["u020", "u022"], "the deactivated user is not added");
     s.run(&["apply", "p.json"]).await.code(0);
     assert_eq!(emu.members("g-sales"), members_plus(&["u020", "u022"]));
     s.run(&["plan", "--detailed-exitcode"]).await.code(0);
+}
+
+/// Plan into `out` (exit 0, no user unknown): the plan file's text and the ids its first
+/// group adds.
+async fn plan_adds(s: &Scenario, out: &str) -> (String, Vec<String>) {
+    let run = s.run(&["plan", "--out", out]).await;
+    run.code(0);
+    let text = std::fs::read_to_string(s.path(out)).unwrap();
+    assert!(!text.contains("unknown"), "no unknown user: {text}");
+    let plan = file::read(&s.path(out)).unwrap();
+    let adds = plan.groups[0]
+        .changes
+        .add
+        .iter()
+        .map(|u| u.as_str().to_owned())
+        .collect();
+    (text, adds)
 }
