@@ -10,6 +10,28 @@ use scimsync::target::{Credentials, Precondition, RemoveStyle, TargetSettings};
 use crate::harness::{self, GROUP, emu, gid};
 use crate::scenario::Scenario;
 
+/// A client of the emulator's `/scim/v2` face with a ready bearer token, its settings as
+/// `kind = "scim"` makes them, then changed by `tweak`.
+fn scim_client(
+    r: &scimsync::emulator::Running,
+    tweak: impl FnOnce(&mut TargetSettings),
+) -> scimsync::target::ScimClient {
+    let token = "scim-token-9f8e";
+    emu(r).issue_token(token);
+    let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();
+    let mut settings = TargetSettings::scim(&base);
+    settings.http = harness::settings(r).http;
+    tweak(&mut settings);
+    harness::client_with(
+        r,
+        settings,
+        Credentials::Bearer {
+            token: token.into(),
+            source: "test".into(),
+        },
+    )
+}
+
 async fn strict() -> Scenario {
     let s = Scenario::new()
         .await
@@ -109,20 +131,7 @@ async fn a_strict_server_empties_the_group_on_a_value_list_remove() {
         o.etags = false;
         o.strict_rfc = true;
     });
-    let token = "scim-token-9f8e";
-    emu(&r).issue_token(token);
-    let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();
-    let mut settings = TargetSettings::scim(&base);
-    settings.remove_style = RemoveStyle::ValueList;
-    settings.http = harness::settings(&r).http;
-    let client = harness::client_with(
-        &r,
-        settings,
-        Credentials::Bearer {
-            token: token.into(),
-            source: "test".into(),
-        },
-    );
+    let client = scim_client(&r, |s| s.remove_style = RemoveStyle::ValueList);
     let group = client.get_group(&gid(GROUP)).await.unwrap();
     let pre = Precondition::of(None, &group.members);
     let changes = MemberChanges {
@@ -146,20 +155,7 @@ async fn a_strict_server_empties_the_group_on_a_value_list_remove() {
 async fn a_204_without_an_etag_keeps_if_match_on_every_chunk() {
     let r = harness::start().await;
     emu(&r).configure(|o| o.patch_response = PatchResponse::NoContentNoEtag);
-    let token = "scim-token-7a6b";
-    emu(&r).issue_token(token);
-    let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();
-    let mut settings = TargetSettings::scim(&base);
-    settings.max_members_per_patch = 1;
-    settings.http = harness::settings(&r).http;
-    let client = harness::client_with(
-        &r,
-        settings,
-        Credentials::Bearer {
-            token: token.into(),
-            source: "test".into(),
-        },
-    );
+    let client = scim_client(&r, |s| s.max_members_per_patch = 1);
     let group = client.get_group(&gid(GROUP)).await.unwrap();
     let pre = Precondition::of(group.etag.clone(), &group.members);
     assert!(pre.etag.is_some());

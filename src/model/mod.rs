@@ -116,6 +116,13 @@ impl Precondition {
     }
 }
 
+/// Now, to the second: plans and states record times a person reads.
+pub fn now_to_the_second() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
 /// Where a group's state stood when a plan was made: what apply holds the plan against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -72,13 +72,6 @@ pub struct Ledger<'a> {
     clock: fn() -> Timestamp,
 }
 
-/// Now, to the second: the state records times a person reads.
-fn now_to_the_second() -> Timestamp {
-    Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| Timestamp::now())
-}
-
 impl<'a> Ledger<'a> {
     /// A ledger over `state` (read from `store` at `version`) for the plan `plan_sha256`.
     pub fn new(
@@ -99,7 +92,7 @@ impl<'a> Ledger<'a> {
             store,
             plan_sha256,
             labels,
-            clock: now_to_the_second,
+            clock: crate::model::now_to_the_second,
         }
     }
 

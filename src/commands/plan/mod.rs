@@ -173,17 +173,10 @@ pub fn seal_plan(
             api_base: config.target.api_base.as_str().to_owned(),
         },
         config.sha256.clone(),
-        now(),
+        crate::model::now_to_the_second(),
         groups,
         labels,
     )
-}
-
-/// Now, to the second: plans and states name times a person reads.
-pub fn now() -> jiff::Timestamp {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
 }
 
 /// Run `scimsync plan`.
