@@ -349,13 +349,9 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
         allow_removals: Some(usize::MAX),
         allow_empty_source: false,
     };
-    #[allow(clippy::type_complexity)]
-    let inputs: Vec<(
-        GroupSnapshot,
-        BTreeSet<String>,
-        Intent<String>,
-        BTreeMap<String, Resolution>,
-    )> = (0..groups)
+    // As the plan's pipeline gives them: a first plan (the desired set is the intent's
+    // grants), ids for keys, each key its own resolution (derived, not stored).
+    let inputs: Vec<(GroupSnapshot, Intent<String>)> = (0..groups)
         .map(|g| {
             let current: MemberSet = (0..members)
                 .map(|i| UserId(format!("user-{:07}", g * 7 + i)))
@@ -367,22 +363,19 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 desired.remove(&format!("user-{:07}", g * 7 + i));
                 desired.insert(format!("new-{g}-{i}"));
             }
-            let intent = Intent::new(&desired, None);
-            let resolution = desired
-                .iter()
-                .map(|k| (k.clone(), Resolution::User(UserId(k.clone()))))
-                .collect();
+            let intent = Intent::unmirrored(desired);
             let live = GroupSnapshot {
                 id: GroupId(format!("g-{g:04}")),
                 members: current,
                 ..GroupSnapshot::default()
             };
-            (live, desired, intent, resolution)
+            (live, intent)
         })
         .collect();
+    let derive = |k: &str| Resolution::User(UserId::from(k));
     let started = Instant::now();
     let mut changed = 0;
-    for (live, desired, intent, resolution) in inputs {
+    for (live, intent) in inputs {
         let input = GroupInput {
             live: &live,
             mapping: Mapping {
@@ -400,9 +393,10 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
                 cursor_from: None,
                 cursor_to: None,
             },
-            desired: &desired,
+            desired: None,
             intent,
-            resolution,
+            resolution: BTreeMap::new(),
+            derive: &derive,
             policy: &policy,
         };
         changed += plan_group(input).expect("no guard").changes.len();

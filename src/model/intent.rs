@@ -14,12 +14,17 @@ use serde::{Deserialize, Serialize};
 /// (`State::moved_since`), so at apply time the state's mirror *is* the one the intent was
 /// made against. An unchanged group's intent is empty, whatever the group's size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "K: Ord + Deserialize<'de>", serialize = "K: Ord + Serialize")
+)]
 pub struct Intent<K: Ord> {
     /// The members the mirror did not have (new grants; every desired member when the mirror
     /// was unknown).
+    #[serde(deserialize_with = "super::bulk_set")]
     pub granted: BTreeSet<K>,
     /// Members the mirror had and the IdP no longer grants: its revocations.
+    #[serde(deserialize_with = "super::bulk_set")]
     pub revoked: BTreeSet<K>,
     /// Whether the mirror was known. When it was not, `revoked` is empty and nothing can be
     /// told apart from a member added by hand: `delta` mode removes nobody.
@@ -48,12 +53,18 @@ impl<K: Ord + Clone> Intent<K> {
                 mirror_known: true,
                 desired_count: desired.len(),
             },
-            None => Self {
-                granted: desired.clone(),
-                revoked: BTreeSet::new(),
-                mirror_known: false,
-                desired_count: desired.len(),
-            },
+            None => Self::unmirrored(desired.clone()),
+        }
+    }
+
+    /// The intent of a whole membership `desired` when the mirror is unknown: everything is
+    /// granted (moved, not copied).
+    pub fn unmirrored(desired: BTreeSet<K>) -> Self {
+        Self {
+            desired_count: desired.len(),
+            granted: desired,
+            revoked: BTreeSet::new(),
+            mirror_known: false,
         }
     }
 

@@ -176,6 +176,16 @@ impl UserKey {
         }
     }
 
+    /// [`normalize`](Self::normalize), reusing `key` where it is already normal.
+    pub fn normalize_owned(self, key: String) -> String {
+        match self {
+            Self::UserName if key.chars().any(|c| !c.to_lowercase().eq([c])) => {
+                key.to_lowercase()
+            }
+            Self::UserName | Self::Id | Self::ExternalId => key,
+        }
+    }
+
     /// Whether a user's attribute value `found` is the IdP key `key`.
     pub fn matches(self, key: &str, found: &str) -> bool {
         match self {
@@ -257,17 +267,31 @@ pub fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberChanges {
     /// Users to add to the group.
-    #[serde(deserialize_with = "member_set")]
+    #[serde(deserialize_with = "bulk_set")]
     pub add: MemberSet,
     /// Users to remove from the group.
-    #[serde(deserialize_with = "member_set")]
+    #[serde(deserialize_with = "bulk_set")]
     pub remove: MemberSet,
 }
 
-/// Read a member set as a list first: building a `BTreeSet` from a (sorted) list is one
-/// bulk step, where serde's own reading inserts one id at a time.
-pub fn member_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MemberSet, D::Error> {
-    Ok(Vec::<UserId>::deserialize(d)?.into_iter().collect())
+/// Read a set as a list first: building a `BTreeSet` from a (sorted) list is one bulk step,
+/// where serde's own reading inserts one element at a time (a million keys of a state's
+/// mirrors or a first plan's grants: most of their reading time).
+pub fn bulk_set<'de, D, T>(d: D) -> Result<BTreeSet<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Ord + Deserialize<'de>,
+{
+    Ok(Vec::<T>::deserialize(d)?.into_iter().collect())
+}
+
+/// [`bulk_set`], for a set that may be absent.
+pub fn bulk_set_opt<'de, D, T>(d: D) -> Result<Option<BTreeSet<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Ord + Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.map(|v| v.into_iter().collect()))
 }
 
 impl MemberChanges {

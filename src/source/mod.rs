@@ -276,28 +276,21 @@ impl Source {
 
     /// Describe `keys` (IdP keys from this source's answers) for matching in the target.
     /// A key absent from the result is not a user (a group, a device, a service principal)
-    /// and is not desired. Graph turns object ids into userPrincipalNames; for the other
-    /// sources every key is its own target key, enabled.
+    /// and is not desired. Graph turns object ids into userPrincipalNames. `None`: this
+    /// source says nothing more of its keys (every source but Graph): each is an enabled
+    /// user, its own target key, with no label — and a million keys cost no copy.
     pub async fn describe_users(
         &self,
         keys: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, IdpUser>, SourceError> {
+    ) -> Result<Option<BTreeMap<String, IdpUser>>, SourceError> {
         match (&self.reader, self.deadline) {
             (Reader::Graph(g), Some(deadline)) => {
-                fetch::with_deadline(deadline, "(user lookup)", g.describe_users(keys)).await
+                fetch::with_deadline(deadline, "(user lookup)", g.describe_users(keys))
+                    .await
+                    .map(Some)
             }
-            (Reader::Graph(g), None) => g.describe_users(keys).await,
-            _ => Ok(keys
-                .iter()
-                .map(|k| {
-                    let user = IdpUser {
-                        target_key: k.clone(),
-                        label: None,
-                        enabled: true,
-                    };
-                    (k.clone(), user)
-                })
-                .collect()),
+            (Reader::Graph(g), None) => g.describe_users(keys).await.map(Some),
+            _ => Ok(None),
         }
     }
 }

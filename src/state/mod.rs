@@ -153,7 +153,11 @@ pub struct GroupRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Cursor>,
     /// The mirror: the IdP's membership as of `cursor`, in IdP keys. `None`: unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::bulk_set_opt"
+    )]
     pub idp_members: Option<BTreeSet<String>>,
     /// The group's ETag after the last apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]

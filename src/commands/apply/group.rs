@@ -212,9 +212,11 @@ impl Run<'_> {
             mapping: g.mapping.clone(),
             base: g.base.clone(),
             source: g.source.clone(),
-            desired: &desired,
+            desired: Some(&desired),
             intent: g.intent.clone(),
             resolution,
+            // `rebuild` resolved every key.
+            derive: &|_| Resolution::Unknown,
             policy: &policy(self.config, allow),
         })
     }
@@ -258,9 +260,11 @@ impl Run<'_> {
                 cursor_from: cursor.clone(),
                 cursor_to: cursor,
             },
-            desired: &mirror,
+            desired: Some(&mirror),
             intent: Intent::new(&mirror, Some(&mirror)),
             resolution,
+            // Every key of the mirror is resolved above.
+            derive: &|_| Resolution::Unknown,
             policy: &policy(self.config, allow),
         })
     }

@@ -88,9 +88,10 @@ fn a_plan_round_trips_through_the_rebuild() {
             cursor_from: None,
             cursor_to: None,
         },
-        desired,
+        desired: Some(desired),
         intent,
         resolution,
+        derive: &|_| Resolution::Unknown,
         policy: &policy,
     };
     let intent = Intent::new(&desired, Some(&mirror));

@@ -100,7 +100,8 @@ pub(super) fn delta_intent(
 /// users are resolved.
 struct Read {
     live: GroupSnapshot,
-    desired: BTreeSet<String>,
+    /// `None`: the mirror was unknown, and the desired set is `intent.granted`.
+    desired: Option<BTreeSet<String>>,
     intent: Intent<String>,
     source: SourceRef,
     resolved: Resolved,
@@ -201,7 +202,9 @@ impl PlanRun<'_> {
     async fn read_group(&self, group: &GroupConfig) -> Result<Read, GroupFailure> {
         let (live, intent) = tokio::join!(self.read_live(group), async {
             let (desired, intent, source) = self.read_intent(group).await?;
-            let resolved = self.resolve_known(&desired, &intent).await?;
+            let resolved = self
+                .resolve_known(desired.as_ref().unwrap_or(&intent.granted))
+                .await?;
             Ok::<_, GroupFailure>((desired, intent, source, resolved))
         });
         let (live, (desired, intent, source, mut resolved)) = (live?, intent?);
@@ -209,15 +212,10 @@ impl PlanRun<'_> {
         self.directory.known(&live.members);
         let key = self.directory.key();
         if key == UserKey::Id {
-            // Members of this group, and of the groups read so far, are users that exist.
+            // Members of this group, and of the groups read so far, are users that exist:
+            // their keys resolve to themselves (`Resolution::derived`).
             resolved.lookups.retain(|k, _| {
-                let member = live.members.contains(k.as_str()) || self.directory.is_known(k);
-                if member {
-                    resolved
-                        .resolution
-                        .insert(k.clone(), Resolution::User(UserId(k.clone())));
-                }
-                !member
+                !(live.members.contains(k.as_str()) || self.directory.is_known(k))
             });
         } else {
             // Members of other groups do not help: look up now.
@@ -262,10 +260,18 @@ impl PlanRun<'_> {
         let Resolved {
             resolution, labels, ..
         } = resolved;
+        let key = self.directory.key();
+        let derive = |k: &str| Resolution::derived(k, self.state.users.get(k).map(|c| &c.id), key);
         if self.strict {
             let unknown: Vec<&str> = desired
+                .as_ref()
+                .unwrap_or(&intent.granted)
                 .iter()
-                .filter(|k| matches!(resolution.get(*k), Some(Resolution::Unknown) | None))
+                .filter(|k| {
+                    resolution
+                        .get(*k)
+                        .map_or_else(|| derive(k) == Resolution::Unknown, |r| *r == Resolution::Unknown)
+                })
                 .map(String::as_str)
                 .collect();
             if !unknown.is_empty() {
@@ -289,9 +295,10 @@ impl PlanRun<'_> {
             },
             base: self.state.base(&group.name),
             source,
-            desired: &desired,
+            desired: desired.as_ref(),
             intent,
             resolution,
+            derive: &derive,
             policy: &self.policy,
         })?;
         Ok((plan, labels))
@@ -304,7 +311,7 @@ impl PlanRun<'_> {
     async fn read_intent(
         &self,
         group: &GroupConfig,
-    ) -> Result<(BTreeSet<String>, Intent<String>, SourceRef), GroupFailure> {
+    ) -> Result<(Option<BTreeSet<String>>, Intent<String>, SourceRef), GroupFailure> {
         let record = self.state.groups.get(&group.name);
         let mirror = self.mirrors.take(&group.name);
         let cursor = record.and_then(|r| r.cursor.as_ref());
@@ -328,22 +335,25 @@ impl PlanRun<'_> {
         let since = if resync { None } else { since };
         let key = self.directory.key();
         let normalize = |keys: BTreeSet<String>| -> BTreeSet<String> {
-            keys.iter().map(|k| key.normalize(k)).collect()
+            keys.into_iter().map(|k| key.normalize_owned(k)).collect()
         };
         // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
-        let listed = |desired: BTreeSet<String>, mirror: Option<&BTreeSet<String>>| {
-            let intent = Intent::new(&desired, mirror);
-            (desired, intent)
+        let listed = |desired: BTreeSet<String>, mirror: Option<&BTreeSet<String>>| match mirror {
+            Some(mirror) => {
+                let intent = Intent::new(&desired, Some(mirror));
+                (Some(desired), intent)
+            }
+            None => (None, Intent::unmirrored(desired)),
         };
         let ((desired, intent), kind) = match read.answer {
-            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => (
-                delta_intent(
+            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => {
+                let (desired, intent) = delta_intent(
                     mirror.unwrap_or_default(),
                     normalize(add),
                     normalize(remove),
-                ),
-                ReadKind::Delta,
-            ),
+                );
+                ((Some(desired), intent), ReadKind::Delta)
+            }
             Answer::Delta { add, .. } => (listed(normalize(add), mirror.as_ref()), ReadKind::Full),
             Answer::Full { members } => {
                 (listed(normalize(members), mirror.as_ref()), ReadKind::Full)

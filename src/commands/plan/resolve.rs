@@ -9,40 +9,51 @@ use futures::{StreamExt, stream};
 use super::GroupFailure;
 use super::pipeline::{PlanRun, Resolved};
 use crate::model::{UserId, UserKey};
-use crate::plan::{GroupPlan, Intent, Resolution};
+use crate::plan::{GroupPlan, Resolution};
 use crate::state::State;
 use crate::target::ScimClient;
 use crate::target::directory::Entry;
 
 impl PlanRun<'_> {
-    /// How each key of `intent` resolves without a lookup, and the labels of the users
-    /// found; the keys left to look up.
+    /// How the keys of `desired` resolve where [`Resolution::derived`] cannot tell (what the
+    /// IdP says of them), the labels the IdP gives, and the keys left to look up.
     ///
-    /// Desired keys: the IdP describes them first (a disabled account is not desired; Graph
-    /// turns object ids into userPrincipalNames); then the state's resolution cache; the
-    /// rest are looked up (ids: unless a member of a group read in this run). Revoked keys
-    /// need only the cache: a user never resolved was never added by scimsync.
+    /// The IdP describes each key first (a disabled account is not desired; Graph turns
+    /// object ids into userPrincipalNames); a key the state's resolution cache knows then
+    /// needs nothing more: the planner derives it. The rest are looked up (ids: unless a
+    /// member of a group read in this run). Revoked keys need only the cache, and the
+    /// planner derives them too: a user never resolved was never added by scimsync.
     pub(super) async fn resolve_known(
         &self,
         desired: &BTreeSet<String>,
-        intent: &Intent<String>,
     ) -> Result<Resolved, GroupFailure> {
         let key = self.directory.key();
         let mut out = Resolved::default();
         let cached = |k: &str| self.state.users.get(k);
-        let valid: BTreeSet<String> = desired
-            .iter()
-            .filter(|k| {
-                let ok = !k.chars().any(char::is_control) && !k.trim().is_empty();
-                if !ok {
-                    out.resolution.insert((*k).clone(), Resolution::Invalid);
-                }
-                ok
-            })
-            .cloned()
-            .collect();
-        let described = self.source.describe_users(&valid).await?;
-        for k in &valid {
+        let invalid = |k: &String| k.chars().any(char::is_control) || k.trim().is_empty();
+        // Keys that cannot name a user are not described: copy the others only if any is.
+        let valid: Option<BTreeSet<String>> = desired.iter().any(invalid).then(|| {
+            desired
+                .iter()
+                .filter(|k| {
+                    let bad = invalid(k);
+                    if bad {
+                        out.resolution.insert((*k).clone(), Resolution::Invalid);
+                    }
+                    !bad
+                })
+                .cloned()
+                .collect()
+        });
+        let valid = valid.as_ref().unwrap_or(desired);
+        let Some(described) = self.source.describe_users(valid).await? else {
+            // Every key is an enabled user and its own target key.
+            for k in valid.iter().filter(|k| cached(k).is_none()) {
+                out.lookups.insert(k.clone(), key.normalize(k));
+            }
+            return Ok(out);
+        };
+        for k in valid {
             let Some(user) = described.get(k) else {
                 out.resolution.insert(k.clone(), Resolution::NotAUser);
                 continue;
@@ -57,29 +68,10 @@ impl PlanRun<'_> {
                     k.clone(),
                     Resolution::Disabled(cached(k).map(|c| c.id.clone())),
                 );
-            } else if let Some(c) = cached(k) {
-                out.labels
-                    .entry(c.id.clone())
-                    .or_insert_with(|| c.label.clone());
-                out.resolution
-                    .insert(k.clone(), Resolution::User(c.id.clone()));
-            } else {
+            } else if cached(k).is_none() {
                 out.lookups
                     .insert(k.clone(), key.normalize(&user.target_key));
             }
-        }
-        for k in &intent.revoked {
-            let r = match cached(k) {
-                Some(c) => {
-                    out.labels
-                        .entry(c.id.clone())
-                        .or_insert_with(|| c.label.clone());
-                    Resolution::User(c.id.clone())
-                }
-                None if key == UserKey::Id => Resolution::User(UserId(k.clone())),
-                None => Resolution::Unknown,
-            };
-            out.resolution.insert(k.clone(), r);
         }
         Ok(out)
     }

@@ -133,8 +133,12 @@ impl std::fmt::Display for Stopped {
     }
 }
 
+/// How a key resolves when [`GroupInput::resolution`] holds no entry for it: from the
+/// state's resolution cache or the key itself ([`Resolution::derived`]).
+pub type Derive<'a> = &'a (dyn Fn(&str) -> Resolution + Sync);
+
 /// Everything one group's plan is made of.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GroupInput<'a> {
     /// The group as read now.
     pub live: &'a GroupSnapshot,
@@ -146,15 +150,35 @@ pub struct GroupInput<'a> {
     pub source: SourceRef,
     /// Every member the IdP grants now, in IdP keys: built from what was read at plan time,
     /// and from the mirror and the plan's difference ([`Intent::desired`]) at re-plan time.
-    pub desired: &'a BTreeSet<String>,
+    /// `None` when the mirror was unknown: the desired set is then `intent.granted`, and is
+    /// not held twice (a first plan of a million memberships).
+    pub desired: Option<&'a BTreeSet<String>>,
     /// The same, as a difference against the mirror: what the plan records.
     pub intent: Intent<String>,
-    /// How each key of `desired` and `intent.revoked` resolved (a missing key counts as
-    /// [`Resolution::Unknown`]). The plan keeps only the entries that carry information
-    /// ([`Resolution::is_kept`]).
+    /// How the keys of the desired set and of `intent.revoked` resolved where that cannot be
+    /// derived again (a lookup's answer, the IdP's description); every other key resolves
+    /// by `derive`. The plan keeps only the entries that carry information
+    /// ([`Resolution::is_kept`]), and adds the derived ones a change names.
     pub resolution: BTreeMap<String, Resolution>,
+    /// The resolution of a key `resolution` has no entry for.
+    pub derive: Derive<'a>,
     /// The safety policy.
     pub policy: &'a Policy,
+}
+
+impl std::fmt::Debug for GroupInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupInput")
+            .field("live", &self.live)
+            .field("mapping", &self.mapping)
+            .field("base", &self.base)
+            .field("source", &self.source)
+            .field("desired", &self.desired)
+            .field("intent", &self.intent)
+            .field("resolution", &self.resolution)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Plan one group.
@@ -171,10 +195,20 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         desired,
         intent,
         mut resolution,
+        derive,
         policy,
     } = input;
     let current = &live.members;
-    let resolved = |key: &str| resolution.get(key).unwrap_or(&Resolution::Unknown);
+    let desired = desired.unwrap_or(&intent.granted);
+    // A key's resolution: the one given, else derived (`true`).
+    let resolved = |key: &str| -> (Resolution, bool) {
+        match resolution.get(key) {
+            Some(r) => (r.clone(), false),
+            None => (derive(key), true),
+        }
+    };
+    // Derived resolutions a change may name: the plan keeps those that do.
+    let mut derived: Vec<(&str, UserId)> = Vec::new();
     let mut changes = MemberChanges::default();
     let mut reasons = BTreeMap::new();
     let mut pending = BTreeSet::new();
@@ -184,13 +218,17 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     let mut candidates: BTreeMap<UserId, ChangeReason> = BTreeMap::new();
 
     for key in desired {
-        match resolved(key) {
+        let (r, was_derived) = resolved(key);
+        let found = matches!(r, Resolution::Found(_));
+        match r {
             Resolution::User(id) | Resolution::Found(id) => {
-                desired_ids.insert(id.clone());
-                if !current.contains(id) {
+                if !current.contains(&id) {
+                    if was_derived {
+                        derived.push((key, id.clone()));
+                    }
                     let reason = if intent.granted.contains(key) {
                         ChangeReason::Granted
-                    } else if matches!(resolved(key), Resolution::Found(_)) {
+                    } else if found {
                         ChangeReason::PendingResolved
                     } else {
                         ChangeReason::Restored
@@ -198,19 +236,20 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
                     changes.add.insert(id.clone());
                     reasons.insert(id.clone(), reason);
                 }
+                desired_ids.insert(id);
             }
             Resolution::Inactive(id) => {
-                desired_ids.insert(id.clone());
-                if !current.contains(id) {
+                if !current.contains(&id) {
                     pending.insert(pending_of(key, PendingReason::InactiveUser));
                 }
+                desired_ids.insert(id);
             }
             Resolution::Unknown => {
                 pending.insert(pending_of(key, PendingReason::UnknownUser));
             }
             Resolution::Disabled(id) => match id {
-                Some(id) if current.contains(id) => {
-                    candidates.insert(id.clone(), ChangeReason::DisabledInIdp);
+                Some(id) if current.contains(&id) => {
+                    candidates.insert(id, ChangeReason::DisabledInIdp);
                 }
                 _ => {
                     skipped.insert(skip(key, SkipReason::DisabledInIdp));
@@ -225,9 +264,13 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         }
     }
     for key in &intent.revoked {
-        if let Some(id) = resolved(key).id()
+        let (r, was_derived) = resolved(key);
+        if let Some(id) = r.id()
             && current.contains(id)
         {
+            if was_derived {
+                derived.push((key, id.clone()));
+            }
             candidates.insert(id.clone(), ChangeReason::Revoked);
         }
     }
@@ -267,6 +310,12 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         });
     }
     resolution.retain(|_, r| r.is_kept(&changes));
+    for (key, id) in derived {
+        let r = Resolution::User(id);
+        if r.is_kept(&changes) {
+            resolution.insert(key.to_owned(), r);
+        }
+    }
     Ok(GroupPlan {
         group_id: live.id.clone(),
         display_name: live.display_name.clone(),

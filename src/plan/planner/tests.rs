@@ -39,7 +39,12 @@ fn live(members: &[&str]) -> GroupSnapshot {
     }
 }
 
-/// Key `kX` resolves to user `X` (known before), except where `extra` says otherwise.
+/// What the state's cache says of key `kX`: user `X`, known before.
+fn derive_k(key: &str) -> Resolution {
+    Resolution::User(UserId(key[1..].to_owned()))
+}
+
+/// Every key of `keys_` resolved as [`derive_k`] would, except where `extra` says otherwise.
 fn resolution(
     keys_: &BTreeSet<String>,
     extra: &[(&str, Resolution)],
@@ -80,9 +85,10 @@ fn input<'a>(
             cursor_from: None,
             cursor_to: None,
         },
-        desired,
+        desired: Some(desired),
         intent,
         resolution,
+        derive: &derive_k,
         policy,
     }
 }
@@ -98,21 +104,21 @@ fn plan(
     let mirror = mirror.map(keys);
     let desired = keys(desired);
     let intent = Intent::new(&desired, mirror.as_ref());
-    let all: BTreeSet<String> = desired.union(&intent.revoked).cloned().collect();
     let read = if mode == Mode::Full {
         ReadKind::Full
     } else {
         ReadKind::Delta
     };
-    plan_group(input(
-        live,
-        mode,
-        read,
-        &desired,
-        intent,
-        resolution(&all, extra),
-        policy,
-    ))
+    let extra = extra
+        .iter()
+        .map(|(k, r)| ((*k).to_owned(), r.clone()))
+        .collect();
+    let mut input = input(live, mode, read, &desired, intent, extra, policy);
+    if mirror.is_none() {
+        // The pipeline's first plan: the desired set is the intent's grants, held once.
+        input.desired = None;
+    }
+    plan_group(input)
 }
 
 #[test]
@@ -276,7 +282,7 @@ fn an_empty_listing_never_empties_a_group_unless_allowed() {
         ReadKind::Resync,
         &nobody,
         intent,
-        resolution(&keys(&["ka"]), &[]),
+        BTreeMap::new(),
         &strict,
     );
     assert_eq!(
@@ -400,5 +406,27 @@ proptest! {
         let want: Vec<&str> = desired.iter().map(String::as_str).collect();
         let r = plan(&g, Mode::Full, &want, None, &[], &p).unwrap();
         prop_assert!(r.changes.remove.is_disjoint(&p.protected));
+    }
+
+    /// A key left to `derive` plans exactly as the same resolution given outright, and the
+    /// derived resolutions a change names are kept in the plan as given ones would be.
+    #[test]
+    fn derived_and_given_resolutions_plan_alike(
+        current in some_keys(), desired in some_keys(), mirror in proptest::option::of(some_keys()), full in any::<bool>()
+    ) {
+        let cur: Vec<String> = current.iter().map(|k| k[1..].to_owned()).collect();
+        let cur: Vec<&str> = cur.iter().map(String::as_str).collect();
+        let g = live(&cur);
+        let desired: BTreeSet<String> = desired.into_iter().collect();
+        let mirror: Option<BTreeSet<String>> = mirror.map(|m| m.into_iter().collect());
+        let intent = Intent::new(&desired, mirror.as_ref());
+        let all: BTreeSet<String> = desired.union(&intent.revoked).cloned().collect();
+        let mode = if full { Mode::Full } else { Mode::Delta };
+        let policy = lenient();
+        let derived = plan_group(input(&g, mode, ReadKind::Full, &desired, intent.clone(), BTreeMap::new(), &policy)).unwrap();
+        let mut given = input(&g, mode, ReadKind::Full, &desired, intent, resolution(&all, &[]), &policy);
+        given.derive = &|_| Resolution::Unknown;
+        let given = plan_group(given).unwrap();
+        prop_assert_eq!(derived, given);
     }
 }
