@@ -88,6 +88,9 @@ struct Args {
     /// Time only the S3 state round trip (against a local moto server).
     #[arg(long)]
     s3_state_only: bool,
+    /// Time only the pure planner on the preset's memberships.
+    #[arg(long)]
+    planner_only: bool,
     /// Internal: run one phase as a child process.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -406,6 +409,17 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
     (changed, started.elapsed())
 }
 
+/// The planner alone on `groups × members` memberships, against its target.
+fn print_planner(groups: usize, members: usize, delta: f64) {
+    let (changed_n, cpu) = planner_cpu(groups, members, delta);
+    println!(
+        "planner: {} memberships reconciled in {:.3} s CPU ({changed_n} changes) (target < 1 s for 1,000,000: {})",
+        groups * members,
+        cpu.as_secs_f64(),
+        met(cpu < Duration::from_secs(1))
+    );
+}
+
 /// One group's seeded changes: members removed in the IdP, users added (some new hires).
 struct Changes {
     removed: Vec<String>,
@@ -428,6 +442,10 @@ fn main() -> anyhow::Result<()> {
         }
         "" => {}
         other => anyhow::bail!("unknown preset {other:?}: wide, deep, steady or latency"),
+    }
+    if args.planner_only {
+        print_planner(args.groups, args.members, args.delta);
+        return Ok(());
     }
     if args.s3_state_only {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -691,14 +709,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    // The planner alone on the same number of memberships.
-    let (changed_n, cpu) = planner_cpu(groups, members, args.delta);
-    println!(
-        "planner: {} memberships reconciled in {:.3} s CPU ({changed_n} changes) (target < 1 s for 1,000,000: {})",
-        groups * members,
-        cpu.as_secs_f64(),
-        met(cpu < Duration::from_secs(1))
-    );
+    print_planner(groups, members, args.delta);
 
     // Pacing: requests_per_minute below the emulator's per-token limit.
     let pacing_groups = args.pacing_patches;

@@ -274,17 +274,21 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
             candidates.insert(id.clone(), ChangeReason::Revoked);
         }
     }
-    if mapping.mode == Mode::Full {
-        for id in current {
-            candidates
-                .entry(id.clone())
-                .or_insert(ChangeReason::NotDesired);
-        }
-    }
+    // In full mode, every member no desired key names too (one pass over two sorted sets).
+    let not_desired: Vec<(UserId, ChangeReason)> = if mapping.mode == Mode::Full {
+        current
+            .difference(&desired_ids)
+            .filter(|id| !candidates.contains_key(*id))
+            .map(|id| (id.clone(), ChangeReason::NotDesired))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let candidates = candidates
+        .into_iter()
+        .filter(|(id, _)| !desired_ids.contains(id))
+        .chain(not_desired);
     for (id, reason) in candidates {
-        if desired_ids.contains(&id) {
-            continue;
-        }
         if policy.protected.contains(&id) {
             skipped.insert(skip(id.as_str(), SkipReason::Protected));
         } else {
