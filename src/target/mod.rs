@@ -407,11 +407,14 @@ pub fn parse_group(
     etag: Option<ETag>,
     context: &str,
 ) -> Result<GroupSnapshot, ScimError> {
-    let group: wire::Group = decode(body, context)?;
+    let group: wire::GroupRead = serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+        context: context.to_owned(),
+        detail: e.to_string(),
+    })?;
     Ok(group_state(group, etag))
 }
 
-fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupSnapshot {
+fn group_state(group: wire::GroupRead, etag: Option<ETag>) -> GroupSnapshot {
     let etag = etag.or_else(|| {
         group
             .meta
@@ -419,12 +422,7 @@ fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupSnapshot {
             .and_then(|m| m.version.clone())
             .map(ETag)
     });
-    let mut snapshot = GroupSnapshot {
-        id: GroupId(group.id),
-        display_name: group.display_name.unwrap_or_default(),
-        etag,
-        ..GroupSnapshot::default()
-    };
+    let (mut users, mut groups) = (Vec::new(), Vec::new());
     for member in group.members.unwrap_or_default() {
         // Genesys groups can hold groups (`type: "Group"`); they are not users to sync.
         if member
@@ -432,12 +430,19 @@ fn group_state(group: wire::Group, etag: Option<ETag>) -> GroupSnapshot {
             .as_deref()
             .is_some_and(|k| k.eq_ignore_ascii_case("Group"))
         {
-            snapshot.member_groups.insert(GroupId(member.value));
+            groups.push(GroupId(member.value.into_owned()));
         } else {
-            snapshot.members.insert(UserId(member.value));
+            users.push(UserId(member.value.into_owned()));
         }
     }
-    snapshot
+    GroupSnapshot {
+        id: GroupId(group.id),
+        display_name: group.display_name.unwrap_or_default(),
+        etag,
+        // Collected, not inserted one by one: a sorted answer is one bulk step.
+        members: users.into_iter().collect(),
+        member_groups: groups.into_iter().collect(),
+    }
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, ScimError> {

@@ -47,6 +47,37 @@ pub struct Group {
     pub meta: Option<Meta>,
 }
 
+/// A group as scimsync reads it: only what a snapshot needs, each member's id borrowed from
+/// the body where no JSON escape forces a copy. `$ref`, `display` and any other key are
+/// skipped, not copied: a 1,000-member answer is two strings fewer per member than
+/// [`Group`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRead<'a> {
+    /// The group's id.
+    pub id: String,
+    /// The group's display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The members; `None` when the key is absent.
+    #[serde(default, borrow)]
+    pub members: Option<Vec<MemberRead<'a>>>,
+    /// Resource metadata, holding the version (= ETag).
+    #[serde(default)]
+    pub meta: Option<Meta>,
+}
+
+/// A member as scimsync reads it ([`GroupRead`]).
+#[derive(Debug, Deserialize)]
+pub struct MemberRead<'a> {
+    /// The member's id.
+    #[serde(borrow)]
+    pub value: std::borrow::Cow<'a, str>,
+    /// `User` or `Group`.
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// A member of a group (`ScimV2MemberReference`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemberRef {
