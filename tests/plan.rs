@@ -638,6 +638,11 @@ async fn removals_are_labelled_with_one_user_get_each() {
         2,
         "one GET per removal, none per member staying"
     );
+    assert_eq!(
+        s.emu().count(Route::UserList),
+        0,
+        "two GETs cost less than listing the org's users"
+    );
     let plan = plan_at(&s, "p.json");
     assert_eq!(plan.label(&"u003".into()), "u003@example.com");
     assert_eq!(plan.label(&"u004".into()), "(deleted user)");
@@ -648,6 +653,41 @@ async fn removals_are_labelled_with_one_user_get_each() {
         "{}",
         run.stdout
     );
+}
+
+/// Many removals nothing names are labelled from the list of active users, 25 a page,
+/// where that costs fewer requests than a GET each; the users the list leaves out (inactive,
+/// deleted) still get their GET.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_removals_are_labelled_from_the_user_list() {
+    let s = Scenario::new()
+        .await
+        .idp("big", &["u000", "u001", "u002"])
+        .groups(&["name = \"big\"\ntarget_id = \"g-big\"\nmode = \"full\""]);
+    let members: Vec<String> = (0..60).map(|i| format!("u{i:03}")).collect();
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    s.emu().add_group("g-big", "Big", &members);
+    assert!(s.emu().set_user_active("u010", false));
+    s.emu().remove_user("u011");
+    s.run(&["plan", "--out", "p.json", "--allow-removals", "57"])
+        .await
+        .code(0);
+    // 198 active users of the harness's 200: 8 pages, against 57 GETs.
+    assert_eq!(s.emu().count(Route::UserList), 8);
+    assert_eq!(
+        s.emu().count(Route::UserGet),
+        2,
+        "the inactive and the deleted user, whom the list leaves out"
+    );
+    let plan = plan_at(&s, "p.json");
+    assert_eq!(plan.groups[0].changes.remove.len(), 57);
+    for id in &plan.groups[0].changes.remove {
+        let want = match id.as_str() {
+            "u011" => "(deleted user)".to_owned(),
+            other => format!("{other}@example.com"),
+        };
+        assert_eq!(plan.label(id), want, "{id}");
+    }
 }
 
 /// A plan file saved with a UTF-8 byte-order mark (some Windows editors add one) is read.

@@ -41,6 +41,11 @@ pub(super) fn page(
 pub(super) fn list<T: serde::Serialize>(all: Vec<T>, skip: usize, count: usize) -> Response {
     let total = all.len() as u64;
     let resources: Vec<T> = all.into_iter().skip(skip).take(count).collect();
+    page_of(resources, total, skip)
+}
+
+/// The `ListResponse` of `resources`, the page after the first `skip` of `total`.
+pub(super) fn page_of<T: serde::Serialize>(resources: Vec<T>, total: u64, skip: usize) -> Response {
     scim_json(
         StatusCode::OK,
         &ListResponse {

@@ -1,5 +1,11 @@
 //! The SCIM user routes (Genesys' `/users` and RFC 7644's `/Users`): get by id, and list all
 //! active users or those matching a filter on `id`, `userName` or `externalId`.
+//!
+//! No kinder than Genesys: a list without a filter holds **only active users** ("With no
+//! filter, only active users are returned": `get_scim_v2_users` in
+//! MyPureCloud/platform-client-sdk-python `build/docs/SCIMApi.md`; our notes,
+//! `genesys-scim-api.md` §4), and pages are at most 25 (the same doc's `count`: "a page size
+//! over 25 may exceed internal resource limits and return a 429 error").
 
 use std::collections::HashMap;
 
@@ -8,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::org::User;
-use super::paging::{list, page};
+use super::paging::{list, page, page_of};
 use super::reply::{scim_error, scim_json};
 use super::state::Emu;
 use crate::target::wire::{self, Meta};
@@ -39,8 +45,14 @@ pub(super) async fn list_users(
     };
     let users = state.org.users.values();
     let matches: Vec<wire::User> = match query.get("filter") {
-        // Without a filter, only active users are listed.
-        None => users.filter(|u| u.active).map(user_json).collect(),
+        // Without a filter, only active users are listed (source in the module doc); only
+        // the page asked for is built: a plan may read every page of a large org.
+        None => {
+            let active = || users.clone().filter(|u| u.active);
+            let total = active().count() as u64;
+            let page = active().skip(skip).take(count).map(user_json).collect();
+            return page_of(page, total, skip);
+        }
         Some(filter) => {
             let eq = match super::filter::parse_eq(filter) {
                 Ok(eq) => eq,

@@ -98,6 +98,10 @@ impl TargetSettings {
     }
 }
 
+/// The page size of SCIM list calls: Genesys' default, and the most it serves without a
+/// risk of 429 ("a page size over 25 may exceed internal resource limits").
+pub const PAGE: u64 = 25;
+
 /// A group found by name (without its members).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSummary {
@@ -240,7 +244,23 @@ impl ScimClient {
         Ok(Some(target_user(user)))
     }
 
-    /// All resources of `collection` matching `filter`, following pages of 25.
+    /// One page of the users Genesys lists without a filter (the active ones), from
+    /// `start` (1-based), [`PAGE`] at a time: the users, and how many there are in all.
+    /// A plan reads these to label many removals at once ([`PAGE`] users a request, where
+    /// a GET per user costs one each).
+    pub async fn active_users_page(
+        &self,
+        start: u64,
+    ) -> Result<(Vec<TargetUser>, u64), ScimError> {
+        let context = format!("list users from {start}");
+        let page: wire::ListResponse<wire::User> = self
+            .page(&self.settings.users_path, None, start, &[], &context)
+            .await?;
+        let users = page.resources.into_iter().map(target_user).collect();
+        Ok((users, page.total_results))
+    }
+
+    /// All resources of `collection` matching `filter`, following pages of [`PAGE`].
     async fn list<T: DeserializeOwned>(
         &self,
         collection: &str,
@@ -248,18 +268,12 @@ impl ScimClient {
         extra: &[(&str, &str)],
         context: &str,
     ) -> Result<Vec<T>, ScimError> {
-        const PAGE: u64 = 25;
         let mut out = Vec::new();
         let mut start = 1u64;
         loop {
-            let mut url = self.settings.scim_base.join(&[collection]);
-            url.query_pairs_mut()
-                .append_pair("filter", filter)
-                .append_pair("startIndex", &start.to_string())
-                .append_pair("count", &PAGE.to_string())
-                .extend_pairs(extra);
-            let reply = check(self.http.send(&Call::get(url, context)).await?, context)?;
-            let page: wire::ListResponse<T> = decode(&reply.body, context)?;
+            let page: wire::ListResponse<T> = self
+                .page(collection, Some(filter), start, extra, context)
+                .await?;
             let got = page.resources.len() as u64;
             out.extend(page.resources);
             start += got;
@@ -267,6 +281,30 @@ impl ScimClient {
                 return Ok(out);
             }
         }
+    }
+
+    /// One page of `collection` from `start` (1-based), matching `filter` if any.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        collection: &str,
+        filter: Option<&str>,
+        start: u64,
+        extra: &[(&str, &str)],
+        context: &str,
+    ) -> Result<wire::ListResponse<T>, ScimError> {
+        let mut url = self.settings.scim_base.join(&[collection]);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(filter) = filter {
+                query.append_pair("filter", filter);
+            }
+            query
+                .append_pair("startIndex", &start.to_string())
+                .append_pair("count", &PAGE.to_string())
+                .extend_pairs(extra);
+        }
+        let reply = check(self.http.send(&Call::get(url, context)).await?, context)?;
+        decode(&reply.body, context)
     }
 
     fn group_url(&self, id: &GroupId) -> url::Url {

@@ -8,10 +8,10 @@ use futures::{StreamExt, stream};
 
 use super::GroupFailure;
 use super::pipeline::{PlanRun, Resolved};
-use crate::model::{UserId, UserKey};
+use crate::model::{TargetUser, UserId, UserKey};
 use crate::plan::{GroupPlan, Resolution};
 use crate::state::State;
-use crate::target::ScimClient;
+use crate::target::{PAGE, ScimClient};
 use crate::target::directory::Entry;
 
 impl PlanRun<'_> {
@@ -112,9 +112,12 @@ pub const DELETED_USER: &str = "(deleted user)";
 
 /// Labels for users `groups` change that nothing has named yet, without a request where the
 /// plan already knows: the IdP key when keys are userNames, then the state's resolution
-/// cache; then, for users to be removed only, one user GET each (a 404 is a deleted user).
-/// The GETs are bounded by the removal guard, never one per existing member. Labels are
-/// display only: a failed GET leaves the id, and the plan goes on.
+/// cache; then, for users to be removed only, whichever costs fewer requests: one user GET
+/// each (a 404 is a deleted user), or the list of active users, [`PAGE`] a page, when there
+/// are more such users than pages (a first plan of a large org), with a GET each for the
+/// ones the list does not hold (inactive or deleted). The requests are bounded by the
+/// removal guard, never one per existing member. Labels are display only: a failed request
+/// leaves the id, and the plan goes on.
 ///
 /// A post-pass over the planned groups, so that however the groups are planned, this stays
 /// one call before the plan is sealed.
@@ -155,6 +158,9 @@ pub async fn label_unnamed(
             }
         }
     }
+    if unnamed.len() as u64 > PAGE {
+        label_from_listing(client, &mut unnamed, labels, concurrency).await;
+    }
     let found: Vec<(UserId, Option<String>)> = stream::iter(unnamed)
         .map(|id| async move {
             let label = match client.get_user(&id).await {
@@ -173,6 +179,47 @@ pub async fn label_unnamed(
     for (id, label) in found {
         if let Some(label) = label.filter(|l| *l != id.0) {
             labels.insert(id, label);
+        }
+    }
+}
+
+/// Label the users of `unnamed` from the list of active users, if its pages are fewer than
+/// `unnamed`'s users (its first page tells how many there are); the users labelled leave
+/// `unnamed`. Any error leaves the rest to the GETs.
+async fn label_from_listing(
+    client: &ScimClient,
+    unnamed: &mut BTreeSet<UserId>,
+    labels: &mut BTreeMap<UserId, String>,
+    concurrency: usize,
+) {
+    let before = unnamed.len() as u64;
+    let mut take = |users: Vec<TargetUser>| {
+        for user in users {
+            if unnamed.remove(&user.id) && user.label != user.id.0 {
+                labels.insert(user.id, user.label);
+            }
+        }
+    };
+    let (first, total) = match client.active_users_page(1).await {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::debug!("no labels from the user list: {e}");
+            return;
+        }
+    };
+    let pages = total.div_ceil(PAGE);
+    take(first);
+    let worth_it = pages < before;
+    if !worth_it {
+        return;
+    }
+    let mut rest = stream::iter(1..pages)
+        .map(|p| client.active_users_page(p * PAGE + 1))
+        .buffer_unordered(concurrency.max(1));
+    while let Some(page) = rest.next().await {
+        match page {
+            Ok((users, _)) => take(users),
+            Err(e) => tracing::debug!("no labels from a page of the user list: {e}"),
         }
     }
 }
