@@ -144,7 +144,7 @@ fn show_child(dir: &Path, name: &str) -> anyhow::Result<()> {
     let shown = file::read(&dir.join(format!("{name}.json")))?;
     let read_time = started.elapsed();
     file::verify(&shown, "plan.json")?;
-    let verify_time = started.elapsed() - read_time;
+    let verify_time = started.elapsed().saturating_sub(read_time);
     let table = render(&shown, Format::Table, &RenderOptions::default());
     let total = started.elapsed();
     std::fs::write(
@@ -164,7 +164,7 @@ fn show_child(dir: &Path, name: &str) -> anyhow::Result<()> {
 /// Client CPU per request by kind, in this (child) process and nothing else in it: `n`
 /// user GETs (a small answer: the plan's label GETs), then a GET of each group (the
 /// preset's size), `concurrency` at a time, through the same client as `plan`. Writes
-/// `users µs, groups, µs` to `dir/requests.metrics`.
+/// `users µs, groups, µs` to `dir/main.requests.metrics`.
 fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     use futures::{StreamExt, TryStreamExt, stream};
     use scimsync::endpoint::Endpoint;
@@ -208,10 +208,10 @@ fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             .try_collect::<Vec<_>>()
             .await?;
         let (after, _) = usage();
-        Ok::<_, anyhow::Error>((middle - before, after - middle))
+        Ok::<_, anyhow::Error>((middle.saturating_sub(before), after.saturating_sub(middle)))
     })?;
     std::fs::write(
-        dir.join("requests.metrics"),
+        dir.join("main.requests.metrics"),
         format!(
             "{} {} {}",
             user_cpu.as_micros(),
@@ -312,10 +312,37 @@ impl Phase {
             "UserListAll",
             "UserGet",
         ]
-            .iter()
-            .map(|r| self.count(r))
-            .sum()
+        .iter()
+        .map(|r| self.count(r))
+        .sum()
     }
+}
+
+/// Run `phase` of config `name` as a child process of this bench (its output hidden), and
+/// read the figures it wrote to `dir/<name>.<phase>.metrics`.
+fn child_figures(
+    phase: &str,
+    name: &str,
+    dir: &Path,
+    runtime: Option<&str>,
+) -> anyhow::Result<Vec<u64>> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["--child", phase, "--name", name, "--dir"])
+        .arg(dir);
+    if let Some(r) = runtime {
+        command.args(["--runtime", r]);
+    }
+    let status = command.stdout(std::process::Stdio::null()).status()?;
+    anyhow::ensure!(
+        status.success(),
+        "the {name} {phase} child failed: {status}"
+    );
+    let text = std::fs::read_to_string(dir.join(format!("{name}.{phase}.metrics")))?;
+    Ok(text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect())
 }
 
 /// Run `phase` of config `name` as a child and collect its figures and the emulator's.
@@ -329,24 +356,8 @@ fn run_phase(
     emu.clear_journal();
     let busy_before = emu.busy();
     let (parent_before, _) = usage();
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["--child", phase, "--name", name, "--dir"])
-        .arg(dir);
-    if let Some(r) = runtime {
-        command.args(["--runtime", r]);
-    }
-    let status = command.stdout(std::process::Stdio::null()).status()?;
-    anyhow::ensure!(
-        status.success(),
-        "the {name} {phase} child failed: {status}"
-    );
+    let n = child_figures(phase, name, dir, runtime)?;
     let (parent_after, _) = usage();
-    let text = std::fs::read_to_string(dir.join(format!("{name}.{phase}.metrics")))?;
-    let n: Vec<u64> = text
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
     let journal = emu.journal();
     let mut routes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for r in &journal {
@@ -731,17 +742,7 @@ fn main() -> anyhow::Result<()> {
 
     // show, in a process of its own as a user runs it: the bench's own heap (the emulator's
     // million memberships) would slow its reading and freeing by several times.
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["--child", "show", "--name", "main", "--dir"])
-        .arg(dir.path());
-    let status = command.status()?;
-    anyhow::ensure!(status.success(), "the show child failed: {status}");
-    let figures = std::fs::read_to_string(dir.path().join("main.show.metrics"))?;
-    let n: Vec<u64> = figures
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
+    let n = child_figures("show", "main", dir.path(), None)?;
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
         "show (a process of its own): {:.1} ms to read ({:.0} ms), verify ({:.0} ms) and render {} groups ({} KB of table) (target < 100 ms for 1,000 groups: {})",
@@ -831,20 +832,7 @@ fn main() -> anyhow::Result<()> {
             group_ids.join(" ")
         ),
     )?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["--child", "requests", "--name", "main", "--dir"])
-        .arg(dir.path());
-    if let Some(r) = runtime_choice {
-        command.args(["--runtime", r]);
-    }
-    let status = command.status()?;
-    anyhow::ensure!(status.success(), "the requests child failed: {status}");
-    let figures = std::fs::read_to_string(dir.path().join("requests.metrics"))?;
-    let n: Vec<u64> = figures
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
+    let n = child_figures("requests", "main", dir.path(), runtime_choice)?;
     let (user_us, group_us) = (
         n[0] as f64 / sample.len() as f64,
         n[2] as f64 / n[1].max(1) as f64,

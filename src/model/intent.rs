@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    bound(deserialize = "K: Ord + Deserialize<'de>", serialize = "K: Ord + Serialize")
+    bound(
+        deserialize = "K: Ord + Deserialize<'de>",
+        serialize = "K: Ord + Serialize"
+    )
 )]
 pub struct Intent<K: Ord> {
     /// The members the mirror did not have (new grants; every desired member when the mirror

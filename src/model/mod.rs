@@ -179,9 +179,7 @@ impl UserKey {
     /// [`normalize`](Self::normalize), reusing `key` where it is already normal.
     pub fn normalize_owned(self, key: String) -> String {
         match self {
-            Self::UserName if key.chars().any(|c| !c.to_lowercase().eq([c])) => {
-                key.to_lowercase()
-            }
+            Self::UserName if key.chars().any(|c| !c.to_lowercase().eq([c])) => key.to_lowercase(),
             Self::UserName | Self::Id | Self::ExternalId => key,
         }
     }

@@ -248,10 +248,7 @@ impl ScimClient {
     /// `start` (1-based), [`PAGE`] at a time: the users, and how many there are in all.
     /// A plan reads these to label many removals at once ([`PAGE`] users a request, where
     /// a GET per user costs one each).
-    pub async fn active_users_page(
-        &self,
-        start: u64,
-    ) -> Result<(Vec<TargetUser>, u64), ScimError> {
+    pub async fn active_users_page(&self, start: u64) -> Result<(Vec<TargetUser>, u64), ScimError> {
         let context = format!("list users from {start}");
         let page: wire::ListResponse<wire::User> = self
             .page(&self.settings.users_path, None, start, &[], &context)

@@ -214,9 +214,9 @@ impl PlanRun<'_> {
         if key == UserKey::Id {
             // Members of this group, and of the groups read so far, are users that exist:
             // their keys resolve to themselves (`Resolution::derived`).
-            resolved.lookups.retain(|k, _| {
-                !(live.members.contains(k.as_str()) || self.directory.is_known(k))
-            });
+            resolved
+                .lookups
+                .retain(|k, _| !(live.members.contains(k.as_str()) || self.directory.is_known(k)));
         } else {
             // Members of other groups do not help: look up now.
             self.look_up(&mut resolved).await?;
@@ -268,9 +268,10 @@ impl PlanRun<'_> {
                 .unwrap_or(&intent.granted)
                 .iter()
                 .filter(|k| {
-                    resolution
-                        .get(*k)
-                        .map_or_else(|| derive(k) == Resolution::Unknown, |r| *r == Resolution::Unknown)
+                    resolution.get(*k).map_or_else(
+                        || derive(k) == Resolution::Unknown,
+                        |r| *r == Resolution::Unknown,
+                    )
                 })
                 .map(String::as_str)
                 .collect();

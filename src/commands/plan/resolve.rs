@@ -11,8 +11,8 @@ use super::pipeline::{PlanRun, Resolved};
 use crate::model::{TargetUser, UserId, UserKey};
 use crate::plan::{GroupPlan, Resolution};
 use crate::state::State;
-use crate::target::{PAGE, ScimClient};
 use crate::target::directory::Entry;
+use crate::target::{PAGE, ScimClient};
 
 impl PlanRun<'_> {
     /// How the keys of `desired` resolve where [`Resolution::derived`] cannot tell (what the
