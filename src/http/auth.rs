@@ -177,6 +177,25 @@ pub struct Token {
     pub generation: u64,
 }
 
+/// One try of a request sent with a token ([`TokenSource::with_fresh_token`]): its outcome,
+/// and whether the server refused the token.
+#[derive(Debug)]
+pub enum Tried<R> {
+    /// Any answer but a 401.
+    Answered(R),
+    /// HTTP 401.
+    Unauthorized(R),
+}
+
+impl<R> Tried<R> {
+    /// The outcome, whichever it was.
+    pub fn into_inner(self) -> R {
+        match self {
+            Self::Answered(r) | Self::Unauthorized(r) => r,
+        }
+    }
+}
+
 struct Cached {
     token: Token,
     fresh_until: Instant,
@@ -265,6 +284,34 @@ impl TokenSource {
     /// True when a refused token can be replaced by fetching a new one.
     pub fn can_refresh(&self) -> bool {
         matches!(self.credentials, Credentials::ClientCredentials { .. })
+    }
+
+    /// Send a request with a token (`send`, which says whether the server answered 401);
+    /// on a 401, drop that token and send once more with a fresh one, when these
+    /// credentials can fetch one (a fixed bearer token cannot). The one rule of the SCIM
+    /// client and the Graph source: many concurrent 401s cause one refresh
+    /// ([`Token::generation`]); a 401 a fresh token does not cure comes back as
+    /// [`Tried::Unauthorized`], for the caller to report. `context` names the request in
+    /// the log.
+    pub async fn with_fresh_token<R>(
+        &self,
+        client: &reqwest::Client,
+        retry: &RetryPolicy,
+        context: &str,
+        mut send: impl AsyncFnMut(&Token) -> Tried<R>,
+    ) -> Result<Tried<R>, TokenError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(client, retry).await?;
+            match send(&token).await {
+                Tried::Unauthorized(_) if !refreshed && self.can_refresh() => {
+                    tracing::info!("{context}: HTTP 401; fetching a fresh token");
+                    self.invalidate(token.generation).await;
+                    refreshed = true;
+                }
+                tried => return Ok(tried),
+            }
+        }
     }
 
     /// A valid token: the cached one, or a fresh one.

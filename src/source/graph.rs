@@ -49,7 +49,7 @@ use url::Url;
 use super::fetch::{self, Auth};
 use super::{Answer, IdpUser, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
-use crate::http::auth::{AuthError, ClientAuth, Credentials, TokenError, TokenSource};
+use crate::http::auth::{AuthError, ClientAuth, Credentials, TokenError, TokenSource, Tried};
 use crate::http::retry::Failure;
 use crate::http::retry::RetryPolicy;
 use crate::model::{Cursor, Mode, UserKey};
@@ -225,33 +225,27 @@ impl Graph {
         request: &Request<'_>,
         group: &str,
     ) -> Result<(HeaderMap, bytes::Bytes), SourceError> {
-        let mut refreshed = false;
-        loop {
-            let token = self
-                .tokens
-                .token(&self.client, &self.retry)
-                .await
-                .map_err(|e| self.token_error(group, e))?;
-            let auth = Auth::Bearer(token.secret.expose_secret());
-            let answer = match request {
-                Request::Get { url, cursor } => {
-                    fetch::get(&self.client, url, auth, &self.retry, group, *cursor).await
+        let context = format!("IdP group {group:?} (Graph)");
+        self.tokens
+            .with_fresh_token(&self.client, &self.retry, &context, async |token| {
+                let auth = Auth::Bearer(token.secret.expose_secret());
+                let answer = match request {
+                    Request::Get { url, cursor } => {
+                        fetch::get(&self.client, url, auth, &self.retry, group, *cursor).await
+                    }
+                    Request::Post { url, body } => {
+                        fetch::post_json(&self.client, url, body, auth, &self.retry, group).await
+                    }
+                };
+                if matches!(answer, Err(SourceError::Status { status: 401, .. })) {
+                    Tried::Unauthorized(answer)
+                } else {
+                    Tried::Answered(answer)
                 }
-                Request::Post { url, body } => {
-                    fetch::post_json(&self.client, url, body, auth, &self.retry, group).await
-                }
-            };
-            match answer {
-                Err(SourceError::Status { status: 401, .. }) if !refreshed => {
-                    tracing::info!(
-                        "IdP group {group:?}: Graph answered HTTP 401; fetching a fresh token"
-                    );
-                    self.tokens.invalidate(token.generation).await;
-                    refreshed = true;
-                }
-                other => return other,
-            }
-        }
+            })
+            .await
+            .map_err(|e| self.token_error(group, e))?
+            .into_inner()
     }
 
     fn unreadable(&self, group: &str, detail: String) -> SourceError {

@@ -26,7 +26,7 @@ use url::Url;
 
 use super::error::ScimError;
 use super::wire::SCIM_JSON;
-use crate::http::auth::TokenSource;
+use crate::http::auth::{Token, TokenSource, Tried};
 use crate::http::retry::{AttemptError, RetryPolicy, exchange, verdict, with_retries};
 
 /// How requests are paced and bounded.
@@ -205,96 +205,98 @@ impl Http {
         call: &Call<'_>,
         uncertain: &AtomicBool,
     ) -> Result<Reply, AttemptError<ScimError>> {
-        let mut refreshed = false;
-        loop {
-            let token = self
-                .tokens
-                .token(&self.client, &self.retry)
-                .await
-                .map_err(|e| AttemptError::Fatal(e.into()))?;
-            self.pacer.ready().await;
-            let wait = *self
+        self.tokens
+            .with_fresh_token(&self.client, &self.retry, call.context, async |token| {
+                self.attempt_with(call, uncertain, token).await
+            })
+            .await
+            .map_err(|e| AttemptError::Fatal(e.into()))?
+            .into_inner()
+    }
+
+    /// One try of `call` with `token`: paced, within the server's window and `concurrency`.
+    async fn attempt_with(
+        &self,
+        call: &Call<'_>,
+        uncertain: &AtomicBool,
+        token: &Token,
+    ) -> Tried<Result<Reply, AttemptError<ScimError>>> {
+        self.pacer.ready().await;
+        let wait = *self
+            .not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
+            tracing::debug!(
+                "{}: the server's rate-limit window is full; waiting",
+                call.context
+            );
+            tokio::time::sleep_until(at).await;
+        }
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let mut request = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .header(ACCEPT, format!("{SCIM_JSON}, application/json"))
+            .header(
+                AUTHORIZATION,
+                format!("Bearer {}", token.secret.expose_secret()),
+            );
+        if let Some(etag) = call.if_match {
+            request = request.header(IF_MATCH, etag);
+        }
+        if let Some(body) = &call.body {
+            request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
+        }
+        let started = std::time::Instant::now();
+        let exchanged = exchange(request).await;
+        drop(permit);
+        log_request(
+            call,
+            exchanged.as_ref().ok().map(|(s, h, _)| (*s, h)),
+            started,
+        );
+        let (status, headers, body) = match exchanged {
+            Ok(answer) => answer,
+            Err(e) => {
+                uncertain.store(true, Ordering::Relaxed);
+                return Tried::Answered(Err(e));
+            }
+        };
+        // Genesys reports its own window (its limit may be lower than the configured rate,
+        // e.g. 180 or 200 a minute): when the requests in flight could fill it, wait for its
+        // reset instead of drawing a 429.
+        if let Some((count, allowed, reset)) = window(&headers)
+            && count + self.concurrency as u64 >= allowed
+        {
+            let at = tokio::time::Instant::now() + Duration::from_secs(reset.max(1));
+            *self
                 .not_before
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(at) = wait.filter(|at| *at > tokio::time::Instant::now()) {
-                tracing::debug!(
-                    "{}: the server's rate-limit window is full; waiting",
-                    call.context
-                );
-                tokio::time::sleep_until(at).await;
-            }
-            let permit = self
-                .permits
-                .acquire()
-                .await
-                .expect("semaphore never closed");
-            let mut request = self
-                .client
-                .request(call.method.clone(), call.url.clone())
-                .header(ACCEPT, format!("{SCIM_JSON}, application/json"))
-                .header(
-                    AUTHORIZATION,
-                    format!("Bearer {}", token.secret.expose_secret()),
-                );
-            if let Some(etag) = call.if_match {
-                request = request.header(IF_MATCH, etag);
-            }
-            if let Some(body) = &call.body {
-                request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
-            }
-            let started = std::time::Instant::now();
-            let exchanged = exchange(request).await;
-            drop(permit);
-            log_request(
-                call,
-                exchanged.as_ref().ok().map(|(s, h, _)| (*s, h)),
-                started,
-            );
-            let (status, headers, body) = match exchanged {
-                Ok(answer) => answer,
-                Err(e) => {
-                    uncertain.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-            };
-            // Genesys reports its own window (its limit may be lower than the configured
-            // rate, e.g. 180 or 200 a minute): when the requests in flight could fill it, wait
-            // for its reset instead of drawing a 429.
-            if let Some((count, allowed, reset)) = window(&headers)
-                && count + self.concurrency as u64 >= allowed
-            {
-                let at = tokio::time::Instant::now() + Duration::from_secs(reset.max(1));
-                *self
-                    .not_before
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
-            }
-            if status == StatusCode::UNAUTHORIZED {
-                if !refreshed && self.tokens.can_refresh() {
-                    tracing::info!("{}: HTTP 401; fetching a fresh token", call.context);
-                    self.tokens.invalidate(token.generation).await;
-                    refreshed = true;
-                    continue;
-                }
-                return Err(AttemptError::Fatal(ScimError::Auth(
-                    self.tokens.refused(call.context),
-                )));
-            }
-            if let Some(retry) = verdict(status, &headers, &body) {
-                // A 5xx may have come after the change was made; a 429 was never processed.
-                if matches!(retry, AttemptError::Transient(_)) {
-                    uncertain.store(true, Ordering::Relaxed);
-                }
-                return Err(retry);
-            }
-            return Ok(Reply {
-                status,
-                headers,
-                body,
-                uncertain: uncertain.load(Ordering::Relaxed),
-            });
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
         }
+        if status == StatusCode::UNAUTHORIZED {
+            return Tried::Unauthorized(Err(AttemptError::Fatal(ScimError::Auth(
+                self.tokens.refused(call.context),
+            ))));
+        }
+        if let Some(retry) = verdict(status, &headers, &body) {
+            // A 5xx may have come after the change was made; a 429 was never processed.
+            if matches!(retry, AttemptError::Transient(_)) {
+                uncertain.store(true, Ordering::Relaxed);
+            }
+            return Tried::Answered(Err(retry));
+        }
+        Tried::Answered(Ok(Reply {
+            status,
+            headers,
+            body,
+            uncertain: uncertain.load(Ordering::Relaxed),
+        }))
     }
 }
 
