@@ -350,7 +350,7 @@ mod real {
             );
         }
         let emails = okta(&r, OktaUserAttribute::Email)
-            .read("sales", None, Mode::Full)
+            .read("sales")
             .await
             .unwrap();
         assert_eq!(
@@ -370,16 +370,13 @@ mod real {
             "eight users in pages of two"
         );
         let logins = okta(&r, OktaUserAttribute::Login)
-            .read("sales", None, Mode::Full)
+            .read("sales")
             .await
             .unwrap();
         assert!(
             matches!(&logins.answer, Answer::Full { members } if members.contains("00u1.login"))
         );
-        let ids = okta(&r, OktaUserAttribute::Id)
-            .read("sales", None, Mode::Full)
-            .await
-            .unwrap();
+        let ids = okta(&r, OktaUserAttribute::Id).read("sales").await.unwrap();
         assert!(
             matches!(&ids.answer, Answer::Full { members } if *members == set(&["00u1", "00u2", "00u3", "00u4"]))
         );
@@ -393,7 +390,7 @@ mod real {
         r.emulator.idp_throttle(Duration::from_millis(1500));
         // Three quick retries (5–40 ms) would all fall inside the window: only waiting for
         // the reset gets through.
-        let read = o.read("sales", None, Mode::Full).await.unwrap();
+        let read = o.read("sales").await.unwrap();
         assert!(matches!(read.answer, Answer::Full { .. }));
         assert!(r.emulator.count_status(Route::OktaUsers, 429) >= 1);
     }
@@ -407,7 +404,7 @@ mod real {
             .configure(|o| o.idp_huge_body = Some(250 * 1024 * 1024));
         let o = okta(&r, OktaUserAttribute::Email);
         let started = Instant::now();
-        let e = o.read("sales", None, Mode::Full).await.unwrap_err();
+        let e = o.read("sales").await.unwrap_err();
         assert!(matches!(e, SourceError::AnswerTooLarge { .. }), "{e}");
         let text = e.to_string();
         assert!(

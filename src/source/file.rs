@@ -15,7 +15,6 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Answer, SourceError, SourceRead};
-use crate::model::Mode;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,14 +78,16 @@ impl FileSource {
 
 impl FileSource {
     /// Group `group`'s members as listed in the file.
-    pub fn read(&self, group: &str, mode: Mode) -> Result<SourceRead, SourceError> {
+    pub fn read(&self, group: &str) -> Result<SourceRead, SourceError> {
         match self.groups.get(group) {
             None => Err(SourceError::FileGroupMissing {
                 path: self.path.clone(),
                 group: group.to_owned(),
             }),
             Some(members) => Ok(SourceRead {
-                answer: Answer::listing(members.clone(), mode),
+                answer: Answer::Full {
+                    members: members.clone(),
+                },
                 cursor_to: None,
             }),
         }
@@ -98,13 +99,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_groups_by_mode() {
+    fn reads_groups_as_whole_listings() {
         let f = FileSource::parse("[groups.sales]\nmembers = [\"a\", \"b\"]\n", "m.toml").unwrap();
-        let full = f.read("sales", Mode::Full).unwrap();
-        assert!(matches!(full.answer, Answer::Full { ref members } if members.len() == 2));
-        let delta = f.read("sales", Mode::Delta).unwrap();
-        assert!(matches!(delta.answer, Answer::Delta { ref remove, .. } if remove.is_empty()));
-        let e = f.read("ops", Mode::Full).unwrap_err().to_string();
+        let read = f.read("sales").unwrap();
+        assert!(matches!(read.answer, Answer::Full { ref members } if members.len() == 2));
+        assert_eq!(read.cursor_to, None);
+        let e = f.read("ops").unwrap_err().to_string();
         assert!(e.contains("[groups.ops]"), "{e}");
         let e = FileSource::parse("[groups.x]\nmember = []\n", "m.toml")
             .unwrap_err()

@@ -43,20 +43,6 @@ pub enum Answer {
     },
 }
 
-impl Answer {
-    /// A full listing of `members` (Okta, a file): the desired membership in `full` mode;
-    /// in `delta` mode additions only, so that nothing is ever removed.
-    pub fn listing(members: BTreeSet<String>, mode: Mode) -> Self {
-        match mode {
-            Mode::Full => Self::Full { members },
-            Mode::Delta => Self::Delta {
-                add: members,
-                remove: BTreeSet::new(),
-            },
-        }
-    }
-}
-
 /// One group's read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRead {
@@ -263,9 +249,9 @@ impl Source {
         let read = async {
             match &self.reader {
                 Reader::DeltaHttp(s) => s.read(group, since, mode).await,
-                Reader::File(s) => s.read(group, mode),
+                Reader::File(s) => s.read(group),
                 Reader::Graph(s) => s.read(group, since, mode).await,
-                Reader::Okta(s) => s.read(group, since, mode).await,
+                Reader::Okta(s) => s.read(group).await,
             }
         };
         match self.deadline {

@@ -31,7 +31,6 @@ use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::retry::RetryPolicy;
 pub use crate::model::OktaUserAttribute;
-use crate::model::{Cursor, Mode};
 
 /// An Okta group reader.
 #[derive(Debug)]
@@ -115,14 +114,8 @@ impl Okta {
         }
     }
 
-    /// Read group `group`'s whole membership (Okta has no membership delta: `since` is
-    /// ignored).
-    pub async fn read(
-        &self,
-        group: &str,
-        _since: Option<&Cursor>,
-        mode: Mode,
-    ) -> Result<SourceRead, SourceError> {
+    /// Read group `group`'s whole membership (Okta has no membership delta).
+    pub async fn read(&self, group: &str) -> Result<SourceRead, SourceError> {
         let mut url = self.base.join(&["api", "v1", "groups", group, "users"]);
         url.query_pairs_mut().append_pair("limit", "200");
         let mut members = BTreeSet::new();
@@ -205,15 +198,8 @@ impl Okta {
                 counts.join(", ")
             );
         }
-        let answer = match mode {
-            Mode::Full => Answer::Full { members },
-            Mode::Delta => Answer::Delta {
-                add: members,
-                remove: BTreeSet::new(),
-            },
-        };
         Ok(SourceRead {
-            answer,
+            answer: Answer::Full { members },
             cursor_to: None,
         })
     }

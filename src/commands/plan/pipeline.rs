@@ -338,7 +338,8 @@ impl PlanRun<'_> {
         let normalize = |keys: BTreeSet<String>| -> BTreeSet<String> {
             keys.into_iter().map(|k| key.normalize_owned(k)).collect()
         };
-        // A read without a cursor is a whole listing (Okta, a file), whatever its shape.
+        // A read without a cursor is a whole listing, whatever its shape (a first delta read:
+        // every member as an addition).
         let listed = |desired: BTreeSet<String>, mirror: Option<&BTreeSet<String>>| match mirror {
             Some(mirror) => {
                 let intent = Intent::new(&desired, Some(mirror));
