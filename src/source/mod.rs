@@ -237,8 +237,9 @@ impl Source {
         }
     }
 
-    /// Read group `group`: in `Mode::Delta`, the changes since `since` (everything, as
-    /// additions, when `None`); in `Mode::Full`, the whole membership. A read without a
+    /// Read group `group`: from a delta source (the generic endpoint, Graph) in
+    /// `Mode::Delta`, the changes since `since` (everything, as additions, when `None`);
+    /// otherwise the whole membership (Okta and a file always list it). A read without a
     /// cursor in its answer (`cursor_to: None`) is a whole listing, whatever its shape.
     pub async fn read(
         &self,
