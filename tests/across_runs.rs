@@ -82,6 +82,13 @@ async fn a_user_whose_account_appears_late_is_added_then() {
     s.run(&["plan", "--detailed-exitcode"]).await.code(0);
     assert_eq!(s.emu().count(Route::UserList), 0);
     assert_eq!(state(&s).users["late@example.com"].id.as_str(), "u250");
+
+    // Revoked, a user is shown by the label Genesys gave them (the cache), not by the key.
+    s.emu().idp_change("sales", &[], &["ÜNÏCØDÉ@EXAMPLE.COM"]);
+    s.run(&["plan", "--out", "p3.json"]).await.code(0);
+    let p3 = plan_at(&s, "p3.json");
+    assert_eq!(names(&p3.groups[0].changes.remove), ["u251"]);
+    assert_eq!(p3.label(&"u251".into()), "Ünïcødé@Example.com");
 }
 
 /// 2. An inactive Genesys user in an IdP delta is pending (no 400 is ever drawn), the group's

@@ -688,6 +688,23 @@ async fn many_removals_are_labelled_from_the_user_list() {
         };
         assert_eq!(plan.label(id), want, "{id}");
     }
+
+    // A refused list (here its first page) costs nothing but the request: GETs label all.
+    s.emu().clear_journal();
+    s.emu().inject(
+        Route::UserList,
+        1,
+        FaultAction::Status {
+            status: 400,
+            retry_after: None,
+        },
+    );
+    s.run(&["plan", "--out", "p2.json", "--allow-removals", "57"])
+        .await
+        .code(0);
+    assert_eq!(s.emu().count(Route::UserList), 1);
+    assert_eq!(s.emu().count(Route::UserGet), 57);
+    assert_eq!(plan_at(&s, "p2.json").labels, plan.labels);
 }
 
 /// A plan file saved with a UTF-8 byte-order mark (some Windows editors add one) is read.

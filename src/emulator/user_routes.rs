@@ -4,8 +4,11 @@
 //! No kinder than Genesys: a list without a filter holds **only active users** ("With no
 //! filter, only active users are returned": `get_scim_v2_users` in
 //! MyPureCloud/platform-client-sdk-python `build/docs/SCIMApi.md`; our notes,
-//! `genesys-scim-api.md` §4), and pages are at most 25 (the same doc's `count`: "a page size
-//! over 25 may exceed internal resource limits and return a 429 error").
+//! `genesys-scim-api.md` §5), and pages are at most 25. That cap is documented for the
+//! group list ("a page size over 25 may exceed internal resource limits and return a 429
+//! error", §1) and applied to users by inference. Unverified, and not emulated: a limit on
+//! how deep a list may be paged (`filter.maxResults`); scimsync stops reading a list at its
+//! first refused page.
 
 use std::collections::HashMap;
 

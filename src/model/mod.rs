@@ -170,10 +170,7 @@ impl UserKey {
     /// assert_eq!(UserKey::ExternalId.normalize("AbC"), "AbC");
     /// ```
     pub fn normalize(self, key: &str) -> String {
-        match self {
-            Self::UserName => key.to_lowercase(),
-            Self::Id | Self::ExternalId => key.to_owned(),
-        }
+        self.normalize_owned(key.to_owned())
     }
 
     /// [`normalize`](Self::normalize), reusing `key` where it is already normal.

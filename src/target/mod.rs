@@ -442,10 +442,7 @@ pub fn parse_group(
     etag: Option<ETag>,
     context: &str,
 ) -> Result<GroupSnapshot, ScimError> {
-    let group: wire::GroupRead = serde_json::from_slice(body).map_err(|e| ScimError::Decode {
-        context: context.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let group: wire::GroupRead = decode(body, context)?;
     Ok(group_state(group, etag))
 }
 
@@ -480,7 +477,7 @@ fn group_state(group: wire::GroupRead, etag: Option<ETag>) -> GroupSnapshot {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, ScimError> {
+fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8], context: &str) -> Result<T, ScimError> {
     serde_json::from_slice(body).map_err(|e| ScimError::Decode {
         context: context.to_owned(),
         detail: e.to_string(),

@@ -8,7 +8,7 @@ use super::{GroupFailure, assemble};
 use crate::config::{Config, GroupConfig, GroupTarget};
 use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
 use crate::plan::planner::{GroupInput, Policy};
-use crate::plan::{GroupPlan, Intent, Mapping, ReadKind, Resolution, SourceRef};
+use crate::plan::{GroupPlan, Intent, Mapping, PendingReason, ReadKind, Resolution, SourceRef};
 use crate::source::{Answer, Source, SourceError};
 use crate::state::State;
 use crate::target::directory::Directory;
@@ -262,31 +262,6 @@ impl PlanRun<'_> {
         } = resolved;
         let key = self.directory.key();
         let derive = |k: &str| Resolution::derived(k, self.state.users.get(k).map(|c| &c.id), key);
-        if self.strict {
-            let unknown: Vec<&str> = desired
-                .as_ref()
-                .unwrap_or(&intent.granted)
-                .iter()
-                .filter(|k| {
-                    resolution.get(*k).map_or_else(
-                        || derive(k) == Resolution::Unknown,
-                        |r| *r == Resolution::Unknown,
-                    )
-                })
-                .map(String::as_str)
-                .collect();
-            if !unknown.is_empty() {
-                return Err(GroupFailure::Strict {
-                    count: unknown.len(),
-                    list: unknown
-                        .iter()
-                        .take(10)
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
         let plan = assemble(GroupInput {
             live: &live,
             mapping: Mapping {
@@ -302,6 +277,20 @@ impl PlanRun<'_> {
             derive: &derive,
             policy: &self.policy,
         })?;
+        if self.strict {
+            let unknown: Vec<&str> = plan
+                .pending
+                .iter()
+                .filter(|p| p.reason == PendingReason::UnknownUser)
+                .map(|p| p.key.as_str())
+                .collect();
+            if !unknown.is_empty() {
+                return Err(GroupFailure::Strict {
+                    count: unknown.len(),
+                    list: unknown[..unknown.len().min(10)].join(", "),
+                });
+            }
+        }
         Ok((plan, labels))
     }
 

@@ -111,13 +111,15 @@ impl PlanRun<'_> {
 pub const DELETED_USER: &str = "(deleted user)";
 
 /// Labels for users `groups` change that nothing has named yet, without a request where the
-/// plan already knows: the IdP key when keys are userNames, then the state's resolution
-/// cache; then, for users to be removed only, whichever costs fewer requests: one user GET
-/// each (a 404 is a deleted user), or the list of active users, [`PAGE`] a page, when there
-/// are more such users than pages (a first plan of a large org), with a GET each for the
-/// ones the list does not hold (inactive or deleted). The requests are bounded by the
-/// removal guard, never one per existing member. Labels are display only: a failed request
-/// leaves the id, and the plan goes on.
+/// plan already knows: the state's resolution cache (the label a user was last seen with),
+/// then the IdP key when keys are userNames. Then, for users to be removed only, one user
+/// GET each (a 404 is a deleted user), or, when more than [`PAGE`] users are left, the list
+/// of active users, [`PAGE`] a page: its first page tells how many pages there are, and
+/// the rest are read if they are fewer than the users left (a first plan of a large org);
+/// the users the list does not hold (inactive, deleted) still get their GET. When the GETs
+/// win, that first page is one request more. The requests are bounded by the removal
+/// guard, never one per existing member. Labels are display only: a failed request leaves
+/// the id, and the plan goes on.
 ///
 /// A post-pass over the planned groups, so that however the groups are planned, this stays
 /// one call before the plan is sealed.
@@ -129,35 +131,40 @@ pub async fn label_unnamed(
     labels: &mut BTreeMap<UserId, String>,
     concurrency: usize,
 ) {
-    for g in groups {
-        for (k, r) in &g.resolution {
-            if let Some(id) = r.id()
-                && key == UserKey::UserName
-                && (g.changes.add.contains(id) || g.changes.remove.contains(id))
-            {
-                labels.entry(id.clone()).or_insert_with(|| k.clone());
-            }
-        }
-    }
+    // The state's cache first: the label a user was last seen with.
     let cached: BTreeMap<&UserId, &str> = state
         .users
         .values()
         .filter(|u| !u.label.is_empty())
         .map(|u| (&u.id, u.label.as_str()))
         .collect();
-    let mut unnamed = BTreeSet::new();
     for g in groups {
         for id in g.changes.add.iter().chain(&g.changes.remove) {
-            if labels.contains_key(id) {
-                continue;
-            }
-            if let Some(label) = cached.get(id) {
+            if !labels.contains_key(id)
+                && let Some(label) = cached.get(id)
+            {
                 labels.insert(id.clone(), (*label).to_owned());
-            } else if g.changes.remove.contains(id) {
-                unnamed.insert(id.clone());
             }
         }
     }
+    // Then the IdP key, when keys are userNames.
+    if key == UserKey::UserName {
+        for g in groups {
+            for (k, r) in &g.resolution {
+                if let Some(id) = r.id()
+                    && (g.changes.add.contains(id) || g.changes.remove.contains(id))
+                {
+                    labels.entry(id.clone()).or_insert_with(|| k.clone());
+                }
+            }
+        }
+    }
+    let mut unnamed: BTreeSet<UserId> = groups
+        .iter()
+        .flat_map(|g| &g.changes.remove)
+        .filter(|id| !labels.contains_key(*id))
+        .cloned()
+        .collect();
     if unnamed.len() as u64 > PAGE {
         label_from_listing(client, &mut unnamed, labels, concurrency).await;
     }
@@ -219,7 +226,11 @@ async fn label_from_listing(
     while let Some(page) = rest.next().await {
         match page {
             Ok((users, _)) => take(users),
-            Err(e) => tracing::debug!("no labels from a page of the user list: {e}"),
+            Err(e) => {
+                // Deep pages may be refused (a server's own limit): the rest get GETs.
+                tracing::debug!("no labels from the rest of the user list: {e}");
+                return;
+            }
         }
     }
 }

@@ -207,8 +207,10 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
             None => (derive(key), true),
         }
     };
-    // Derived resolutions a change may name: the plan keeps those that do.
-    let mut derived: Vec<(&str, UserId)> = Vec::new();
+    // Derived resolutions the plan may keep ([`Resolution::is_kept`], as if given): a
+    // desired key's when it adds its user or names none; every revoked key's (few),
+    // `Unknown` included, so that a re-plan from this plan resolves them as this plan did.
+    let mut derived: Vec<(&str, Resolution)> = Vec::new();
     let mut changes = MemberChanges::default();
     let mut reasons = BTreeMap::new();
     let mut pending = BTreeSet::new();
@@ -219,12 +221,15 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
 
     for key in desired {
         let (r, was_derived) = resolved(key);
+        if was_derived && !matches!(r, Resolution::User(_)) {
+            derived.push((key, r.clone()));
+        }
         let found = matches!(r, Resolution::Found(_));
         match r {
             Resolution::User(id) | Resolution::Found(id) => {
                 if !current.contains(&id) {
                     if was_derived {
-                        derived.push((key, id.clone()));
+                        derived.push((key, Resolution::User(id.clone())));
                     }
                     let reason = if intent.granted.contains(key) {
                         ChangeReason::Granted
@@ -268,10 +273,10 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         if let Some(id) = r.id()
             && current.contains(id)
         {
-            if was_derived {
-                derived.push((key, id.clone()));
-            }
             candidates.insert(id.clone(), ChangeReason::Revoked);
+        }
+        if was_derived {
+            derived.push((key, r));
         }
     }
     // In full mode, every member no desired key names too (one pass over two sorted sets).
@@ -314,8 +319,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         });
     }
     resolution.retain(|_, r| r.is_kept(&changes));
-    for (key, id) in derived {
-        let r = Resolution::User(id);
+    for (key, r) in derived {
         if r.is_kept(&changes) {
             resolution.insert(key.to_owned(), r);
         }
