@@ -122,6 +122,13 @@ pub struct Http {
 /// sleeps on tokio's timer until it: no clock or timer thread of its own (the `governor`
 /// crate's `until_ready` ran on `futures-timer`'s thread, a wake-up and a context switch
 /// per request), and no polling.
+///
+/// tokio's timer wakes on millisecond ticks, so a shorter wait lasts until the next tick.
+/// At rates over 60,000 a minute (a period under one tick: servers without a limit), a slot
+/// less than a tick away therefore goes at once instead of costing each burst a wake-up
+/// for nothing (a third of a small request's client CPU at 20 ms latency); the slots stay
+/// where they were, so a window then sees at most one tick's worth of requests more than
+/// the rate. At any slower rate, every wait is kept.
 #[derive(Debug)]
 struct Pacer {
     period: Duration,
@@ -148,11 +155,15 @@ impl Pacer {
             *next = slot + self.period;
             slot
         };
-        if slot > now {
+        let below_tick = self.period < TICK && slot.saturating_duration_since(now) < TICK;
+        if slot > now && !below_tick {
             tokio::time::sleep_until(slot).await;
         }
     }
 }
+
+/// The resolution of tokio's timer.
+const TICK: Duration = Duration::from_millis(1);
 
 /// What the `inin-ratelimit-*` headers say: requests counted in the window, allowed, and
 /// seconds until the window resets.
@@ -318,5 +329,32 @@ fn log_request(
         tracing::trace!("{method} {path} {} {ms} ms{correlation}", status.as_u16());
     } else {
         tracing::trace!("{method} {path} no response {ms} ms");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slots under a tick apart go at once (their rate still holds to a tick's worth of
+    /// requests); a slot a tick or more away is waited for, and so is every slot of a
+    /// slower rate.
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_waits_for_every_slot_a_tick_or_more_away() {
+        let fast = Pacer::new(Duration::from_micros(100));
+        let start = tokio::time::Instant::now();
+        for _ in 0..10 {
+            fast.ready().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "ten slots within one tick");
+        fast.ready().await;
+        assert!(start.elapsed() >= TICK, "{:?}", start.elapsed());
+
+        let slow = Pacer::new(Duration::from_millis(10));
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            slow.ready().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
     }
 }
