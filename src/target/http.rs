@@ -145,7 +145,13 @@ impl Pacer {
 
     /// Wait for this request's slot.
     async fn ready(&self) {
-        let now = tokio::time::Instant::now();
+        if let Some(slot) = self.take_slot(tokio::time::Instant::now()) {
+            tokio::time::sleep_until(slot).await;
+        }
+    }
+
+    /// Take the next free slot as of `now`: the instant to wait for, or `None` to go at once.
+    fn take_slot(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
         let slot = {
             let mut next = self
                 .next
@@ -156,9 +162,7 @@ impl Pacer {
             slot
         };
         let below_tick = self.period < TICK && slot.saturating_duration_since(now) < TICK;
-        if slot > now && !below_tick {
-            tokio::time::sleep_until(slot).await;
-        }
+        (slot > now && !below_tick).then_some(slot)
     }
 }
 
@@ -337,24 +341,23 @@ mod tests {
     use super::*;
 
     /// Slots under a tick apart go at once (their rate still holds to a tick's worth of
-    /// requests); a slot a tick or more away is waited for, and so is every slot of a
-    /// slower rate.
-    #[tokio::test(start_paused = true)]
-    async fn the_pacer_waits_for_every_slot_a_tick_or_more_away() {
+    /// requests); a slot a tick or more away is waited for, and so is every slot of a rate
+    /// of one tick a request (60,000 a minute) or slower.
+    #[test]
+    fn the_pacer_waits_for_every_slot_a_tick_or_more_away() {
         let fast = Pacer::new(Duration::from_micros(100));
-        let start = tokio::time::Instant::now();
+        let t0 = tokio::time::Instant::now();
         for _ in 0..10 {
-            fast.ready().await;
+            assert_eq!(fast.take_slot(t0), None, "ten slots within one tick");
         }
-        assert_eq!(start.elapsed(), Duration::ZERO, "ten slots within one tick");
-        fast.ready().await;
-        assert!(start.elapsed() >= TICK, "{:?}", start.elapsed());
+        assert_eq!(fast.take_slot(t0), Some(t0 + TICK));
 
-        let slow = Pacer::new(Duration::from_millis(10));
-        let start = tokio::time::Instant::now();
-        for _ in 0..3 {
-            slow.ready().await;
+        for period in [TICK, Duration::from_millis(10)] {
+            let slow = Pacer::new(period);
+            let t0 = tokio::time::Instant::now();
+            assert_eq!(slow.take_slot(t0), None);
+            assert_eq!(slow.take_slot(t0), Some(t0 + period));
+            assert_eq!(slow.take_slot(t0), Some(t0 + period * 2));
         }
-        assert_eq!(start.elapsed(), Duration::from_millis(20));
     }
 }
