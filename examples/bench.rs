@@ -161,13 +161,32 @@ fn show_child(dir: &Path, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This process's CPU while `request` is sent for each of `items`, `concurrency` at a time.
+async fn cpu_of<'a, I, T, E, Fut>(
+    items: &'a [I],
+    concurrency: usize,
+    request: impl FnMut(&'a I) -> Fut,
+) -> Result<Duration, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    use futures::{StreamExt, TryStreamExt, stream};
+    let (before, _) = usage();
+    stream::iter(items)
+        .map(request)
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let (after, _) = usage();
+    Ok(after.saturating_sub(before))
+}
+
 /// Client CPU per request by kind, in this (child) process and nothing else in it: `n`
 /// user GETs (a small answer: the plan's label GETs), then a GET of each group (the
 /// preset's size), `concurrency` at a time, through the same client as `plan`; and, for a
 /// floor, the same user GETs through a bare reqwest client. Writes `users µs, groups, µs,
 /// bare users µs` to `dir/main.requests.metrics`.
 fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-    use futures::{StreamExt, TryStreamExt, stream};
     use scimsync::endpoint::Endpoint;
     use scimsync::target::{Credentials, ScimClient, TargetSettings, TokenSource};
     let text = std::fs::read_to_string(dir.join("requests.input"))?;
@@ -197,19 +216,8 @@ fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
     let (user_cpu, group_cpu, bare_cpu) = runtime.block_on(async {
         // The token and a connection, outside the measure.
         client.get_user(&users[0]).await?;
-        let (before, _) = usage();
-        stream::iter(&users)
-            .map(|u| client.get_user(u))
-            .buffer_unordered(concurrency)
-            .try_collect::<Vec<_>>()
-            .await?;
-        let (middle, _) = usage();
-        stream::iter(&groups)
-            .map(|g| client.get_group(g))
-            .buffer_unordered(concurrency)
-            .try_collect::<Vec<_>>()
-            .await?;
-        let (after, _) = usage();
+        let user_cpu = cpu_of(&users, concurrency, |u| client.get_user(u)).await?;
+        let group_cpu = cpu_of(&groups, concurrency, |g| client.get_group(g)).await?;
         // The floor: the same user GETs through a bare reqwest client (no pacer, retry,
         // token cache or semaphore), with a token fetched by hand.
         let bare = reqwest::Client::new();
@@ -226,21 +234,12 @@ fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Resu
             token["access_token"].as_str().unwrap_or_default()
         );
         let users_url = |u: &UserId| base.join(&["api", "v2", "scim", "v2", "users", u.as_str()]);
-        let (bare_before, _) = usage();
-        stream::iter(&users)
-            .map(|u| {
-                let request = bare.get(users_url(u)).header("Authorization", &bearer);
-                async move { request.send().await?.bytes().await }
-            })
-            .buffer_unordered(concurrency)
-            .try_collect::<Vec<_>>()
-            .await?;
-        let (bare_after, _) = usage();
-        Ok::<_, anyhow::Error>((
-            middle.saturating_sub(before),
-            after.saturating_sub(middle),
-            bare_after.saturating_sub(bare_before),
-        ))
+        let bare_cpu = cpu_of(&users, concurrency, |u| {
+            let request = bare.get(users_url(u)).header("Authorization", &bearer);
+            async move { request.send().await?.bytes().await }
+        })
+        .await?;
+        Ok::<_, anyhow::Error>((user_cpu, group_cpu, bare_cpu))
     })?;
     std::fs::write(
         dir.join("main.requests.metrics"),

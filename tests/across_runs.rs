@@ -10,7 +10,7 @@ use scimsync::emulator::Route;
 use scimsync::plan::{ChangeReason, PendingReason, Plan, ReadKind, file};
 use scimsync::state::State;
 
-use crate::harness::names;
+use crate::harness::{names, pending};
 use crate::scenario::Scenario;
 
 fn plan_at(s: &Scenario, name: &str) -> Plan {
@@ -51,13 +51,8 @@ async fn a_user_whose_account_appears_late_is_added_then() {
     let p1 = cycle(&s, "p1.json").await;
     let g = &p1.groups[0];
     assert_eq!(names(&g.changes.add), ["u010"]);
-    let pending: Vec<_> = g
-        .pending
-        .iter()
-        .map(|p| (p.key.as_str(), p.reason))
-        .collect();
     assert_eq!(
-        pending,
+        pending(g),
         [
             ("late@example.com", PendingReason::UnknownUser),
             ("ünïcødé@example.com", PendingReason::UnknownUser)

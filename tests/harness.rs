@@ -99,3 +99,11 @@ pub fn adds(set: MemberSet) -> MemberChanges {
 pub fn names(set: &MemberSet) -> Vec<&str> {
     set.iter().map(scimsync::model::UserId::as_str).collect()
 }
+
+/// A group plan's pending users, as (key, reason), for assertions.
+pub fn pending(g: &scimsync::plan::GroupPlan) -> Vec<(&str, scimsync::plan::PendingReason)> {
+    g.pending
+        .iter()
+        .map(|p| (p.key.as_str(), p.reason))
+        .collect()
+}

@@ -4,7 +4,7 @@ use scimsync::emulator::{FaultAction, Route};
 use scimsync::plan::{ChangeReason, PendingReason, Plan, ReadKind, SkipReason, file};
 use scimsync::state::{GroupRecord, State};
 
-use crate::harness::names;
+use crate::harness::{names, pending};
 use crate::scenario::{Scenario, read};
 use crate::snapshot;
 
@@ -269,13 +269,8 @@ async fn user_keys_are_resolved_through_scim_filters() {
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u030"]);
-    let pending: Vec<_> = g
-        .pending
-        .iter()
-        .map(|x| (x.key.as_str(), x.reason))
-        .collect();
     assert_eq!(
-        pending,
+        pending(g),
         [("nobody@example.com", PendingReason::UnknownUser)]
     );
     assert_eq!(s.emu().count(Route::UserList), 3);
