@@ -188,7 +188,7 @@ where
 /// bare users µs` to `dir/main.requests.metrics`.
 fn requests_child(dir: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     use scimsync::endpoint::Endpoint;
-    use scimsync::target::{Credentials, ScimClient, TargetSettings, TokenSource};
+    use scimsync::scim::{Credentials, ScimClient, TargetSettings, TokenSource};
     let text = std::fs::read_to_string(dir.join("requests.input"))?;
     let mut lines = text.lines();
     let base = Endpoint::parse(lines.next().unwrap_or_default(), "bench")?;

@@ -15,7 +15,7 @@
 //! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source (Genesys and Graph) |
 //! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
 //! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
-//! | [`target`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked PATCH |
+//! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked PATCH |
 //! | `config` | the TOML config by section (target with the Genesys regions, source, state), validated with precise messages |
 //! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger (group commit) |
 //! | `atomic_file` | temp file + rename, owner-only: plan and state files are never half-written |
@@ -23,8 +23,8 @@
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
 //! | [`commands`] | the commands' I/O around the pure parts: `plan/` (the read pipeline, user resolution), `apply/` (a group's apply and settle, the re-plan), show, validate, state, emulator, demo |
 //!
-//! Imports point one way: `commands` → `plan`, `source`, `target`, `state`, `config` →
-//! `model` (and the leaves `endpoint`, `http`, `atomic_file`); `source` and `target` import
+//! Imports point one way: `commands` → `plan`, `source`, `scim`, `state`, `config` →
+//! `model` (and the leaves `endpoint`, `http`, `atomic_file`); `source` and `scim` import
 //! neither each other nor `config`, `plan` imports only `model`, and the emulator shares only
 //! the wire types with the client. `tests/layers.rs` checks this on the source.
 
@@ -41,9 +41,9 @@ pub mod exit_code;
 mod http;
 pub mod model;
 pub mod plan;
+pub mod scim;
 pub mod source;
 pub mod state;
-pub mod target;
 
 pub use http::retry;
 // What the binary, the tests and the benchmark use of the private modules.
@@ -99,7 +99,7 @@ pub fn colour_for(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool 
 }
 
 /// The log filter for `-q` / `-v` / `-vv`: scimsync's own events only. `-vv` adds one line
-/// per HTTP request (from `target::http`); the HTTP stack's internals (reqwest, hyper,
+/// per HTTP request (from `scim::http`); the HTTP stack's internals (reqwest, hyper,
 /// rustls, h2) stay off at every level, since no directive names them.
 pub fn log_filter(verbose: u8, quiet: bool) -> &'static str {
     match (quiet, verbose) {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use scimsync::emulator::{FaultAction, PatchResponse, Route, StaleStatus};
 use scimsync::model::{MemberChanges, UserId};
-use scimsync::target::error::RateLimitReason;
-use scimsync::target::{Credentials, Precondition, RemoveStyle, ScimError, UserKey};
+use scimsync::scim::error::RateLimitReason;
+use scimsync::scim::{Credentials, Precondition, RemoveStyle, ScimError, UserKey};
 use secrecy::SecretString;
 
 use crate::harness::*;

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use scimsync::emulator::filter::{parse_eq, parse_member_path};
 use scimsync::plan::file;
 use scimsync::plan::render::{Format, RenderOptions, render};
-use scimsync::target::{parse_group, wire};
+use scimsync::scim::{parse_group, wire};
 
 fn sample_plan() -> Vec<u8> {
     let text = r#"{
@@ -107,7 +107,7 @@ proptest! {
 
     #[test]
     fn user_ids_with_quotes_round_trip_through_the_filter(id in "[a-z\"\\]\\[\\\\ ]{1,20}") {
-        let filter = scimsync::target::filter_eq("id", &id, "user id").unwrap();
+        let filter = scimsync::scim::filter_eq("id", &id, "user id").unwrap();
         let parsed = parse_eq(&filter).unwrap();
         prop_assert_eq!(parsed.value, id);
         prop_assert_eq!(parsed.attribute, "id");

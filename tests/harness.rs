@@ -6,7 +6,7 @@ use std::time::Duration;
 use scimsync::emulator::{self, Emulator, Running};
 use scimsync::endpoint::Endpoint;
 use scimsync::model::{ETag, GroupId, MemberChanges, MemberSet, UserId};
-use scimsync::target::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
+use scimsync::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
 use secrecy::SecretString;
 
 pub const CLIENT_ID: &str = "test-client";

@@ -1,6 +1,6 @@
 //! The dependency listing of DESIGN.md's layout, checked on the source: which top-level
 //! module may `use crate::…` which. The shared vocabulary (`model`) and the leaves
-//! (`endpoint`, `atomic_file`, `exit_code`) import nothing of the crate; `source` and `target`
+//! (`endpoint`, `atomic_file`, `exit_code`) import nothing of the crate; `source` and `scim`
 //! import neither each other nor `config`; `plan` imports only `model` (and writes its own
 //! file atomically); the emulator shares only the wire types with the client. The rules form
 //! a layering, so there is no cycle between top-level modules.
@@ -16,12 +16,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("exit_code", &[]),
     ("http", &["endpoint"]),
     ("source", &["model", "endpoint", "http"]),
-    ("target", &["model", "endpoint", "http"]),
+    ("scim", &["model", "endpoint", "http"]),
     ("state", &["model", "endpoint", "atomic_file"]),
     ("plan", &["model", "atomic_file"]),
     ("config", &["model", "endpoint", "state"]),
     ("events", &["model", "plan"]),
-    ("emulator", &["target"]),
+    ("emulator", &["scim"]),
     ("cli", &["config", "plan"]),
 ];
 
@@ -108,9 +108,9 @@ fn modules_import_only_what_the_layout_allows() {
     files(&src, &mut emulator);
     for file in emulator {
         let text = std::fs::read_to_string(&file).unwrap();
-        for line in text.lines().filter(|l| l.contains("crate::target")) {
+        for line in text.lines().filter(|l| l.contains("crate::scim")) {
             assert!(
-                line.contains("crate::target::wire"),
+                line.contains("crate::scim::wire"),
                 "{}: {line}",
                 file.display()
             );

@@ -5,7 +5,7 @@ use scimsync::emulator::{PatchResponse, Route, StaleStatus};
 use scimsync::endpoint::Endpoint;
 use scimsync::model::{MemberChanges, MemberSet, UserId};
 use scimsync::plan::file;
-use scimsync::target::{Credentials, Precondition, RemoveStyle, TargetSettings};
+use scimsync::scim::{Credentials, Precondition, RemoveStyle, TargetSettings};
 
 use crate::harness::{self, GROUP, emu, gid};
 use crate::scenario::Scenario;
@@ -15,7 +15,7 @@ use crate::scenario::Scenario;
 fn scim_client(
     r: &scimsync::emulator::Running,
     tweak: impl FnOnce(&mut TargetSettings),
-) -> scimsync::target::ScimClient {
+) -> scimsync::scim::ScimClient {
     let token = "scim-token-9f8e";
     emu(r).issue_token(token);
     let base = Endpoint::parse(&format!("{}/scim/v2", r.base_url()), "test").unwrap();

@@ -14,8 +14,8 @@ use crate::config::{Config, SourceConfig, TargetKind};
 use secrecy::SecretString;
 
 use crate::endpoint::Endpoint;
+use crate::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
 use crate::source::{self, Source};
-use crate::target::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -85,7 +85,7 @@ pub fn credentials(config: &Config, env: Env<'_>) -> anyhow::Result<Credentials>
 /// connection pool, the system's root certificates loaded once).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(crate::http::build_client(
-        crate::target::HttpSettings::default().timeout,
+        crate::scim::HttpSettings::default().timeout,
     )?)
 }
 

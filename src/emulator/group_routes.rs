@@ -14,7 +14,7 @@ use super::paging::{list, page};
 use super::paths::SCIM;
 use super::reply::{scim_error, scim_json};
 use super::state::{Emu, State as EmuState};
-use crate::target::wire::{self, Meta, PatchRequest};
+use crate::scim::wire::{self, Meta, PatchRequest};
 
 /// The base URL the client used, for `$ref` and `meta.location`.
 fn base_of(headers: &HeaderMap) -> String {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::filter::{self, MemberPath};
-use crate::target::wire::{self, ErrorBody, MemberRef, PatchRequest};
+use crate::scim::wire::{self, ErrorBody, MemberRef, PatchRequest};
 
 /// An emulated user.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,7 +322,7 @@ fn count_values(op: &wire::PatchOperation) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::wire::PatchOperation;
+    use crate::scim::wire::PatchOperation;
     use serde_json::json;
 
     fn org() -> Org {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::reply::{platform_error, scim_error, scim_json};
-use crate::target::wire::{self, ListResponse};
+use crate::scim::wire::{self, ListResponse};
 
 /// `startIndex`, `count` and the checks Genesys makes on them.
 pub(super) fn page(

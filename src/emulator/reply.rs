@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::target::wire::{ErrorBody, SCIM_JSON};
+use crate::scim::wire::{ErrorBody, SCIM_JSON};
 
 /// A SCIM error body (RFC 7644 §3.12) with `status` and, when given, `scimType`.
 pub(super) fn scim_error(

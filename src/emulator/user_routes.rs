@@ -20,7 +20,7 @@ use super::org::User;
 use super::paging::{list, page, page_of};
 use super::reply::{scim_error, scim_json};
 use super::state::Emu;
-use crate::target::wire::{self, Meta};
+use crate::scim::wire::{self, Meta};
 
 fn user_json(user: &User) -> wire::User {
     wire::User {

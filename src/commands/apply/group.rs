@@ -9,9 +9,9 @@ use crate::model::{ETag, MemberChanges, UserId, UserKey};
 use crate::plan::planner::{GroupInput, Policy};
 use crate::plan::report::{GroupReport, Outcome};
 use crate::plan::{GroupPlan, Intent, Mapping, ReadKind, Resolution, SourceRef, check};
+use crate::scim::ScimClient;
 use crate::state::State;
 use crate::state::ledger::{Advance, Ledger};
-use crate::target::ScimClient;
 
 /// What `apply` needs of one run.
 pub(super) struct Run<'a> {

@@ -20,9 +20,9 @@ use crate::model::{GroupId, UserId};
 use crate::plan::planner::{GroupInput, Policy, Stopped, plan_group};
 use crate::plan::render::{RenderOptions, render};
 use crate::plan::{GroupPlan, Plan, TargetRef, file};
+use crate::scim::ScimError;
+use crate::scim::directory::Directory;
 use crate::source::SourceError;
-use crate::target::ScimError;
-use crate::target::directory::Directory;
 
 /// Why one group could not be planned.
 #[derive(Debug, thiserror::Error)]

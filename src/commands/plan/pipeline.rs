@@ -9,10 +9,10 @@ use crate::config::{Config, GroupConfig, GroupTarget};
 use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
 use crate::plan::planner::{GroupInput, Policy};
 use crate::plan::{GroupPlan, Intent, Mapping, PendingReason, ReadKind, Resolution, SourceRef};
+use crate::scim::directory::Directory;
+use crate::scim::{ScimClient, ScimError};
 use crate::source::{Answer, Source, SourceError};
 use crate::state::State;
-use crate::target::directory::Directory;
-use crate::target::{ScimClient, ScimError};
 
 /// One group's plan and the labels of the users it names.
 type Planned = (GroupPlan, BTreeMap<UserId, String>);

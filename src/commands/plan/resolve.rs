@@ -10,9 +10,9 @@ use super::GroupFailure;
 use super::pipeline::{PlanRun, Resolved};
 use crate::model::{TargetUser, UserId, UserKey};
 use crate::plan::{GroupPlan, Resolution};
+use crate::scim::directory::Entry;
+use crate::scim::{PAGE, ScimClient};
 use crate::state::State;
-use crate::target::directory::Entry;
-use crate::target::{PAGE, ScimClient};
 
 impl PlanRun<'_> {
     /// How the keys of `desired` resolve where [`Resolution::derived`] cannot tell (what the

@@ -352,7 +352,7 @@ fn target_user(user: wire::User) -> TargetUser {
 /// no value can change the filter's meaning. Control characters are refused outright.
 ///
 /// ```
-/// use scimsync::target::filter_eq;
+/// use scimsync::scim::filter_eq;
 /// assert_eq!(filter_eq("userName", "a@b.c", "user").unwrap(), r#"userName eq "a@b.c""#);
 /// assert_eq!(filter_eq("id", r#"x" or "1"#, "user").unwrap(), r#"id eq "x\" or \"1""#);
 /// assert!(filter_eq("id", "line\nbreak", "user").is_err());
