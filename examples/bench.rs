@@ -43,9 +43,10 @@ use rand::{Rng, SeedableRng};
 use scimsync::cli::{ApplyArgs, ConfigArg, FormatArg, PlanArgs, ReportFormat};
 use scimsync::emulator::{self, Emulator, RateLimit};
 use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode, UserId};
-use scimsync::plan::planner::{GroupInput, Policy, plan_group};
+use scimsync::model::{Mapping, Policy};
+use scimsync::plan::planner::{GroupInput, plan_group};
 use scimsync::plan::render::{Format, RenderOptions, render};
-use scimsync::plan::{Intent, Mapping, ReadKind, Resolution, SourceRef, file};
+use scimsync::plan::{Intent, ReadKind, Resolution, SourceRef, file};
 
 #[derive(Debug, Parser)]
 struct Args {

@@ -5,17 +5,26 @@
 pub mod apply;
 pub mod demo;
 pub mod emulator;
+mod group_failure;
+mod labels;
 pub mod plan;
 pub mod show;
 pub mod state;
 pub mod validate;
 
+use std::collections::BTreeMap;
+
 use crate::config::{Config, SourceConfig, TargetKind};
+use crate::model::UserId;
+use crate::plan::{GroupPlan, Plan, TargetRef};
 use secrecy::SecretString;
 
 use crate::endpoint::Endpoint;
 use crate::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
 use crate::source::{self, Source};
+
+pub use self::group_failure::GroupFailure;
+pub use self::labels::{DELETED_USER, label_unnamed};
 
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -200,4 +209,22 @@ fn source_from(
         }
     };
     Ok(Source::new(reader, deadline))
+}
+
+/// A sealed plan of `groups` for `config`: what `plan` writes and apply's re-plan too.
+pub fn seal_plan(
+    config: &Config,
+    groups: Vec<GroupPlan>,
+    labels: &BTreeMap<UserId, String>,
+) -> Plan {
+    Plan::new(
+        TargetRef {
+            kind: config.target.kind,
+            api_base: config.target.api_base.as_str().to_owned(),
+        },
+        config.sha256.clone(),
+        crate::model::now_to_the_second(),
+        groups,
+        labels,
+    )
 }

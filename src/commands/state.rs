@@ -134,11 +134,11 @@ fn show(config: &Config, state: &State, members: bool) -> String {
         state.users.len()
     );
     for g in &config.groups {
-        let Some(r) = state.groups.get(&g.name) else {
+        let Some(r) = state.groups.get(&g.idp_group) else {
             let _ = writeln!(
                 out,
                 "  {:<20} nothing recorded (the next plan reads the whole membership)",
-                g.name
+                g.idp_group
             );
             continue;
         };
@@ -149,7 +149,7 @@ fn show(config: &Config, state: &State, members: bool) -> String {
         let _ = writeln!(
             out,
             "  {:<20} serial {}, cursor {}, mirror {mirror}, ETag {}, applied {}, plan {}",
-            g.name,
+            g.idp_group,
             r.serial,
             r.cursor.as_ref().map_or("(none)", |c| c.as_str()),
             r.etag.as_ref().map_or("(none)", |e| e.as_str()),
@@ -169,7 +169,7 @@ fn show(config: &Config, state: &State, members: bool) -> String {
     for name in state
         .groups
         .keys()
-        .filter(|n| !config.groups.iter().any(|g| &g.name == *n))
+        .filter(|n| !config.groups.iter().any(|g| &g.idp_group == *n))
     {
         let _ = writeln!(out, "  {name:<20} (not in the config any more)");
     }

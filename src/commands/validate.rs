@@ -4,8 +4,9 @@
 
 use super::{Env, connect, open_source};
 use crate::cli::ValidateArgs;
-use crate::config::{Config, GroupTarget};
+use crate::config::Config;
 use crate::exit_code::ExitCode;
+use crate::model::GroupTarget;
 use crate::model::Mode;
 use crate::state::State;
 
@@ -115,17 +116,17 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
                     false,
                     &format!(
                         "groups {:?} and {:?} both map to Genesys group {name} ({id}): keep one [[group]] for it",
-                        owners[&id], g.name
+                        owners[&id], g.idp_group
                     ),
                 ),
                 Ok((id, name, n)) => {
-                    owners.insert(id.clone(), &g.name);
+                    owners.insert(id.clone(), &g.idp_group);
                     check(
                         true,
-                        &format!("group {} → {name} ({id}): {n} members", g.name),
+                        &format!("group {} → {name} ({id}): {n} members", g.idp_group),
                     )
                 }
-                Err(e) => check(false, &format!("group {}: {e}", g.name)),
+                Err(e) => check(false, &format!("group {}: {e}", g.idp_group)),
             };
         }
     }
@@ -133,13 +134,13 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
         Ok(source) => {
             for g in &config.groups {
                 let since = match g.mode {
-                    Mode::Delta => state.cursor(&g.name),
+                    Mode::Delta => state.cursor(&g.idp_group),
                     Mode::Full => None,
                 };
-                all &= match source.read(&g.name, since, g.mode).await {
+                all &= match source.read(&g.idp_group, since, g.mode).await {
                     Ok(_) => check(
                         true,
-                        &format!("IdP ({}) answers for group {}", source.kind(), g.name),
+                        &format!("IdP ({}) answers for group {}", source.kind(), g.idp_group),
                     ),
                     Err(e) => check(false, &format!("IdP: {e}")),
                 };

@@ -22,9 +22,10 @@ use self::state::{RawState, validate_state};
 use self::target::{RawTarget, validate_target};
 pub use self::target::{TargetConfig, TargetKind};
 use crate::endpoint::{Endpoint, EndpointError};
-pub use crate::model::GroupTarget;
+use crate::model::GroupTarget;
 pub use crate::model::Mode;
 use crate::model::{GroupId, UserId, sha256_hex};
+pub use crate::model::{Mapping, Policy};
 use crate::state::Store;
 
 /// The default config file name.
@@ -132,7 +133,7 @@ pub struct Config {
     /// Where the state (cursors, mirrors, resolution cache) is kept.
     pub state: Store,
     /// The mapped groups, in file order.
-    pub groups: Vec<GroupConfig>,
+    pub groups: Vec<Mapping>,
 }
 
 /// `[safety]`, validated.
@@ -148,15 +149,17 @@ pub struct Safety {
     pub allow_empty_source: bool,
 }
 
-/// One `[[group]]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupConfig {
-    /// The IdP group's id; also what `--group` selects and what keys the state file.
-    pub name: String,
-    /// The Genesys group.
-    pub target: GroupTarget,
-    /// Delta or full.
-    pub mode: Mode,
+impl Safety {
+    /// The policy a group is planned under: these guards, and `--allow-removals` when given.
+    pub fn policy(&self, allow_removals: Option<usize>) -> Policy {
+        Policy {
+            protected: self.protected_members.clone(),
+            max_removals: self.max_removals_per_group,
+            max_ratio: self.max_removal_ratio,
+            allow_removals,
+            allow_empty_source: self.allow_empty_source,
+        }
+    }
 }
 
 impl Config {
@@ -243,8 +246,8 @@ impl Config {
                     ),
                 ));
             }
-            groups.push(GroupConfig {
-                name: g.name,
+            groups.push(Mapping {
+                idp_group: g.name,
                 target,
                 mode: g.mode,
             });
@@ -261,7 +264,7 @@ impl Config {
     }
 
     /// The groups `selected` names (all when empty); an unknown name is an error.
-    pub fn select(&self, selected: &[String]) -> Result<Vec<&GroupConfig>, ConfigError> {
+    pub fn select(&self, selected: &[String]) -> Result<Vec<&Mapping>, ConfigError> {
         if selected.is_empty() {
             return Ok(self.groups.iter().collect());
         }
@@ -270,7 +273,7 @@ impl Config {
             .map(|name| {
                 self.groups
                     .iter()
-                    .find(|g| &g.name == name)
+                    .find(|g| &g.idp_group == name)
                     .ok_or_else(|| ConfigError::Invalid {
                         path: self.path.display().to_string(),
                         key: "--group".into(),
@@ -278,7 +281,7 @@ impl Config {
                             "no [[group]] is named {name:?}; configured: {}",
                             self.groups
                                 .iter()
-                                .map(|g| g.name.as_str())
+                                .map(|g| g.idp_group.as_str())
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),

@@ -10,8 +10,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod intent;
+mod mapping;
+mod policy;
 
 pub use self::intent::Intent;
+pub use self::mapping::Mapping;
+pub use self::policy::Policy;
 use sha2::{Digest, Sha256};
 
 macro_rules! id_type {

@@ -8,8 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::planner::Policy;
-use super::{GroupPlan, Mapping};
+use super::GroupPlan;
+use crate::model::Mapping;
+use crate::model::Policy;
 
 /// Why group `g` of a plan may not be applied under `configured` (the config's mapping of
 /// its IdP group, if it still has one) and `policy` (the config's guards, no override).

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::Intent;
 pub use crate::model::{Base, Precondition};
 use crate::model::{
-    Cursor, GroupId, GroupTarget, MemberChanges, Mode, SourceKind, TargetKind, UserId, UserKey,
+    Cursor, GroupId, Mapping, MemberChanges, SourceKind, TargetKind, UserId, UserKey,
 };
 
 /// The plan file format this build writes and reads.
@@ -173,18 +173,6 @@ impl Resolution {
             Self::Unknown | Self::NotAUser | Self::Invalid => None,
         }
     }
-}
-
-/// How the config mapped a group when it was planned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mapping {
-    /// The IdP group (the config's group name; keys the state).
-    pub idp_group: String,
-    /// How the Genesys group was named.
-    pub target: GroupTarget,
-    /// Delta or full.
-    pub mode: Mode,
 }
 
 /// Where a group's intent came from.

@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::commands::plan::{GroupFailure, assemble, policy};
+use crate::commands::GroupFailure;
 use crate::config::Config;
-use crate::model::{ETag, MemberChanges, UserId, UserKey};
-use crate::plan::planner::{GroupInput, Policy};
+use crate::model::{ETag, MemberChanges, Policy, UserId, UserKey};
+use crate::plan::planner::{GroupInput, plan};
 use crate::plan::report::{GroupReport, Outcome};
-use crate::plan::{GroupPlan, Intent, Mapping, ReadKind, Resolution, SourceRef, check};
+use crate::plan::{GroupPlan, Intent, ReadKind, Resolution, SourceRef, check};
 use crate::scim::ScimClient;
 use crate::state::State;
 use crate::state::ledger::{Advance, Ledger};
@@ -110,17 +110,8 @@ impl Run<'_> {
                 Some("already applied by this plan".into()),
             ));
         }
-        let configured = self
-            .config
-            .groups
-            .iter()
-            .find(|c| &c.name == name)
-            .map(|c| Mapping {
-                idp_group: c.name.clone(),
-                target: c.target.clone(),
-                mode: c.mode,
-            });
-        if let Err(why) = check::against_config(g, configured.as_ref(), &self.policy) {
+        let configured = self.config.groups.iter().find(|c| &c.idp_group == name);
+        if let Err(why) = check::against_config(g, configured, &self.policy) {
             return Pass::Done(report(
                 g,
                 Outcome::Failed,
@@ -207,7 +198,7 @@ impl Run<'_> {
         let user_key = self.config.source.user_key();
         let (desired, resolution) = self.ledger.read(|state| rebuild(g, state, user_key));
         let allow = g.guard.overridden.then_some(g.guard.limit);
-        assemble(GroupInput {
+        Ok(plan(GroupInput {
             live: &live,
             mapping: g.mapping.clone(),
             base: g.base.clone(),
@@ -217,8 +208,8 @@ impl Run<'_> {
             resolution,
             // `rebuild` resolved every key.
             derive: &|_| Resolution::Unknown,
-            policy: &policy(self.config, allow),
-        })
+            policy: &self.config.safety.policy(allow),
+        })?)
     }
 
     /// Re-plan a superseded group from the state as it is now: its mirror (the IdP's
@@ -250,7 +241,7 @@ impl Run<'_> {
             )
         });
         let allow = g.guard.overridden.then_some(g.guard.limit);
-        assemble(GroupInput {
+        Ok(plan(GroupInput {
             live: &live,
             mapping: g.mapping.clone(),
             base,
@@ -265,8 +256,8 @@ impl Run<'_> {
             resolution,
             // Every key of the mirror is resolved above.
             derive: &|_| Resolution::Unknown,
-            policy: &policy(self.config, allow),
-        })
+            policy: &self.config.safety.policy(allow),
+        })?)
     }
 }
 

@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, stream};
 
-use super::plan::policy;
 use super::{Env, connect};
 use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
@@ -188,7 +187,7 @@ async fn apply_locked(
         client: &client,
         config,
         ledger,
-        policy: policy(config, None),
+        policy: config.safety.policy(None),
     };
 
     let bar = super::progress(plan.groups.len(), "apply");

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::group::Run;
-use crate::commands::plan::{label_unnamed, seal_plan};
+use crate::commands::{label_unnamed, seal_plan};
 use crate::plan::render::{changes_text, diff};
 use crate::plan::report::ReplanRef;
 use crate::plan::{GroupPlan, Plan, file};

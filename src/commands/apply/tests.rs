@@ -3,7 +3,8 @@
 use super::*;
 use crate::model::TargetKind;
 use crate::model::{
-    Base, GroupId, GroupSnapshot, GroupTarget, Intent, Lineage, MemberSet, Mode, SourceKind,
+    Base, GroupId, GroupSnapshot, GroupTarget, Intent, Lineage, Mapping, MemberSet, Mode,
+    SourceKind,
 };
 use crate::plan::planner::plan_group;
 use crate::plan::{Plan, TargetRef, file};

@@ -11,83 +11,14 @@ mod resolve;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Env, connect, open_source};
+use super::{Env, GroupFailure, connect, label_unnamed, open_source, seal_plan};
 use crate::cli::PlanArgs;
 use crate::config::Config;
 use crate::events::{Action, Event, Events, Level, UserReason};
 use crate::exit_code::ExitCode;
-use crate::model::{GroupId, UserId};
-use crate::plan::planner::{GroupInput, Policy, Stopped, plan_group};
 use crate::plan::render::{RenderOptions, render};
-use crate::plan::{GroupPlan, Plan, TargetRef, file};
-use crate::scim::ScimError;
+use crate::plan::{Plan, file};
 use crate::scim::directory::Directory;
-use crate::source::SourceError;
-
-/// Why one group could not be planned.
-#[derive(Debug, thiserror::Error)]
-pub enum GroupFailure {
-    /// The IdP read failed.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// A SCIM call failed.
-    #[error(transparent)]
-    Scim(#[from] ScimError),
-    /// `--strict` and some users do not exist.
-    #[error(
-        "{count} user(s) in the IdP's answer do not exist in Genesys Cloud ({list}); without --strict they are skipped as unknown-user"
-    )]
-    Strict {
-        /// How many.
-        count: usize,
-        /// The first few.
-        list: String,
-    },
-    /// A safety guard stopped it.
-    #[error(transparent)]
-    Guard(Stopped),
-    /// Two config entries name the same Genesys group.
-    #[error(
-        "groups {first:?} and {second:?} both map to Genesys group {display_name} ({id}); two mappings of one group would undo each other's changes: keep one [[group]] for it"
-    )]
-    DoubleMapping {
-        /// The first entry's name.
-        first: String,
-        /// The second entry's name.
-        second: String,
-        /// The Genesys group.
-        id: GroupId,
-        /// Its display name.
-        display_name: String,
-    },
-}
-
-/// The safety policy of `config`, with `--allow-removals`.
-pub fn policy(config: &Config, allow_removals: Option<usize>) -> Policy {
-    Policy {
-        protected: config.safety.protected_members.clone(),
-        max_removals: config.safety.max_removals_per_group,
-        max_ratio: config.safety.max_removal_ratio,
-        allow_removals,
-        allow_empty_source: config.safety.allow_empty_source,
-    }
-}
-
-/// A group's plan, or the guard message that stopped it: what `plan` and apply's re-plan share.
-pub fn assemble(input: GroupInput<'_>) -> Result<GroupPlan, GroupFailure> {
-    let name = input.mapping.idp_group.clone();
-    let live = input.live;
-    let policy = input.policy;
-    plan_group(input).map_err(|trip| {
-        GroupFailure::Guard(Stopped {
-            group: name,
-            display_name: live.display_name.clone(),
-            trip,
-            max_removals: policy.max_removals,
-            max_ratio: policy.max_ratio,
-        })
-    })
-}
 
 /// One `planned_change` per member change, a `diagnostic` per pending or skipped user, then
 /// the `change_summary`.
@@ -161,24 +92,6 @@ fn emit_plan(events: Events, plan: &Plan) {
     );
 }
 
-/// A sealed plan of `groups` for `config`.
-pub fn seal_plan(
-    config: &Config,
-    groups: Vec<GroupPlan>,
-    labels: &BTreeMap<UserId, String>,
-) -> Plan {
-    Plan::new(
-        TargetRef {
-            kind: config.target.kind,
-            api_base: config.target.api_base.as_str().to_owned(),
-        },
-        config.sha256.clone(),
-        crate::model::now_to_the_second(),
-        groups,
-        labels,
-    )
-}
-
 /// Run `scimsync plan`.
 pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
     let events = Events::new(args.json);
@@ -201,7 +114,7 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
         source: &source,
         state: &state,
         mirrors,
-        policy: policy(&config, args.allow_removals),
+        policy: config.safety.policy(args.allow_removals),
         strict: args.strict,
         directory: Directory::new(config.source.user_key()),
     };
@@ -271,7 +184,6 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
 }
 
 pub use self::pipeline::{Mirrors, PlanRun};
-pub use self::resolve::{DELETED_USER, label_unnamed};
 
 #[cfg(test)]
 #[path = "tests.rs"]

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, stream};
 
-use super::{GroupFailure, assemble};
-use crate::config::{Config, GroupConfig, GroupTarget};
-use crate::model::{GroupId, GroupSnapshot, Mode, UserId, UserKey};
-use crate::plan::planner::{GroupInput, Policy};
-use crate::plan::{GroupPlan, Intent, Mapping, PendingReason, ReadKind, Resolution, SourceRef};
+use crate::commands::GroupFailure;
+use crate::config::Config;
+use crate::model::{GroupId, GroupSnapshot, GroupTarget, Mapping, Mode, Policy, UserId, UserKey};
+use crate::plan::planner::{GroupInput, plan};
+use crate::plan::{GroupPlan, Intent, PendingReason, ReadKind, Resolution, SourceRef};
 use crate::scim::directory::Directory;
 use crate::scim::{ScimClient, ScimError};
 use crate::source::{Answer, Source, SourceError};
@@ -139,12 +139,12 @@ impl PlanRun<'_> {
     ///   any plan is returned (no request depends on it).
     pub async fn plan_all(
         &self,
-        groups: &[&GroupConfig],
+        groups: &[&Mapping],
     ) -> Vec<(String, Result<Planned, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
         let bar = crate::commands::progress(groups.len(), "plan");
         let bar = &bar;
-        let mut firsts: Vec<(usize, &GroupConfig, Result<Stage, GroupFailure>)> =
+        let mut firsts: Vec<(usize, &Mapping, Result<Stage, GroupFailure>)> =
             stream::iter(groups.iter().copied().enumerate())
                 .map(|(i, g)| async move {
                     let stage = match self.read_group(g).await {
@@ -171,10 +171,10 @@ impl PlanRun<'_> {
                 Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
                 Err(_) => continue,
             };
-            if let Some(other) = owners.insert(id.clone(), &g.name) {
+            if let Some(other) = owners.insert(id.clone(), &g.idp_group) {
                 *stage = Err(GroupFailure::DoubleMapping {
                     first: other.to_owned(),
-                    second: g.name.clone(),
+                    second: g.idp_group.clone(),
                     id: id.clone(),
                     display_name: display_name.clone(),
                 });
@@ -183,12 +183,12 @@ impl PlanRun<'_> {
         let results = stream::iter(firsts)
             .map(|(_, g, stage)| async move {
                 let result = match stage {
-                    Ok(Stage::Planned(planned)) => return (g.name.clone(), Ok(*planned)),
+                    Ok(Stage::Planned(planned)) => return (g.idp_group.clone(), Ok(*planned)),
                     Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
-                (g.name.clone(), result)
+                (g.idp_group.clone(), result)
             })
             .buffered(concurrency)
             .collect()
@@ -199,7 +199,7 @@ impl PlanRun<'_> {
 
     /// The first stage of a group: its GET and its IdP read at once, then its users resolved
     /// as far as can be without waiting for other groups.
-    async fn read_group(&self, group: &GroupConfig) -> Result<Read, GroupFailure> {
+    async fn read_group(&self, group: &Mapping) -> Result<Read, GroupFailure> {
         let (live, intent) = tokio::join!(self.read_live(group), async {
             let (desired, intent, source) = self.read_intent(group).await?;
             let resolved = self
@@ -231,7 +231,7 @@ impl PlanRun<'_> {
     }
 
     /// The group's live state (one GET; a displayName lookup first for target_name).
-    async fn read_live(&self, group: &GroupConfig) -> Result<GroupSnapshot, GroupFailure> {
+    async fn read_live(&self, group: &Mapping) -> Result<GroupSnapshot, GroupFailure> {
         let id = match &group.target {
             GroupTarget::Id(id) => id.clone(),
             GroupTarget::Name(name) => self.client.find_group_by_name(name).await?.id,
@@ -248,7 +248,7 @@ impl PlanRun<'_> {
     }
 
     /// The lookups left (members of every group read are known by now), then reconcile.
-    async fn plan_group(&self, group: &GroupConfig, read: Read) -> Result<Planned, GroupFailure> {
+    async fn plan_group(&self, group: &Mapping, read: Read) -> Result<Planned, GroupFailure> {
         let Read {
             live,
             desired,
@@ -262,14 +262,14 @@ impl PlanRun<'_> {
         } = resolved;
         let key = self.directory.key();
         let derive = |k: &str| Resolution::derived(k, self.state.users.get(k).map(|c| &c.id), key);
-        let plan = assemble(GroupInput {
+        let plan = plan(GroupInput {
             live: &live,
             mapping: Mapping {
-                idp_group: group.name.clone(),
+                idp_group: group.idp_group.clone(),
                 target: group.target.clone(),
                 mode: group.mode,
             },
-            base: self.state.base(&group.name),
+            base: self.state.base(&group.idp_group),
             source,
             desired: desired.as_ref(),
             intent,
@@ -300,10 +300,10 @@ impl PlanRun<'_> {
     /// records).
     async fn read_intent(
         &self,
-        group: &GroupConfig,
+        group: &Mapping,
     ) -> Result<(Option<BTreeSet<String>>, Intent<String>, SourceRef), GroupFailure> {
-        let record = self.state.groups.get(&group.name);
-        let mirror = self.mirrors.take(&group.name);
+        let record = self.state.groups.get(&group.idp_group);
+        let mirror = self.mirrors.take(&group.idp_group);
         let cursor = record.and_then(|r| r.cursor.as_ref());
         // A delta is read only on top of a known mirror; otherwise the whole membership.
         let since = match group.mode {
@@ -311,14 +311,14 @@ impl PlanRun<'_> {
             _ => None,
         };
         let mut resync = group.mode == Mode::Delta && record.is_some() && since.is_none();
-        let read = match self.source.read(&group.name, since, group.mode).await {
+        let read = match self.source.read(&group.idp_group, since, group.mode).await {
             Err(SourceError::CursorExpired { cursor, .. }) if since.is_some() => {
                 tracing::warn!(
                     "group {}: the IdP cursor {cursor} has expired; reading the whole membership to resync",
-                    group.name
+                    group.idp_group
                 );
                 resync = true;
-                self.source.read(&group.name, None, group.mode).await?
+                self.source.read(&group.idp_group, None, group.mode).await?
             }
             other => other?,
         };

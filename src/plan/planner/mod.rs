@@ -25,44 +25,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    ChangeReason, GroupPlan, Guard, Intent, Mapping, Pending, PendingReason, Precondition,
-    ReadKind, Resolution, SkipReason, Skipped, SourceRef,
+    ChangeReason, GroupPlan, Guard, Intent, Pending, PendingReason, Precondition, ReadKind,
+    Resolution, SkipReason, Skipped, SourceRef,
 };
-use crate::model::Base;
+use crate::model::{Base, Mapping, Policy};
 use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
-
-/// The safety policy a group is planned under.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    /// Never removed.
-    pub protected: BTreeSet<UserId>,
-    /// `safety.max_removals_per_group`.
-    pub max_removals: usize,
-    /// `safety.max_removal_ratio`.
-    pub max_ratio: f64,
-    /// `--allow-removals N`: replaces both limits.
-    pub allow_removals: Option<usize>,
-    /// `safety.allow_empty_source`.
-    pub allow_empty_source: bool,
-}
-
-impl Policy {
-    /// The removal limit for a group of `members` members, and whether it was overridden.
-    pub fn limit(&self, members: usize) -> (usize, bool) {
-        if let Some(n) = self.allow_removals {
-            (n, true)
-        } else {
-            // A ratio in [0, 1] of a member count: the float is exact enough and in range.
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let by_ratio = ((self.max_ratio * members as f64).floor() as usize).max(1);
-            (self.max_removals.min(by_ratio), false)
-        }
-    }
-}
 
 /// Why a safety guard stopped a group's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +148,22 @@ impl std::fmt::Debug for GroupInput<'_> {
     }
 }
 
-/// Plan one group.
+/// Plan one group; a guard that trips is the [`Stopped`] message naming the group and the
+/// limits it went over. What `plan` and apply's re-plan both call.
+pub fn plan(input: GroupInput<'_>) -> Result<GroupPlan, Stopped> {
+    let group = input.mapping.idp_group.clone();
+    let display_name = input.live.display_name.clone();
+    let (max_removals, max_ratio) = (input.policy.max_removals, input.policy.max_ratio);
+    plan_group(input).map_err(|trip| Stopped {
+        group,
+        display_name,
+        trip,
+        max_removals,
+        max_ratio,
+    })
+}
+
+/// Plan one group: the changes, or the guard that stopped them.
 #[allow(
     clippy::too_many_lines,
     reason = "the rules of DESIGN.md Modes in one place, in the order the module doc gives them"

@@ -1,0 +1,44 @@
+//! Why one group could not be planned or re-planned: what `plan` and apply's re-plan share.
+
+use crate::model::GroupId;
+use crate::plan::planner::Stopped;
+use crate::scim::ScimError;
+use crate::source::SourceError;
+
+/// Why one group could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupFailure {
+    /// The IdP read failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A SCIM call failed.
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    /// `--strict` and some users do not exist.
+    #[error(
+        "{count} user(s) in the IdP's answer do not exist in Genesys Cloud ({list}); without --strict they are skipped as unknown-user"
+    )]
+    Strict {
+        /// How many.
+        count: usize,
+        /// The first few.
+        list: String,
+    },
+    /// A safety guard stopped it.
+    #[error(transparent)]
+    Guard(#[from] Stopped),
+    /// Two config entries name the same Genesys group.
+    #[error(
+        "groups {first:?} and {second:?} both map to Genesys group {display_name} ({id}); two mappings of one group would undo each other's changes: keep one [[group]] for it"
+    )]
+    DoubleMapping {
+        /// The first entry's name.
+        first: String,
+        /// The second entry's name.
+        second: String,
+        /// The Genesys group.
+        id: GroupId,
+        /// Its display name.
+        display_name: String,
+    },
+}
