@@ -35,6 +35,8 @@
 //! - `reply`: error bodies, SCIM JSON and bearer tokens, shared by every handler (a leaf)
 //! - `paging`: SCIM list paging
 //! - `token_route`, `group_routes`, `user_routes`: the OAuth and SCIM handlers
+//! - `platform_routes`: the Platform API's user reads (`GET /api/v2/users`,
+//!   `POST /api/v2/users/search`), with their limits and `ErrorBody` errors
 //! - `idp_routes`: the delta, Graph and Okta endpoints
 //! - `observe`: the middleware (auth, rate limit, faults, journal)
 //!
@@ -53,6 +55,7 @@ mod options;
 pub mod org;
 mod paging;
 mod paths;
+mod platform_routes;
 mod reply;
 pub mod seed;
 mod state;
@@ -95,6 +98,8 @@ fn router(emulator: Arc<Emulator>) -> Router {
         )
         .route(&format!("{SCIM}/users"), get(list_users))
         .route(&format!("{SCIM}/users/{{id}}"), get(get_user))
+        .route("/api/v2/users", get(platform_routes::users))
+        .route("/api/v2/users/search", post(platform_routes::search))
         .route(&format!("{RFC}/Groups"), get(list_groups))
         .route(
             &format!("{RFC}/Groups/{{id}}"),

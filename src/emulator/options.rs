@@ -66,6 +66,10 @@ pub struct Options {
     /// Every request (SCIM, OAuth, IdP) is answered this much later, as a real service's
     /// round trip would be: the benchmark's wall-time target is set at 20 ms.
     pub latency: Duration,
+    /// The OAuth clients hold the Platform API's user scope (`users:readonly`). Off: both
+    /// Platform user routes answer 403 `app.not.authorized.for.scope`, as Genesys does for a
+    /// client without it (`platform_routes`).
+    pub platform_user_scope: bool,
 }
 
 impl Default for Options {
@@ -85,6 +89,7 @@ impl Default for Options {
             graph_token_lifetime: Duration::from_secs(3599),
             idp_huge_body: None,
             latency: Duration::ZERO,
+            platform_user_scope: true,
         }
     }
 }

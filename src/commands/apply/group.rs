@@ -60,10 +60,16 @@ fn advance<'p>(g: &'p GroupPlan, etag: Option<&'p ETag>) -> Advance<'p> {
     }
 }
 
-/// The users `g`'s lookups found: they join the resolution cache once it is applied.
+/// The users `g`'s lookups found, and every user its changes name: they join (or refresh)
+/// the resolution cache once it is applied, with the plan's label, so that a later plan
+/// names them without a request (ids as keys too) and a user who leaves every group keeps
+/// their entry for the cache's retention from this change ([`crate::state::USER_RETENTION`]).
 fn found(g: &GroupPlan) -> impl Iterator<Item = (&str, &UserId)> {
     g.resolution.iter().filter_map(|(k, r)| match r {
         Resolution::Found(id) => Some((k.as_str(), id)),
+        Resolution::User(id) if g.changes.add.contains(id) || g.changes.remove.contains(id) => {
+            Some((k.as_str(), id))
+        }
         _ => None,
     })
 }
