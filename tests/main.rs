@@ -26,6 +26,7 @@ mod fuzz;
 mod idp_e2e;
 mod layers;
 mod plan;
+mod platform_users;
 mod resilience;
 mod scim_target;
 mod security;

@@ -66,9 +66,8 @@ pub async fn label_unnamed(
             }
         }
     }
-    let named = |labels: &BTreeMap<UserId, String>, id: &UserId| {
-        labels.get(id).is_some_and(|l| *l != id.0)
-    };
+    let named =
+        |labels: &BTreeMap<UserId, String>, id: &UserId| labels.get(id).is_some_and(|l| *l != id.0);
     if client.has_platform() {
         let unnamed: Vec<&str> = groups
             .iter()

@@ -51,10 +51,7 @@ fn no_scope() -> Response {
     error(
         403,
         "app.not.authorized.for.scope",
-        format!(
-            "App not authorized to use scope {}",
-            platform::SCOPE
-        ),
+        format!("App not authorized to use scope {}", platform::SCOPE),
     )
 }
 
@@ -176,15 +173,9 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
         page_number: Some(number as i64),
         total: Some(total as i64),
         page_count: Some(pages as i64),
-        self_uri: Some(format!(
-            "/api/v2/users?pageSize={size}&pageNumber={number}"
-        )),
-        next_uri: (number < pages).then(|| {
-            format!(
-                "/api/v2/users?pageSize={size}&pageNumber={}",
-                number + 1
-            )
-        }),
+        self_uri: Some(format!("/api/v2/users?pageSize={size}&pageNumber={number}")),
+        next_uri: (number < pages)
+            .then(|| format!("/api/v2/users?pageSize={size}&pageNumber={}", number + 1)),
     };
     axum::Json(listing).into_response()
 }
@@ -204,7 +195,13 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
     }
     let request: platform::UserSearchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(400, "bad.request", format!("unreadable search request: {e}")),
+        Err(e) => {
+            return error(
+                400,
+                "bad.request",
+                format!("unreadable search request: {e}"),
+            );
+        }
     };
     let state = emu.lock();
     if !state.options.platform_user_scope {
@@ -226,7 +223,10 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
                 format!("the emulator serves EXACT searches only, not {}", c.kind),
             );
         }
-        if c.operator.as_deref().is_some_and(|o| !o.eq_ignore_ascii_case("AND")) {
+        if c.operator
+            .as_deref()
+            .is_some_and(|o| !o.eq_ignore_ascii_case("AND"))
+        {
             return error(400, "bad.request", "the emulator serves AND criteria only");
         }
         let mut values: Vec<String> = c.values.clone();
@@ -235,7 +235,10 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
             return error(
                 400,
                 "bad.request",
-                format!("At most {MAX} values per criterion; {} were given", values.len()),
+                format!(
+                    "At most {MAX} values per criterion; {} were given",
+                    values.len()
+                ),
             );
         }
         for field in &c.fields {

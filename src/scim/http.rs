@@ -269,7 +269,9 @@ impl Http {
             request = request.header(IF_MATCH, etag);
         }
         if let Some(body) = &call.body {
-            request = request.header(CONTENT_TYPE, call.content_type).body(body.clone());
+            request = request
+                .header(CONTENT_TYPE, call.content_type)
+                .body(body.clone());
         }
         let started = std::time::Instant::now();
         let exchanged = exchange(request).await;

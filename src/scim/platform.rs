@@ -35,8 +35,7 @@ use bytes::Bytes;
 
 use super::http::Call;
 use super::wire::platform::{
-    ErrorBody, User, UserEntityListing, UserSearchCriteria, UserSearchRequest,
-    UsersSearchResponse,
+    ErrorBody, User, UserEntityListing, UserSearchCriteria, UserSearchRequest, UsersSearchResponse,
 };
 use super::{ScimClient, ScimError};
 use crate::model::{TargetUser, UserId};
@@ -187,9 +186,15 @@ impl ScimClient {
             }
             q.append_pair("state", "any");
         }
-        let reply = self.platform_send(&Call::get(url, &context), &context).await?;
+        let reply = self
+            .platform_send(&Call::get(url, &context), &context)
+            .await?;
         let listing: UserEntityListing = decode(&reply, &context)?;
-        Ok(listing.entities.into_iter().map(PlatformUser::from).collect())
+        Ok(listing
+            .entities
+            .into_iter()
+            .map(PlatformUser::from)
+            .collect())
     }
 
     /// The active and inactive users whose `field` (`username`, `email`, `id`) is one of
