@@ -110,7 +110,7 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    // `id` is a `multi` list (id=a&id=b); a comma list is read too (`csv`).
+    // `id` is a comma-separated list, as the SDK sends it (`csv`); repeated `id`s are read too.
     let ids: Vec<&str> = pairs
         .iter()
         .filter(|(k, _)| k == "id")

@@ -2,8 +2,8 @@
 //!
 //! SCIM finds one user a request (`filter=userName eq …`). The Platform API reads many:
 //!
-//! - `GET /api/v2/users?id=…&id=…` — "A list of user IDs to fetch by bulk" (SDK
-//!   `UsersApi.get_users`, `id` is a `multi` list); with `state=any` it answers inactive
+//! - `GET /api/v2/users?id=a,b,…` — "A list of user IDs to fetch by bulk" (SDK
+//!   `UsersApi.get_users`, `id` a comma-separated list: `tests/sdk_contract.rs` checks it); with `state=any` it answers inactive
 //!   and deleted users too ("Only list users of this state", default `active`); answer
 //!   `UserEntityListing`. "Requires no permissions" beyond the OAuth scope.
 //! - `POST /api/v2/users/search` — criteria of type `EXACT` on `username` (or `id`,
@@ -181,8 +181,9 @@ impl ScimClient {
             let mut q = url.query_pairs_mut();
             q.append_pair("pageSize", &PER_REQUEST.to_string())
                 .append_pair("pageNumber", "1");
-            for id in ids {
-                q.append_pair("id", id);
+            // One comma-separated `id`, as the SDK sends it (`collection_formats['id'] = 'csv'`).
+            if !ids.is_empty() {
+                q.append_pair("id", &ids.join(","));
             }
             q.append_pair("state", "any");
         }
