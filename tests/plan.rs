@@ -267,7 +267,8 @@ async fn user_keys_are_resolved_through_scim_filters() {
         )
         .source_lines("user_key = \"userName\"");
     // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
-    s.emu().configure(|o| o.platform_user_scope = false);
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &plan_at(&s, "p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u030"]);
@@ -282,7 +283,8 @@ async fn user_keys_are_resolved_through_scim_filters() {
 async fn one_get_per_group_and_one_lookup_per_distinct_new_user() {
     let s = Scenario::new().await;
     // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
-    s.emu().configure(|o| o.platform_user_scope = false);
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.emu().add_group("g-support", "Support", &["u050", "u051"]);
     s.emu().add_group("g-ops", "Ops", &[]);
     s.emu()
@@ -628,7 +630,8 @@ async fn removals_are_labelled_with_one_user_get_each() {
         .idp("sales", &["u000", "u001", "u002"])
         .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
     // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
-    s.emu().configure(|o| o.platform_user_scope = false);
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.emu().remove_user("u004");
     let run = s
         .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
@@ -666,7 +669,8 @@ async fn many_removals_are_labelled_from_the_user_list() {
         .idp("big", &["u000", "u001", "u002"])
         .groups(&["name = \"big\"\ntarget_id = \"g-big\"\nmode = \"full\""]);
     // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
-    s.emu().configure(|o| o.platform_user_scope = false);
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     let members: Vec<String> = (0..60).map(|i| format!("u{i:03}")).collect();
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
     s.emu().add_group("g-big", "Big", &members);

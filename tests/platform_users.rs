@@ -184,7 +184,8 @@ async fn a_missing_scope_falls_back_to_scim_once_and_validate_says_so() {
         ok.stdout
     );
 
-    s.emu().configure(|o| o.platform_user_scope = false);
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.emu().clear_journal();
     let run = s
         .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
@@ -243,7 +244,8 @@ async fn platform_errors_are_error_bodies() {
 
     // 101 ids: more than the limit, refused with an ErrorBody.
     let token = harness::emu(&running).issued_tokens().pop().unwrap();
-    let ids: String = (0..101).map(|i| format!("&id=u{i:03}")).collect();
+    let ids: Vec<String> = (0..101).map(|i| format!("u{i:03}")).collect();
+    let ids = format!("&id={}", ids.join(","));
     let answer = reqwest::Client::new()
         .get(format!(
             "{}/api/v2/users?pageSize=100{ids}",

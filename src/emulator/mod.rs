@@ -79,7 +79,7 @@ use tower::ServiceExt;
 pub use self::faults::{Fault, FaultAction, ForeignWrite, RandomFaults, RateLimit, Record, Route};
 pub use self::idp::EntraKind;
 use self::observe::ConnKill;
-pub use self::options::{Options, PatchResponse, StaleStatus};
+pub use self::options::{Options, PatchResponse, PlatformUsers, StaleStatus};
 use self::paths::{RFC, SCIM};
 pub use self::seed::{Seed, SeedError};
 pub use self::state::Emulator;

@@ -30,6 +30,18 @@ pub enum PatchResponse {
     NoContentNoEtag,
 }
 
+/// What the Platform API's user routes (`GET /api/v2/users`, `POST /api/v2/users/search`)
+/// answer an OAuth client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformUsers {
+    /// The client holds the scope (`users:readonly`): the routes answer.
+    #[default]
+    Allowed,
+    /// It does not: both answer 403 `app.not.authorized.for.scope`, as Genesys does
+    /// (`platform_routes`).
+    MissingScope,
+}
+
 /// The emulator's behaviour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -66,10 +78,8 @@ pub struct Options {
     /// Every request (SCIM, OAuth, IdP) is answered this much later, as a real service's
     /// round trip would be: the benchmark's wall-time target is set at 20 ms.
     pub latency: Duration,
-    /// The OAuth clients hold the Platform API's user scope (`users:readonly`). Off: both
-    /// Platform user routes answer 403 `app.not.authorized.for.scope`, as Genesys does for a
-    /// client without it (`platform_routes`).
-    pub platform_user_scope: bool,
+    /// Whether OAuth clients may read users through the Platform API.
+    pub platform_users: PlatformUsers,
 }
 
 impl Default for Options {
@@ -89,7 +99,7 @@ impl Default for Options {
             graph_token_lifetime: Duration::from_secs(3599),
             idp_huge_body: None,
             latency: Duration::ZERO,
-            platform_user_scope: true,
+            platform_users: PlatformUsers::default(),
         }
     }
 }

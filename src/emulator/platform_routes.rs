@@ -17,17 +17,18 @@
 //!   enforcing the figure scimsync relies on keeps it honest.
 //! - A search without a `state` criterion answers active users only (**unverified**: the
 //!   states it answers are not documented; the narrower answer is the one to survive).
-//! - Without the scope ([`Options::platform_user_scope`](super::Options) off): 403
+//! - Without the scope ([`PlatformUsers::MissingScope`](super::PlatformUsers)): 403
 //!   `app.not.authorized.for.scope`, "App not authorized to use scope users:readonly".
 //! - Errors are `ErrorBody` (`message`, `code`, `status`, `contextId`), not SCIM errors.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::options::PlatformUsers;
 use super::org::User;
 use super::state::Emu;
 use crate::scim::wire::platform::{self, ErrorBody, UserEntityListing, UsersSearchResponse};
@@ -45,6 +46,11 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
         message_params: None,
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// A count as the SDK's `int` fields carry it.
+fn n(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 fn no_scope() -> Response {
@@ -75,25 +81,25 @@ fn all_users(org: &super::org::Org) -> impl Iterator<Item = (&User, &'static str
         .chain(org.deleted.values().map(|u| (u, "deleted")))
 }
 
-fn page_numbers(size: Option<&str>, number: Option<&str>) -> Result<(usize, usize), Response> {
+fn page_numbers(size: Option<&str>, number: Option<&str>) -> Result<(usize, usize), Box<Response>> {
     let parse = |v: Option<&str>, default: usize, name: &str| match v {
         None => Ok(default),
         Some(v) => v.parse::<usize>().map_err(|_| {
-            error(
+            Box::new(error(
                 400,
                 "invalid.query.param.value",
                 format!("Value [{v}] is not valid for parameter [{name}]"),
-            )
+            ))
         }),
     };
     let size = parse(size, 25, "pageSize")?;
     let number = parse(number, 1, "pageNumber")?.max(1);
     if size == 0 || size > MAX {
-        return Err(error(
+        return Err(Box::new(error(
             400,
             "bad.request",
             format!("pageSize must be between 1 and {MAX}"),
-        ));
+        )));
     }
     Ok((size, number))
 }
@@ -118,7 +124,7 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
         .filter(|v| !v.is_empty())
         .collect();
     let state = emu.lock();
-    if !state.options.platform_user_scope {
+    if state.options.platform_users == PlatformUsers::MissingScope {
         return no_scope();
     }
     if ids.len() > MAX {
@@ -130,7 +136,7 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
     }
     let (size, number) = match page_numbers(one("pageSize"), one("pageNumber")) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let wanted = one("state").unwrap_or("active");
     if !matches!(wanted, "active" | "inactive" | "deleted" | "any") {
@@ -169,10 +175,10 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
     let pages = total.div_ceil(size);
     let listing = UserEntityListing {
         entities,
-        page_size: Some(size as i64),
-        page_number: Some(number as i64),
-        total: Some(total as i64),
-        page_count: Some(pages as i64),
+        page_size: Some(n(size)),
+        page_number: Some(n(number)),
+        total: Some(n(total)),
+        page_count: Some(n(pages)),
         self_uri: Some(format!("/api/v2/users?pageSize={size}&pageNumber={number}")),
         next_uri: (number < pages)
             .then(|| format!("/api/v2/users?pageSize={size}&pageNumber={}", number + 1)),
@@ -181,6 +187,10 @@ pub(super) async fn users(State(emu): State<Emu>, RawQuery(query): RawQuery) -> 
 }
 
 /// `POST /api/v2/users/search`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one route: its checks in the order of the module doc, then the answer"
+)]
 pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Bytes) -> Response {
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -204,14 +214,14 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
         }
     };
     let state = emu.lock();
-    if !state.options.platform_user_scope {
+    if state.options.platform_users == PlatformUsers::MissingScope {
         return no_scope();
     }
     let size = request.page_size.map(|s| s.to_string());
     let number = request.page_number.map(|n| n.to_string());
     let (size, number) = match page_numbers(size.as_deref(), number.as_deref()) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Each criterion: EXACT on a known field over its value or values; all must hold.
     let mut criteria: Vec<(String, Vec<String>)> = Vec::new();
@@ -255,9 +265,9 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
     if !criteria.iter().any(|(f, _)| f == "state") {
         criteria.push(("state".into(), vec!["active".into()]));
     }
-    let lowered: Vec<(String, HashMap<String, ()>)> = criteria
+    let lowered: Vec<(String, HashSet<String>)> = criteria
         .into_iter()
-        .map(|(f, vs)| (f, vs.into_iter().map(|v| (v.to_lowercase(), ())).collect()))
+        .map(|(f, vs)| (f, vs.into_iter().map(|v| v.to_lowercase()).collect()))
         .collect();
     let matching: Vec<(&User, &str)> = all_users(&state.org)
         .filter(|(u, s)| {
@@ -267,7 +277,7 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
                     "username" | "email" => u.user_name.to_lowercase(),
                     _ => (*s).to_owned(),
                 };
-                values.contains_key(&have)
+                values.contains(&have)
             })
         })
         .collect();
@@ -279,7 +289,7 @@ pub(super) async fn search(State(emu): State<Emu>, headers: HeaderMap, body: Byt
         .map(|(u, s)| user_json(u, s))
         .collect();
     axum::Json(UsersSearchResponse {
-        total: total as i64,
+        total: n(total),
         page_count: i32::try_from(total.div_ceil(size)).unwrap_or(i32::MAX),
         page_size: i32::try_from(size).unwrap_or(i32::MAX),
         page_number: i32::try_from(number).unwrap_or(i32::MAX),

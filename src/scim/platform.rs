@@ -218,7 +218,7 @@ impl ScimClient {
         let mut page = 1u32;
         loop {
             let body = UserSearchRequest {
-                page_size: Some(PER_REQUEST as u32),
+                page_size: Some(u32::try_from(PER_REQUEST).expect("100 fits")),
                 page_number: Some(page),
                 query: search_query(field, values),
             };
