@@ -172,7 +172,7 @@ mod hostile {
         g.changes.add = [add.clone()].into();
         g.changes.remove = [remove.clone()].into();
         g.pending = vec![Pending {
-            key: n[7].clone(),
+            key: n[7].clone().into(),
             reason: PendingReason::UnknownUser,
         }];
         plan.labels = [(add, n[8].clone()), (remove, n[9].clone())].into();

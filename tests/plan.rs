@@ -25,8 +25,12 @@ async fn sales() -> Scenario {
 /// which the IdP granted earlier), so the next plan reads a delta.
 fn at_current_cursor(s: &Scenario) {
     let cursor = s.emu().idp_cursor();
-    let mut mirror: std::collections::BTreeSet<String> =
-        s.emu().idp_members("sales").into_iter().collect();
+    let mut mirror: std::collections::BTreeSet<scimsync::model::IdpKey> = s
+        .emu()
+        .idp_members("sales")
+        .into_iter()
+        .map(Into::into)
+        .collect();
     mirror.insert("u001".into());
     let mut state = State::default();
     state.groups.insert(

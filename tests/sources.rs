@@ -140,11 +140,12 @@ mod real {
 
     use scimsync::emulator::{EntraKind, FaultAction, Route};
     use scimsync::endpoint::Endpoint;
+    use scimsync::model::Answer;
     use scimsync::model::{Mode, UserKey};
     use scimsync::retry::RetryPolicy;
+    use scimsync::source::SourceError;
     use scimsync::source::graph::{Graph, GraphAuth};
     use scimsync::source::okta::{Okta, OktaUserAttribute};
-    use scimsync::source::{Answer, SourceError};
 
     use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
     use crate::scenario::IDP_TOKEN;
@@ -176,8 +177,10 @@ mod real {
         Okta::new(base, IDP_TOKEN.into(), attribute, retry()).unwrap()
     }
 
-    fn set(v: &[&str]) -> BTreeSet<String> {
-        v.iter().map(std::string::ToString::to_string).collect()
+    fn set(v: &[&str]) -> BTreeSet<scimsync::model::IdpKey> {
+        v.iter()
+            .map(|s| scimsync::model::IdpKey::from(*s))
+            .collect()
     }
 
     #[tokio::test]
@@ -206,7 +209,8 @@ mod real {
             "accountEnabled is asked for with $select (v1.0 leaves it out by default)"
         );
         // More than 1,000 ids go in batches of at most 1,000.
-        let many: BTreeSet<String> = (0..1500).map(|i| format!("oid-{i:04}")).collect();
+        let many: BTreeSet<scimsync::model::IdpKey> =
+            (0..1500).map(|i| format!("oid-{i:04}").into()).collect();
         let before = emu.count(Route::GraphGetByIds);
         g.describe_users(&many).await.unwrap();
         assert_eq!(emu.count(Route::GraphGetByIds) - before, 2);

@@ -257,11 +257,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Plan {
         let ids = |v: &[&str]| v.iter().map(|s| UserId::from(*s)).collect::<BTreeSet<_>>();
-        let keys = |v: &[&str]| {
-            v.iter()
-                .map(std::string::ToString::to_string)
-                .collect::<BTreeSet<_>>()
-        };
+        let keys = |v: &[&str]| v.iter().map(|s| IdpKey::from(*s)).collect::<BTreeSet<_>>();
         let group = GroupPlan {
             group_id: GroupId::from("5f4bc742"),
             display_name: "Sales".into(),
@@ -296,7 +292,7 @@ pub(crate) mod tests {
                 ("dan@x", Resolution::Unknown),
             ]
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
+            .map(|(k, v)| (IdpKey::from(k), v))
             .collect(),
             changes: MemberChanges {
                 add: ids(&["u1"]),

@@ -5,13 +5,16 @@
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 //! - [`escape`]: strings from outside, escaped for the terminal, markdown, HTML and JSON
 
+pub mod basis;
 pub mod check;
 pub mod escape;
 pub mod file;
 pub mod planner;
 pub mod render;
 pub mod report;
+pub mod settle;
 
+use crate::model::IdpKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -89,13 +92,13 @@ pub struct GroupPlan {
     pub source: SourceRef,
     /// The IdP's answer, in IdP keys, as a difference against the state's mirror at `base`:
     /// the desired set is [`Intent::desired`] of that mirror.
-    pub intent: Intent<String>,
+    pub intent: Intent<IdpKey>,
     /// How the IdP keys of the desired set and of `intent.revoked` resolved, for the keys
     /// whose resolution cannot be derived again ([`Resolution::is_kept`]); every other key is
     /// [`Resolution::derived`]. A re-plan reuses it; apply adds the users found by a lookup to
     /// the state's resolution cache.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub resolution: BTreeMap<String, Resolution>,
+    pub resolution: BTreeMap<IdpKey, Resolution>,
     /// What will be sent.
     pub changes: MemberChanges,
     /// Why each change is made.
@@ -157,10 +160,10 @@ impl Resolution {
     /// (`cached`), else, when IdP keys are Genesys ids, the key itself; else
     /// [`Unknown`](Self::Unknown) (the cache entry was dropped since: the user is pending,
     /// and the next plan looks it up again).
-    pub fn derived(key: &str, cached: Option<&UserId>, user_key: UserKey) -> Self {
+    pub fn derived(key: &IdpKey, cached: Option<UserId>, user_key: UserKey) -> Self {
         match cached {
-            Some(id) => Self::User(id.clone()),
-            None if user_key == UserKey::Id => Self::User(UserId::from(key)),
+            Some(id) => Self::User(id),
+            None if user_key == UserKey::Id => Self::User(UserId::from(key.as_str())),
             None => Self::Unknown,
         }
     }
@@ -265,7 +268,7 @@ impl ChangeReason {
 #[serde(deny_unknown_fields)]
 pub struct Pending {
     /// The IdP key.
-    pub key: String,
+    pub key: IdpKey,
     /// Why.
     pub reason: PendingReason,
 }
@@ -336,6 +339,31 @@ pub struct Guard {
     pub limit: usize,
     /// True when `--allow-removals` set the limit.
     pub overridden: bool,
+}
+
+impl GroupPlan {
+    /// The IdP keys of the users this plan adds.
+    pub fn keys_of_adds(&self) -> impl Iterator<Item = &IdpKey> {
+        self.resolution
+            .iter()
+            .filter(|(_, r)| r.id().is_some_and(|id| self.changes.add.contains(id)))
+            .map(|(k, _)| k)
+    }
+
+    /// The users this plan's look-ups found: they join the resolution cache once applied.
+    pub fn found(&self) -> impl Iterator<Item = (&IdpKey, &UserId)> {
+        self.resolution.iter().filter_map(|(k, r)| match r {
+            Resolution::Found(id) => Some((k, id)),
+            _ => None,
+        })
+    }
+}
+
+impl Guard {
+    /// The `--allow-removals` the plan was made with, if any: a re-plan keeps it.
+    pub fn recorded_override(&self) -> Option<usize> {
+        self.overridden.then_some(self.limit)
+    }
 }
 
 /// Totals over a plan's groups.

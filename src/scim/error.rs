@@ -154,6 +154,13 @@ impl ScimError {
         }
     }
 
+    /// Whether Genesys refused a user of the request as such (400 `invalidValue`: a user that
+    /// does not exist or is inactive), so that the resolution cache must not vouch for the
+    /// users it was asked to add again.
+    pub fn refuses_a_user(&self) -> bool {
+        self.scim_type() == Some("invalidValue")
+    }
+
     /// The HTTP status of the answer, when the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {

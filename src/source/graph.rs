@@ -39,6 +39,7 @@
 //! fails the group's read with the way out. A 429 waits its `Retry-After`
 //! (<https://learn.microsoft.com/en-us/graph/throttling>).
 
+use crate::model::IdpKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::header::HeaderMap;
@@ -302,14 +303,14 @@ impl Graph {
                         not_users.entry(kind).or_default().insert(m.id);
                         continue;
                     }
-                    add.remove(&m.id);
-                    remove.remove(&m.id);
+                    add.remove(m.id.as_str());
+                    remove.remove(m.id.as_str());
                     match (m.removed.is_some(), since.is_some()) {
                         (false, _) => {
-                            add.insert(m.id);
+                            add.insert(IdpKey(m.id));
                         }
                         (true, true) => {
-                            remove.insert(m.id);
+                            remove.insert(IdpKey(m.id));
                         }
                         // A first or full read: removed means not a member, nothing more.
                         (true, false) => {}
@@ -365,16 +366,18 @@ impl Graph {
     /// ids that are not users are left out.
     pub async fn describe_users(
         &self,
-        keys: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, IdpUser>, SourceError> {
+        keys: &BTreeSet<IdpKey>,
+    ) -> Result<BTreeMap<IdpKey, IdpUser>, SourceError> {
         const WHAT: &str = "(user lookup)";
         // Answers name ids as Graph spells them; the map is keyed by the keys asked for.
-        let asked: BTreeMap<String, &String> =
-            keys.iter().map(|k| (k.to_ascii_lowercase(), k)).collect();
+        let asked: BTreeMap<String, &IdpKey> = keys
+            .iter()
+            .map(|k| (k.as_str().to_ascii_lowercase(), k))
+            .collect();
         let mut url = self.base.join(&["directoryObjects", "getByIds"]);
         url.query_pairs_mut()
             .append_pair("$select", "id,userPrincipalName,displayName,accountEnabled");
-        let ids: Vec<&String> = keys.iter().collect();
+        let ids: Vec<&str> = keys.iter().map(IdpKey::as_str).collect();
         let mut described = BTreeMap::new();
         for batch in ids.chunks(GET_BY_IDS_BATCH) {
             let body = serde_json::json!({"ids": batch, "types": ["user"]});

@@ -20,6 +20,7 @@
 //! `Retry-After` (<https://developer.okta.com/docs/reference/rl-best-practices/>):
 //! [`crate::http::retry::retry_after`] waits until the reset, within the retry policy's cap.
 
+use crate::model::IdpKey;
 use std::collections::BTreeSet;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -153,7 +154,7 @@ impl Okta {
                 };
                 match key.filter(|k| !k.trim().is_empty()) {
                     Some(key) => {
-                        members.insert(key);
+                        members.insert(IdpKey(key));
                     }
                     None => {
                         return Err(SourceError::Unreadable {

@@ -18,6 +18,8 @@
 //! carries everything noted so far, conditional on the version last read or written
 //! (compare-and-swap on object storage).
 
+use crate::model::IdpKey;
+use crate::model::Moved;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,7 +41,7 @@ pub struct Advance<'p> {
     /// The IdP's membership as of that cursor, as a difference against the group's mirror
     /// (the one the plan was made from: apply refuses a group whose state moved). The new
     /// mirror is [`Intent::advance`] of it.
-    pub intent: &'p Intent<String>,
+    pub intent: &'p Intent<IdpKey>,
     /// The group's ETag after the apply, if known.
     pub etag: Option<&'p ETag>,
 }
@@ -125,7 +127,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// Why a plan of `group` made at `base` no longer fits the state, if so.
-    pub fn moved(&self, group: &str, base: &Base) -> Option<String> {
+    pub fn moved(&self, group: &str, base: &Base) -> Option<Moved> {
         self.lock().moved_since(group, base)
     }
 
@@ -134,7 +136,7 @@ impl<'a> Ledger<'a> {
     pub fn note<'k>(
         &self,
         to: Advance<'_>,
-        found: impl IntoIterator<Item = (&'k str, &'k UserId)>,
+        found: impl IntoIterator<Item = (&'k IdpKey, &'k UserId)>,
     ) {
         let now = (self.clock)();
         let mut state = self.lock();
@@ -143,9 +145,9 @@ impl<'a> Ledger<'a> {
                 .labels
                 .get(id)
                 .cloned()
-                .unwrap_or_else(|| key.to_owned());
+                .unwrap_or_else(|| key.to_string());
             state.users.insert(
-                key.to_owned(),
+                key.clone(),
                 CachedUser {
                     id: id.clone(),
                     label,
@@ -177,7 +179,7 @@ impl<'a> Ledger<'a> {
     /// them up again instead of trusting the cache. Saved at once.
     pub async fn forget<'k>(
         &self,
-        keys: impl IntoIterator<Item = &'k str>,
+        keys: impl IntoIterator<Item = &'k IdpKey>,
     ) -> Result<(), StateError> {
         {
             let mut state = self.lock();
@@ -335,7 +337,7 @@ mod tests {
         let labels = BTreeMap::new();
         let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels)
             .with_clock(|| "2026-11-29T03:00:00Z".parse().unwrap());
-        let intent = Intent::new(&["alice".to_owned()].into(), None);
+        let intent = Intent::new(&[IdpKey::from("alice")].into(), None);
         for g in 0..1000 {
             let name = format!("group-{g:04}");
             ledger.note(
@@ -357,7 +359,7 @@ mod tests {
         assert!(saved.groups.values().all(|g| g.serial == 1));
         let at: Timestamp = "2026-11-29T03:00:00Z".parse().unwrap();
         assert!(saved.groups.values().all(|g| g.applied_at == Some(at)));
-        let alice = BTreeSet::from(["alice".to_owned()]);
+        let alice = BTreeSet::from([IdpKey::from("alice")]);
         assert!(
             saved
                 .groups

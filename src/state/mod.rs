@@ -34,6 +34,8 @@ pub mod lock;
 pub mod object;
 pub mod store;
 
+use crate::model::IdpKey;
+use crate::model::Moved;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -158,7 +160,7 @@ pub struct GroupRecord {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::model::bulk_set_opt"
     )]
-    pub idp_members: Option<BTreeSet<String>>,
+    pub idp_members: Option<BTreeSet<IdpKey>>,
     /// The group's ETag after the last apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<ETag>,
@@ -181,7 +183,7 @@ pub struct State {
     pub lineage: Option<Lineage>,
     /// The resolution cache: IdP key → Genesys user.
     #[serde(default)]
-    pub users: BTreeMap<String, CachedUser>,
+    pub users: BTreeMap<IdpKey, CachedUser>,
     /// Per group (config name).
     #[serde(default)]
     pub groups: BTreeMap<String, GroupRecord>,
@@ -195,6 +197,12 @@ impl Default for State {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
         }
+    }
+}
+
+impl crate::model::ResolutionCache for State {
+    fn user_of(&self, key: &IdpKey) -> Option<UserId> {
+        self.users.get(key).map(|c| c.id.clone())
     }
 }
 
@@ -316,7 +324,7 @@ impl State {
     }
 
     /// The mirror of group `name`, if known.
-    pub fn mirror(&self, name: &str) -> Option<&BTreeSet<String>> {
+    pub fn mirror(&self, name: &str) -> Option<&BTreeSet<IdpKey>> {
         self.groups.get(name).and_then(|g| g.idp_members.as_ref())
     }
 
@@ -330,27 +338,20 @@ impl State {
 
     /// Why a plan made at `base` no longer fits group `name`, if it does not: the state was
     /// replaced (another lineage) or the group was written since (another serial).
-    pub fn moved_since(&self, name: &str, base: &Base) -> Option<String> {
+    pub fn moved_since(&self, name: &str, base: &Base) -> Option<Moved> {
         let now = self.base(name);
         if let (Some(planned), Some(current)) = (&base.lineage, &now.lineage)
             && planned != current
         {
-            return Some(format!(
-                "the plan was made against another state (lineage {planned}, this one is {current})"
-            ));
+            return Some(Moved::OtherLineage {
+                planned: planned.clone(),
+                current: current.clone(),
+            });
         }
-        (now.serial != base.serial).then(|| {
-            let by = self
-                .groups
-                .get(name)
-                .and_then(|g| g.plan_sha256.as_deref())
-                .map_or(String::new(), |s| {
-                    format!(" by plan {}", &s[..s.len().min(12)])
-                });
-            format!(
-                "another plan was applied to this group since this one was made{by} (state serial {} → {}); this plan is superseded",
-                base.serial, now.serial
-            )
+        (now.serial != base.serial).then(|| Moved::Written {
+            planned: base.serial,
+            current: now.serial,
+            by_plan: self.groups.get(name).and_then(|g| g.plan_sha256.clone()),
         })
     }
 }
@@ -368,7 +369,7 @@ mod tests {
             GroupRecord {
                 serial: 3,
                 cursor: Some(Cursor("c3".into())),
-                idp_members: Some(["b".to_owned(), "a".to_owned()].into()),
+                idp_members: Some([IdpKey::from("b"), IdpKey::from("a")].into()),
                 ..GroupRecord::default()
             },
         );
@@ -435,7 +436,7 @@ mod tests {
         let base = s.base("sales");
         assert_eq!(s.moved_since("sales", &base), None);
         s.groups.entry("sales".into()).or_default().serial += 1;
-        let why = s.moved_since("sales", &base).unwrap();
+        let why = s.moved_since("sales", &base).unwrap().to_string();
         assert!(why.contains("superseded") && why.contains("0 → 1"), "{why}");
         let other = Base {
             lineage: Some(Lineage("other".into())),
@@ -444,6 +445,7 @@ mod tests {
         assert!(
             s.moved_since("sales", &other)
                 .unwrap()
+                .to_string()
                 .contains("another state")
         );
         // A plan made before the state was ever written fits any lineage.

@@ -183,7 +183,7 @@ async fn apply_locked(
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(config, env, &super::http_client()?)?;
-    let run = group::Run {
+    let run = group::ApplyRun {
         client: &client,
         config,
         ledger,
@@ -191,13 +191,13 @@ async fn apply_locked(
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
-    let passes: Vec<group::Pass> = stream::iter(&plan.groups)
+    let attempts: Vec<group::Attempt> = stream::iter(&plan.groups)
         .map(|g| {
             let (bar, run) = (&bar, &run);
             async move {
-                let pass = run.apply_group(g).await;
+                let attempt = run.apply_group(g).await;
                 bar.inc(1);
-                pass
+                attempt
             }
         })
         .buffered(config.target.concurrency)
@@ -207,10 +207,10 @@ async fn apply_locked(
 
     let mut reports = Vec::new();
     let mut stale = Vec::new();
-    for pass in passes {
-        match run.settle(pass, args.apply_replan_if_subset).await {
-            group::Settled::Done(r) => reports.push(r),
-            group::Settled::Replanned(r, old, new) => {
+    for attempt in attempts {
+        match run.settle(attempt, args.apply_replan_if_subset).await {
+            group::GroupResult::Done(r) => reports.push(r),
+            group::GroupResult::Replanned(r, old, new) => {
                 reports.push(r);
                 stale.push((*old, *new));
             }
@@ -252,13 +252,7 @@ async fn apply_locked(
             Outcome::Failed => summary.failed += 1,
         }
     }
-    let code = if summary.failed > 0 {
-        ExitCode::Error
-    } else if summary.stale > 0 {
-        ExitCode::Stale
-    } else {
-        ExitCode::Success
-    };
+    let code = ExitCode::of_apply(summary.failed, summary.stale);
     let report = ApplyReport {
         plan_sha256: plan.sha256.clone(),
         groups: reports,

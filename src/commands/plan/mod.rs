@@ -57,7 +57,7 @@ fn emit_plan(events: Events, plan: &Plan) {
                 &format!("{name}: {} pending ({})", p.key, p.reason.as_str()),
                 &Event::Diagnostic {
                     group: Some(name),
-                    user: Some(&p.key),
+                    user: Some(p.key.as_str()),
                     reason: Some(UserReason::Pending(p.reason)),
                     pending: true,
                 },
@@ -184,7 +184,3 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
 }
 
 pub use self::pipeline::{Mirrors, PlanRun};
-
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;

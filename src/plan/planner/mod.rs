@@ -22,13 +22,14 @@
 //! - Fail closed: a whole-membership read (first read, full, resync) that is empty, for a
 //!   group that would lose members by it, is refused unless `allow_empty_source`.
 
+use crate::model::IdpKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     ChangeReason, GroupPlan, Guard, Intent, Pending, PendingReason, Precondition, ReadKind,
     Resolution, SkipReason, Skipped, SourceRef,
 };
-use crate::model::{Base, Mapping, Policy};
+use crate::model::{Base, Mapping, Policy, ResolutionCache, UserKey};
 use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
 
 /// Why a safety guard stopped a group's plan.
@@ -100,11 +101,8 @@ impl std::fmt::Display for Stopped {
     }
 }
 
-/// How a key resolves when [`GroupInput::resolution`] holds no entry for it: from the
-/// state's resolution cache or the key itself ([`Resolution::derived`]).
-pub type Derive<'a> = &'a (dyn Fn(&str) -> Resolution + Sync);
-
-/// Everything one group's plan is made of.
+/// Everything one group's plan is made of. Built by [`super::basis::group_input`] for each
+/// of the three cases a group is planned in.
 #[derive(Clone)]
 pub struct GroupInput<'a> {
     /// The group as read now.
@@ -119,18 +117,20 @@ pub struct GroupInput<'a> {
     /// and from the mirror and the plan's difference ([`Intent::desired`]) at re-plan time.
     /// `None` when the mirror was unknown: the desired set is then `intent.granted`, and is
     /// not held twice (a first plan of a million memberships).
-    pub desired: Option<&'a BTreeSet<String>>,
+    pub desired: Option<BTreeSet<IdpKey>>,
     /// The same, as a difference against the mirror: what the plan records.
-    pub intent: Intent<String>,
+    pub intent: Intent<IdpKey>,
     /// How the keys of the desired set and of `intent.revoked` resolved where that cannot be
-    /// derived again (a lookup's answer, the IdP's description); every other key resolves
-    /// by `derive`. The plan keeps only the entries that carry information
-    /// ([`Resolution::is_kept`]), and adds the derived ones a change names.
-    pub resolution: BTreeMap<String, Resolution>,
-    /// The resolution of a key `resolution` has no entry for.
-    pub derive: Derive<'a>,
+    /// derived again (a lookup's answer, the IdP's description); every other key is
+    /// [`Resolution::derived`] from `cache`. The plan keeps only the entries that carry
+    /// information ([`Resolution::is_kept`]), and adds the derived ones a change names.
+    pub resolution: BTreeMap<IdpKey, Resolution>,
+    /// The state's resolution cache, for the keys `resolution` has no entry for.
+    pub cache: &'a dyn ResolutionCache,
+    /// What the IdP's keys are in Genesys.
+    pub user_key: UserKey,
     /// The safety policy.
-    pub policy: &'a Policy,
+    pub policy: Policy,
 }
 
 impl std::fmt::Debug for GroupInput<'_> {
@@ -143,6 +143,7 @@ impl std::fmt::Debug for GroupInput<'_> {
             .field("desired", &self.desired)
             .field("intent", &self.intent)
             .field("resolution", &self.resolution)
+            .field("user_key", &self.user_key)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -177,22 +178,23 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         desired,
         intent,
         mut resolution,
-        derive,
+        cache,
+        user_key,
         policy,
     } = input;
     let current = &live.members;
-    let desired = desired.unwrap_or(&intent.granted);
+    let desired = desired.as_ref().unwrap_or(&intent.granted);
     // A key's resolution: the one given, else derived (`true`).
-    let resolved = |key: &str| -> (Resolution, bool) {
+    let resolved = |key: &IdpKey| -> (Resolution, bool) {
         match resolution.get(key) {
             Some(r) => (r.clone(), false),
-            None => (derive(key), true),
+            None => (Resolution::derived(key, cache.user_of(key), user_key), true),
         }
     };
     // Derived resolutions the plan may keep ([`Resolution::is_kept`], as if given): a
     // desired key's when it adds its user or names none; every revoked key's (few),
     // `Unknown` included, so that a re-plan from this plan resolves them as this plan did.
-    let mut derived: Vec<(&str, Resolution)> = Vec::new();
+    let mut derived: Vec<(&IdpKey, Resolution)> = Vec::new();
     let mut changes = MemberChanges::default();
     let mut reasons = BTreeMap::new();
     let mut pending = BTreeSet::new();
@@ -239,14 +241,14 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
                     candidates.insert(id, ChangeReason::DisabledInIdp);
                 }
                 _ => {
-                    skipped.insert(skip(key, SkipReason::DisabledInIdp));
+                    skipped.insert(skip(key.as_str(), SkipReason::DisabledInIdp));
                 }
             },
             Resolution::NotAUser => {
-                skipped.insert(skip(key, SkipReason::NotAUser));
+                skipped.insert(skip(key.as_str(), SkipReason::NotAUser));
             }
             Resolution::Invalid => {
-                skipped.insert(skip(key, SkipReason::InvalidKey));
+                skipped.insert(skip(key.as_str(), SkipReason::InvalidKey));
             }
         }
     }
@@ -303,7 +305,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     resolution.retain(|_, r| r.is_kept(&changes));
     for (key, r) in derived {
         if r.is_kept(&changes) {
-            resolution.insert(key.to_owned(), r);
+            resolution.insert(key.clone(), r);
         }
     }
     Ok(GroupPlan {
@@ -332,9 +334,9 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     })
 }
 
-fn pending_of(key: &str, reason: PendingReason) -> Pending {
+fn pending_of(key: &IdpKey, reason: PendingReason) -> Pending {
     Pending {
-        key: key.to_owned(),
+        key: key.clone(),
         reason,
     }
 }

@@ -241,7 +241,7 @@ impl<'a> Section<'a> {
                 "; kept, looked up again by the next plan".into(),
                 g.pending
                     .iter()
-                    .map(|p| format!("- {}: {}\n", code(&p.key), p.reason.as_str()))
+                    .map(|p| format!("- {}: {}\n", code(p.key.as_str()), p.reason.as_str()))
                     .collect(),
             ),
             skipped: List::new(
