@@ -31,6 +31,7 @@
 )]
 
 use scimsync::model::IdpKey;
+use scimsync::model::Intent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode
 use scimsync::model::{Mapping, Policy};
 use scimsync::plan::planner::{GroupInput, plan_group};
 use scimsync::plan::render::{Format, RenderOptions, render};
-use scimsync::plan::{Intent, ReadKind, SourceRef, file};
+use scimsync::plan::{ReadKind, SourceRef, file};
 
 #[derive(Debug, Parser)]
 struct Args {

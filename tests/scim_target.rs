@@ -4,8 +4,9 @@
 use scimsync::emulator::{PatchResponse, Route, StaleStatus};
 use scimsync::endpoint::Endpoint;
 use scimsync::model::{MemberChanges, MemberSet, UserId};
+use scimsync::model::{Precondition, RemoveStyle};
 use scimsync::plan::file;
-use scimsync::scim::{Credentials, Precondition, RemoveStyle, TargetSettings};
+use scimsync::scim::{Credentials, TargetSettings};
 
 use crate::harness::{self, GROUP, emu, gid};
 use crate::scenario::Scenario;

@@ -141,11 +141,12 @@ mod real {
     use scimsync::emulator::{EntraKind, FaultAction, Route};
     use scimsync::endpoint::Endpoint;
     use scimsync::model::Answer;
+    use scimsync::model::OktaUserAttribute;
     use scimsync::model::{Mode, UserKey};
     use scimsync::retry::RetryPolicy;
     use scimsync::source::SourceError;
     use scimsync::source::graph::{Graph, GraphAuth};
-    use scimsync::source::okta::{Okta, OktaUserAttribute};
+    use scimsync::source::okta::Okta;
 
     use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
     use crate::scenario::IDP_TOKEN;

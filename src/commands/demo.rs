@@ -65,7 +65,7 @@ fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
     reason = "the demo is one narrated story, step after step"
 )]
 pub async fn run() -> anyhow::Result<ExitCode> {
-    let seed = Seed::parse(emulator::seed::SAMPLE, "examples/emulator-seed.toml")?;
+    let seed = Seed::parse(emulator::SAMPLE, "examples/emulator-seed.toml")?;
     let client = seed
         .clients
         .first()

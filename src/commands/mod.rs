@@ -12,15 +12,17 @@ pub mod show;
 pub mod state;
 pub mod validate;
 
+use crate::http::retry::RetryPolicy;
+use crate::model::TargetKind;
 use std::collections::BTreeMap;
 
-use crate::config::{Config, SourceConfig, TargetKind};
+use crate::config::{Config, SourceConfig};
 use crate::model::UserId;
 use crate::plan::{GroupPlan, Plan, TargetRef};
 use secrecy::SecretString;
 
 use crate::endpoint::Endpoint;
-use crate::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
+use crate::scim::{Credentials, ScimClient, TargetSettings, TokenSource};
 use crate::source::{self, Source};
 
 pub use self::group_failure::GroupFailure;

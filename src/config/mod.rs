@@ -6,6 +6,7 @@
 //!
 //! Relative paths (`state.path`, a file source's `path`) are relative to the config file.
 
+use crate::model::Mode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -19,13 +20,12 @@ mod target;
 pub use self::source::SourceConfig;
 use self::source::{RawSource, validate_source};
 use self::state::{RawState, validate_state};
+pub use self::target::TargetConfig;
 use self::target::{RawTarget, validate_target};
-pub use self::target::{TargetConfig, TargetKind};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::model::GroupTarget;
-pub use crate::model::Mode;
 use crate::model::{GroupId, UserId, sha256_hex};
-pub use crate::model::{Mapping, Policy};
+use crate::model::{Mapping, Policy};
 use crate::state::Store;
 
 /// The default config file name.

@@ -43,7 +43,7 @@
 //! each other, so the emulator's modules form no cycle.
 
 mod control;
-pub mod faults;
+mod faults;
 pub mod filter;
 mod group_routes;
 pub mod idp;
@@ -54,7 +54,7 @@ pub mod org;
 mod paging;
 mod paths;
 mod reply;
-pub mod seed;
+mod seed;
 mod state;
 mod token_route;
 mod user_routes;
@@ -78,7 +78,7 @@ pub use self::idp::EntraKind;
 use self::observe::ConnKill;
 pub use self::options::{Options, PatchResponse, StaleStatus};
 use self::paths::{RFC, SCIM};
-pub use self::seed::{Seed, SeedError};
+pub use self::seed::{SAMPLE, Seed, SeedError};
 pub use self::state::Emulator;
 
 /// Every route, inside the middleware of [`observe`].

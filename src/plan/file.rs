@@ -252,7 +252,9 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::model::{ETag, GroupId, GroupTarget, MemberChanges, Mode, UserId};
+    use crate::model::{
+        Base, ETag, GroupId, GroupTarget, Intent, MemberChanges, Mode, Precondition, UserId,
+    };
     use crate::plan::*;
 
     pub(crate) fn sample() -> Plan {

@@ -15,13 +15,12 @@ pub mod report;
 pub mod settle;
 
 use crate::model::IdpKey;
+use crate::model::{Base, Intent, Precondition};
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::Intent;
-pub use crate::model::{Base, Precondition};
 use crate::model::{
     Cursor, GroupId, Mapping, MemberChanges, SourceKind, TargetKind, UserId, UserKey,
 };

@@ -4,7 +4,7 @@
 use crate::endpoint::EndpointError;
 use crate::http::auth::AuthError;
 use crate::http::retry::Failure;
-pub use crate::http::retry::RateLimitReason;
+use crate::http::retry::RateLimitReason;
 
 /// An error talking to a SCIM server.
 #[derive(Debug, thiserror::Error)]

@@ -10,11 +10,12 @@
 //! - [`error`]: the errors, [`ScimError`]
 
 pub mod directory;
-pub mod error;
-pub mod http;
+mod error;
+mod http;
 mod patch;
 pub mod wire;
 
+use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -24,10 +25,7 @@ pub use self::http::{Call, HttpSettings, Reply};
 pub use self::patch::{PatchError, PatchOutcome};
 use crate::endpoint::Endpoint;
 pub use crate::http::auth::{AuthError, Credentials, TokenSource};
-pub use crate::http::retry::RetryPolicy;
-pub use crate::model::Precondition;
 use crate::model::{ETag, GroupId, TargetUser, UserId};
-pub use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 
 /// Where the SCIM resources live and how they are written to.
 #[derive(Debug, Clone)]

@@ -9,10 +9,11 @@
 //! - chunks hold at most `max_members_per_patch` values and `max_patch_bytes` bytes, and each
 //!   next chunk uses the ETag that the previous answer returned.
 
+use crate::model::RemoveStyle;
 use bytes::Bytes;
 
 use super::wire::{MemberRef, PatchOperation, PatchRequest};
-use super::{RemoveStyle, ScimClient, ScimError, check, etag_of, filter_eq};
+use super::{ScimClient, ScimError, check, etag_of, filter_eq};
 use crate::model::{ETag, GroupId, MemberChanges, MemberSet, Precondition, members_sha256};
 
 /// A group's changes, all applied.

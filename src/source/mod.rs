@@ -281,7 +281,7 @@ mod tests {
         let okta = okta::Okta::new(
             base.clone(),
             "s3cr3t-okta".into(),
-            okta::OktaUserAttribute::Email,
+            crate::model::OktaUserAttribute::Email,
             retry.clone(),
         )
         .unwrap();

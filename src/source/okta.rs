@@ -31,7 +31,7 @@ use super::fetch::{self, Auth};
 use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::retry::RetryPolicy;
-pub use crate::model::OktaUserAttribute;
+use crate::model::OktaUserAttribute;
 
 /// An Okta group reader.
 #[derive(Debug)]

@@ -30,10 +30,11 @@
 //! lock that keeps two applies apart is [`lock`].
 
 pub mod ledger;
-pub mod lock;
+mod lock;
 pub mod object;
-pub mod store;
+mod store;
 
+use crate::model::Base;
 use crate::model::IdpKey;
 use crate::model::Moved;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +44,6 @@ use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
 pub use self::store::{Loaded, Store, StoreLock, Version, writes};
-pub use crate::model::Base;
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).

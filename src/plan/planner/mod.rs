@@ -23,11 +23,12 @@
 //!   group that would lose members by it, is refused unless `allow_empty_source`.
 
 use crate::model::IdpKey;
+use crate::model::{Intent, Precondition};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    ChangeReason, GroupPlan, Guard, Intent, Pending, PendingReason, Precondition, ReadKind,
-    Resolution, SkipReason, Skipped, SourceRef,
+    ChangeReason, GroupPlan, Guard, Pending, PendingReason, ReadKind, Resolution, SkipReason,
+    Skipped, SourceRef,
 };
 use crate::model::{Base, Mapping, Policy, ResolutionCache, UserKey};
 use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
