@@ -29,6 +29,17 @@ impl ExitCode {
 }
 
 impl ExitCode {
+    /// What a scimsync process ended in, from its exit status (`None`: killed by a signal).
+    pub fn of_process(code: Option<i32>) -> Self {
+        match code {
+            Some(0) => Self::Success,
+            Some(2) => Self::Changes,
+            Some(3) => Self::Stale,
+            Some(4) => Self::Guard,
+            _ => Self::Error,
+        }
+    }
+
     /// The exit code of an apply whose groups ended `failed` times failed and `stale` times
     /// stale or superseded with changes left (DESIGN.md: `1` if any failed, else `3` if any is
     /// stale, else `0`).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ConfigError, endpoint, positive};
+use super::error::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
 use crate::model::OktaUserAttribute;
 use crate::model::{SourceKind, UserKey};

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
+use super::error::{ConfigError, endpoint, positive};
 use super::regions;
-use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
 use crate::model::RemoveStyle;
 use crate::model::TargetKind;

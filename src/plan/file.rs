@@ -11,9 +11,11 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{FORMAT_VERSION, GroupPlan, Plan, Summary, TargetRef};
+use super::{FORMAT_VERSION, GroupPlan, Plan, Resolution, Summary, TargetRef};
 use crate::atomic_file;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
 
 use crate::model::{UserId, hex};
 
@@ -244,6 +246,45 @@ pub fn verify(plan: &Plan, path: &str) -> Result<(), PlanFileError> {
             recorded: plan.sha256.clone(),
             actual,
         })
+    }
+}
+
+impl Plan {
+    /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
+    pub fn new(
+        target: TargetRef,
+        config_sha256: String,
+        created_at: Timestamp,
+        groups: Vec<GroupPlan>,
+        labels: &BTreeMap<UserId, String>,
+    ) -> Self {
+        let named: BTreeSet<&UserId> = groups
+            .iter()
+            .flat_map(|g| {
+                g.changes
+                    .add
+                    .iter()
+                    .chain(&g.changes.remove)
+                    .chain(g.resolution.values().filter_map(Resolution::id))
+            })
+            .collect();
+        let labels = named
+            .into_iter()
+            .filter_map(|id| labels.get(id).map(|l| (id.clone(), l.clone())))
+            .collect();
+        let mut plan = Self {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            target,
+            config_sha256,
+            summary: Summary::of(&groups),
+            groups,
+            labels,
+            sha256: String::new(),
+        };
+        seal(&mut plan);
+        plan
     }
 }
 

@@ -396,43 +396,6 @@ impl Summary {
 }
 
 impl Plan {
-    /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
-    pub fn new(
-        target: TargetRef,
-        config_sha256: String,
-        created_at: Timestamp,
-        groups: Vec<GroupPlan>,
-        labels: &BTreeMap<UserId, String>,
-    ) -> Self {
-        let named: BTreeSet<&UserId> = groups
-            .iter()
-            .flat_map(|g| {
-                g.changes
-                    .add
-                    .iter()
-                    .chain(&g.changes.remove)
-                    .chain(g.resolution.values().filter_map(Resolution::id))
-            })
-            .collect();
-        let labels = named
-            .into_iter()
-            .filter_map(|id| labels.get(id).map(|l| (id.clone(), l.clone())))
-            .collect();
-        let mut plan = Self {
-            format_version: FORMAT_VERSION,
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            created_at,
-            target,
-            config_sha256,
-            summary: Summary::of(&groups),
-            groups,
-            labels,
-            sha256: String::new(),
-        };
-        file::seal(&mut plan);
-        plan
-    }
-
     /// The label of `id`, or the id itself.
     pub fn label<'a>(&'a self, id: &'a UserId) -> &'a str {
         self.labels.get(id).map_or(id.as_str(), String::as_str)
