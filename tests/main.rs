@@ -31,3 +31,4 @@ mod scim_target;
 mod security;
 mod sources;
 mod state_store;
+mod writes;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use scimsync::emulator::{RandomFaults, Route};
+use scimsync::emulator::{FaultAction, RandomFaults, Route};
 use scimsync::plan::{Plan, file};
 use scimsync::state::State;
 use serde_json::Value;
@@ -18,7 +18,7 @@ use crate::scenario::Scenario;
 fn committed(s: &Scenario) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for p in s.emu().journal() {
-        if p.route != Route::GroupPatch || !(200..300).contains(&p.status) {
+        if p.route != Route::GroupPatch || !(200..300).contains(&p.status) || p.ignored {
             continue;
         }
         let group = p.path.rsplit('/').next().unwrap().to_owned();
@@ -66,6 +66,9 @@ async fn apply_killed_at_20_random_moments_converges() {
     for moment in 0..20 {
         let s = three_groups().await;
         s.run(&["plan", "--out", "plan.json"]).await.code(0);
+        // The first PATCH is answered 200 and dropped: a write that did not happen.
+        s.emu()
+            .inject(Route::GroupPatch, 1, FaultAction::IgnoreWrite);
         let k = rng.random_range(1..=9);
         let mut child = s.spawn(&["apply", "plan.json"]);
         tokio::select! {
@@ -237,11 +240,13 @@ async fn soak(groups: usize, seed: u64) {
         .iter()
         .filter(|r| r.dropped || r.status >= 429)
         .count();
+    let ignored = journal.iter().filter(|r| r.ignored).count();
     eprintln!(
-        "soak: {groups} groups, {} requests, {failures} failed or dropped",
+        "soak: {groups} groups, {} requests, {failures} failed or dropped, {ignored} writes answered 200 and dropped",
         journal.len()
     );
     assert!(failures > 0, "the soak injected no faults");
+    assert!(ignored > 0, "the soak dropped no write behind a 2xx");
 }
 
 /// Full size (200 groups): it takes a few seconds, so CI runs it as is.

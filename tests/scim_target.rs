@@ -78,14 +78,15 @@ async fn plans_and_applies_against_a_strict_server_without_etags() {
             .contains(r#"members[value eq \"u004\"]"#),
         "filter-path removal by default"
     );
-    // The member digest was checked by a re-read just before the PATCH.
+    // The member digest was checked by a re-read just before the PATCH, and the 204 (which
+    // shows nothing: no version, no members) by a re-read after it.
     let gets = journal
         .iter()
         .filter(|r| r.route == Route::GroupGet)
         .count();
     assert_eq!(
-        gets, 2,
-        "one GET at plan time, one re-read before the PATCH"
+        gets, 3,
+        "one GET at plan time, one re-read before the PATCH, one after"
     );
 }
 
@@ -139,10 +140,13 @@ async fn a_strict_server_empties_the_group_on_a_value_list_remove() {
         add: MemberSet::new(),
         remove: [UserId("u004".into())].into(),
     };
-    client
+    // The 204 shows nothing; the re-read after it shows more gone than was asked: the
+    // write is not taken as done.
+    let e = client
         .patch_members(&gid(GROUP), &pre, &changes)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(e.is_stale(), "{e}");
     assert!(
         emu(&r).members(GROUP).is_empty(),
         "one removal emptied the group: {:?}",

@@ -64,7 +64,14 @@ pub enum FaultAction {
     /// Expire every issued token, then process the request (which then answers 401): a token
     /// that expires mid-run.
     ExpireTokens,
+    /// A PATCH accepted and dropped: answered 200 with the group as it is, nothing applied
+    /// (see [`super::PatchResponse::Ignored`]). Other routes are processed normally.
+    IgnoreWrite,
 }
+
+/// Set on a request whose write is to be dropped ([`FaultAction::IgnoreWrite`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IgnoreWrite;
 
 /// Faults at random, from a seed: for soak tests.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +128,8 @@ pub struct Record {
     pub status: u16,
     /// True when the connection was dropped instead of answering.
     pub dropped: bool,
+    /// True when a write was answered 2xx and dropped ([`FaultAction::IgnoreWrite`]).
+    pub ignored: bool,
     /// `If-Match` as received.
     pub if_match: Option<String>,
     /// The `ETag` answered.
@@ -210,6 +219,7 @@ impl Faults {
                 retry_after: Some(0),
             },
             (Route::GroupPatch, 2) => FaultAction::CommitThenDrop,
+            (Route::GroupPatch, 3) => FaultAction::IgnoreWrite,
             (_, 2) => FaultAction::Status {
                 status: 502,
                 retry_after: None,

@@ -204,8 +204,10 @@ pub(super) async fn list_groups(
 
 pub(super) async fn patch_group(
     State(emu): State<Emu>,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    ignore: Option<axum::Extension<super::faults::IgnoreWrite>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -249,6 +251,36 @@ pub(super) async fn patch_group(
             );
         }
     };
+    let answer = if ignore.is_some() {
+        PatchResponse::Ignored
+    } else {
+        state.options.patch_response
+    };
+    match answer {
+        PatchResponse::Ignored => {
+            let group = &state.org.groups[&id];
+            let etag = state.options.etags.then(|| state.etag(group.version));
+            let base = base_of(&headers);
+            let response = scim_json(
+                StatusCode::OK,
+                &group_json(&state, group, &base, wants_members(&query)),
+            );
+            return with_etag(response, etag.as_deref());
+        }
+        PatchResponse::IgnoredHtml => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body>OK</body></html>",
+            )
+                .into_response();
+        }
+        PatchResponse::SeeOther => {
+            let location = uri.path().to_owned();
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+        }
+        _ => {}
+    }
     let max = state.options.max_values_per_patch;
     let strict = state.options.strict_rfc;
     if let Err((status, body)) = state.org.patch(&id, &request, max, strict) {
@@ -267,6 +299,9 @@ pub(super) async fn patch_group(
         PatchResponse::NoContentNoEtag => {
             foreign_writes(&mut state, &id);
             return StatusCode::NO_CONTENT.into_response();
+        }
+        PatchResponse::Ignored | PatchResponse::IgnoredHtml | PatchResponse::SeeOther => {
+            unreachable!("answered before the write")
         }
     };
     foreign_writes(&mut state, &id);

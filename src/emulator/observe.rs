@@ -24,7 +24,7 @@ pub(crate) struct ConnKill(pub(crate) Arc<Notify>);
     clippy::too_many_lines,
     reason = "the order of the gates is the behaviour: auth, rate limit, faults, journal"
 )]
-pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {
+pub(super) async fn observe(State(emu): State<Emu>, mut request: Request, next: Next) -> Response {
     let route = route_of(
         request.method(),
         request
@@ -51,6 +51,7 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
             query,
             status: 0,
             dropped: false,
+            ignored: false,
             if_match,
             etag: None,
             body: None,
@@ -86,6 +87,10 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
         }
         Some(FaultAction::CommitThenDrop) => drop_after = true,
         Some(FaultAction::ExpireTokens) => emu.expire_tokens(),
+        Some(FaultAction::IgnoreWrite) => {
+            request.extensions_mut().insert(super::faults::IgnoreWrite);
+            record.edit(|r| r.ignored = true);
+        }
         None => {}
     }
 

@@ -28,6 +28,15 @@ pub enum PatchResponse {
     /// 204 with no body and no ETag header, although the group has versions (RFC 7644
     /// §3.5.2 lets a server answer a PATCH with 204 and nothing else).
     NoContentNoEtag,
+    /// Not applied, and 200 with the group as it is (same version): a server, proxy or
+    /// gateway that accepts a write and drops it. A 2xx proves nothing by itself.
+    Ignored,
+    /// Not applied, and 200 with an HTML page (a captive portal or a misrouted gateway
+    /// answering every request "OK").
+    IgnoredHtml,
+    /// Not applied, and 303 See Other to the group's own URL: a client that follows it
+    /// turns the PATCH into a GET (RFC 9110 §15.4.4) and reads 200 with the unchanged group.
+    SeeOther,
 }
 
 /// The emulator's behaviour.

@@ -23,6 +23,22 @@ pub enum ScimError {
         /// The scimType, if any.
         scim_type: Option<String>,
     },
+    /// The server accepted a PATCH (or redirected it) and a re-read shows it did not apply
+    /// all of it: a removal a group's membership rule undoes, a gateway that drops writes.
+    #[error(
+        "{context}: HTTP {status}, but a re-read shows the group without the change: {}; nothing else moved. The group's state stays where it was, so every later plan asks again; if a Genesys membership rule holds these members, change the rule or the users' profiles",
+        not_applied_list(.not_added, .not_removed)
+    )]
+    NotApplied {
+        /// What was being done.
+        context: String,
+        /// The answer's status (2xx or 3xx).
+        status: u16,
+        /// Users the chunk added that are not members.
+        not_added: Vec<crate::model::UserId>,
+        /// Users the chunk removed that are still members.
+        not_removed: Vec<crate::model::UserId>,
+    },
     /// The server answered with an error status that retrying will not fix.
     #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type.as_deref()), detail_suffix(.detail.as_deref()), hint(*.status, .scim_type.as_deref(), .context, .detail.as_deref()))]
     Status {
@@ -161,6 +177,18 @@ impl ScimError {
         self.scim_type() == Some("invalidValue")
     }
 
+    /// The users a [`ScimError::NotApplied`] names: those not added, then those not removed.
+    pub fn not_applied(&self) -> Option<(&[crate::model::UserId], &[crate::model::UserId])> {
+        match self {
+            Self::NotApplied {
+                not_added,
+                not_removed,
+                ..
+            } => Some((not_added, not_removed)),
+            _ => None,
+        }
+    }
+
     /// The HTTP status of the answer, when the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -247,6 +275,28 @@ fn hint(status: u16, scim_type: Option<&str>, context: &str, detail: Option<&str
         (404, _) => " (no such resource: check target_id, or that the group was not deleted)",
         (413, _) => " (request too large; lower target.max_members_per_patch)",
         _ => "",
+    }
+}
+
+/// `not removed: u1, u2; not added: u3`.
+fn not_applied_list(
+    not_added: &[crate::model::UserId],
+    not_removed: &[crate::model::UserId],
+) -> String {
+    let list = |v: &[crate::model::UserId]| {
+        v.iter()
+            .map(crate::model::UserId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (not_added.is_empty(), not_removed.is_empty()) {
+        (true, _) => format!("not removed: {}", list(not_removed)),
+        (_, true) => format!("not added: {}", list(not_added)),
+        _ => format!(
+            "not removed: {}; not added: {}",
+            list(not_removed),
+            list(not_added)
+        ),
     }
 }
 

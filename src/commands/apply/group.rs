@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use crate::commands::GroupFailure;
 use crate::config::Config;
-use crate::model::{ETag, MemberChanges, Moved, Policy};
+use std::collections::BTreeMap;
+
+use crate::model::{ETag, MemberChanges, Moved, Policy, UserId};
 use crate::plan::GroupPlan;
 use crate::plan::basis::{Basis, Known, group_input};
 use crate::plan::planner::plan;
@@ -23,6 +25,25 @@ pub(super) struct ApplyRun<'a> {
     pub(super) ledger: &'a Ledger<'a>,
     /// The config's guards, without any override: what each group is held against.
     pub(super) policy: Policy,
+    /// The plan's labels, to name users in what the report says.
+    pub(super) labels: &'a BTreeMap<UserId, String>,
+}
+
+impl ApplyRun<'_> {
+    /// Why a PATCH left group `g` to be re-planned, naming by label the users Genesys
+    /// accepted and did not add or remove.
+    fn why_stale(&self, e: &PatchError) -> String {
+        let mut why = e.to_string();
+        if let Some((not_added, not_removed)) = e.error.not_applied() {
+            let name = |id: &UserId| match self.labels.get(id) {
+                Some(label) => format!("{label} ({id})"),
+                None => id.to_string(),
+            };
+            let names: Vec<String> = not_removed.iter().chain(not_added).map(name).collect();
+            let _ = write!(why, " [{}]", names.join(", "));
+        }
+        why
+    }
 }
 
 fn report(
@@ -173,7 +194,7 @@ impl ApplyRun<'_> {
         let (old, why, landed, moving) = match attempt {
             Attempt::Done(r) => return GroupResult::Done(r),
             Attempt::Stale(g, e) => {
-                let why = e.to_string();
+                let why = self.why_stale(&e);
                 (g, why, e.applied, Moving::Stale)
             }
             Attempt::Superseded(g, moved) => (

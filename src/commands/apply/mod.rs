@@ -188,6 +188,7 @@ async fn apply_locked(
         config,
         ledger,
         policy: config.safety.policy(None),
+        labels: &plan.labels,
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
