@@ -187,9 +187,15 @@ impl Config {
                 ));
             }
             let target = match (g.target_id, g.target_name) {
-                (Some(id), None) if !id.trim().is_empty() => {
-                    GroupTarget::Id(GroupId(id.trim().to_owned()))
+                (Some(id), None) if !looks_like_an_id(id.trim()) => {
+                    return Err(invalid(
+                        &key("target_id"),
+                        format!(
+                            "{id:?} is not a group id: an id is letters, digits, '-', '_' and '.' (a Genesys group id is a UUID such as 5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10); to name a group by its display name, use target_name"
+                        ),
+                    ));
                 }
+                (Some(id), None) => GroupTarget::Id(GroupId(id.trim().to_owned())),
                 (None, Some(name)) if !name.trim().is_empty() => GroupTarget::Name(name),
                 (Some(_), Some(_)) => {
                     return Err(invalid(
@@ -259,6 +265,19 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// Whether `id` can be a group id in a URL path: not empty, not `.` or `..` (which address
+/// the collection or its parent), and only letters, digits, `-`, `_` and `.`. Genesys ids
+/// are UUIDs; RFC 7643 ids are opaque, but no server in use mints ids with `/`, `?`, `#`,
+/// `%` or spaces, and each would turn the PATCH to one group into a request to another path.
+fn looks_like_an_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn validate_safety(

@@ -314,6 +314,8 @@ pub enum SkipReason {
     NotAUser,
     /// The IdP account is disabled or suspended, and not a member: nothing to do.
     DisabledInIdp,
+    /// A revoked key another desired key equals but for case: the same person, kept.
+    CaseTwin,
 }
 
 impl SkipReason {
@@ -324,6 +326,7 @@ impl SkipReason {
             Self::InvalidKey => "invalid-key",
             Self::NotAUser => "not-a-user",
             Self::DisabledInIdp => "disabled-in-idp",
+            Self::CaseTwin => "case-twin",
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::model::{GroupId, GroupSnapshot, GroupTarget, IdpKey, Mapping, Policy, UserId, UserKey};
 use crate::plan::basis::{self, Basis, IdpIntent, Known, ReadRequest, group_input, intent_of};
 use crate::plan::planner::plan;
-use crate::plan::{GroupPlan, Resolution};
+use crate::plan::{GroupPlan, Resolution, SkipReason};
 use crate::scim::directory::Directory;
 use crate::scim::{ScimClient, ScimError};
 use crate::source::{Source, SourceError};
@@ -237,6 +237,17 @@ impl PlanRun<'_> {
         );
         drop((idp, resolution));
         let plan = plan(input)?;
+        for twin in plan
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::CaseTwin)
+        {
+            tracing::warn!(
+                "group {}: the IdP revoked key {}, but still grants a key that differs from it only in case: treated as one person and not removed; check the IdP's keys for that user",
+                group.idp_group,
+                twin.user
+            );
+        }
         basis::strict(&plan, self.strict)?;
         Ok((plan, labels))
     }

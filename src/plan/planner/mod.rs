@@ -17,10 +17,11 @@
 //! - Protected members are never removed (`protected`); members that are groups are never
 //!   touched or counted (they are not in [`GroupSnapshot::members`]).
 //! - The removal guard: at most `min(max_removals_per_group, max(1, ⌊max_removal_ratio ×
-//!   members⌋))` removals per group (at least one removal is always allowed, so that a small
-//!   group can lose a member), or exactly `--allow-removals N` when given.
-//! - Fail closed: a whole-membership read (first read, full, resync) that is empty, for a
-//!   group that would lose members by it, is refused unless `allow_empty_source`.
+//!   members⌋))` removals per group (at least one removal is allowed, so that a small group
+//!   can lose a member; a ratio of 0 allows none), or exactly `--allow-removals N` when given.
+//! - Fail closed: a whole-membership read (first read, full, resync) that names no Genesys
+//!   user — empty, or only keys that resolve to nobody — for a group that would lose members
+//!   by it, is refused unless `allow_empty_source`.
 
 use crate::model::IdpKey;
 use crate::model::{Intent, Precondition};
@@ -96,7 +97,7 @@ impl std::fmt::Display for Stopped {
             ),
             GuardTrip::EmptySource { members } => write!(
                 f,
-                "safety guard: the IdP answered an empty membership for group {name} ({display}), which has {members} members; an IdP outage must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
+                "safety guard: the IdP's membership for group {name} ({display}) names no Genesys user (an empty membership, or keys none of which resolves: check source.user_key), and the group has {members} members; an IdP outage or a broken mapping must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
             ),
         }
     }
@@ -253,12 +254,22 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
             }
         }
     }
+    // Desired keys in lower case, built only if a revocation would remove someone: a revoked
+    // key whose case-twin is still desired names the same person (an IdP that changed the
+    // key's case), and that person keeps the access.
+    let mut desired_folded: Option<BTreeSet<String>> = None;
     for key in &intent.revoked {
         let (r, was_derived) = resolved(key);
         if let Some(id) = r.id()
             && current.contains(id)
         {
-            candidates.insert(id.clone(), ChangeReason::Revoked);
+            let folded = desired_folded
+                .get_or_insert_with(|| desired.iter().map(|k| k.as_str().to_lowercase()).collect());
+            if folded.contains(&key.as_str().to_lowercase()) {
+                skipped.insert(skip(key.as_str(), SkipReason::CaseTwin));
+            } else {
+                candidates.insert(id.clone(), ChangeReason::Revoked);
+            }
         }
         if was_derived {
             derived.push((key, r));
@@ -288,7 +299,10 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     }
 
     let listing = source.read != ReadKind::Delta;
-    if listing && desired.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source {
+    // What the guard counts is users, not keys: a listing of keys none of which resolve (a
+    // broken attribute mapping) empties a group as surely as an empty one.
+    if listing && desired_ids.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source
+    {
         return Err(GuardTrip::EmptySource {
             members: current.len(),
         });
