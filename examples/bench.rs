@@ -297,6 +297,7 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
                 expect_sha256: None,
                 replan_out: None,
                 apply_replan_if_subset: false,
+                max_plan_age: None,
                 format: ReportFormat::Json,
                 json: false,
             };

@@ -96,3 +96,171 @@ async fn a_key_whose_case_changed_removes_nobody_it_still_grants() {
     );
     assert!(run.stdout.contains("ext-010 (case-twin)"), "{}", run.stdout);
 }
+
+/// Plan `sales` (IdP adds u010 and u011) into `plan.json`.
+async fn planned() -> Scenario {
+    let s = Scenario::new()
+        .await
+        .idp("sales", &["u000", "u010", "u011"]);
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s
+}
+
+/// Edit `plan.json` with `edit`, then reseal it as someone covering their tracks would.
+fn reseal(s: &Scenario, edit: impl FnOnce(&mut scimsync::plan::Plan)) {
+    let mut plan = file::read(&s.path("plan.json")).unwrap();
+    edit(&mut plan);
+    plan.summary = scimsync::plan::Summary::of(&plan.groups);
+    file::seal(&mut plan);
+    file::write(&s.path("plan.json"), &plan).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resealed_plan_whose_changes_do_not_follow_from_its_intent_is_refused() {
+    let s = planned().await;
+    reseal(&s, |plan| {
+        let g = &mut plan.groups[0];
+        let extra = scimsync::model::UserId::from("u150");
+        g.changes.add.insert(extra.clone());
+        g.reasons
+            .insert(extra, scimsync::plan::ChangeReason::Granted);
+    });
+    let run = s.run(&["apply", "plan.json"]).await;
+    run.code(1);
+    assert!(
+        run.stdout.contains("does not agree with itself")
+            && run
+                .stdout
+                .contains("it adds u150 whom no desired key names"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(s.emu().members("g-sales").len(), 5, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_never_overwrite_the_state_the_config_or_the_plan() {
+    let s = planned().await;
+    s.run(&["apply", "plan.json"]).await.code(0);
+    let state_before = std::fs::read(s.path("scimsync.state.json")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(s.path("scimsync.state.json"), s.path("link.json")).unwrap();
+    for (args, what) in [
+        (vec!["plan", "--out", "scimsync.toml"], "is the config"),
+        (vec!["plan", "--out", "scimsync.state.json"], "is the state"),
+        (
+            vec!["plan", "--out", "./sub/../scimsync.state.json"],
+            "is the state",
+        ),
+        #[cfg(unix)]
+        (vec!["plan", "--out", "link.json"], "is the state"),
+        (
+            vec!["apply", "plan.json", "--replan-out", "scimsync.state.json"],
+            "is the state",
+        ),
+        (
+            vec!["apply", "plan.json", "--replan-out", "plan.json"],
+            "is the plan being applied",
+        ),
+    ] {
+        std::fs::create_dir_all(s.path("sub")).unwrap();
+        let run = s.run(&args).await;
+        run.code(1);
+        assert!(run.stderr.contains(what), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(
+        std::fs::read(s.path("scimsync.state.json")).unwrap(),
+        state_before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_made_with_other_source_settings_is_refused() {
+    let s = planned().await;
+    let s = s.source_lines("user_key = \"userName\"");
+    let run = s.run(&["apply", "plan.json"]).await;
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("source.user_key was \"id\", the config now says \"userName\""),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.emu().members("g-sales").len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_plan_warns_and_max_plan_age_refuses_it() {
+    let s = planned().await;
+    reseal(&s, |plan| {
+        plan.created_at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(10 * 24);
+    });
+    let run = s.run(&["apply", "plan.json", "--max-plan-age", "7d"]).await;
+    run.code(1);
+    assert!(
+        run.stderr.contains("was made 10d ago") && run.stderr.contains("--max-plan-age"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.emu().members("g-sales").len(), 5);
+    let run = s.run(&["apply", "plan.json"]).await;
+    run.code(0);
+    assert!(run.stderr.contains("was made 10d ago"), "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_state_is_written_through_and_a_shared_one_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = planned().await;
+    let shared = s.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(
+        shared.join("state.json"),
+        b"{\"format_version\": 2, \"groups\": {}}",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(shared.join("state.json"), s.path("scimsync.state.json")).unwrap();
+    s.run(&["apply", "plan.json"]).await.code(0);
+    let link = s.path("scimsync.state.json");
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    let state = scimsync::state::State::load_file(&shared.join("state.json")).unwrap();
+    assert_eq!(
+        state.groups["sales"].serial, 1,
+        "the link's target holds the apply"
+    );
+    std::fs::set_permissions(
+        shared.join("state.json"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let run = s.run(&["plan"]).await;
+    run.code(0);
+    assert!(
+        run.stderr
+            .contains("is writable by every user of this machine")
+            && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_refuses_its_own_weak_etag_is_diagnosed() {
+    let s = Scenario::new().await;
+    s.emu().configure(|o| {
+        o.weak_etags = true;
+        o.strong_if_match = true;
+    });
+    let s = s.idp("sales", &["u000", "u010"]);
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    let run = s.run(&["apply", "plan.json"]).await;
+    run.code(3);
+    assert!(
+        run.stdout
+            .contains("refused If-Match W/\"1\", the ETag it sends itself")
+            && run.stdout.contains("RFC 9110"),
+        "{}",
+        run.stdout
+    );
+}

@@ -100,6 +100,16 @@ impl SourceConfig {
         }
     }
 
+    /// Where the source is: its base URL, or its file's path (as a plan records it).
+    pub fn location(&self) -> String {
+        match self {
+            Self::DeltaHttp { base_url, .. }
+            | Self::Graph { base_url, .. }
+            | Self::Okta { base_url, .. } => base_url.as_str().to_owned(),
+            Self::File { path, .. } => path.display().to_string(),
+        }
+    }
+
     /// `delta-http` or `file`, as written in plans.
     pub fn kind(&self) -> SourceKind {
         match self {

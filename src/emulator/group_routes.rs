@@ -233,7 +233,10 @@ pub(super) async fn patch_group(
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .filter(|_| state.options.etags);
-    if let Some(sent) = if_match.filter(|s| *s != "*" && *s != current) {
+    let strong = state.options.strong_if_match;
+    if let Some(sent) =
+        if_match.filter(|s| *s != "*" && (*s != current || (strong && s.starts_with("W/"))))
+    {
         let detail = format!("Version {sent} does not match the current version {current}.");
         return match state.options.stale_status {
             StaleStatus::InvalidVers400 => scim_error(400, Some("invalidVers"), detail),

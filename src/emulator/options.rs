@@ -41,6 +41,10 @@ pub enum PatchResponse {
 
 /// The emulator's behaviour.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches a test flips one at a time, not a state machine"
+)]
 pub struct Options {
     /// How an `If-Match` mismatch is answered.
     pub stale_status: StaleStatus,
@@ -54,6 +58,10 @@ pub struct Options {
     pub token_lifetime: Duration,
     /// Send `W/"7"` instead of `"7"`.
     pub weak_etags: bool,
+    /// Compare `If-Match` strongly, as RFC 9110 §13.1.1 says: a weak ETag never matches, so
+    /// with `weak_etags` every conditional write is refused (a server or proxy that sends
+    /// weak ETags and then holds If-Match to the letter).
+    pub strong_if_match: bool,
     /// Per-token rate limit, if any.
     pub rate_limit: Option<RateLimit>,
     /// Send ETags (`ETag` header, `meta.version`) and honour `If-Match`. Off: a plain RFC 7644
@@ -86,6 +94,7 @@ impl Default for Options {
             max_page_size: 25,
             token_lifetime: Duration::from_hours(24),
             weak_etags: false,
+            strong_if_match: false,
             rate_limit: None,
             etags: true,
             strict_rfc: false,

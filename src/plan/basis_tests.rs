@@ -148,6 +148,7 @@ fn a_stale_plan_re_plans_to_itself_through_the_file() {
             kind: TargetKind::Genesys,
             api_base: "https://api.mypurecloud.com".into(),
         },
+        None,
         "00".into(),
         "2026-11-29T03:00:00Z".parse().unwrap(),
         vec![planned],

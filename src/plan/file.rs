@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{FORMAT_VERSION, GroupPlan, Plan, Resolution, Summary, TargetRef};
+use super::{FORMAT_VERSION, GroupPlan, Plan, Resolution, SourceSettings, Summary, TargetRef};
 use crate::atomic_file;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,6 +95,8 @@ struct Unsealed<'a> {
     tool_version: &'a str,
     created_at: &'a jiff::Timestamp,
     target: &'a TargetRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a SourceSettings>,
     config_sha256: &'a str,
     groups: &'a [GroupPlan],
     labels: &'a BTreeMap<UserId, String>,
@@ -127,6 +129,7 @@ pub fn digest(plan: &Plan) -> String {
         tool_version: &plan.tool_version,
         created_at: &plan.created_at,
         target: &plan.target,
+        source: plan.source.as_ref(),
         config_sha256: &plan.config_sha256,
         groups: &plan.groups,
         labels: &plan.labels,
@@ -253,6 +256,7 @@ impl Plan {
     /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
     pub fn new(
         target: TargetRef,
+        source: Option<SourceSettings>,
         config_sha256: String,
         created_at: Timestamp,
         groups: Vec<GroupPlan>,
@@ -277,6 +281,7 @@ impl Plan {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             created_at,
             target,
+            source,
             config_sha256,
             summary: Summary::of(&groups),
             groups,
@@ -370,6 +375,7 @@ pub(crate) mod tests {
                 kind: crate::model::TargetKind::Genesys,
                 api_base: "https://api.mypurecloud.com".into(),
             },
+            None,
             "cd".repeat(32),
             "2026-11-29T03:00:00Z".parse().unwrap(),
             vec![group],

@@ -48,6 +48,10 @@ pub struct Plan {
     pub created_at: Timestamp,
     /// Where it applies.
     pub target: TargetRef,
+    /// The source settings it was read with; apply refuses a plan whose settings the config
+    /// no longer has. Absent in plans of scimsync before 0.1 of this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSettings>,
     /// sha256 of the config file it was made with.
     pub config_sha256: String,
     /// One entry per planned group, in config order.
@@ -70,6 +74,19 @@ pub struct TargetRef {
     pub kind: TargetKind,
     /// The API base (Genesys) or SCIM base URL.
     pub api_base: String,
+}
+
+/// The source settings a plan was read with: what, besides the mappings, decides which
+/// Genesys user an IdP key is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// `source.kind`.
+    pub kind: SourceKind,
+    /// `source.user_key`.
+    pub user_key: UserKey,
+    /// Where the source is: its base URL, or its file's path.
+    pub location: String,
 }
 
 /// One group's plan.

@@ -23,15 +23,19 @@ pub enum Admission {
 
 /// The admission of group `g`: `already_applied` when the state records this plan as the
 /// group's last, `configured` the config's mapping of its IdP group today, `policy` the
-/// config's guards (no override), `moved` why its state no longer fits the plan's base.
+/// config's guards (no override), `moved` why its state no longer fits the plan's base, and
+/// `itself` whether its changes follow from its own intent ([`check::against_itself`],
+/// asked only of a group whose state has not moved).
 /// The checks go in this order: a plan applied twice is harmless; a config that changed
-/// refuses before anything else is read; a moved state supersedes.
+/// refuses before anything else is read; a moved state supersedes; a plan that does not
+/// agree with itself is refused.
 pub fn admit(
     g: &GroupPlan,
     already_applied: bool,
     configured: Option<&Mapping>,
     policy: &Policy,
     moved: Option<Moved>,
+    itself: impl FnOnce() -> Result<(), String>,
 ) -> Admission {
     if already_applied {
         return Admission::AlreadyApplied;
@@ -41,6 +45,9 @@ pub fn admit(
     }
     if let Some(moved) = moved {
         return Admission::Superseded(moved);
+    }
+    if let Err(why) = itself() {
+        return Admission::Refused(why);
     }
     if g.changes.is_empty() {
         Admission::NothingToSend
@@ -91,6 +98,17 @@ pub fn settle(old: &GroupPlan, new: &GroupPlan, moving: Moving, apply_subset: bo
     }
 }
 
+/// Whether group `old`, refused as stale, is by its re-plan `new` (a fresh read) exactly as
+/// `old` found it: the same ETag and the same members. Then nobody moved it: the server
+/// refused an `If-Match` holding the very ETag it sends, and every re-plan will be refused
+/// alike. A server that sends weak ETags (`W/"…"`) and compares `If-Match` strongly, as
+/// RFC 9110 §13.1.1 prescribes, does so.
+pub fn refused_its_own_etag(old: &GroupPlan, new: &GroupPlan) -> bool {
+    old.precondition.etag.is_some()
+        && old.precondition.etag == new.precondition.etag
+        && old.precondition.members_sha256 == new.precondition.members_sha256
+}
+
 /// Whether every change of `replanned` was among the `approved`.
 ///
 /// ```
@@ -128,6 +146,7 @@ mod tests {
         let plan = sample();
         let g = &plan.groups[0];
         let m = Some(&g.mapping);
+        let ok = || Ok(());
         let moved = || {
             Some(Moved::Written {
                 planned: 1,
@@ -136,25 +155,42 @@ mod tests {
             })
         };
         assert_eq!(
-            admit(g, true, None, &policy(), moved()),
+            admit(g, true, None, &policy(), moved(), ok),
             Admission::AlreadyApplied
         );
         assert!(matches!(
-            admit(g, false, None, &policy(), moved()),
+            admit(g, false, None, &policy(), moved(), ok),
             Admission::Refused(why) if why.contains("no longer maps")
         ));
         assert!(matches!(
-            admit(g, false, m, &policy(), moved()),
+            admit(g, false, m, &policy(), moved(), || Err("not asked".into())),
             Admission::Superseded(Moved::Written { current: 2, .. })
         ));
-        assert_eq!(admit(g, false, m, &policy(), None), Admission::Send);
+        assert_eq!(admit(g, false, m, &policy(), None, ok), Admission::Send);
+        assert_eq!(
+            admit(g, false, m, &policy(), None, || Err("edited".into())),
+            Admission::Refused("edited".into())
+        );
         let mut empty = g.clone();
         empty.changes = MemberChanges::default();
         empty.guard.removals = 0;
         assert_eq!(
-            admit(&empty, false, m, &policy(), None),
+            admit(&empty, false, m, &policy(), None, ok),
             Admission::NothingToSend
         );
+    }
+
+    #[test]
+    fn a_re_read_as_the_plan_found_it_means_the_server_refused_its_own_etag() {
+        let plan = sample();
+        let old = &plan.groups[0];
+        assert!(refused_its_own_etag(old, old));
+        let mut moved = old.clone();
+        moved.precondition.etag = Some(crate::model::ETag::from("W/\"9\""));
+        assert!(!refused_its_own_etag(old, &moved));
+        let mut other = old.clone();
+        other.precondition.members_sha256 = "00".into();
+        assert!(!refused_its_own_etag(old, &other));
     }
 
     #[test]

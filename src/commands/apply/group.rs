@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::model::{ETag, MemberChanges, Moved, Policy, UserId};
 use crate::plan::GroupPlan;
 use crate::plan::basis::{Basis, Known, group_input};
+use crate::plan::check;
 use crate::plan::planner::plan;
 use crate::plan::report::{GroupReport, Outcome};
 use crate::plan::settle::{self, Admission, Moving, Settlement};
@@ -97,12 +98,26 @@ impl ApplyRun<'_> {
     pub(super) async fn apply_group(&self, g: &GroupPlan) -> Attempt {
         let name = &g.mapping.idp_group;
         let configured = self.config.groups.iter().find(|c| &c.idp_group == name);
+        let user_key = self.config.source.user_key();
+        let itself = || {
+            self.ledger.read(|state| {
+                let known = Known {
+                    mirror: state.mirror(name),
+                    cursor: state.cursor(name),
+                    base: &g.base,
+                    cache: state,
+                    user_key,
+                };
+                check::against_itself(g, known, &self.policy)
+            })
+        };
         let admission = settle::admit(
             g,
             self.ledger.already_applied(name),
             configured,
             &self.policy,
             self.ledger.moved(name, &g.base),
+            itself,
         );
         match admission {
             Admission::AlreadyApplied => {
@@ -265,7 +280,12 @@ impl ApplyRun<'_> {
             },
             Settlement::Replan => {}
         }
-        let detail = if landed.is_empty() {
+        let detail = if moving == Moving::Stale && settle::refused_its_own_etag(&old, &new) {
+            let etag = old.precondition.etag.as_ref().map_or("", |e| e.as_str());
+            format!(
+                "{why}; nothing was applied to it. A fresh read shows the group as the plan found it (ETag {etag}, the same members): the server refused If-Match {etag}, the ETag it sends itself, and will refuse every re-plan alike. It may compare weak ETags strictly (RFC 9110 §13.1.1); check with `curl -X PATCH -H 'If-Match: {etag}'` on the group, and ask its operator to accept the ETags it issues"
+            )
+        } else if landed.is_empty() {
             format!("{why}; nothing was applied to it")
         } else {
             format!(

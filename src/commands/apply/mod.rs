@@ -35,7 +35,7 @@ use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
 use crate::model::TargetKind;
 use crate::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
-use crate::plan::{Plan, file};
+use crate::plan::{Plan, check, file};
 use crate::state::ledger::Ledger;
 
 /// Why a plan was refused before any write.
@@ -92,8 +92,14 @@ pub fn default_replan_path(plan: &Path) -> PathBuf {
     plan.with_file_name(name)
 }
 
-/// Read and check a plan before any write.
-pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyhow::Result<Plan> {
+/// Read and check a plan before any write: its digest, `--expect-sha256`, its target, the
+/// source settings it was read with, and its age (`max_age`: `--max-plan-age`).
+pub fn load_checked(
+    path: &Path,
+    config: &Config,
+    expect: Option<&str>,
+    max_age: Option<jiff::SignedDuration>,
+) -> anyhow::Result<Plan> {
     let shown = path.display().to_string();
     let plan = file::read(path)?;
     file::verify(&plan, &shown)?;
@@ -120,7 +126,44 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
         }
         .into());
     }
+    let settings = super::source_settings(config);
+    if let Err(why) = check::against_source(
+        plan.source.as_ref(),
+        &settings,
+        &plan.config_sha256,
+        &config.sha256,
+    ) {
+        anyhow::bail!(
+            "plan {shown} may not be applied with config {}: {why}; nothing was applied: re-plan with this config",
+            config.path.display()
+        );
+    }
+    match check::age(plan.created_at, jiff::Timestamp::now(), max_age) {
+        check::Age::Fresh => {}
+        check::Age::Old(age) => tracing::warn!(
+            "plan {shown} was made {} ago (at {}): an old approval may no longer describe the org; --max-plan-age refuses such plans",
+            friendly(age),
+            plan.created_at
+        ),
+        check::Age::TooOld(age) => anyhow::bail!(
+            "plan {shown} was made {} ago (at {}), more than --max-plan-age allows; nothing was applied: plan again and have the new plan approved",
+            friendly(age),
+            plan.created_at
+        ),
+    }
     Ok(plan)
+}
+
+/// `3d 4h`: an age in days and hours (minutes under an hour).
+fn friendly(age: jiff::SignedDuration) -> String {
+    let minutes = age.as_secs() / 60;
+    let (days, hours) = (minutes / (24 * 60), (minutes / 60) % 24);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, h) => format!("{h}h"),
+        (d, 0) => format!("{d}d"),
+        (d, h) => format!("{d}d {h}h"),
+    }
 }
 
 /// Run `scimsync apply`.
@@ -132,17 +175,24 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.path)?;
-    let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
+    let max_age = args
+        .max_plan_age
+        .map(|span| {
+            span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                .map_err(|e| anyhow::anyhow!("--max-plan-age {span}: {e}"))
+        })
+        .transpose()?;
+    let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref(), max_age)?;
     let replan_path = args
         .replan_out
         .clone()
         .unwrap_or_else(|| default_replan_path(&args.plan));
-    if same_file(&replan_path, &args.plan) {
-        anyhow::bail!(
-            "--replan-out {} is the plan being applied; the re-plan must never overwrite the approved plan: choose another path",
-            replan_path.display()
-        );
-    }
+    super::refuse_clobber(
+        "--replan-out",
+        &replan_path,
+        &config,
+        Some(("the plan being applied", &args.plan)),
+    )?;
     let lock = config.state.lock().await?;
     // The lock is released on every exit path: done, failed, or interrupted (Ctrl-C).
     let result = async {
@@ -270,15 +320,6 @@ async fn apply_locked(
         ReportFormat::Text => print!("{}", text_report(&report, &diff_text)),
     }
     Ok(code)
-}
-
-/// Whether two paths name one file (the same path, or the same file once resolved).
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
 }
 
 /// One `apply_progress` per group, then the `change_summary`.

@@ -101,6 +101,9 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.path)?;
+    if let Some(out) = &args.out {
+        super::refuse_clobber("--out", out, &config, None)?;
+    }
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
     let mut state = config.state.load().await?.state;
