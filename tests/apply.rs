@@ -32,7 +32,7 @@ async fn planned() -> (Scenario, String) {
         .idp("sales", &["u000", "u010", "u011"]);
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
     let sha = plan_at(&s, "plan.json").sha256;
-    (s, sha)
+    (s, sha.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,7 +57,10 @@ async fn applies_the_plan_under_if_match_and_advances_the_cursor() {
     let rec = &st.groups["sales"];
     assert_eq!(rec.cursor, plan.groups[0].source.cursor_to);
     assert_eq!(rec.etag.as_ref().unwrap().as_str(), "\"2\"");
-    assert_eq!(rec.plan_sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(
+        rec.plan_sha256.as_ref().map(scimsync::model::Sha256Hex::as_str),
+        Some(sha.as_str())
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -184,7 +187,7 @@ async fn a_moved_group_is_refused_replanned_and_diffed() {
         "apply",
         "plan.replan.json",
         "--expect-sha256",
-        &replan.sha256,
+        replan.sha256.as_str(),
     ])
     .await
     .code(0);

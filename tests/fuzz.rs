@@ -183,7 +183,7 @@ mod hostile {
 
     fn report_with(n: &[String]) -> ApplyReport {
         ApplyReport {
-            plan_sha256: "00".repeat(32),
+            plan_sha256: scimsync::model::Sha256Hex("00".repeat(32)),
             groups: vec![GroupReport {
                 idp_group: n[0].clone(),
                 group_id: n[2].clone(),

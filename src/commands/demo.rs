@@ -56,7 +56,7 @@ impl DemoEnv {
 }
 
 fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
-    Ok(file::read(&dir.join(plan))?.sha256)
+    Ok(file::read(&dir.join(plan))?.sha256.0)
 }
 
 /// Run the demo.

@@ -7,6 +7,7 @@
 //! Relative paths (`state.path`, a file source's `path`) are relative to the config file.
 
 use crate::model::Mode;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -93,7 +94,7 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     /// sha256 of the file's bytes (recorded in plans).
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     /// The SCIM target.
     pub target: TargetConfig,
     /// The identity provider.
@@ -150,7 +151,7 @@ impl Config {
     }
 
     /// Validate config `text`, read from `path`.
-    pub fn parse(text: &str, path: &Path, sha256: String) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, path: &Path, sha256: Sha256Hex) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: shown.clone(),

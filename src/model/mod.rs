@@ -100,6 +100,19 @@ impl IdpKey {
 }
 
 id_type!(
+    /// A sha256 digest in lower-case hex: of a plan (what a human approves), of a config, of
+    /// a group's member set.
+    Sha256Hex
+);
+
+impl Sha256Hex {
+    /// The first 12 hex digits, for messages.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(12)]
+    }
+}
+
+id_type!(
     /// A user's id in Genesys Cloud (the SCIM `id` of a User, the `value` of a member reference).
     UserId
 );
@@ -139,7 +152,7 @@ pub struct Precondition {
     /// "scim"` target: then the member digest is checked by a re-read before each PATCH).
     pub etag: Option<ETag>,
     /// [`members_sha256`] of the members read: lets a lost response be settled by a re-read.
-    pub members_sha256: String,
+    pub members_sha256: Sha256Hex,
     /// How many members it had.
     pub member_count: usize,
 }
@@ -247,7 +260,7 @@ pub enum Moved {
         /// The serial now.
         current: u64,
         /// The sha256 of the plan that wrote it, if recorded.
-        by_plan: Option<String>,
+        by_plan: Option<Sha256Hex>,
     },
 }
 
@@ -265,7 +278,7 @@ impl fmt::Display for Moved {
             } => {
                 f.write_str("another plan was applied to this group since this one was made")?;
                 if let Some(s) = by_plan {
-                    write!(f, " by plan {}", &s[..s.len().min(12)])?;
+                    write!(f, " by plan {}", s.short())?;
                 }
                 write!(
                     f,
@@ -354,18 +367,18 @@ pub struct GroupSnapshot {
 /// let members: MemberSet = ["b", "a"].into_iter().map(UserId::from).collect();
 /// assert_eq!(members_sha256(&members), sha256_hex(b"a\nb\n"));
 /// ```
-pub fn members_sha256(members: &MemberSet) -> String {
+pub fn members_sha256(members: &MemberSet) -> Sha256Hex {
     let mut hasher = Sha256::new();
     for member in members {
         hasher.update(member.as_str().as_bytes());
         hasher.update(b"\n");
     }
-    hex(&hasher.finalize())
+    Sha256Hex(hex(&hasher.finalize()))
 }
 
 /// sha256 of `bytes`, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+pub fn sha256_hex(bytes: &[u8]) -> Sha256Hex {
+    Sha256Hex(hex(&Sha256::digest(bytes)))
 }
 
 /// Lower-case hex of `bytes` (sha2 0.11's output does not implement `LowerHex`).

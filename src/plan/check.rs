@@ -6,6 +6,7 @@
 //! was recomputed after an edit is caught here too: its removals must still fit the guards
 //! (or the override it recorded) and its own counts.
 
+use crate::model::Sha256Hex;
 use std::fmt::Write as _;
 
 use super::basis::{Basis, Known, group_input};
@@ -202,8 +203,8 @@ pub fn age(
 pub fn against_source(
     planned: Option<&SourceSettings>,
     current: &SourceSettings,
-    planned_sha256: &str,
-    current_sha256: &str,
+    planned_sha256: &Sha256Hex,
+    current_sha256: &Sha256Hex,
 ) -> Result<(), String> {
     let Some(planned) = planned else {
         return if planned_sha256 == current_sha256 {
@@ -211,7 +212,7 @@ pub fn against_source(
         } else {
             Err(format!(
                 "it was made with another config (sha256 {}) and does not record its source settings",
-                &planned_sha256[..planned_sha256.len().min(12)]
+                planned_sha256.short()
             ))
         };
     };

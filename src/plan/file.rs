@@ -5,6 +5,7 @@
 //! struct's key order, sets sorted. Reading re-serializes the parsed plan, so whitespace and
 //! key order in the file do not matter; any change of a value does.
 
+use crate::model::Sha256Hex;
 use std::io::Write;
 use std::path::Path;
 
@@ -74,9 +75,9 @@ pub enum PlanFileError {
         /// The file.
         path: String,
         /// The sha256 field.
-        recorded: String,
+        recorded: Sha256Hex,
         /// The content's digest.
-        actual: String,
+        actual: Sha256Hex,
     },
     /// Could not be written.
     #[error("cannot write plan file {path}: {cause}")]
@@ -97,7 +98,7 @@ struct Unsealed<'a> {
     target: &'a TargetRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a SourceSettings>,
-    config_sha256: &'a str,
+    config_sha256: &'a Sha256Hex,
     groups: &'a [GroupPlan],
     labels: &'a BTreeMap<UserId, String>,
     summary: &'a Summary,
@@ -123,7 +124,7 @@ impl Write for HashWriter {
 /// # Panics
 ///
 /// Never: a plan always serializes.
-pub fn digest(plan: &Plan) -> String {
+pub fn digest(plan: &Plan) -> Sha256Hex {
     let unsealed = Unsealed {
         format_version: plan.format_version,
         tool_version: &plan.tool_version,
@@ -137,7 +138,7 @@ pub fn digest(plan: &Plan) -> String {
     };
     let mut writer = HashWriter(Sha256::new());
     serde_json::to_writer(&mut writer, &unsealed).expect("plans serialise");
-    hex(&writer.0.finalize())
+    Sha256Hex(hex(&writer.0.finalize()))
 }
 
 /// Set `plan.sha256` to its digest.
@@ -257,7 +258,7 @@ impl Plan {
     pub fn new(
         target: TargetRef,
         source: Option<SourceSettings>,
-        config_sha256: String,
+        config_sha256: Sha256Hex,
         created_at: Timestamp,
         groups: Vec<GroupPlan>,
         labels: &BTreeMap<UserId, String>,
@@ -286,7 +287,7 @@ impl Plan {
             summary: Summary::of(&groups),
             groups,
             labels,
-            sha256: String::new(),
+            sha256: Sha256Hex::default(),
         };
         seal(&mut plan);
         plan
@@ -316,7 +317,7 @@ pub(crate) mod tests {
             },
             precondition: Precondition {
                 etag: Some(ETag::from("W/\"42\"")),
-                members_sha256: "ab".repeat(32),
+                members_sha256: Sha256Hex("ab".repeat(32)),
                 member_count: 120,
             },
             base: Base {
@@ -376,7 +377,7 @@ pub(crate) mod tests {
                 api_base: "https://api.mypurecloud.com".into(),
             },
             None,
-            "cd".repeat(32),
+            Sha256Hex("cd".repeat(32)),
             "2026-11-29T03:00:00Z".parse().unwrap(),
             vec![group],
             &labels,

@@ -15,6 +15,7 @@ pub mod report;
 pub mod settle;
 
 use crate::model::IdpKey;
+use crate::model::Sha256Hex;
 use crate::model::{Base, Intent, Precondition};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,7 +54,7 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceSettings>,
     /// sha256 of the config file it was made with.
-    pub config_sha256: String,
+    pub config_sha256: Sha256Hex,
     /// One entry per planned group, in config order.
     pub groups: Vec<GroupPlan>,
     /// A human label (userName or display name) for user ids the plan names. Display only.
@@ -63,7 +64,7 @@ pub struct Plan {
     pub summary: Summary,
     /// sha256 of the canonical serialization of every other field.
     #[serde(default)]
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 /// The target a plan applies to.

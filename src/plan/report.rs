@@ -1,6 +1,7 @@
 //! The report of an apply: what happened to each group, as text or JSON. Pure: a function
 //! of the report, so it is snapshot-tested like the plan renderers beside it.
 
+use crate::model::Sha256Hex;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -79,7 +80,7 @@ pub struct ApplySummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
     /// The applied plan's sha256.
-    pub plan_sha256: String,
+    pub plan_sha256: Sha256Hex,
     /// Per group.
     pub groups: Vec<GroupReport>,
     /// Totals.
@@ -97,7 +98,7 @@ pub struct ReplanRef {
     /// Its path.
     pub path: String,
     /// Its sha256 (to approve with `--expect-sha256`).
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 /// The human-readable report: a line per group, the diff of any re-plan, a summary. Names

@@ -17,6 +17,7 @@
 //!   membership rule) is thus reported, and the group's state does not move past it.
 
 use crate::model::RemoveStyle;
+use crate::model::Sha256Hex;
 use bytes::Bytes;
 
 use super::wire::{GroupRead, MemberRef, PatchOperation, PatchRequest};
@@ -283,7 +284,7 @@ impl ScimClient {
         error: ScimError,
         context: &str,
     ) -> Step {
-        let base = pre.members_sha256.as_str();
+        let base = &pre.members_sha256;
         let Ok(group) = self.get_group(id).await else {
             return Step::Failed(error);
         };
@@ -317,7 +318,7 @@ impl ScimClient {
         status: u16,
         context: &str,
     ) -> Step {
-        let base = pre.members_sha256.as_str();
+        let base = &pre.members_sha256;
         let group = match self.get_group(id).await {
             Ok(g) => g,
             Err(e) => return Step::Failed(e),
@@ -359,7 +360,7 @@ impl ScimClient {
         changes: &MemberChanges,
         context: &str,
     ) -> Step {
-        let base = pre.members_sha256.as_str();
+        let base = &pre.members_sha256;
         let group = match self.get_group(id).await {
             Ok(g) => g,
             Err(e) => return Step::Failed(e),
@@ -376,10 +377,10 @@ impl ScimClient {
 }
 
 /// True when `members` is exactly the base (known by its digest) with `changes` applied.
-fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &str) -> bool {
+fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &Sha256Hex) -> bool {
     changes.add.iter().all(|u| members.contains(u))
         && changes.remove.iter().all(|u| !members.contains(u))
-        && members_sha256(&changes.undone_from(members)) == base_sha256
+        && members_sha256(&changes.undone_from(members)) == *base_sha256
 }
 
 /// What happened to one chunk.

@@ -20,6 +20,7 @@
 
 use crate::model::IdpKey;
 use crate::model::Moved;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -68,7 +69,7 @@ pub struct Ledger<'a> {
     lost: Mutex<BTreeSet<String>>,
     version: tokio::sync::Mutex<Option<Version>>,
     store: &'a Store,
-    plan_sha256: &'a str,
+    plan_sha256: &'a Sha256Hex,
     labels: &'a BTreeMap<UserId, String>,
     /// Where `applied_at` and `confirmed_at` come from.
     clock: fn() -> Timestamp,
@@ -80,7 +81,7 @@ impl<'a> Ledger<'a> {
         state: State,
         version: Option<Version>,
         store: &'a Store,
-        plan_sha256: &'a str,
+        plan_sha256: &'a Sha256Hex,
         labels: &'a BTreeMap<UserId, String>,
     ) -> Self {
         Self {
@@ -122,7 +123,7 @@ impl<'a> Ledger<'a> {
         self.lock()
             .groups
             .get(group)
-            .and_then(|r| r.plan_sha256.as_deref())
+            .and_then(|r| r.plan_sha256.as_ref())
             == Some(self.plan_sha256)
     }
 
@@ -170,7 +171,7 @@ impl<'a> Ledger<'a> {
             record.etag = Some(etag.clone());
         }
         record.applied_at = Some(now);
-        record.plan_sha256 = Some(self.plan_sha256.to_owned());
+        record.plan_sha256 = Some(self.plan_sha256.clone());
         self.dirty.store(true, Ordering::Release);
     }
 
@@ -335,7 +336,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::File(dir.path().join("s.json"));
         let labels = BTreeMap::new();
-        let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels)
+        let sha = Sha256Hex::from("plan-sha");
+        let ledger = Ledger::new(State::default(), None, &store, &sha, &labels)
             .with_clock(|| "2026-11-29T03:00:00Z".parse().unwrap());
         let intent = Intent::new(&[IdpKey::from("alice")].into(), None);
         for g in 0..1000 {

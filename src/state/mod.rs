@@ -37,6 +37,7 @@ mod store;
 use crate::model::Base;
 use crate::model::IdpKey;
 use crate::model::Moved;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -169,7 +170,7 @@ pub struct GroupRecord {
     pub applied_at: Option<Timestamp>,
     /// The sha256 of the plan last applied to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan_sha256: Option<String>,
+    pub plan_sha256: Option<Sha256Hex>,
 }
 
 /// The state's content.

@@ -24,6 +24,7 @@
 mod group;
 mod replan;
 
+use crate::model::Sha256Hex;
 use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, stream};
@@ -49,7 +50,7 @@ pub enum Refusal {
         /// The plan file.
         path: String,
         /// Its digest.
-        actual: String,
+        actual: Sha256Hex,
         /// The approved digest.
         expected: String,
     },
@@ -104,7 +105,7 @@ pub fn load_checked(
     let plan = file::read(path)?;
     file::verify(&plan, &shown)?;
     if let Some(expected) = expect
-        && !expected.trim().eq_ignore_ascii_case(&plan.sha256)
+        && !expected.trim().eq_ignore_ascii_case(plan.sha256.as_str())
     {
         return Err(Refusal::NotApproved {
             path: shown,

@@ -104,7 +104,7 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
         out,
         "\n{}\nsha256 {}\n",
         summary_line(plan),
-        text(&plan.sha256)
+        text(plan.sha256.as_str())
     );
     out
 }
