@@ -58,7 +58,9 @@ async fn applies_the_plan_under_if_match_and_advances_the_cursor() {
     assert_eq!(rec.cursor, plan.groups[0].source.cursor_to);
     assert_eq!(rec.etag.as_ref().unwrap().as_str(), "\"2\"");
     assert_eq!(
-        rec.plan_sha256.as_ref().map(scimsync::model::Sha256Hex::as_str),
+        rec.plan_sha256
+            .as_ref()
+            .map(scimsync::model::Sha256Hex::as_str),
         Some(sha.as_str())
     );
     #[cfg(unix)]

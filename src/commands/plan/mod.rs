@@ -128,8 +128,8 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let mut messages = String::new();
     for (name, result) in results {
         match result {
-            Ok((g, l)) => {
-                planned.push(g);
+            Ok(PlannedGroup { plan, labels: l }) => {
+                planned.push(plan);
                 labels.extend(l);
             }
             Err(GroupFailure::Guard(stopped)) => {
@@ -186,4 +186,4 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     })
 }
 
-pub use self::pipeline::{Mirrors, PlanRun};
+pub use self::pipeline::{Mirrors, PlanRun, PlannedGroup};

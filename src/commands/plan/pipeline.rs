@@ -16,7 +16,12 @@ use crate::source::{Source, SourceError};
 use crate::state::State;
 
 /// One group's plan and the labels of the users it names.
-type Planned = (GroupPlan, BTreeMap<UserId, String>);
+pub struct PlannedGroup {
+    /// The plan.
+    pub plan: GroupPlan,
+    /// Labels of the users it names, learned while planning it.
+    pub labels: BTreeMap<UserId, String>,
+}
 
 /// One `plan` run's I/O: the shared client, source, state, directory and policy.
 pub struct PlanRun<'a> {
@@ -73,9 +78,9 @@ struct GroupRead {
 }
 
 /// A group after the first stage: planned, or waiting for every GET before its lookups.
-enum Stage {
-    Planned(Box<Planned>),
-    Waiting(Box<GroupRead>),
+enum AfterRead {
+    Planned(Box<PlannedGroup>),
+    WaitingForLookups(Box<GroupRead>),
 }
 
 /// Users resolved so far, and the lookups still to make.
@@ -105,22 +110,22 @@ impl PlanRun<'_> {
     pub async fn plan_all(
         &self,
         groups: &[&Mapping],
-    ) -> Vec<(String, Result<Planned, GroupFailure>)> {
+    ) -> Vec<(String, Result<PlannedGroup, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
         let bar = crate::commands::progress(groups.len(), "plan");
         let bar = &bar;
-        let mut firsts: Vec<(usize, &Mapping, Result<Stage, GroupFailure>)> =
+        let mut firsts: Vec<(usize, &Mapping, Result<AfterRead, GroupFailure>)> =
             stream::iter(groups.iter().copied().enumerate())
                 .map(|(i, g)| async move {
                     let stage = match self.read_group(g).await {
                         Ok(read) if read.resolved.lookups.is_empty() => self
                             .plan_group(g, read)
                             .await
-                            .map(|p| Stage::Planned(Box::new(p))),
-                        Ok(read) => Ok(Stage::Waiting(Box::new(read))),
+                            .map(|p| AfterRead::Planned(Box::new(p))),
+                        Ok(read) => Ok(AfterRead::WaitingForLookups(Box::new(read))),
                         Err(e) => Err(e),
                     };
-                    if matches!(stage, Ok(Stage::Planned(_)) | Err(_)) {
+                    if matches!(stage, Ok(AfterRead::Planned(_)) | Err(_)) {
                         bar.inc(1);
                     }
                     (i, g, stage)
@@ -132,8 +137,10 @@ impl PlanRun<'_> {
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
         for (_, g, stage) in &mut firsts {
             let (id, display_name) = match stage {
-                Ok(Stage::Planned(planned)) => (&planned.0.group_id, &planned.0.display_name),
-                Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
+                Ok(AfterRead::Planned(planned)) => {
+                    (&planned.plan.group_id, &planned.plan.display_name)
+                }
+                Ok(AfterRead::WaitingForLookups(read)) => (&read.live.id, &read.live.display_name),
                 Err(_) => continue,
             };
             if let Some(other) = owners.insert(id.clone(), &g.idp_group) {
@@ -148,8 +155,8 @@ impl PlanRun<'_> {
         let results = stream::iter(firsts)
             .map(|(_, g, stage)| async move {
                 let result = match stage {
-                    Ok(Stage::Planned(planned)) => return (g.idp_group.clone(), Ok(*planned)),
-                    Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
+                    Ok(AfterRead::Planned(planned)) => return (g.idp_group.clone(), Ok(*planned)),
+                    Ok(AfterRead::WaitingForLookups(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -210,7 +217,11 @@ impl PlanRun<'_> {
     }
 
     /// The lookups left (members of every group read are known by now), then reconcile.
-    async fn plan_group(&self, group: &Mapping, read: GroupRead) -> Result<Planned, GroupFailure> {
+    async fn plan_group(
+        &self,
+        group: &Mapping,
+        read: GroupRead,
+    ) -> Result<PlannedGroup, GroupFailure> {
         let GroupRead {
             live,
             idp,
@@ -249,7 +260,7 @@ impl PlanRun<'_> {
             );
         }
         basis::strict(&plan, self.strict)?;
-        Ok((plan, labels))
+        Ok(PlannedGroup { plan, labels })
     }
 
     /// What the IdP wants of `group`: the mirror plus the delta since the cursor, or a
