@@ -6,6 +6,7 @@
 //! s.run(&["plan", "--out", "p.json"]).await.code(0);
 //! ```
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -67,7 +68,7 @@ impl Group {
                 Mode::Delta => "delta",
                 Mode::Full => "full",
             };
-            out.push_str(&format!("mode = \"{mode}\"\n"));
+            let _ = writeln!(out, "mode = \"{mode}\"");
         }
         out
     }
@@ -116,14 +117,14 @@ impl Safety {
     fn toml(&self) -> String {
         let mut out = String::new();
         if let Some(n) = self.max_removals {
-            out.push_str(&format!("max_removals_per_group = {n}\n"));
+            let _ = writeln!(out, "max_removals_per_group = {n}");
         }
         if let Some(r) = self.max_ratio {
-            out.push_str(&format!("max_removal_ratio = {r:?}\n"));
+            let _ = writeln!(out, "max_removal_ratio = {r:?}");
         }
         if !self.protected.is_empty() {
             let list: Vec<String> = self.protected.iter().map(|p| toml_str(p)).collect();
-            out.push_str(&format!("protected_members = [{}]\n", list.join(", ")));
+            let _ = writeln!(out, "protected_members = [{}]", list.join(", "));
         }
         if self.allow_empty_source {
             out.push_str("allow_empty_source = true\n");
@@ -247,8 +248,7 @@ impl Scenario {
     /// Set `[target] key = value` (a number, or a string for `remove_style`).
     #[must_use]
     pub fn target_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
-        self.extra_target
-            .push_str(&format!("{key} = {}\n", value.into()));
+        let _ = writeln!(self.extra_target, "{key} = {}", value.into());
         self
     }
 
@@ -271,8 +271,7 @@ impl Scenario {
     /// Set `[source] key = value`.
     #[must_use]
     pub fn source_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
-        self.extra_source
-            .push_str(&format!("{key} = {}\n", value.into()));
+        let _ = writeln!(self.extra_source, "{key} = {}", value.into());
         self
     }
 
