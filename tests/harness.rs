@@ -56,6 +56,7 @@ pub fn settings(running: &Running) -> TargetSettings {
         min_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(40),
         max_retry_after: Duration::from_secs(5),
+        ..RetryPolicy::default()
     };
     s.http.timeout = Duration::from_secs(10);
     s

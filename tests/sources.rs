@@ -157,6 +157,7 @@ mod real {
             min_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(40),
             max_retry_after: Duration::from_secs(10),
+            ..RetryPolicy::default()
         }
     }
 

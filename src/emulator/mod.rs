@@ -37,6 +37,8 @@
 //! - `token_route`, `group_routes`, `user_routes`: the OAuth and SCIM handlers
 //! - `idp_routes`: the delta, Graph and Okta endpoints
 //! - `observe`: the middleware (auth, rate limit, faults, journal)
+//! - `lies`: the answers of the hostile faults (redirects, another group's body, lying
+//!   lists, self links, echoed headers, huge bodies)
 //!
 //! This file builds the router from those handlers and serves it. Only it names the route
 //! modules, and they import only the leaves (`state`, `reply`, `paths`, `paging`, …), never
@@ -48,6 +50,7 @@ pub mod filter;
 mod group_routes;
 pub mod idp;
 mod idp_routes;
+mod lies;
 mod observe;
 mod options;
 pub mod org;

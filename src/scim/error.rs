@@ -84,6 +84,47 @@ pub enum ScimError {
         /// The parser's complaint.
         detail: String,
     },
+    /// The server answered a redirect (3xx), which no client of scimsync follows.
+    #[error("{context}: {refusal}")]
+    Redirected {
+        /// What was being done.
+        context: String,
+        /// The status and the Location's origin ([`crate::http::redirect_refusal`]).
+        refusal: String,
+    },
+    /// A group read answered another group's body.
+    #[error(
+        "{context}: the server answered group {answered:?} when group {asked:?} was asked for; refusing to plan or write one group from another's answer: check target.api_base and what sits in front of Genesys Cloud"
+    )]
+    WrongGroup {
+        /// What was being done.
+        context: String,
+        /// The id asked for.
+        asked: String,
+        /// The id the answer carries.
+        answered: String,
+    },
+    /// An answer larger than [`crate::http::MAX_BODY_BYTES`].
+    #[error(
+        "{context}: the answer is larger than {} MiB (scimsync's cap on any answer); stopped reading it: check target.api_base and what sits in front of Genesys Cloud",
+        .cap / (1024 * 1024)
+    )]
+    TooLarge {
+        /// What was being done.
+        context: String,
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// A listing that does not end: a page repeated, or more pages than its own count.
+    #[error(
+        "{context}: {detail}; stopped listing (a listing that does not end is not believed): check target.api_base and what sits in front of Genesys Cloud"
+    )]
+    Paging {
+        /// What was being done.
+        context: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// No group has this display name.
     #[error(
         "no Genesys Cloud group is named {name:?}: SCIM cannot create groups; create it in Genesys Cloud (Admin > Groups) with exactly this name, or set target_id to the group's id"

@@ -253,7 +253,8 @@ impl Graph {
         SourceError::Unreadable {
             group: group.to_owned(),
             url: self.base.to_string(),
-            detail,
+            // Often a parser's complaint, which quotes the server's text.
+            detail: crate::http::redact::redact(&detail),
         }
     }
 
@@ -283,7 +284,9 @@ impl Graph {
         };
         let (mut add, mut remove) = (BTreeSet::new(), BTreeSet::new());
         let mut not_users = BTreeMap::<String, BTreeSet<String>>::new();
+        let mut pages = fetch::Pages::default();
         loop {
+            pages.follow(&url, "@odata.nextLink", group)?;
             let request = Request::Get {
                 url: &url,
                 cursor: since.map(Cursor::as_str),

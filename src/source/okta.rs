@@ -121,7 +121,9 @@ impl Okta {
         url.query_pairs_mut().append_pair("limit", "200");
         let mut members = BTreeSet::new();
         let mut left_out = std::collections::BTreeMap::<String, usize>::new();
+        let mut pages = fetch::Pages::default();
         loop {
+            pages.follow(&url, "Link rel=\"next\"", group)?;
             let (headers, body) = fetch::get(
                 &self.client,
                 &url,
