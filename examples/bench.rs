@@ -32,6 +32,8 @@
     clippy::similar_names
 )]
 
+use scimsync::model::IdpKey;
+use scimsync::model::Intent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,7 +50,7 @@ use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode
 use scimsync::model::{Mapping, Policy};
 use scimsync::plan::planner::{GroupInput, plan_group};
 use scimsync::plan::render::{Format, RenderOptions, render};
-use scimsync::plan::{Intent, ReadKind, Resolution, SourceRef, file};
+use scimsync::plan::{ReadKind, SourceRef, file};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -297,6 +299,7 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
                 expect_sha256: None,
                 replan_out: None,
                 apply_replan_if_subset: false,
+                max_plan_age: None,
                 format: ReportFormat::Json,
                 json: false,
             };
@@ -521,17 +524,18 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
     };
     // As the plan's pipeline gives them: a first plan (the desired set is the intent's
     // grants), ids for keys, each key its own resolution (derived, not stored).
-    let inputs: Vec<(GroupSnapshot, Intent<String>)> = (0..groups)
+    let inputs: Vec<(GroupSnapshot, Intent<IdpKey>)> = (0..groups)
         .map(|g| {
             let current: MemberSet = (0..members)
                 .map(|i| UserId(format!("user-{:07}", g * 7 + i)))
                 .collect();
-            let mut desired: BTreeSet<String> = current.iter().map(|u| u.0.clone()).collect();
+            let mut desired: BTreeSet<IdpKey> =
+                current.iter().map(|u| IdpKey(u.0.clone())).collect();
             let changes = ((members as f64) * delta / 200.0) as usize;
             for _ in 0..changes {
                 let i = rng.random_range(0..members);
-                desired.remove(&format!("user-{:07}", g * 7 + i));
-                desired.insert(format!("new-{g}-{i}"));
+                desired.remove(format!("user-{:07}", g * 7 + i).as_str());
+                desired.insert(IdpKey(format!("new-{g}-{i}")));
             }
             let intent = Intent::unmirrored(desired);
             let live = GroupSnapshot {
@@ -542,7 +546,6 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
             (live, intent)
         })
         .collect();
-    let derive = |k: &str| Resolution::User(UserId::from(k));
     let started = Instant::now();
     let mut changed = 0;
     for (live, intent) in inputs {
@@ -566,8 +569,10 @@ fn planner_cpu(groups: usize, members: usize, delta: f64) -> (usize, Duration) {
             desired: None,
             intent,
             resolution: BTreeMap::new(),
-            derive: &derive,
-            policy: &policy,
+            // No cache: with ids for keys, each key is its own resolution.
+            cache: &(),
+            user_key: scimsync::model::UserKey::Id,
+            policy: policy.clone(),
         };
         changed += plan_group(input).expect("no guard").changes.len();
     }
@@ -1033,7 +1038,7 @@ async fn s3_round_trip() -> anyhow::Result<()> {
             let record = state.groups.entry(format!("group-{g:04}")).or_default();
             record.serial = 1;
             record.cursor = Some(scimsync::model::Cursor(format!("cursor-{g}")));
-            record.idp_members = Some((0..100).map(|m| format!("user-{:06}@example.com", g * 37 + m)).collect());
+            record.idp_members = Some((0..100).map(|m| IdpKey(format!("user-{:06}@example.com", g * 37 + m))).collect());
         }
         let bytes = state.encode().len();
         store.save(&mut state, None).await?;

@@ -6,10 +6,23 @@ use std::io::Write;
 use std::path::Path;
 
 /// Write to `path` atomically, owner-only, with `fill` writing the content (buffered).
+///
+/// A `path` that is a symlink is written through: the file it points to is replaced, in its
+/// own folder, and the link stays (a state shared by a link keeps being shared).
 pub fn write_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    let through;
+    let path = if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        through = std::fs::canonicalize(path)?;
+        through.as_path()
+    } else {
+        path
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -57,6 +70,15 @@ mod tests {
         }
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A symlink is written through, and stays a link.
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.json");
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            write(&link, b"three").unwrap();
+            assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+            assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        }
         assert!(write(&dir.path().join("no/such/dir/x"), b"x").is_err());
     }
 }

@@ -145,6 +145,11 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub apply_replan_if_subset: bool,
 
+    /// Refuse a plan older than this (e.g. `24h`, `7d`). Without it, a plan older than 7
+    /// days is applied with a warning.
+    #[arg(long, value_name = "AGE")]
+    pub max_plan_age: Option<jiff::Span>,
+
     /// How to report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,

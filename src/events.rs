@@ -10,6 +10,7 @@
 //! and the fields of its type: one variant of [`Event`] each. Secrets never appear: events
 //! carry ids, names and counts.
 
+use crate::model::Sha256Hex;
 use std::io::Write;
 
 use jiff::Timestamp;
@@ -99,7 +100,7 @@ pub enum Event<'a> {
         /// Groups with changes.
         groups_changed: usize,
         /// The plan's digest.
-        sha256: &'a str,
+        sha256: &'a Sha256Hex,
     },
     /// apply: one group's outcome.
     ApplyProgress(&'a GroupReport),

@@ -1,11 +1,12 @@
 //! The SCIM client against the emulator: every behaviour of the foundation issue.
 
+use scimsync::model::{Precondition, RemoveStyle, UserKey};
 use std::time::Duration;
 
 use scimsync::emulator::{FaultAction, PatchResponse, Route, StaleStatus};
 use scimsync::model::{MemberChanges, UserId};
-use scimsync::scim::error::RateLimitReason;
-use scimsync::scim::{Credentials, Precondition, RemoveStyle, ScimError, UserKey};
+use scimsync::retry::RateLimitReason;
+use scimsync::scim::{Credentials, ScimError};
 use secrecy::SecretString;
 
 use crate::harness::*;

@@ -172,7 +172,7 @@ mod hostile {
         g.changes.add = [add.clone()].into();
         g.changes.remove = [remove.clone()].into();
         g.pending = vec![Pending {
-            key: n[7].clone(),
+            key: n[7].clone().into(),
             reason: PendingReason::UnknownUser,
         }];
         plan.labels = [(add, n[8].clone()), (remove, n[9].clone())].into();
@@ -183,7 +183,7 @@ mod hostile {
 
     fn report_with(n: &[String]) -> ApplyReport {
         ApplyReport {
-            plan_sha256: "00".repeat(32),
+            plan_sha256: scimsync::model::Sha256Hex("00".repeat(32)),
             groups: vec![GroupReport {
                 idp_group: n[0].clone(),
                 group_id: n[2].clone(),

@@ -1,12 +1,13 @@
 //! A small harness: an emulator with a known org on a free loopback port, and clients for it.
 
+use scimsync::retry::RetryPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
 use scimsync::emulator::{self, Emulator, Running};
 use scimsync::endpoint::Endpoint;
 use scimsync::model::{ETag, GroupId, MemberChanges, MemberSet, UserId};
-use scimsync::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
+use scimsync::scim::{Credentials, ScimClient, TargetSettings, TokenSource};
 use secrecy::SecretString;
 
 pub const CLIENT_ID: &str = "test-client";
@@ -55,6 +56,7 @@ pub fn settings(running: &Running) -> TargetSettings {
         min_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(40),
         max_retry_after: Duration::from_secs(5),
+        ..RetryPolicy::default()
     };
     s.http.timeout = Duration::from_secs(10);
     s

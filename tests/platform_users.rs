@@ -3,15 +3,12 @@
 //! missing-scope fallback (and `validate` reporting it), and `ErrorBody` errors.
 
 use scimsync::emulator::{FaultAction, Route};
-use scimsync::plan::Plan;
 use scimsync::scim::platform::PlatformError;
 
 use crate::harness;
-use crate::scenario::{Scenario, read};
+use scimsync::model::UserKey;
 
-fn plan_at(s: &Scenario, name: &str) -> Plan {
-    serde_json::from_str(&read(&s.path(name))).unwrap()
-}
+use crate::scenario::{Group, Safety, Scenario};
 
 /// Requests per user route: (Platform by id, Platform search, SCIM list, SCIM GET).
 fn user_requests(s: &Scenario) -> [usize; 4] {
@@ -41,17 +38,16 @@ fn hire(g: usize, i: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_review_scenario_names_everyone_at_the_request_floor() {
     let mut groups = Vec::new();
-    let s = Scenario::new().await.safety("max_removal_ratio = 1.0");
+    let s = Scenario::new().await.safety(Safety::unguarded());
     for g in 0..GROUPS {
         let members: Vec<String> = (0..MEMBERS).map(|i| member(g, i)).collect();
         let refs: Vec<&str> = members.iter().map(String::as_str).collect();
         s.emu()
             .add_group(&format!("g-{g:02}"), &format!("Group {g}"), &refs);
         s.emu().idp_change(&format!("idp-{g:02}"), &refs, &[]);
-        groups.push(format!("name = \"idp-{g:02}\"\ntarget_id = \"g-{g:02}\""));
+        groups.push(Group::id(&format!("idp-{g:02}"), &format!("g-{g:02}")));
     }
-    let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let s = s.groups(&refs);
+    let s = s.groups(groups);
     // The warm-up: nothing to change; the state gets every mirror.
     s.run(&["plan", "--out", "warm.json"]).await.code(0);
     s.run(&["apply", "warm.json"]).await.code(0);
@@ -76,7 +72,7 @@ async fn the_review_scenario_names_everyone_at_the_request_floor() {
     // The 20 hires resolved in one bulk read (which names them too); the 80 movers and 100
     // leavers named in two more: 180 ids, 100 a request. Nothing through SCIM.
     assert_eq!(user_requests(&s), [3, 0, 0, 0]);
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.summary.add, GROUPS * 10);
     assert_eq!(plan.summary.remove, GROUPS * 10);
     for g in &plan.groups {
@@ -123,7 +119,7 @@ async fn the_review_scenario_names_everyone_at_the_request_floor() {
         let out = format!("{step}.json");
         s.run(&["plan", "--out", &out]).await.code(0);
         assert_eq!(user_requests(&s), [0, 0, 0, 0], "{step}");
-        let plan = plan_at(&s, &out);
+        let plan = s.plan_at(&out);
         assert_eq!(plan.summary.add + plan.summary.remove, GROUPS * 2, "{step}");
         for g in &plan.groups {
             for id in g.changes.add.iter().chain(&g.changes.remove) {
@@ -140,8 +136,8 @@ async fn the_review_scenario_names_everyone_at_the_request_floor() {
 async fn a_first_plan_of_ten_thousand_usernames_costs_a_hundred_searches() {
     let s = Scenario::new()
         .await
-        .source_lines("user_key = \"userName\"")
-        .groups(&["name = \"big\"\ntarget_id = \"g-big\""]);
+        .user_key(UserKey::UserName)
+        .groups([Group::id("big", "g-big")]);
     let names: Vec<String> = (0..10_000)
         .map(|i| format!("Person.{i:05}@Example.com"))
         .collect();
@@ -155,7 +151,7 @@ async fn a_first_plan_of_ten_thousand_usernames_costs_a_hundred_searches() {
     s.emu().idp_change("big", &keys, &[]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     assert_eq!(user_requests(&s), [0, 100, 0, 0]);
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.summary.add, 10_000);
     assert!(plan.groups[0].pending.is_empty());
     assert!(
@@ -174,7 +170,7 @@ async fn a_missing_scope_falls_back_to_scim_once_and_validate_says_so() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u010", "u011", "u012"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     let ok = s.run(&["validate"]).await;
     ok.code(0);
     assert!(
@@ -201,7 +197,7 @@ async fn a_missing_scope_falls_back_to_scim_once_and_validate_says_so() {
     // One Platform request drew the 403; then the three new users are looked up (SCIM
     // filters) and the two removals get a GET each.
     assert_eq!(user_requests(&s), [1, 0, 3, 2]);
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.label(&"u010".into()), "u010@example.com");
     assert_eq!(plan.label(&"u003".into()), "u003@example.com");
 

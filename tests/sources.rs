@@ -6,7 +6,7 @@ use scimsync::plan::{ReadKind, file};
 use scimsync::state::State;
 
 use crate::harness::{CLIENT_ID, CLIENT_SECRET, names};
-use crate::scenario::Scenario;
+use crate::scenario::{Group, STATE_FILE, Scenario};
 
 fn graph(s: Scenario) -> Scenario {
     let base = s.running.base_url();
@@ -73,7 +73,7 @@ async fn an_expired_graph_delta_link_resyncs_and_removes_the_gaps_revocations() 
     assert!(!s.emu().members("g-sales").contains(&"u010".to_owned()));
     // state reset keeps the mirror, so a forced resync still sees revocations.
     s.run(&["state", "reset", "--group", "sales"]).await.code(0);
-    let st = State::load_file(&s.path("scimsync.state.json")).unwrap();
+    let st = State::load_file(&s.path(STATE_FILE)).unwrap();
     assert!(st.cursor("sales").is_none());
     assert_eq!(st.mirror("sales").unwrap().len(), 2);
     s.emu().idp_change("sales", &[], &["u011"]);
@@ -107,7 +107,7 @@ async fn okta_listings_follow_link_headers_and_map_logins() {
     let base = s.running.base_url();
     let s = s
         .source(&format!("kind = \"okta\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\nuser_key = \"userName\"\n"))
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &file::read(&s.path("p.json")).unwrap().groups[0];
     assert_eq!(g.source.kind, "okta");
@@ -140,11 +140,13 @@ mod real {
 
     use scimsync::emulator::{EntraKind, FaultAction, Route};
     use scimsync::endpoint::Endpoint;
+    use scimsync::model::Answer;
+    use scimsync::model::OktaUserAttribute;
     use scimsync::model::{Mode, UserKey};
     use scimsync::retry::RetryPolicy;
+    use scimsync::source::SourceError;
     use scimsync::source::graph::{Graph, GraphAuth};
-    use scimsync::source::okta::{Okta, OktaUserAttribute};
-    use scimsync::source::{Answer, SourceError};
+    use scimsync::source::okta::Okta;
 
     use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
     use crate::scenario::IDP_TOKEN;
@@ -155,6 +157,7 @@ mod real {
             min_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(40),
             max_retry_after: Duration::from_secs(10),
+            ..RetryPolicy::default()
         }
     }
 
@@ -176,8 +179,10 @@ mod real {
         Okta::new(base, IDP_TOKEN.into(), attribute, retry()).unwrap()
     }
 
-    fn set(v: &[&str]) -> BTreeSet<String> {
-        v.iter().map(std::string::ToString::to_string).collect()
+    fn set(v: &[&str]) -> BTreeSet<scimsync::model::IdpKey> {
+        v.iter()
+            .map(|s| scimsync::model::IdpKey::from(*s))
+            .collect()
     }
 
     #[tokio::test]
@@ -206,7 +211,8 @@ mod real {
             "accountEnabled is asked for with $select (v1.0 leaves it out by default)"
         );
         // More than 1,000 ids go in batches of at most 1,000.
-        let many: BTreeSet<String> = (0..1500).map(|i| format!("oid-{i:04}")).collect();
+        let many: BTreeSet<scimsync::model::IdpKey> =
+            (0..1500).map(|i| format!("oid-{i:04}").into()).collect();
         let before = emu.count(Route::GraphGetByIds);
         g.describe_users(&many).await.unwrap();
         assert_eq!(emu.count(Route::GraphGetByIds) - before, 2);
@@ -425,7 +431,7 @@ async fn a_hung_idp_fails_the_plan_within_the_read_deadline() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u010"])
-        .source_lines("read_deadline_secs = 1");
+        .source_setting("read_deadline_secs", 1);
     s.emu().inject(
         Route::IdpDelta,
         100,

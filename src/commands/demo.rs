@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, ensure};
 
-use crate::cli::{ApplyArgs, ConfigArg, FormatArg, PlanArgs, ReportFormat};
 use crate::emulator::{self, Emulator, RateLimit, Seed};
 use crate::exit_code::ExitCode;
 use crate::plan::file;
@@ -30,33 +29,34 @@ fn command(line: &str) {
     println!("  $ {line}\n");
 }
 
-fn args_plan(dir: &Path, out: &str) -> PlanArgs {
-    PlanArgs {
-        config: ConfigArg::new(dir.join("scimsync.toml")),
-        out: Some(dir.join(out)),
-        format: FormatArg::Table,
-        detailed_exitcode: true,
-        group: Vec::new(),
-        allow_removals: None,
-        strict: false,
-        json: false,
-    }
+/// The demo's own environment: the seed's fake credentials, never the caller's (only
+/// `PATH`, `NO_COLOR` and `RUST_LOG` pass through).
+struct DemoEnv {
+    dir: std::path::PathBuf,
+    vars: Vec<(&'static str, String)>,
 }
 
-fn args_apply(dir: &Path, plan: &str, sha256: &str) -> ApplyArgs {
-    ApplyArgs {
-        plan: dir.join(plan),
-        config: ConfigArg::new(dir.join("scimsync.toml")),
-        expect_sha256: Some(sha256.to_owned()),
-        replan_out: None,
-        apply_replan_if_subset: false,
-        format: ReportFormat::Text,
-        json: false,
+impl DemoEnv {
+    /// Run `scimsync ARGS` in the demo's folder, as a user would: this very binary, in a
+    /// process of its own, its output shown as it comes. Each command runs as a process, so
+    /// that no command of the library calls another.
+    async fn scimsync(&self, args: &[&str]) -> anyhow::Result<ExitCode> {
+        let exe = std::env::current_exe().context("the demo runs scimsync itself: where is it?")?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.args(args).current_dir(&self.dir).env_clear();
+        for name in ["PATH", "NO_COLOR", "RUST_LOG"] {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        let status = cmd.status().await.context("starting scimsync")?;
+        Ok(ExitCode::of_process(status.code()))
     }
 }
 
 fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
-    Ok(file::read(&dir.join(plan))?.sha256)
+    Ok(file::read(&dir.join(plan))?.sha256.0)
 }
 
 /// Run the demo.
@@ -65,7 +65,7 @@ fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
     reason = "the demo is one narrated story, step after step"
 )]
 pub async fn run() -> anyhow::Result<ExitCode> {
-    let seed = Seed::parse(emulator::seed::SAMPLE, "examples/emulator-seed.toml")?;
+    let seed = Seed::parse(emulator::SAMPLE, "examples/emulator-seed.toml")?;
     let client = seed
         .clients
         .first()
@@ -96,12 +96,13 @@ pub async fn run() -> anyhow::Result<ExitCode> {
              [[group]]\nname = \"support\"\ntarget_name = \"Support\"\n"
         ),
     )?;
-    // The demo's own environment: the seed's fake credentials, never the caller's.
-    let env = move |name: &str| match name {
-        "GENESYSCLOUD_OAUTHCLIENT_ID" => Some(client.id.clone()),
-        "GENESYSCLOUD_OAUTHCLIENT_SECRET" => Some(client.secret.clone()),
-        "IDP_API_TOKEN" => Some(idp_token.clone()),
-        _ => None,
+    let env = DemoEnv {
+        dir: d.to_path_buf(),
+        vars: vec![
+            ("GENESYSCLOUD_OAUTHCLIENT_ID", client.id.clone()),
+            ("GENESYSCLOUD_OAUTHCLIENT_SECRET", client.secret.clone()),
+            ("IDP_API_TOKEN", idp_token),
+        ],
     };
 
     println!("scimsync demo: plan → approve → apply, then a change behind the plan's back.");
@@ -124,7 +125,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "In pull-request CI, scimsync reads the IdP and the live groups and writes a plan.",
     );
     command("scimsync plan --out plan.json --detailed-exitcode");
-    let code = super::plan::run(&args_plan(d, "plan.json"), &env).await?;
+    let code = env
+        .scimsync(&["plan", "--out", "plan.json", "--detailed-exitcode"])
+        .await?;
     ensure!(
         code == ExitCode::Changes,
         "the first plan should have changes"
@@ -141,7 +144,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "In the deployment pipeline, scimsync applies exactly the approved plan.",
     );
     command(&format!("scimsync apply plan.json --expect-sha256 {sha}"));
-    let code = super::apply::run(&args_apply(d, "plan.json", &sha), &env).await?;
+    let code = env
+        .scimsync(&["apply", "plan.json", "--expect-sha256", &sha])
+        .await?;
     ensure!(code == ExitCode::Success, "the first apply should succeed");
     println!(
         "  → exit 0. Each PATCH carried If-Match with the ETag read at plan time; the IdP cursors advanced."
@@ -153,7 +158,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     );
     emu.idp_change("sales", &["dave@example.com"], &[]);
     command("scimsync plan --out plan2.json --detailed-exitcode");
-    let code = super::plan::run(&args_plan(d, "plan2.json"), &env).await?;
+    let code = env
+        .scimsync(&["plan", "--out", "plan2.json", "--detailed-exitcode"])
+        .await?;
     ensure!(
         code == ExitCode::Changes,
         "the second plan should have changes"
@@ -175,7 +182,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "apply refuses the moved group: what was approved no longer describes it.",
     );
     command(&format!("scimsync apply plan2.json --expect-sha256 {sha2}"));
-    let code = super::apply::run(&args_apply(d, "plan2.json", &sha2), &env).await?;
+    let code = env
+        .scimsync(&["apply", "plan2.json", "--expect-sha256", &sha2])
+        .await?;
     ensure!(code == ExitCode::Stale, "the stale apply should exit 3");
     println!("  → exit 3: nothing was written to Sales. The re-plan goes back for approval.");
 
@@ -187,7 +196,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     command(&format!(
         "scimsync apply plan2.replan.json --expect-sha256 {sha3}"
     ));
-    let code = super::apply::run(&args_apply(d, "plan2.replan.json", &sha3), &env).await?;
+    let code = env
+        .scimsync(&["apply", "plan2.replan.json", "--expect-sha256", &sha3])
+        .await?;
     ensure!(
         code == ExitCode::Success,
         "the re-plan's apply should succeed"
@@ -213,14 +224,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     emu.set_user_active(ERIN, true);
     emu.put_user(FRANK, "frank@example.com", true);
     command("scimsync plan --out plan3.json --detailed-exitcode");
-    let code = super::plan::run(&args_plan(d, "plan3.json"), &env).await?;
+    let code = env
+        .scimsync(&["plan", "--out", "plan3.json", "--detailed-exitcode"])
+        .await?;
     ensure!(
         code == ExitCode::Changes,
         "the third plan should add the pending users"
     );
     let sha4 = sha256_of(d, "plan3.json")?;
     command(&format!("scimsync apply plan3.json --expect-sha256 {sha4}"));
-    let code = super::apply::run(&args_apply(d, "plan3.json", &sha4), &env).await?;
+    let code = env
+        .scimsync(&["apply", "plan3.json", "--expect-sha256", &sha4])
+        .await?;
     ensure!(code == ExitCode::Success, "the third apply should succeed");
     println!(
         "  → exit 0. Support = {{bob, dave, erin, frank}}: nothing the IdP granted was lost while the accounts were missing."

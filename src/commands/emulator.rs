@@ -17,7 +17,7 @@ pub async fn run(args: &EmulatorArgs) -> anyhow::Result<ExitCode> {
             (text, path.display().to_string())
         }
         None => (
-            emulator::seed::SAMPLE.to_owned(),
+            emulator::SAMPLE.to_owned(),
             "examples/emulator-seed.toml (built in)".to_owned(),
         ),
     };

@@ -1,6 +1,7 @@
 //! Why one group could not be planned or re-planned: what `plan` and apply's re-plan share.
 
 use crate::model::GroupId;
+use crate::plan::basis::UnknownUsers;
 use crate::plan::planner::Stopped;
 use crate::scim::ScimError;
 use crate::source::SourceError;
@@ -15,15 +16,8 @@ pub enum GroupFailure {
     #[error(transparent)]
     Scim(#[from] ScimError),
     /// `--strict` and some users do not exist.
-    #[error(
-        "{count} user(s) in the IdP's answer do not exist in Genesys Cloud ({list}); without --strict they are skipped as unknown-user"
-    )]
-    Strict {
-        /// How many.
-        count: usize,
-        /// The first few.
-        list: String,
-    },
+    #[error(transparent)]
+    Strict(#[from] UnknownUsers),
     /// A safety guard stopped it.
     #[error(transparent)]
     Guard(#[from] Stopped),

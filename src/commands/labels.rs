@@ -61,7 +61,7 @@ pub async fn label_unnamed(
                 if let Some(id) = r.id()
                     && (g.changes.add.contains(id) || g.changes.remove.contains(id))
                 {
-                    labels.entry(id.clone()).or_insert_with(|| k.clone());
+                    labels.entry(id.clone()).or_insert_with(|| k.to_string());
                 }
             }
         }

@@ -12,15 +12,18 @@ pub mod show;
 pub mod state;
 pub mod validate;
 
+use crate::http::retry::RetryPolicy;
+use crate::model::TargetKind;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::config::{Config, SourceConfig, TargetKind};
+use crate::config::{Config, SourceConfig};
 use crate::model::UserId;
-use crate::plan::{GroupPlan, Plan, TargetRef};
+use crate::plan::{GroupPlan, Plan, SourceSettings, TargetRef};
 use secrecy::SecretString;
 
 use crate::endpoint::Endpoint;
-use crate::scim::{Credentials, RetryPolicy, ScimClient, TargetSettings, TokenSource};
+use crate::scim::{Credentials, ScimClient, TargetSettings, TokenSource};
 use crate::source::{self, Source};
 
 pub use self::group_failure::GroupFailure;
@@ -211,6 +214,15 @@ fn source_from(
     Ok(Source::new(reader, deadline))
 }
 
+/// The source settings of `config`, as a plan records them.
+pub fn source_settings(config: &Config) -> SourceSettings {
+    SourceSettings {
+        kind: config.source.kind(),
+        user_key: config.source.user_key(),
+        location: config.source.location(),
+    }
+}
+
 /// A sealed plan of `groups` for `config`: what `plan` writes and apply's re-plan too.
 pub fn seal_plan(
     config: &Config,
@@ -222,9 +234,56 @@ pub fn seal_plan(
             kind: config.target.kind,
             api_base: config.target.api_base.as_str().to_owned(),
         },
+        Some(source_settings(config)),
         config.sha256.clone(),
         crate::model::now_to_the_second(),
         groups,
         labels,
     )
+}
+
+/// Refuse to write the output of `flag` to `out` when it is a file scimsync must never
+/// overwrite: the config, a local state (or its lock), and `also` (the plan being applied).
+/// Paths are compared as files, through symlinks and `..`, whether `out` exists yet or not.
+pub fn refuse_clobber(
+    flag: &str,
+    out: &Path,
+    config: &Config,
+    also: Option<(&str, &Path)>,
+) -> anyhow::Result<()> {
+    let mut kept: Vec<(String, PathBuf)> = vec![("the config".into(), config.path.clone())];
+    if let crate::state::Store::File(state) = &config.state {
+        kept.push(("the state".into(), state.clone()));
+        let mut lock = state.clone().into_os_string();
+        lock.push(".lock");
+        kept.push(("the state's lock".into(), lock.into()));
+    }
+    if let Some((what, path)) = also {
+        kept.push((what.to_owned(), path.to_owned()));
+    }
+    for (what, path) in kept {
+        if same_file(out, &path) {
+            anyhow::bail!(
+                "{flag} {} is {what} ({}); scimsync never writes over it: choose another path",
+                out.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: the same path, or the same file once resolved (a path
+/// that does not exist yet is resolved through its folder).
+fn same_file(a: &Path, b: &Path) -> bool {
+    fn resolved(p: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(p).ok().or_else(|| {
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+        })
+    }
+    a == b || matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
 }

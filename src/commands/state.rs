@@ -1,5 +1,6 @@
 //! `scimsync state show | reset --group NAME | unlock [--force] | push --to URL | pull --from URL`.
 
+use crate::model::Sha256Hex;
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -156,9 +157,7 @@ fn show(config: &Config, state: &State, members: bool) -> String {
             r.applied_at
                 .as_ref()
                 .map_or_else(|| "never".into(), ToString::to_string),
-            r.plan_sha256
-                .as_deref()
-                .map_or("(none)", |s| &s[..s.len().min(12)]),
+            r.plan_sha256.as_ref().map_or("(none)", Sha256Hex::short),
         );
         if members && let Some(m) = &r.idp_members {
             for key in m {

@@ -107,7 +107,7 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
             // A Genesys group without an ETag can be planned but never applied (every PATCH
             // carries If-Match): say so now, with what to do.
             let found = found.and_then(|(id, name, n, etag)| match etag {
-                None if config.target.kind == crate::config::TargetKind::Genesys => {
+                None if config.target.kind == crate::model::TargetKind::Genesys => {
                     Err(crate::scim::ScimError::GenesysWithoutEtag {
                         context: format!("GET group {id}"),
                         group: format!("{name} ({id})"),

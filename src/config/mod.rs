@@ -6,61 +6,32 @@
 //!
 //! Relative paths (`state.path`, a file source's `path`) are relative to the config file.
 
+use crate::model::Mode;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod error;
 pub mod regions;
 mod source;
 mod state;
 mod target;
 
+pub use self::error::ConfigError;
 pub use self::source::SourceConfig;
 use self::source::{RawSource, validate_source};
 use self::state::{RawState, validate_state};
+pub use self::target::TargetConfig;
 use self::target::{RawTarget, validate_target};
-pub use self::target::{TargetConfig, TargetKind};
-use crate::endpoint::{Endpoint, EndpointError};
 use crate::model::GroupTarget;
-pub use crate::model::Mode;
 use crate::model::{GroupId, UserId, sha256_hex};
-pub use crate::model::{Mapping, Policy};
+use crate::model::{Mapping, Policy};
 use crate::state::Store;
 
 /// The default config file name.
 pub const DEFAULT_PATH: &str = "scimsync.toml";
-
-/// A config file that could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {cause}; pass another with --config FILE")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error (in the message; not an error source, so `{:#}` says it once).
-        cause: std::io::Error,
-    },
-    /// Not TOML, or not this schema (unknown key, wrong type).
-    #[error("config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// toml's message, with line, column and key.
-        message: String,
-    },
-    /// A value that does not fit.
-    #[error("config file {path}: {key}: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// The key, dotted (`target.region`, `group[2].target_id`).
-        key: String,
-        /// What was wrong and what is expected.
-        message: String,
-    },
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,7 +94,7 @@ pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     /// sha256 of the file's bytes (recorded in plans).
-    pub sha256: String,
+    pub sha256: Sha256Hex,
     /// The SCIM target.
     pub target: TargetConfig,
     /// The identity provider.
@@ -180,7 +151,7 @@ impl Config {
     }
 
     /// Validate config `text`, read from `path`.
-    pub fn parse(text: &str, path: &Path, sha256: String) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, path: &Path, sha256: Sha256Hex) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: shown.clone(),
@@ -217,9 +188,15 @@ impl Config {
                 ));
             }
             let target = match (g.target_id, g.target_name) {
-                (Some(id), None) if !id.trim().is_empty() => {
-                    GroupTarget::Id(GroupId(id.trim().to_owned()))
+                (Some(id), None) if !looks_like_an_id(id.trim()) => {
+                    return Err(invalid(
+                        &key("target_id"),
+                        format!(
+                            "{id:?} is not a group id: an id is letters, digits, '-', '_' and '.' (a Genesys group id is a UUID such as 5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10); to name a group by its display name, use target_name"
+                        ),
+                    ));
                 }
+                (Some(id), None) => GroupTarget::Id(GroupId(id.trim().to_owned())),
                 (None, Some(name)) if !name.trim().is_empty() => GroupTarget::Name(name),
                 (Some(_), Some(_)) => {
                     return Err(invalid(
@@ -291,32 +268,17 @@ impl Config {
     }
 }
 
-pub(super) fn endpoint(
-    key: &str,
-    text: &str,
-    invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<Endpoint, ConfigError> {
-    Endpoint::parse(text, key).map_err(|e| match e {
-        EndpointError::Invalid { .. }
-        | EndpointError::Plaintext { .. }
-        | EndpointError::Scheme { .. } => invalid(key, e.to_string()),
-    })
-}
-
-/// `value` (else `default`) if it is in `1..=max`, as a `T` (every `max` fits one).
-pub(super) fn positive<T: TryFrom<i64>>(
-    key: &str,
-    value: Option<i64>,
-    default: i64,
-    max: i64,
-    invalid: &impl Fn(&str, String) -> ConfigError,
-) -> Result<T, ConfigError> {
-    let v = value.unwrap_or(default);
-    let out_of_range = || invalid(key, format!("{v} is out of range: expected 1 to {max}"));
-    if !(1..=max).contains(&v) {
-        return Err(out_of_range());
-    }
-    T::try_from(v).map_err(|_| out_of_range())
+/// Whether `id` can be a group id in a URL path: not empty, not `.` or `..` (which address
+/// the collection or its parent), and only letters, digits, `-`, `_` and `.`. Genesys ids
+/// are UUIDs; RFC 7643 ids are opaque, but no server in use mints ids with `/`, `?`, `#`,
+/// `%` or spaces, and each would turn the PATCH to one group into a request to another path.
+fn looks_like_an_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn validate_safety(

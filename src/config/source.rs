@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ConfigError, endpoint, positive};
+use super::error::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
 use crate::model::OktaUserAttribute;
 use crate::model::{SourceKind, UserKey};
@@ -97,6 +97,16 @@ impl SourceConfig {
             | Self::File { user_key, .. }
             | Self::Graph { user_key, .. }
             | Self::Okta { user_key, .. } => *user_key,
+        }
+    }
+
+    /// Where the source is: its base URL, or its file's path (as a plan records it).
+    pub fn location(&self) -> String {
+        match self {
+            Self::DeltaHttp { base_url, .. }
+            | Self::Graph { base_url, .. }
+            | Self::Okta { base_url, .. } => base_url.as_str().to_owned(),
+            Self::File { path, .. } => path.display().to_string(),
         }
     }
 

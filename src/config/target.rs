@@ -2,11 +2,11 @@
 
 use serde::Deserialize;
 
+use super::error::{ConfigError, endpoint, positive};
 use super::regions;
-use super::{ConfigError, endpoint, positive};
 use crate::endpoint::Endpoint;
 use crate::model::RemoveStyle;
-pub use crate::model::TargetKind;
+use crate::model::TargetKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::Mode;
 use crate::model::UserKey;
 use crate::model::{OktaUserAttribute, RemoveStyle};
 

@@ -22,6 +22,25 @@ impl Emulator {
         self.lock().clients.insert(id.to_owned(), secret.to_owned());
     }
 
+    /// Let group `group`'s membership rules hold `user` (a member from now on): a PATCH that
+    /// removes them is accepted and changes nothing.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such group: a test's mistake.
+    pub fn keep_by_rule(&self, group: &str, user: &str) {
+        let mut state = self.lock();
+        let g = state
+            .org
+            .groups
+            .get_mut(group)
+            .expect("keep_by_rule: no such group");
+        g.kept_by_rule.insert(user.to_owned());
+        if g.members.insert(user.to_owned()) {
+            g.version += 1;
+        }
+    }
+
     /// Add a user.
     pub fn add_user(&self, id: &str, user_name: &str, external_id: Option<&str>) {
         self.lock().org.add_user(User {

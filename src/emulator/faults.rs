@@ -74,7 +74,44 @@ pub enum FaultAction {
     /// Expire every issued token, then process the request (which then answers 401): a token
     /// that expires mid-run.
     ExpireTokens,
+    /// A PATCH accepted and dropped: answered 200 with the group as it is, nothing applied
+    /// (see [`super::PatchResponse::Ignored`]). Other routes are processed normally.
+    IgnoreWrite,
+    /// Answer a redirect at once (not processed): `status` (301, 302, 303, 307, 308) with
+    /// `Location: location` (absolute, or a path on this origin). RFC 9110 §15.4: a client
+    /// that follows a 307/308 repeats the method and body at the new place (a POSTed client
+    /// secret included); a 303 turns any method into a GET (§15.4.4), so a followed PATCH
+    /// reads 200 and looks done.
+    Redirect {
+        /// The 3xx status.
+        status: u16,
+        /// Where it points.
+        location: String,
+    },
+    /// Process the request, then answer its JSON with `id` set to this one: a gateway or
+    /// cache that serves one group's answer for another's URL.
+    WrongId(String),
+    /// A list answer (SCIM `ListResponse`) that ignores `startIndex` (every page is the
+    /// first) and claims a `totalResults` of a million: a listing that never ends.
+    LyingList,
+    /// A next link that points to the request itself: an Okta `Link: rel="next"` header
+    /// (<https://developer.okta.com/docs/api/#pagination>) or a Graph `@odata.nextLink`
+    /// (<https://learn.microsoft.com/en-us/graph/paging>) naming the page just read.
+    SelfNext,
+    /// 400 with a SCIM error whose `detail` echoes every request header, `Authorization`
+    /// included (as debugging gateways and some error pages do).
+    EchoHeaders,
+    /// 200 with a streamed body of this many bytes (no `Content-Length`), produced only as
+    /// fast as the client reads: a runaway answer.
+    HugeBody(u64),
+    /// Accept the request and never answer (the connection stays open): a hung server. The
+    /// handler waits on a future that never resolves, not on a timer.
+    Stall,
 }
+
+/// Set on a request whose write is to be dropped ([`FaultAction::IgnoreWrite`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IgnoreWrite;
 
 /// Faults at random, from a seed: for soak tests.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,6 +168,8 @@ pub struct Record {
     pub status: u16,
     /// True when the connection was dropped instead of answering.
     pub dropped: bool,
+    /// True when a write was answered 2xx and dropped ([`FaultAction::IgnoreWrite`]).
+    pub ignored: bool,
     /// `If-Match` as received.
     pub if_match: Option<String>,
     /// The `ETag` answered.
@@ -220,6 +259,7 @@ impl Faults {
                 retry_after: Some(0),
             },
             (Route::GroupPatch, 2) => FaultAction::CommitThenDrop,
+            (Route::GroupPatch, 3) => FaultAction::IgnoreWrite,
             (_, 2) => FaultAction::Status {
                 status: 502,
                 retry_after: None,

@@ -25,86 +25,71 @@ fn base_of(headers: &HeaderMap) -> String {
     format!("http://{host}{SCIM}")
 }
 
-/// A group as SCIM JSON, serialized straight from the store: a 10,000-member group answers
-/// every PATCH, so no intermediate `wire::Group` (and no string per member) is built. Keys
-/// and shapes are those of [`wire::Group`].
-struct GroupJson<'a> {
-    state: &'a EmuState,
-    group: &'a Group,
-    base: &'a str,
-    with_members: bool,
-}
-
+/// A group as SCIM JSON, through [`wire::Group`] (the type the client reads), its members
+/// serialised straight from the store: a 10,000-member group answers every PATCH, so no
+/// string per member is built.
 fn group_json<'a>(
     state: &'a EmuState,
     group: &'a Group,
     base: &'a str,
     with_members: bool,
-) -> GroupJson<'a> {
-    GroupJson {
-        state,
-        group,
-        base,
-        with_members,
-    }
-}
-
-impl serde::Serialize for GroupJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let g = self.group;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("schemas", &[wire::GROUP_SCHEMA])?;
-        map.serialize_entry("id", &g.id)?;
-        map.serialize_entry("displayName", &g.display_name)?;
-        if self.with_members && !g.members.is_empty() {
-            map.serialize_entry("members", &MembersJson(self))?;
-        }
-        let meta = Meta {
+) -> wire::Group<MembersJson<'a>> {
+    wire::Group {
+        schemas: vec![wire::GROUP_SCHEMA.to_owned()],
+        id: group.id.clone(),
+        display_name: Some(group.display_name.clone()),
+        external_id: None,
+        members: (with_members && !group.members.is_empty()).then_some(MembersJson {
+            state,
+            group,
+            base,
+        }),
+        meta: Some(Meta {
             resource_type: Some("Group".into()),
             last_modified: Some(
-                g.last_modified
+                group
+                    .last_modified
                     .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
                     .to_string(),
             ),
-            location: Some(format!("{}/groups/{}", self.base, g.id)),
-            version: self.state.options.etags.then(|| self.state.etag(g.version)),
-        };
-        map.serialize_entry("meta", &meta)?;
-        map.end()
+            location: Some(format!("{base}/groups/{}", group.id)),
+            version: state.options.etags.then(|| state.etag(group.version)),
+        }),
     }
 }
 
-struct MembersJson<'a, 'b>(&'b GroupJson<'a>);
+/// A group's members, as [`wire::MemberRef`]s written from the store.
+struct MembersJson<'a> {
+    state: &'a EmuState,
+    group: &'a Group,
+    base: &'a str,
+}
 
-impl serde::Serialize for MembersJson<'_, '_> {
+/// A member's URI, written as it is serialised.
+struct UserUri<'a>(&'a str, &'a str);
+
+impl serde::Serialize for UserUri<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        struct Ref<'a>(&'a str, &'a str);
-        impl serde::Serialize for Ref<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&format_args!("{}/users/{}", self.0, self.1))
-            }
-        }
-        struct Member<'a>(&'a str, &'a str, &'static str);
-        impl serde::Serialize for Member<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(3))?;
-                map.serialize_entry("value", self.0)?;
-                map.serialize_entry("$ref", &Ref(self.1, self.0))?;
-                map.serialize_entry("type", self.2)?;
-                map.end()
-            }
-        }
-        let view = self.0;
-        let mut seq = s.serialize_seq(Some(view.group.members.len()))?;
-        for m in &view.group.members {
-            let kind = if view.state.org.groups.contains_key(m) {
+        s.collect_str(&format_args!("{}/users/{}", self.0, self.1))
+    }
+}
+
+impl serde::Serialize for MembersJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.group.members.len()))?;
+        for m in &self.group.members {
+            let kind = if self.state.org.groups.contains_key(m) {
                 "Group"
             } else {
                 "User"
             };
-            seq.serialize_element(&Member(m, view.base, kind))?;
+            seq.serialize_element(&wire::MemberRef {
+                value: m.as_str(),
+                reference: Some(UserUri(self.base, m)),
+                kind: Some(kind),
+                display: None,
+            })?;
         }
         seq.end()
     }
@@ -181,7 +166,7 @@ pub(super) async fn list_groups(
     };
     let base = base_of(&headers);
     let members = wants_members(&query);
-    let matches: Vec<GroupJson<'_>> = state
+    let matches: Vec<wire::Group<MembersJson<'_>>> = state
         .org
         .groups
         .values()
@@ -204,8 +189,10 @@ pub(super) async fn list_groups(
 
 pub(super) async fn patch_group(
     State(emu): State<Emu>,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    ignore: Option<axum::Extension<super::faults::IgnoreWrite>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -231,7 +218,10 @@ pub(super) async fn patch_group(
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .filter(|_| state.options.etags);
-    if let Some(sent) = if_match.filter(|s| *s != "*" && *s != current) {
+    let strong = state.options.strong_if_match;
+    if let Some(sent) =
+        if_match.filter(|s| *s != "*" && (*s != current || (strong && s.starts_with("W/"))))
+    {
         let detail = format!("Version {sent} does not match the current version {current}.");
         return match state.options.stale_status {
             StaleStatus::InvalidVers400 => scim_error(400, Some("invalidVers"), detail),
@@ -249,6 +239,36 @@ pub(super) async fn patch_group(
             );
         }
     };
+    let answer = if ignore.is_some() {
+        PatchResponse::Ignored
+    } else {
+        state.options.patch_response
+    };
+    match answer {
+        PatchResponse::Ignored => {
+            let group = &state.org.groups[&id];
+            let etag = state.options.etags.then(|| state.etag(group.version));
+            let base = base_of(&headers);
+            let response = scim_json(
+                StatusCode::OK,
+                &group_json(&state, group, &base, wants_members(&query)),
+            );
+            return with_etag(response, etag.as_deref());
+        }
+        PatchResponse::IgnoredHtml => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body>OK</body></html>",
+            )
+                .into_response();
+        }
+        PatchResponse::SeeOther => {
+            let location = uri.path().to_owned();
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+        }
+        _ => {}
+    }
     let max = state.options.max_values_per_patch;
     let strict = state.options.strict_rfc;
     if let Err((status, body)) = state.org.patch(&id, &request, max, strict) {
@@ -267,6 +287,9 @@ pub(super) async fn patch_group(
         PatchResponse::NoContentNoEtag => {
             foreign_writes(&mut state, &id);
             return StatusCode::NO_CONTENT.into_response();
+        }
+        PatchResponse::Ignored | PatchResponse::IgnoredHtml | PatchResponse::SeeOther => {
+            unreachable!("answered before the write")
         }
     };
     foreign_writes(&mut state, &id);

@@ -25,9 +25,9 @@
 //!
 //! - [`org`]: users, groups, PATCH semantics
 //! - [`idp`]: the IdP's memberships and deltas
-//! - [`faults`]: scripted faults, rate limit, journal
+//! - `faults`: scripted faults, rate limit, journal
 //! - [`filter`]: SCIM filter and member-path parsing
-//! - [`seed`]: the seed file
+//! - `seed`: the seed file
 //! - `options`: what a test can change about its behaviour ([`Options`])
 //! - `state`: what it holds, behind one lock, and the [`Emulator`] that owns it
 //! - `control`: the API tests drive ([`Emulator::inject`], [`Emulator::journal`], …)
@@ -39,17 +39,20 @@
 //!   `POST /api/v2/users/search`), with their limits and `ErrorBody` errors
 //! - `idp_routes`: the delta, Graph and Okta endpoints
 //! - `observe`: the middleware (auth, rate limit, faults, journal)
+//! - `lies`: the answers of the hostile faults (redirects, another group's body, lying
+//!   lists, self links, echoed headers, huge bodies)
 //!
 //! This file builds the router from those handlers and serves it. Only it names the route
 //! modules, and they import only the leaves (`state`, `reply`, `paths`, `paging`, …), never
 //! each other, so the emulator's modules form no cycle.
 
 mod control;
-pub mod faults;
+mod faults;
 pub mod filter;
 mod group_routes;
 pub mod idp;
 mod idp_routes;
+mod lies;
 mod observe;
 mod options;
 pub mod org;
@@ -57,7 +60,7 @@ mod paging;
 mod paths;
 mod platform_routes;
 mod reply;
-pub mod seed;
+mod seed;
 mod state;
 mod token_route;
 mod user_routes;
@@ -81,7 +84,7 @@ pub use self::idp::EntraKind;
 use self::observe::ConnKill;
 pub use self::options::{Options, PatchResponse, PlatformUsers, StaleStatus};
 use self::paths::{RFC, SCIM};
-pub use self::seed::{Seed, SeedError};
+pub use self::seed::{SAMPLE, Seed, SeedError};
 pub use self::state::Emulator;
 
 /// Every route, inside the middleware of [`observe`].

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::faults::{FaultAction, Record, Route};
+use super::lies;
 use super::paths::route_of;
 use super::reply::{bearer, platform_error};
 use super::state::Emu;
@@ -24,7 +25,7 @@ pub(crate) struct ConnKill(pub(crate) Arc<Notify>);
     clippy::too_many_lines,
     reason = "the order of the gates is the behaviour: auth, rate limit, faults, journal"
 )]
-pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next) -> Response {
+pub(super) async fn observe(State(emu): State<Emu>, mut request: Request, next: Next) -> Response {
     let route = route_of(
         request.method(),
         request
@@ -51,6 +52,7 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
             query,
             status: 0,
             dropped: false,
+            ignored: false,
             if_match,
             etag: None,
             body: None,
@@ -64,7 +66,28 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
     }
     let fault = emu.lock().faults.take(route);
     let mut drop_after = false;
+    let mut rewrite = None;
     match fault {
+        Some(FaultAction::Redirect { status, location }) => {
+            return finish(record, lies::redirect(status, &location));
+        }
+        Some(FaultAction::EchoHeaders) => {
+            return finish(record, lies::echo_headers(request.headers()));
+        }
+        Some(FaultAction::HugeBody(bytes)) => return finish(record, lies::huge_body(&emu, bytes)),
+        Some(FaultAction::Stall) => {
+            // Accepted and never answered: the client's own timeouts are what ends this.
+            return std::future::pending().await;
+        }
+        Some(FaultAction::WrongId(id)) => rewrite = Some(lies::Rewrite::Id(id)),
+        Some(FaultAction::LyingList) => {
+            *request.uri_mut() = lies::without_start_index(request.uri());
+            rewrite = Some(lies::Rewrite::Total);
+        }
+        Some(FaultAction::SelfNext) => {
+            let self_url = lies::own_url(request.headers(), request.uri());
+            rewrite = Some(lies::Rewrite::SelfNext { self_url });
+        }
         Some(FaultAction::Status {
             status,
             retry_after,
@@ -86,6 +109,10 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
         }
         Some(FaultAction::CommitThenDrop) => drop_after = true,
         Some(FaultAction::ExpireTokens) => emu.expire_tokens(),
+        Some(FaultAction::IgnoreWrite) => {
+            request.extensions_mut().insert(super::faults::IgnoreWrite);
+            record.edit(|r| r.ignored = true);
+        }
         None => {}
     }
 
@@ -140,6 +167,9 @@ pub(super) async fn observe(State(emu): State<Emu>, request: Request, next: Next
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
     emu.add_busy(started.elapsed());
+    if let Some(how) = rewrite {
+        response = lies::rewrite(response, how).await;
+    }
     if let Some(window) = limit_headers {
         add_limit_headers(&mut response, window);
     }

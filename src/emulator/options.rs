@@ -28,6 +28,15 @@ pub enum PatchResponse {
     /// 204 with no body and no ETag header, although the group has versions (RFC 7644
     /// §3.5.2 lets a server answer a PATCH with 204 and nothing else).
     NoContentNoEtag,
+    /// Not applied, and 200 with the group as it is (same version): a server, proxy or
+    /// gateway that accepts a write and drops it. A 2xx proves nothing by itself.
+    Ignored,
+    /// Not applied, and 200 with an HTML page (a captive portal or a misrouted gateway
+    /// answering every request "OK").
+    IgnoredHtml,
+    /// Not applied, and 303 See Other to the group's own URL: a client that follows it
+    /// turns the PATCH into a GET (RFC 9110 §15.4.4) and reads 200 with the unchanged group.
+    SeeOther,
 }
 
 /// What the Platform API's user routes (`GET /api/v2/users`, `POST /api/v2/users/search`)
@@ -44,6 +53,10 @@ pub enum PlatformUsers {
 
 /// The emulator's behaviour.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches a test flips one at a time, not a state machine"
+)]
 pub struct Options {
     /// How an `If-Match` mismatch is answered.
     pub stale_status: StaleStatus,
@@ -57,6 +70,10 @@ pub struct Options {
     pub token_lifetime: Duration,
     /// Send `W/"7"` instead of `"7"`.
     pub weak_etags: bool,
+    /// Compare `If-Match` strongly, as RFC 9110 §13.1.1 says: a weak ETag never matches, so
+    /// with `weak_etags` every conditional write is refused (a server or proxy that sends
+    /// weak ETags and then holds If-Match to the letter).
+    pub strong_if_match: bool,
     /// Per-token rate limit, if any.
     pub rate_limit: Option<RateLimit>,
     /// Send ETags (`ETag` header, `meta.version`) and honour `If-Match`. Off: a plain RFC 7644
@@ -91,6 +108,7 @@ impl Default for Options {
             max_page_size: 25,
             token_lifetime: Duration::from_hours(24),
             weak_etags: false,
+            strong_if_match: false,
             rate_limit: None,
             etags: true,
             strict_rfc: false,

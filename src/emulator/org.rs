@@ -37,6 +37,11 @@ pub struct Group {
     pub version: u64,
     /// When its membership last changed.
     pub last_modified: jiff::Timestamp,
+    /// Members its membership rules hold: a PATCH that removes one is accepted and changes
+    /// nothing, as in Genesys, where a rule adds people automatically and only a change to
+    /// their profile removes them
+    /// (<https://help.mypurecloud.com/articles/group-membership-rules>).
+    pub kept_by_rule: BTreeSet<String>,
 }
 
 /// An error answer: status and SCIM error body.
@@ -86,6 +91,7 @@ impl Org {
                 members: members.into_iter().collect(),
                 version: 1,
                 last_modified: jiff::Timestamp::now(),
+                kept_by_rule: BTreeSet::new(),
             },
         );
     }
@@ -158,6 +164,8 @@ impl Org {
             }
             return Err(e);
         }
+        // Members a rule holds stay, whatever the request removed.
+        group.members.extend(group.kept_by_rule.iter().cloned());
         // The version moves only when the membership did: an add and a remove of the same
         // member in one request cancel out.
         let mut before: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();

@@ -53,9 +53,12 @@ pub(super) async fn token(State(emu): State<Emu>, headers: HeaderMap, body: Byte
     }
     let token = format!("emu-{:032x}", rand::random::<u128>());
     let lifetime = state.options.token_lifetime;
-    state
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
+    // A test may issue tokens "for ever" (`expires_in` = 2^64 - 1): saturate.
+    let now = Instant::now();
+    let expiry = now
+        .checked_add(lifetime)
+        .unwrap_or_else(|| now + std::time::Duration::from_hours(100 * 365 * 24));
+    state.tokens.insert(token.clone(), expiry);
     axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",

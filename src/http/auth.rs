@@ -234,7 +234,9 @@ impl std::fmt::Debug for TokenSource {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<String>,
-    expires_in: Option<u64>,
+    /// A number, by RFC 6749 §5.1; read leniently (a numeric string, a float), since a
+    /// hostile or sloppy answer must give a bounded lifetime, not a refusal or a panic.
+    expires_in: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +248,21 @@ struct TokenErrorBody {
 
 /// Tokens are treated as stale this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_mins(1);
+
+/// The longest a token is believed fresh, whatever its `expires_in` claims (Genesys issues
+/// tokens for at most 48 hours; Entra for about an hour): a lifetime beyond is a server's
+/// mistake, and a token is fetched again after this at the latest.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_hours(48);
+
+/// Until when a token fetched at `now`, said to live `expires_in` seconds, is used: its
+/// lifetime (at most [`MAX_TOKEN_LIFETIME`]) less [`EXPIRY_MARGIN`], or half its life when
+/// shorter than the margin. Saturating: no `expires_in` overflows (issue 20, finding 13).
+pub fn fresh_until(now: Instant, expires_in: u64) -> Instant {
+    let lifetime = Duration::from_secs(expires_in).min(MAX_TOKEN_LIFETIME);
+    // A token living less than the margin is used for half its life instead.
+    let usable = lifetime.checked_sub(EXPIRY_MARGIN).unwrap_or(lifetime / 2);
+    now.checked_add(usable).unwrap_or(now)
+}
 
 impl TokenSource {
     /// A token source for `credentials`, fetching from `{login_base}/oauth/token`.
@@ -346,13 +363,11 @@ impl TokenSource {
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        let lifetime = Duration::from_secs(expires_in);
-        // A token living less than the margin is used for half its life instead.
-        let usable = lifetime.checked_sub(EXPIRY_MARGIN).unwrap_or(lifetime / 2);
+        crate::http::redact::remember(secret.expose_secret());
         let token = Token { secret, generation };
         *cache = Some(Cached {
             token: token.clone(),
-            fresh_until: Instant::now() + usable,
+            fresh_until: fresh_until(Instant::now(), expires_in),
         });
         tracing::debug!("fetched an access token valid for {expires_in} s");
         Ok(token)
@@ -402,20 +417,34 @@ impl TokenSource {
                 client.post(self.token_url.clone())
             }
         };
+        crate::http::redact::remember(client_secret.expose_secret());
         let request = request.form(&form);
-        let (status, headers, body) = exchange(request).await?;
+        let (status, headers, body) = exchange(request, |cap| AuthError::BadResponse {
+            url: self.token_url.to_string(),
+            detail: format!("the answer is over {} MiB", cap / (1024 * 1024)),
+        })
+        .await?;
+        if let Some(refusal) = crate::http::redirect_refusal(status, &headers, &self.token_url) {
+            // Never followed: a redirected POST would carry the client secret elsewhere.
+            return Err(AttemptError::Fatal(AuthError::BadResponse {
+                url: self.token_url.to_string(),
+                detail: refusal,
+            }));
+        }
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);
         }
         if !status.is_success() {
             let parsed: Option<TokenErrorBody> = serde_json::from_slice(&body).ok();
-            let error = parsed.map(|b| {
-                [b.error, b.description.or(b.error_description)]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(": ")
-            });
+            let error = parsed
+                .map(|b| {
+                    [b.error, b.description.or(b.error_description)]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                })
+                .map(|e| crate::http::redact::redact(&e));
             // The token endpoint's own rate limit answers 400 invalid_request "rate limit
             // exceeded" (the Genesys Terraform provider retries it too).
             if error
@@ -431,28 +460,45 @@ impl TokenSource {
                 error: error.filter(|e| !e.is_empty()),
             }));
         }
-        let bad = |detail: &str| {
+        read_token_answer(&body).map_err(|detail| {
             AttemptError::Fatal(AuthError::BadResponse {
                 url: self.token_url.to_string(),
                 detail: detail.to_owned(),
             })
-        };
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| bad("the body is not JSON"))?;
-        let token = parsed
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| bad("no access_token key"))?;
-        Ok((
-            SecretString::from(token),
-            parsed.expires_in.unwrap_or(86_400),
-        ))
+        })
     }
+}
+
+/// A 2xx token answer's access token and lifetime in seconds (86,400 when absent; negative
+/// or unreadable lifetimes are 0, so the token is fetched again at its next use). Any bytes
+/// give a token or an error, never a panic (proptested).
+pub fn read_token_answer(body: &[u8]) -> Result<(SecretString, u64), &'static str> {
+    let parsed: TokenResponse =
+        serde_json::from_slice(body).map_err(|_| "the body is not a JSON token answer")?;
+    let token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or("no access_token key")?;
+    let expires_in = match parsed.expires_in {
+        None => 86_400,
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or_else(|| {
+            // A float or a negative number: saturate into 0..=u64::MAX.
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .map_or(0, |f| {
+                    format!("{:.0}", f.floor()).parse().unwrap_or(u64::MAX)
+                })
+        }),
+        Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+        Some(_) => 0,
+    };
+    Ok((SecretString::from(token), expires_in))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -461,6 +507,48 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    proptest::proptest! {
+        /// Whatever a token endpoint answers, reading it and computing the token's freshness
+        /// never panics, and a token is never believed fresh past the cap.
+        #[test]
+        fn hostile_token_answers_never_panic(
+            expires in proptest::prop_oneof![
+                proptest::num::u64::ANY.prop_map(|n| n.to_string()),
+                proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+                proptest::num::f64::ANY.prop_map(|f| format!("{f:e}")),
+                "\\PC{0,12}".prop_map(|s| serde_json::Value::String(s).to_string()),
+                proptest::strategy::Just("18446744073709551615".to_owned()),
+                proptest::strategy::Just("1e400".to_owned()),
+                proptest::strategy::Just("null".to_owned()),
+            ],
+            token in "\\PC{0,20}",
+        ) {
+            let token_json = serde_json::Value::String(token).to_string();
+            let body = format!(r#"{{"access_token":{token_json},"expires_in":{expires}}}"#);
+            let now = Instant::now();
+            if let Ok((_, secs)) = read_token_answer(body.as_bytes()) {
+                let until = fresh_until(now, secs);
+                prop_assert!(until >= now);
+                prop_assert!(until <= now + MAX_TOKEN_LIFETIME);
+            }
+            let _ = read_token_answer(body.as_bytes().get(..body.len() / 2).unwrap_or_default());
+        }
+    }
+
+    #[test]
+    fn the_largest_lifetime_saturates() {
+        let now = Instant::now();
+        let (_, secs) =
+            read_token_answer(br#"{"access_token":"t","expires_in":18446744073709551615}"#)
+                .unwrap();
+        assert_eq!(secs, u64::MAX);
+        assert_eq!(
+            fresh_until(now, secs),
+            now + MAX_TOKEN_LIFETIME - EXPIRY_MARGIN
+        );
+        assert_eq!(fresh_until(now, 30), now + Duration::from_secs(15));
     }
 
     #[test]

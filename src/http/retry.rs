@@ -8,6 +8,8 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use super::MAX_BODY_BYTES;
+
 /// How failed requests are retried.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -19,6 +21,10 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// The longest `Retry-After` scimsync waits out; a longer one fails the request.
     pub max_retry_after: Duration,
+    /// The longest all attempts of one request may take, waits included: past it the
+    /// request fails (a server that accepts and never answers costs this, not every
+    /// attempt's timeout times every retry).
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -28,14 +34,15 @@ impl Default for RetryPolicy {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_mins(3),
+            budget: Duration::from_mins(4),
         }
     }
 }
 
 impl RetryPolicy {
     /// The default policy, tuned by `SCIMSYNC_MAX_RETRIES`, `SCIMSYNC_MIN_BACKOFF_MS` and
-    /// `SCIMSYNC_MAX_BACKOFF_MS` when set (the tests use short backoffs; so can an impatient
-    /// operator).
+    /// `SCIMSYNC_MAX_BACKOFF_MS` and `SCIMSYNC_RETRY_BUDGET_MS` when set (the tests use short
+    /// backoffs; so can an impatient operator).
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut p = Self::default();
         let num = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
@@ -47,6 +54,9 @@ impl RetryPolicy {
         }
         if let Some(ms) = num("SCIMSYNC_MAX_BACKOFF_MS") {
             p.max_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = num("SCIMSYNC_RETRY_BUDGET_MS") {
+            p.budget = Duration::from_millis(ms);
         }
         p
     }
@@ -130,7 +140,7 @@ where
 {
     let attempts = AtomicUsize::new(0);
     let cap = policy.max_retry_after;
-    let result = (|| {
+    let retried = (|| {
         attempts.fetch_add(1, Ordering::Relaxed);
         attempt()
     })
@@ -153,9 +163,18 @@ where
             tracing::info!("{context}: HTTP 429; waiting {} ms", wait.as_millis());
         }
         AttemptError::Fatal(_) => {}
-    })
-    .await;
+    });
+    let result = tokio::time::timeout(policy.budget, retried).await;
     let attempts = attempts.load(Ordering::Relaxed);
+    let Ok(result) = result else {
+        return Err(Failure::GaveUp {
+            detail: format!(
+                "no answer within {} s, all attempts included (SCIMSYNC_RETRY_BUDGET_MS)",
+                policy.budget.as_secs_f64()
+            ),
+            attempts,
+        });
+    };
     result.map_err(|e| match e {
         AttemptError::Transient(detail) => Failure::GaveUp { detail, attempts },
         AttemptError::RateLimited(Some(asked)) if asked > cap => {
@@ -168,23 +187,40 @@ where
     })
 }
 
-/// Send `request` and read its whole answer; a failure to send or to read the body (reset,
-/// timeout) is [`AttemptError::Transient`]. Any status comes back, for [`verdict`] and the
-/// caller to read.
+/// Send `request` and read its answer as a stream, capped at [`MAX_BODY_BYTES`]: an answer
+/// over it is `too_large(cap)` ([`AttemptError::Fatal`], never retried), at once when its
+/// `Content-Length` says so, else as soon as the stream passes it, so a runaway answer is
+/// never held whole. A failure to send or to read the body (reset, timeout) is
+/// [`AttemptError::Transient`]. Any status comes back, 3xx included (no client follows a
+/// redirect: [`crate::http::redirect_refusal`]), for [`verdict`] and the caller to read.
 pub async fn exchange<E>(
     request: reqwest::RequestBuilder,
+    too_large: impl FnOnce(u64) -> E,
 ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), AttemptError<E>> {
-    let response = request
+    let mut response = request
         .send()
         .await
         .map_err(|e| AttemptError::Transient(describe(&e)))?;
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+    {
+        return Err(AttemptError::Fatal(too_large(MAX_BODY_BYTES)));
+    }
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| AttemptError::Transient(describe(&e)))?;
-    Ok((status, headers, body))
+        .map_err(|e| AttemptError::Transient(describe(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_BODY_BYTES {
+            return Err(AttemptError::Fatal(too_large(MAX_BODY_BYTES)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body.freeze()))
 }
 
 /// The retry verdict on an answer: 429 waits (for its Retry-After), 408 and 5xx (not 501)

@@ -4,7 +4,7 @@
 //! user id is expected. Member sets are `BTreeSet`s: sorted, so that digests and plans are
 //! deterministic whatever order a server or an IdP answered in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,55 @@ macro_rules! id_type {
                 Self(s)
             }
         }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
     };
+}
+
+id_type!(
+    /// A user as the identity provider names them: whatever the source's user keys are
+    /// (`source.user_key` says which Genesys attribute they match), in the normal form of
+    /// [`UserKey::normalize`]. Mirrors, the resolution cache, intents and pending users are
+    /// in these keys; changes are in [`UserId`]s.
+    IdpKey
+);
+
+impl IdpKey {
+    /// Whether the key can name a user at all: not blank, no control characters. A key that
+    /// cannot is skipped as `invalid-key`, never looked up.
+    ///
+    /// ```
+    /// use scimsync::model::IdpKey;
+    /// assert!(IdpKey::from("alice@example.com").can_name_a_user());
+    /// assert!(!IdpKey::from("  ").can_name_a_user());
+    /// assert!(!IdpKey::from("bob\u{7}@x").can_name_a_user());
+    /// ```
+    pub fn can_name_a_user(&self) -> bool {
+        !(self.0.chars().any(char::is_control) || self.0.trim().is_empty())
+    }
+}
+
+id_type!(
+    /// A sha256 digest in lower-case hex: of a plan (what a human approves), of a config, of
+    /// a group's member set.
+    Sha256Hex
+);
+
+impl Sha256Hex {
+    /// The first 12 hex digits, for messages.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(12)]
+    }
 }
 
 id_type!(
@@ -104,7 +152,7 @@ pub struct Precondition {
     /// "scim"` target: then the member digest is checked by a re-read before each PATCH).
     pub etag: Option<ETag>,
     /// [`members_sha256`] of the members read: lets a lost response be settled by a re-read.
-    pub members_sha256: String,
+    pub members_sha256: Sha256Hex,
     /// How many members it had.
     pub member_count: usize,
 }
@@ -194,6 +242,91 @@ impl UserKey {
     }
 }
 
+/// Why a plan made at one state no longer fits a group's state: apply refuses the group as
+/// superseded and re-plans it from the state as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// The state was replaced since: another lineage.
+    OtherLineage {
+        /// The plan's.
+        planned: Lineage,
+        /// The state's now.
+        current: Lineage,
+    },
+    /// Another plan was applied to the group since: another serial.
+    Written {
+        /// The serial the plan was made at.
+        planned: u64,
+        /// The serial now.
+        current: u64,
+        /// The sha256 of the plan that wrote it, if recorded.
+        by_plan: Option<Sha256Hex>,
+    },
+}
+
+impl fmt::Display for Moved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OtherLineage { planned, current } => write!(
+                f,
+                "the plan was made against another state (lineage {planned}, this one is {current})"
+            ),
+            Self::Written {
+                planned,
+                current,
+                by_plan,
+            } => {
+                f.write_str("another plan was applied to this group since this one was made")?;
+                if let Some(s) = by_plan {
+                    write!(f, " by plan {}", s.short())?;
+                }
+                write!(
+                    f,
+                    " (state serial {planned} → {current}); this plan is superseded"
+                )
+            }
+        }
+    }
+}
+
+/// What the state's resolution cache says of an IdP key: the Genesys user it was last
+/// resolved to. The planner derives every resolution a plan does not carry from it
+/// (`plan::Resolution::derived`); the state implements it, tests use a map.
+pub trait ResolutionCache: Sync {
+    /// The Genesys user `key` was last resolved to, if the cache holds it.
+    fn user_of(&self, key: &IdpKey) -> Option<UserId>;
+}
+
+impl ResolutionCache for BTreeMap<IdpKey, UserId> {
+    fn user_of(&self, key: &IdpKey) -> Option<UserId> {
+        self.get(key).cloned()
+    }
+}
+
+/// No cache: every key not resolved otherwise is derived from itself or unknown.
+impl ResolutionCache for () {
+    fn user_of(&self, _: &IdpKey) -> Option<UserId> {
+        None
+    }
+}
+
+/// What the IdP said of one group, in its own user keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Changes since the cursor (or, on a first read, every member as an addition).
+    Delta {
+        /// Users added.
+        add: BTreeSet<IdpKey>,
+        /// Users removed.
+        remove: BTreeSet<IdpKey>,
+    },
+    /// The whole desired membership.
+    Full {
+        /// Every member.
+        members: BTreeSet<IdpKey>,
+    },
+}
+
 /// The members of one group, sorted.
 pub type MemberSet = BTreeSet<UserId>;
 
@@ -234,18 +367,18 @@ pub struct GroupSnapshot {
 /// let members: MemberSet = ["b", "a"].into_iter().map(UserId::from).collect();
 /// assert_eq!(members_sha256(&members), sha256_hex(b"a\nb\n"));
 /// ```
-pub fn members_sha256(members: &MemberSet) -> String {
+pub fn members_sha256(members: &MemberSet) -> Sha256Hex {
     let mut hasher = Sha256::new();
     for member in members {
         hasher.update(member.as_str().as_bytes());
         hasher.update(b"\n");
     }
-    hex(&hasher.finalize())
+    Sha256Hex(hex(&hasher.finalize()))
 }
 
 /// sha256 of `bytes`, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+pub fn sha256_hex(bytes: &[u8]) -> Sha256Hex {
+    Sha256Hex(hex(&Sha256::digest(bytes)))
 }
 
 /// Lower-case hex of `bytes` (sha2 0.11's output does not implement `LowerHex`).

@@ -31,7 +31,14 @@ impl Policy {
                 clippy::cast_sign_loss,
                 clippy::cast_precision_loss
             )]
-            let by_ratio = ((self.max_ratio * members as f64).floor() as usize).max(1);
+            let by_ratio = (self.max_ratio * members as f64).floor() as usize;
+            // At least one removal per group, so that a small group can lose a member,
+            // unless the ratio is 0: then none.
+            let by_ratio = if self.max_ratio > 0.0 {
+                by_ratio.max(1)
+            } else {
+                0
+            };
             (self.max_removals.min(by_ratio), false)
         }
     }

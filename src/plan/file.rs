@@ -5,15 +5,18 @@
 //! struct's key order, sets sorted. Reading re-serializes the parsed plan, so whitespace and
 //! key order in the file do not matter; any change of a value does.
 
+use crate::model::Sha256Hex;
 use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{FORMAT_VERSION, GroupPlan, Plan, Summary, TargetRef};
+use super::{FORMAT_VERSION, GroupPlan, Plan, Resolution, SourceSettings, Summary, TargetRef};
 use crate::atomic_file;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
 
 use crate::model::{UserId, hex};
 
@@ -72,9 +75,9 @@ pub enum PlanFileError {
         /// The file.
         path: String,
         /// The sha256 field.
-        recorded: String,
+        recorded: Sha256Hex,
         /// The content's digest.
-        actual: String,
+        actual: Sha256Hex,
     },
     /// Could not be written.
     #[error("cannot write plan file {path}: {cause}")]
@@ -93,7 +96,9 @@ struct Unsealed<'a> {
     tool_version: &'a str,
     created_at: &'a jiff::Timestamp,
     target: &'a TargetRef,
-    config_sha256: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a SourceSettings>,
+    config_sha256: &'a Sha256Hex,
     groups: &'a [GroupPlan],
     labels: &'a BTreeMap<UserId, String>,
     summary: &'a Summary,
@@ -119,12 +124,13 @@ impl Write for HashWriter {
 /// # Panics
 ///
 /// Never: a plan always serializes.
-pub fn digest(plan: &Plan) -> String {
+pub fn digest(plan: &Plan) -> Sha256Hex {
     let unsealed = Unsealed {
         format_version: plan.format_version,
         tool_version: &plan.tool_version,
         created_at: &plan.created_at,
         target: &plan.target,
+        source: plan.source.as_ref(),
         config_sha256: &plan.config_sha256,
         groups: &plan.groups,
         labels: &plan.labels,
@@ -132,7 +138,7 @@ pub fn digest(plan: &Plan) -> String {
     };
     let mut writer = HashWriter(Sha256::new());
     serde_json::to_writer(&mut writer, &unsealed).expect("plans serialise");
-    hex(&writer.0.finalize())
+    Sha256Hex(hex(&writer.0.finalize()))
 }
 
 /// Set `plan.sha256` to its digest.
@@ -247,21 +253,60 @@ pub fn verify(plan: &Plan, path: &str) -> Result<(), PlanFileError> {
     }
 }
 
+impl Plan {
+    /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
+    pub fn new(
+        target: TargetRef,
+        source: Option<SourceSettings>,
+        config_sha256: Sha256Hex,
+        created_at: Timestamp,
+        groups: Vec<GroupPlan>,
+        labels: &BTreeMap<UserId, String>,
+    ) -> Self {
+        let named: BTreeSet<&UserId> = groups
+            .iter()
+            .flat_map(|g| {
+                g.changes
+                    .add
+                    .iter()
+                    .chain(&g.changes.remove)
+                    .chain(g.resolution.values().filter_map(Resolution::id))
+            })
+            .collect();
+        let labels = named
+            .into_iter()
+            .filter_map(|id| labels.get(id).map(|l| (id.clone(), l.clone())))
+            .collect();
+        let mut plan = Self {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            target,
+            source,
+            config_sha256,
+            summary: Summary::of(&groups),
+            groups,
+            labels,
+            sha256: Sha256Hex::default(),
+        };
+        seal(&mut plan);
+        plan
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::model::{ETag, GroupId, GroupTarget, MemberChanges, Mode, UserId};
+    use crate::model::{
+        Base, ETag, GroupId, GroupTarget, Intent, MemberChanges, Mode, Precondition, UserId,
+    };
     use crate::plan::*;
 
     pub(crate) fn sample() -> Plan {
         let ids = |v: &[&str]| v.iter().map(|s| UserId::from(*s)).collect::<BTreeSet<_>>();
-        let keys = |v: &[&str]| {
-            v.iter()
-                .map(std::string::ToString::to_string)
-                .collect::<BTreeSet<_>>()
-        };
+        let keys = |v: &[&str]| v.iter().map(|s| IdpKey::from(*s)).collect::<BTreeSet<_>>();
         let group = GroupPlan {
             group_id: GroupId::from("5f4bc742"),
             display_name: "Sales".into(),
@@ -272,7 +317,7 @@ pub(crate) mod tests {
             },
             precondition: Precondition {
                 etag: Some(ETag::from("W/\"42\"")),
-                members_sha256: "ab".repeat(32),
+                members_sha256: Sha256Hex("ab".repeat(32)),
                 member_count: 120,
             },
             base: Base {
@@ -296,7 +341,7 @@ pub(crate) mod tests {
                 ("dan@x", Resolution::Unknown),
             ]
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
+            .map(|(k, v)| (IdpKey::from(k), v))
             .collect(),
             changes: MemberChanges {
                 add: ids(&["u1"]),
@@ -331,7 +376,8 @@ pub(crate) mod tests {
                 kind: crate::model::TargetKind::Genesys,
                 api_base: "https://api.mypurecloud.com".into(),
             },
-            "cd".repeat(32),
+            None,
+            Sha256Hex("cd".repeat(32)),
             "2026-11-29T03:00:00Z".parse().unwrap(),
             vec![group],
             &labels,

@@ -5,20 +5,23 @@
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 //! - [`escape`]: strings from outside, escaped for the terminal, markdown, HTML and JSON
 
+pub mod basis;
 pub mod check;
 pub mod escape;
 pub mod file;
 pub mod planner;
 pub mod render;
 pub mod report;
+pub mod settle;
 
+use crate::model::IdpKey;
+use crate::model::Sha256Hex;
+use crate::model::{Base, Intent, Precondition};
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::Intent;
-pub use crate::model::{Base, Precondition};
 use crate::model::{
     Cursor, GroupId, Mapping, MemberChanges, SourceKind, TargetKind, UserId, UserKey,
 };
@@ -46,8 +49,12 @@ pub struct Plan {
     pub created_at: Timestamp,
     /// Where it applies.
     pub target: TargetRef,
+    /// The source settings it was read with; apply refuses a plan whose settings the config
+    /// no longer has. Absent in plans of scimsync before 0.1 of this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceSettings>,
     /// sha256 of the config file it was made with.
-    pub config_sha256: String,
+    pub config_sha256: Sha256Hex,
     /// One entry per planned group, in config order.
     pub groups: Vec<GroupPlan>,
     /// A human label (userName or display name) for user ids the plan names. Display only.
@@ -57,7 +64,7 @@ pub struct Plan {
     pub summary: Summary,
     /// sha256 of the canonical serialization of every other field.
     #[serde(default)]
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 /// The target a plan applies to.
@@ -68,6 +75,19 @@ pub struct TargetRef {
     pub kind: TargetKind,
     /// The API base (Genesys) or SCIM base URL.
     pub api_base: String,
+}
+
+/// The source settings a plan was read with: what, besides the mappings, decides which
+/// Genesys user an IdP key is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// `source.kind`.
+    pub kind: SourceKind,
+    /// `source.user_key`.
+    pub user_key: UserKey,
+    /// Where the source is: its base URL, or its file's path.
+    pub location: String,
 }
 
 /// One group's plan.
@@ -89,13 +109,13 @@ pub struct GroupPlan {
     pub source: SourceRef,
     /// The IdP's answer, in IdP keys, as a difference against the state's mirror at `base`:
     /// the desired set is [`Intent::desired`] of that mirror.
-    pub intent: Intent<String>,
+    pub intent: Intent<IdpKey>,
     /// How the IdP keys of the desired set and of `intent.revoked` resolved, for the keys
     /// whose resolution cannot be derived again ([`Resolution::is_kept`]); every other key is
     /// [`Resolution::derived`]. A re-plan reuses it; apply adds the users found by a lookup to
     /// the state's resolution cache.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub resolution: BTreeMap<String, Resolution>,
+    pub resolution: BTreeMap<IdpKey, Resolution>,
     /// What will be sent.
     pub changes: MemberChanges,
     /// Why each change is made.
@@ -157,10 +177,10 @@ impl Resolution {
     /// (`cached`), else, when IdP keys are Genesys ids, the key itself; else
     /// [`Unknown`](Self::Unknown) (the cache entry was dropped since: the user is pending,
     /// and the next plan looks it up again).
-    pub fn derived(key: &str, cached: Option<&UserId>, user_key: UserKey) -> Self {
+    pub fn derived(key: &IdpKey, cached: Option<UserId>, user_key: UserKey) -> Self {
         match cached {
-            Some(id) => Self::User(id.clone()),
-            None if user_key == UserKey::Id => Self::User(UserId::from(key)),
+            Some(id) => Self::User(id),
+            None if user_key == UserKey::Id => Self::User(UserId::from(key.as_str())),
             None => Self::Unknown,
         }
     }
@@ -265,7 +285,7 @@ impl ChangeReason {
 #[serde(deny_unknown_fields)]
 pub struct Pending {
     /// The IdP key.
-    pub key: String,
+    pub key: IdpKey,
     /// Why.
     pub reason: PendingReason,
 }
@@ -312,6 +332,8 @@ pub enum SkipReason {
     NotAUser,
     /// The IdP account is disabled or suspended, and not a member: nothing to do.
     DisabledInIdp,
+    /// A revoked key another desired key equals but for case: the same person, kept.
+    CaseTwin,
 }
 
 impl SkipReason {
@@ -322,6 +344,7 @@ impl SkipReason {
             Self::InvalidKey => "invalid-key",
             Self::NotAUser => "not-a-user",
             Self::DisabledInIdp => "disabled-in-idp",
+            Self::CaseTwin => "case-twin",
         }
     }
 }
@@ -336,6 +359,39 @@ pub struct Guard {
     pub limit: usize,
     /// True when `--allow-removals` set the limit.
     pub overridden: bool,
+}
+
+impl GroupPlan {
+    /// The IdP keys of the users this plan adds.
+    pub fn keys_of_adds(&self) -> impl Iterator<Item = &IdpKey> {
+        self.resolution
+            .iter()
+            .filter(|(_, r)| r.id().is_some_and(|id| self.changes.add.contains(id)))
+            .map(|(k, _)| k)
+    }
+
+    /// The users this plan's look-ups found, and every user its changes name: they join (or
+    /// refresh) the resolution cache once applied, with the plan's label, so that a later plan
+    /// names them without a request (ids as keys too), and a user who leaves every group keeps
+    /// their entry for the cache's retention from this change (`state::USER_RETENTION`).
+    pub fn found(&self) -> impl Iterator<Item = (&IdpKey, &UserId)> {
+        self.resolution.iter().filter_map(|(k, r)| match r {
+            Resolution::Found(id) => Some((k, id)),
+            Resolution::User(id)
+                if self.changes.add.contains(id) || self.changes.remove.contains(id) =>
+            {
+                Some((k, id))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Guard {
+    /// The `--allow-removals` the plan was made with, if any: a re-plan keeps it.
+    pub fn recorded_override(&self) -> Option<usize> {
+        self.overridden.then_some(self.limit)
+    }
 }
 
 /// Totals over a plan's groups.
@@ -369,43 +425,6 @@ impl Summary {
 }
 
 impl Plan {
-    /// A sealed plan of `groups` (labels from `labels`, kept only for ids the plan names).
-    pub fn new(
-        target: TargetRef,
-        config_sha256: String,
-        created_at: Timestamp,
-        groups: Vec<GroupPlan>,
-        labels: &BTreeMap<UserId, String>,
-    ) -> Self {
-        let named: BTreeSet<&UserId> = groups
-            .iter()
-            .flat_map(|g| {
-                g.changes
-                    .add
-                    .iter()
-                    .chain(&g.changes.remove)
-                    .chain(g.resolution.values().filter_map(Resolution::id))
-            })
-            .collect();
-        let labels = named
-            .into_iter()
-            .filter_map(|id| labels.get(id).map(|l| (id.clone(), l.clone())))
-            .collect();
-        let mut plan = Self {
-            format_version: FORMAT_VERSION,
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            created_at,
-            target,
-            config_sha256,
-            summary: Summary::of(&groups),
-            groups,
-            labels,
-            sha256: String::new(),
-        };
-        file::seal(&mut plan);
-        plan
-    }
-
     /// The label of `id`, or the id itself.
     pub fn label<'a>(&'a self, id: &'a UserId) -> &'a str {
         self.labels.get(id).map_or(id.as_str(), String::as_str)

@@ -1,6 +1,7 @@
 //! The report of an apply: what happened to each group, as text or JSON. Pure: a function
 //! of the report, so it is snapshot-tested like the plan renderers beside it.
 
+use crate::model::Sha256Hex;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -75,11 +76,28 @@ pub struct ApplySummary {
     pub failed: usize,
 }
 
+impl ApplySummary {
+    /// The counts of `reports`: a re-plan applied at once counts as applied, a superseded
+    /// group as stale.
+    pub fn of(reports: &[GroupReport]) -> Self {
+        let mut summary = Self::default();
+        for r in reports {
+            match r.outcome {
+                Outcome::Applied | Outcome::AppliedReplan => summary.applied += 1,
+                Outcome::Converged => summary.converged += 1,
+                Outcome::Stale | Outcome::Superseded => summary.stale += 1,
+                Outcome::Failed => summary.failed += 1,
+            }
+        }
+        summary
+    }
+}
+
 /// The whole run, for `--format json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {
     /// The applied plan's sha256.
-    pub plan_sha256: String,
+    pub plan_sha256: Sha256Hex,
     /// Per group.
     pub groups: Vec<GroupReport>,
     /// Totals.
@@ -97,7 +115,7 @@ pub struct ReplanRef {
     /// Its path.
     pub path: String,
     /// Its sha256 (to approve with `--expect-sha256`).
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 /// The human-readable report: a line per group, the diff of any re-plan, a summary. Names

@@ -4,7 +4,7 @@
 use crate::endpoint::EndpointError;
 use crate::http::auth::AuthError;
 use crate::http::retry::Failure;
-pub use crate::http::retry::RateLimitReason;
+use crate::http::retry::RateLimitReason;
 
 /// An error talking to a SCIM server.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,22 @@ pub enum ScimError {
         status: u16,
         /// The scimType, if any.
         scim_type: Option<String>,
+    },
+    /// The server accepted a PATCH (or redirected it) and a re-read shows it did not apply
+    /// all of it: a removal a group's membership rule undoes, a gateway that drops writes.
+    #[error(
+        "{context}: HTTP {status}, but a re-read shows the group without the change: {}; nothing else moved. The group's state stays where it was, so every later plan asks again; if a Genesys membership rule holds these members, change the rule or the users' profiles",
+        not_applied_list(.not_added, .not_removed)
+    )]
+    NotApplied {
+        /// What was being done.
+        context: String,
+        /// The answer's status (2xx or 3xx).
+        status: u16,
+        /// Users the chunk added that are not members.
+        not_added: Vec<crate::model::UserId>,
+        /// Users the chunk removed that are still members.
+        not_removed: Vec<crate::model::UserId>,
     },
     /// The server answered with an error status that retrying will not fix.
     #[error("{context}: HTTP {status}{}{}{}", scim_type_suffix(.scim_type.as_deref()), detail_suffix(.detail.as_deref()), hint(*.status, .scim_type.as_deref(), .context, .detail.as_deref()))]
@@ -66,6 +82,47 @@ pub enum ScimError {
         /// What was being done.
         context: String,
         /// The parser's complaint.
+        detail: String,
+    },
+    /// The server answered a redirect (3xx), which no client of scimsync follows.
+    #[error("{context}: {refusal}")]
+    Redirected {
+        /// What was being done.
+        context: String,
+        /// The status and the Location's origin ([`crate::http::redirect_refusal`]).
+        refusal: String,
+    },
+    /// A group read answered another group's body.
+    #[error(
+        "{context}: the server answered group {answered:?} when group {asked:?} was asked for; refusing to plan or write one group from another's answer: check target.api_base and what sits in front of Genesys Cloud"
+    )]
+    WrongGroup {
+        /// What was being done.
+        context: String,
+        /// The id asked for.
+        asked: String,
+        /// The id the answer carries.
+        answered: String,
+    },
+    /// An answer larger than [`crate::http::MAX_BODY_BYTES`].
+    #[error(
+        "{context}: the answer is larger than {} MiB (scimsync's cap on any answer); stopped reading it: check target.api_base and what sits in front of Genesys Cloud",
+        .cap / (1024 * 1024)
+    )]
+    TooLarge {
+        /// What was being done.
+        context: String,
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// A listing that does not end: a page repeated, or more pages than its own count.
+    #[error(
+        "{context}: {detail}; stopped listing (a listing that does not end is not believed): check target.api_base and what sits in front of Genesys Cloud"
+    )]
+    Paging {
+        /// What was being done.
+        context: String,
+        /// What was wrong.
         detail: String,
     },
     /// No group has this display name.
@@ -150,6 +207,25 @@ impl ScimError {
     pub fn scim_type(&self) -> Option<&str> {
         match self {
             Self::Stale { scim_type, .. } | Self::Status { scim_type, .. } => scim_type.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether Genesys refused a user of the request as such (400 `invalidValue`: a user that
+    /// does not exist or is inactive), so that the resolution cache must not vouch for the
+    /// users it was asked to add again.
+    pub fn refuses_a_user(&self) -> bool {
+        self.scim_type() == Some("invalidValue")
+    }
+
+    /// The users a [`ScimError::NotApplied`] names: those not added, then those not removed.
+    pub fn not_applied(&self) -> Option<(&[crate::model::UserId], &[crate::model::UserId])> {
+        match self {
+            Self::NotApplied {
+                not_added,
+                not_removed,
+                ..
+            } => Some((not_added, not_removed)),
             _ => None,
         }
     }
@@ -240,6 +316,28 @@ fn hint(status: u16, scim_type: Option<&str>, context: &str, detail: Option<&str
         (404, _) => " (no such resource: check target_id, or that the group was not deleted)",
         (413, _) => " (request too large; lower target.max_members_per_patch)",
         _ => "",
+    }
+}
+
+/// `not removed: u1, u2; not added: u3`.
+fn not_applied_list(
+    not_added: &[crate::model::UserId],
+    not_removed: &[crate::model::UserId],
+) -> String {
+    let list = |v: &[crate::model::UserId]| {
+        v.iter()
+            .map(crate::model::UserId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (not_added.is_empty(), not_removed.is_empty()) {
+        (true, _) => format!("not removed: {}", list(not_removed)),
+        (_, true) => format!("not added: {}", list(not_added)),
+        _ => format!(
+            "not removed: {}; not added: {}",
+            list(not_removed),
+            list(not_added)
+        ),
     }
 }
 

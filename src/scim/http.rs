@@ -12,6 +12,11 @@
 //! - **Pacing**: requests go out evenly at `requests_per_minute`; when the server's
 //!   `inin-ratelimit-count` / `-allowed` / `-reset` headers show its window nearly full, the
 //!   next requests wait for its reset (the limit Genesys enforces can be lower than 300).
+//! - **3xx** is never followed (no client of scimsync follows redirects): a GET's fails as
+//!   [`ScimError::Redirected`], naming the status and the `Location`'s origin; a PATCH's
+//!   goes back to the caller, which settles the write by a re-read.
+//! - Every answer is read capped at [`crate::http::MAX_BODY_BYTES`] ([`ScimError::TooLarge`]),
+//!   and all attempts of one request together within [`RetryPolicy::budget`].
 //! - Everything else is handed back to the caller as a [`Reply`] to interpret.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +53,7 @@ impl Default for HttpSettings {
             requests_per_minute: 300,
             concurrency: 4,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_mins(1),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -257,6 +262,7 @@ impl Http {
             .acquire()
             .await
             .expect("semaphore never closed");
+        crate::http::redact::remember(token.secret.expose_secret());
         let mut request = self
             .client
             .request(call.method.clone(), call.url.clone())
@@ -274,7 +280,11 @@ impl Http {
                 .body(body.clone());
         }
         let started = std::time::Instant::now();
-        let exchanged = exchange(request).await;
+        let exchanged = exchange(request, |cap| ScimError::TooLarge {
+            context: call.context.to_owned(),
+            cap,
+        })
+        .await;
         drop(permit);
         log_request(
             call,
@@ -304,6 +314,17 @@ impl Http {
             return Tried::Unauthorized(Err(AttemptError::Fatal(ScimError::Auth(
                 self.tokens.refused(call.context),
             ))));
+        }
+        if let Some(refusal) = crate::http::redirect_refusal(status, &headers, &call.url) {
+            // No redirect is followed. A PATCH's goes back to the caller, whose re-read
+            // settles what the write did; any other request fails here.
+            tracing::warn!("{}: {refusal}", call.context);
+            if call.method != Method::PATCH {
+                return Tried::Answered(Err(AttemptError::Fatal(ScimError::Redirected {
+                    context: call.context.to_owned(),
+                    refusal,
+                })));
+            }
         }
         if let Some(retry) = verdict(status, &headers, &body) {
             // A 5xx may have come after the change was made; a 429 was never processed.

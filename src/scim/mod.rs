@@ -8,16 +8,17 @@
 //! - [`directory`]: user lookups, cached per run
 //! - [`platform`]: the Platform API's bulk user reads (`GET /api/v2/users?id=…`,
 //!   `POST /api/v2/users/search`), 100 users a request, and its errors
-//! - [`http`]: pacing, concurrency bound, retries, 429 handling
-//! - [`error`]: the errors, [`ScimError`]
+//! - `http`: pacing, concurrency bound, retries, 429 handling
+//! - `error`: the errors, [`ScimError`]
 
 pub mod directory;
-pub mod error;
-pub mod http;
+mod error;
+mod http;
 mod patch;
 pub mod platform;
 pub mod wire;
 
+use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -27,10 +28,7 @@ pub use self::http::{Call, HttpSettings, Reply};
 pub use self::patch::{PatchError, PatchOutcome};
 use crate::endpoint::Endpoint;
 pub use crate::http::auth::{AuthError, Credentials, TokenSource};
-pub use crate::http::retry::RetryPolicy;
-pub use crate::model::Precondition;
 use crate::model::{ETag, GroupId, TargetUser, UserId};
-pub use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
 
 /// Where the SCIM resources live and how they are written to.
 #[derive(Debug, Clone)]
@@ -110,6 +108,44 @@ impl TargetSettings {
 /// risk of 429 ("a page size over 25 may exceed internal resource limits").
 pub const PAGE: u64 = 25;
 
+/// The most pages one filtered listing may take (a filter `eq` matches a handful of
+/// resources; 400 pages are 10,000 of them).
+pub const MAX_LIST_PAGES: u64 = 400;
+
+/// The longest one filtered listing may take, all its pages and retries included.
+pub const LISTING_DEADLINE: std::time::Duration = std::time::Duration::from_mins(5);
+
+/// A resource with a SCIM `id`: what tells one listed page from a repeat of another.
+trait Identified {
+    fn id(&self) -> &str;
+}
+
+impl Identified for wire::Group {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for wire::User {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A group answer must be the group asked for (ids compared without regard to ASCII case:
+/// Genesys ids are GUIDs, which some gateways upper-case).
+fn same_group(asked: &GroupId, answered: &GroupId, context: &str) -> Result<(), ScimError> {
+    if asked.as_str().eq_ignore_ascii_case(answered.as_str()) {
+        Ok(())
+    } else {
+        Err(ScimError::WrongGroup {
+            context: context.to_owned(),
+            asked: asked.as_str().to_owned(),
+            answered: answered.as_str().chars().take(80).collect(),
+        })
+    }
+}
+
 /// A group found by name (without its members).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSummary {
@@ -169,7 +205,9 @@ impl ScimClient {
             .append_pair("attributes", "id,displayName,members,meta");
         let reply = self.http.send(&Call::get(url, &context)).await?;
         let reply = check(reply, &context)?;
-        parse_group(&reply.body, etag_header(&reply), &context)
+        let group = parse_group(&reply.body, etag_header(&reply), &context)?;
+        same_group(id, &group.id, &context)?;
+        Ok(group)
     }
 
     /// Find a group by its exact display name (`excludedAttributes=members`, pages of 25).
@@ -272,27 +310,66 @@ impl ScimClient {
         Ok((users, page.total_results))
     }
 
-    /// All resources of `collection` matching `filter`, following pages of [`PAGE`].
-    async fn list<T: DeserializeOwned>(
+    /// All resources of `collection` matching `filter`, following pages of [`PAGE`], within
+    /// [`LISTING_DEADLINE`]. A listing is not believed blindly: a page that brings no resource
+    /// not seen before (a server that ignores `startIndex`), or more pages than
+    /// [`MAX_LIST_PAGES`] (a `totalResults` that lies), stops it with
+    /// [`ScimError::Paging`].
+    async fn list<T: DeserializeOwned + Identified>(
         &self,
         collection: &str,
         filter: &str,
         extra: &[(&str, &str)],
         context: &str,
     ) -> Result<Vec<T>, ScimError> {
-        let mut out = Vec::new();
-        let mut start = 1u64;
-        loop {
-            let page: wire::ListResponse<T> = self
-                .page(collection, Some(filter), start, extra, context)
-                .await?;
-            let got = page.resources.len() as u64;
-            out.extend(page.resources);
-            start += got;
-            if got == 0 || start > page.total_results {
-                return Ok(out);
+        let listing = async {
+            let mut out: Vec<T> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut start = 1u64;
+            for pages in 1.. {
+                let page: wire::ListResponse<T> = self
+                    .page(collection, Some(filter), start, extra, context)
+                    .await?;
+                let got = page.resources.len() as u64;
+                let before = seen.len();
+                seen.extend(page.resources.iter().map(|r| r.id().to_owned()));
+                if got > 0 && seen.len() == before {
+                    return Err(ScimError::Paging {
+                        context: context.to_owned(),
+                        detail: format!(
+                            "the page from startIndex {start} repeats resources already listed (totalResults {})",
+                            page.total_results
+                        ),
+                    });
+                }
+                if pages >= MAX_LIST_PAGES && got > 0 && start + got <= page.total_results {
+                    return Err(ScimError::Paging {
+                        context: context.to_owned(),
+                        detail: format!(
+                            "{pages} pages and still not at totalResults {}",
+                            page.total_results
+                        ),
+                    });
+                }
+                out.extend(page.resources);
+                start += got;
+                if got == 0 || start > page.total_results {
+                    break;
+                }
             }
-        }
+            Ok(out)
+        };
+        tokio::time::timeout(LISTING_DEADLINE, listing)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ScimError::Paging {
+                    context: context.to_owned(),
+                    detail: format!(
+                        "the listing did not end within {} s",
+                        LISTING_DEADLINE.as_secs()
+                    ),
+                })
+            })
     }
 
     /// One page of `collection` from `start` (1-based), matching `filter` if any.
@@ -391,17 +468,21 @@ fn check(reply: Reply, context: &str) -> Result<Reply, ScimError> {
     }
     let body: wire::ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
     let status = reply.status.as_u16();
-    let detail = body.detail.or_else(|| {
-        // Platform errors (not SCIM-shaped) carry `message`.
-        serde_json::from_slice::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-    });
+    // The server's text is shown only redacted: it may echo the request's Authorization.
+    let detail = body
+        .detail
+        .or_else(|| {
+            // Platform errors (not SCIM-shaped) carry `message`.
+            serde_json::from_slice::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        })
+        .map(|d| crate::http::redact::redact(&d));
     if is_stale(reply.status, body.scim_type.as_deref(), detail.as_deref()) {
         return Err(ScimError::Stale {
             context: context.to_owned(),
             status,
-            scim_type: body.scim_type,
+            scim_type: body.scim_type.map(|t| crate::http::redact::redact(&t)),
         });
     }
     let correlation_id = reply.header("inin-correlation-id").map(str::to_owned);
@@ -411,7 +492,7 @@ fn check(reply: Reply, context: &str) -> Result<Reply, ScimError> {
     Err(ScimError::Status {
         context: context.to_owned(),
         status,
-        scim_type: body.scim_type,
+        scim_type: body.scim_type.map(|t| crate::http::redact::redact(&t)),
         detail,
         correlation_id,
     })
@@ -496,7 +577,8 @@ fn group_state(group: wire::GroupRead, etag: Option<ETag>) -> GroupSnapshot {
 fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8], context: &str) -> Result<T, ScimError> {
     serde_json::from_slice(body).map_err(|e| ScimError::Decode {
         context: context.to_owned(),
-        detail: e.to_string(),
+        // serde quotes the values it refused: redacted like any text from a server.
+        detail: crate::http::redact::redact(&e.to_string()),
     })
 }
 

@@ -7,12 +7,21 @@
 //!   chunks sent so far, the chunk landed and the next one goes on with the re-read ETag;
 //!   anything else means someone else moved the group: stale;
 //! - chunks hold at most `max_members_per_patch` values and `max_patch_bytes` bytes, and each
-//!   next chunk uses the ETag that the previous answer returned.
+//!   next chunk uses the ETag that the previous answer returned;
+//! - a 2xx is believed only when it shows the write ([`proves`]): a version other than the
+//!   `If-Match` sent and, where the answer holds members, the chunk's adds present and its
+//!   removals gone. Anything else (a 200 with the group unchanged, an HTML page, a 3xx, a 204
+//!   without an ETag) is settled by one re-read: applied, partly applied (what landed counts,
+//!   the rest is [`ScimError::NotApplied`], named user by user), or moved by someone else
+//!   (stale). A server that accepts a removal and keeps the member (a Genesys group's
+//!   membership rule) is thus reported, and the group's state does not move past it.
 
+use crate::model::RemoveStyle;
+use crate::model::Sha256Hex;
 use bytes::Bytes;
 
-use super::wire::{MemberRef, PatchOperation, PatchRequest};
-use super::{RemoveStyle, ScimClient, ScimError, check, etag_of, filter_eq};
+use super::wire::{GroupRead, MemberRef, PatchOperation, PatchRequest};
+use super::{ScimClient, ScimError, check, etag_of, filter_eq};
 use crate::model::{ETag, GroupId, MemberChanges, MemberSet, Precondition, members_sha256};
 
 /// A group's changes, all applied.
@@ -38,10 +47,33 @@ pub struct PatchError {
 }
 
 impl PatchError {
-    /// True when the group moved under the plan.
+    /// True when the group moved under the plan, or Genesys accepted part of it without
+    /// applying it: either way the group is re-planned, never written blind.
     pub fn is_stale(&self) -> bool {
-        self.error.is_stale()
+        self.error.is_stale() || matches!(self.error, ScimError::NotApplied { .. })
     }
+}
+
+/// Whether a 2xx answer to a PATCH sent under `sent` shows that `chunk` was applied: its
+/// version moved from `sent` (an answer without a version shows nothing), and where it
+/// holds members, the chunk's adds are there and its removals gone.
+pub fn proves(reply: &super::Reply, sent: Option<&ETag>, chunk: &MemberChanges) -> Option<ETag> {
+    let version = etag_of(reply)?;
+    if sent == Some(&version) {
+        return None;
+    }
+    if !reply.body.is_empty() {
+        let group: GroupRead = serde_json::from_slice(&reply.body).ok()?;
+        if let Some(members) = group.members {
+            let has = |u: &str| members.iter().any(|m| m.value == u);
+            let shown = chunk.add.iter().all(|u| has(u.as_str()))
+                && chunk.remove.iter().all(|u| !has(u.as_str()));
+            if !shown {
+                return None;
+            }
+        }
+    }
+    Some(version)
 }
 
 /// Split `changes` into chunks of at most `max_values` values and about `max_bytes` bytes.
@@ -191,20 +223,27 @@ impl ScimClient {
                     self.settle(id, pre, &applied, &with_chunk, error, &context)
                         .await
                 }
+                Ok(reply) if reply.status.is_redirection() => {
+                    // A redirect is not an answer to this write (none is followed): what it
+                    // did is settled by a re-read.
+                    let status = reply.status.as_u16();
+                    self.confirmed(id, pre, &applied, chunk, status, &context)
+                        .await
+                }
                 Ok(reply) => match check(reply, &context) {
                     Ok(reply) => {
                         outcome.patches += 1;
-                        match etag_of(&reply) {
-                            Some(e) => Step::Next(Some(e)),
-                            // No ETag in the answer (a 204 may carry none, RFC 7644 §3.5.2) but
-                            // the group had one: learn the new one from a re-read that shows
-                            // exactly our change. Never fall back to writes without If-Match
-                            // for the rest of the group, even where the target allows
-                            // ETag-less groups: this group has versions (rules 1 and 5).
-                            None if etag.is_some() && n + 1 < total => {
-                                self.verified(id, pre, &with_chunk, &context).await
-                            }
-                            None => Step::Next(None),
+                        if let Some(e) = proves(&reply, etag.as_ref(), chunk) {
+                            Step::Next(Some(e))
+                        } else {
+                            // The answer does not show the write (no version, the same
+                            // version, members without the change, not JSON): one re-read
+                            // settles it. Never fall back to writes without If-Match for the
+                            // rest of the group, even where the target allows ETag-less
+                            // groups: this group has versions (rules 1 and 5).
+                            let status = reply.status.as_u16();
+                            self.confirmed(id, pre, &applied, chunk, status, &context)
+                                .await
                         }
                     }
                     Err(error) => Step::Failed(error),
@@ -223,6 +262,10 @@ impl ScimClient {
                     etag = e;
                 }
                 Step::Failed(error) => return Err(fail(&applied, error)),
+                Step::Partly { landed, error } => {
+                    applied.extend(&landed);
+                    return Err(fail(&applied, error));
+                }
             }
             outcome.etag = etag.clone();
             applied = with_chunk;
@@ -241,7 +284,7 @@ impl ScimClient {
         error: ScimError,
         context: &str,
     ) -> Step {
-        let base = pre.members_sha256.as_str();
+        let base = &pre.members_sha256;
         let Ok(group) = self.get_group(id).await else {
             return Step::Failed(error);
         };
@@ -262,6 +305,52 @@ impl ScimClient {
         })
     }
 
+    /// After a 2xx (or 3xx) that did not show the write: re-read the group. All of `chunk`
+    /// on top of `before` → applied, go on with the re-read ETag; some of it, and nothing
+    /// else moved → what landed counts and the rest is [`ScimError::NotApplied`]; anything
+    /// else → stale.
+    async fn confirmed(
+        &self,
+        id: &GroupId,
+        pre: &Precondition,
+        before: &MemberChanges,
+        chunk: &MemberChanges,
+        status: u16,
+        context: &str,
+    ) -> Step {
+        let base = &pre.members_sha256;
+        let group = match self.get_group(id).await {
+            Ok(g) => g,
+            Err(e) => return Step::Failed(e),
+        };
+        let landed = MemberChanges {
+            add: chunk.add.intersection(&group.members).cloned().collect(),
+            remove: chunk.remove.difference(&group.members).cloned().collect(),
+        };
+        let mut with_landed = before.clone();
+        with_landed.extend(&landed);
+        if !holds(&group.members, &with_landed, base) {
+            return Step::Failed(ScimError::Stale {
+                context: context.to_owned(),
+                status: 412,
+                scim_type: None,
+            });
+        }
+        if landed.len() == chunk.len() {
+            tracing::debug!("{context}: HTTP {status} did not show the write; a re-read does");
+            return Step::Next(group.etag);
+        }
+        Step::Partly {
+            error: ScimError::NotApplied {
+                context: context.to_owned(),
+                status,
+                not_added: chunk.add.difference(&landed.add).cloned().collect(),
+                not_removed: chunk.remove.difference(&landed.remove).cloned().collect(),
+            },
+            landed,
+        }
+    }
+
     /// Re-read the group: it must be exactly the base with `changes` applied (else stale);
     /// go on with the ETag read.
     async fn verified(
@@ -271,7 +360,7 @@ impl ScimClient {
         changes: &MemberChanges,
         context: &str,
     ) -> Step {
-        let base = pre.members_sha256.as_str();
+        let base = &pre.members_sha256;
         let group = match self.get_group(id).await {
             Ok(g) => g,
             Err(e) => return Step::Failed(e),
@@ -288,10 +377,10 @@ impl ScimClient {
 }
 
 /// True when `members` is exactly the base (known by its digest) with `changes` applied.
-fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &str) -> bool {
+fn holds(members: &MemberSet, changes: &MemberChanges, base_sha256: &Sha256Hex) -> bool {
     changes.add.iter().all(|u| members.contains(u))
         && changes.remove.iter().all(|u| !members.contains(u))
-        && members_sha256(&changes.undone_from(members)) == base_sha256
+        && members_sha256(&changes.undone_from(members)) == *base_sha256
 }
 
 /// What happened to one chunk.
@@ -302,6 +391,13 @@ enum Step {
     Recovered(Option<ETag>),
     /// It did not land, or the group moved.
     Failed(ScimError),
+    /// Genesys accepted it, and a re-read shows only `landed` of it applied.
+    Partly {
+        /// What of the chunk landed.
+        landed: MemberChanges,
+        /// [`ScimError::NotApplied`], naming the rest.
+        error: ScimError,
+    },
 }
 
 #[cfg(test)]

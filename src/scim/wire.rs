@@ -23,10 +23,12 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// The media type SCIM servers produce and consume.
 pub const SCIM_JSON: &str = "application/scim+json";
 
-/// A SCIM Group (`ScimV2Group`).
+/// A SCIM Group (`ScimV2Group`). `M` is how its members are held: a list of
+/// [`MemberRef`]s by default; the emulator writes them from its store through a sequence
+/// of its own (of `MemberRef`s too), so that what it sends has exactly these keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Group {
+pub struct Group<M = Vec<MemberRef>> {
     /// Schema URNs.
     #[serde(default)]
     pub schemas: Vec<String>,
@@ -41,7 +43,7 @@ pub struct Group {
     /// The members; `None` when the key is absent, which is how a group without members
     /// (or a response with `excludedAttributes=members`) looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub members: Option<Vec<MemberRef>>,
+    pub members: Option<M>,
     /// Resource metadata, holding the version (= ETag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
@@ -78,17 +80,19 @@ pub struct MemberRead<'a> {
     pub kind: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// A member of a group (`ScimV2MemberReference`).
+/// A member of a group (`ScimV2MemberReference`). `V` is how its id and type are held, `R`
+/// its URI: owned strings by default; the emulator borrows them and writes the URI as it
+/// serialises, without a string per member.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemberRef {
+pub struct MemberRef<V = String, R = String> {
     /// The member's id: a user id (or, in Genesys, possibly a group id).
-    pub value: String,
+    pub value: V,
     /// The member's URI (read-only; built by the server).
     #[serde(rename = "$ref", default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
+    pub reference: Option<R>,
     /// `User` or `Group` (read-only).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<V>,
     /// A display name (some servers send one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,

@@ -5,6 +5,7 @@
 //! In full mode no `since` is sent: the additions are then the whole membership, and a
 //! removal in such an answer is a contradiction.
 
+use crate::model::IdpKey;
 use std::collections::BTreeSet;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -104,12 +105,12 @@ impl DeltaHttp {
                 count,
             });
         }
-        let add: BTreeSet<String> = parsed.additions.into_iter().collect();
-        let remove: BTreeSet<String> = parsed.removals.into_iter().collect();
+        let add: BTreeSet<IdpKey> = parsed.additions.into_iter().map(IdpKey).collect();
+        let remove: BTreeSet<IdpKey> = parsed.removals.into_iter().map(IdpKey).collect();
         if let Some(user) = add.intersection(&remove).next() {
             return Err(SourceError::Contradiction {
                 group: group.to_owned(),
-                user: user.clone(),
+                user: user.to_string(),
             });
         }
         let answer = match mode {

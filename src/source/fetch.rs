@@ -2,9 +2,12 @@
 //! Okta's X-Rate-Limit-Reset), 5xx and resets back off, 410 is an expired cursor, other errors
 //! fail the group's read.
 //!
-//! Answers are read as a stream with a byte cap ([`MAX_ANSWER_BYTES`]): a runaway answer fails
-//! as soon as it passes the cap (at once when its `Content-Length` says so), and memory stays
-//! bounded. The whole read of a group is bounded in time by [`with_deadline`].
+//! Answers are read as a stream with a byte cap ([`MAX_ANSWER_BYTES`], the one limit of
+//! both sides): a runaway answer fails as soon as it passes the cap (at once when its
+//! `Content-Length` says so), and memory stays bounded. The whole read of a group is bounded
+//! in time by [`with_deadline`]. A redirect is never followed (it is refused, naming its
+//! origin); a server's text is shown only through [`crate::http::redact`]; a paging loop
+//! stops on a link it already followed ([`Pages`]).
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
@@ -13,12 +16,12 @@ use url::Url;
 use std::time::Duration;
 
 use super::SourceError;
-use crate::http::retry::{AttemptError, Failure, RetryPolicy, describe, verdict, with_retries};
+use crate::http::redact;
+use crate::http::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
 
-/// The most bytes one IdP answer (one page) may have. A Graph delta page naming 100,000
-/// members is about 10 MB, an Okta page of 200 full user profiles well under 1 MB: 64 MiB is
-/// far beyond any real page and still bounds memory.
-pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+/// The most bytes one IdP answer (one page) may have: [`crate::http::MAX_BODY_BYTES`], the
+/// one cap of every answer scimsync reads.
+pub const MAX_ANSWER_BYTES: u64 = crate::http::MAX_BODY_BYTES;
 
 /// Run `read`, the whole read of IdP group `group`, within `deadline`: a hung IdP fails the
 /// group in bounded time instead of 60 s per attempt times every retry.
@@ -97,10 +100,29 @@ async fn send(
             None => client.get(url.clone()),
         };
         let request = match auth {
-            Auth::Bearer(t) => request.bearer_auth(t),
-            Auth::Ssws(t) => request.header(reqwest::header::AUTHORIZATION, format!("SSWS {t}")),
+            Auth::Bearer(t) => {
+                redact::remember(t);
+                request.bearer_auth(t)
+            }
+            Auth::Ssws(t) => {
+                redact::remember(t);
+                request.header(reqwest::header::AUTHORIZATION, format!("SSWS {t}"))
+            }
         };
-        let (status, headers, body) = capped_exchange(request, group, &shown).await?;
+        let (status, headers, body) = exchange(request, |cap| SourceError::AnswerTooLarge {
+            group: group.to_owned(),
+            url: shown.clone(),
+            cap,
+        })
+        .await?;
+        if let Some(refusal) = crate::http::redirect_refusal(status, &headers, url) {
+            return Err(AttemptError::Fatal(SourceError::Status {
+                group: group.to_owned(),
+                url: shown.clone(),
+                status: status.as_u16(),
+                detail: format!(": {refusal}"),
+            }));
+        }
         if let Some(retry) = verdict(status, &headers, &body) {
             return Err(retry);
         }
@@ -116,7 +138,7 @@ async fn send(
             }));
         }
         if !status.is_success() {
-            let detail: String = text.chars().take(200).collect();
+            let detail: String = redact::redact(&text.chars().take(200).collect::<String>());
             return Err(AttemptError::Fatal(SourceError::Status {
                 group: group.to_owned(),
                 url: shown.clone(),
@@ -145,46 +167,6 @@ async fn send(
     })
 }
 
-/// Send `request` and read its answer as a stream, failing (not retrying) once it passes
-/// [`MAX_ANSWER_BYTES`]: the body is never held whole before its size is known.
-async fn capped_exchange(
-    request: reqwest::RequestBuilder,
-    group: &str,
-    shown: &str,
-) -> Result<(reqwest::StatusCode, HeaderMap, Bytes), AttemptError<SourceError>> {
-    let too_large = || {
-        AttemptError::Fatal(SourceError::AnswerTooLarge {
-            group: group.to_owned(),
-            url: shown.to_owned(),
-            cap: MAX_ANSWER_BYTES,
-        })
-    };
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| AttemptError::Transient(describe(&e)))?;
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES)
-    {
-        return Err(too_large());
-    }
-    let status = response.status();
-    let headers = response.headers().clone();
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| AttemptError::Transient(describe(&e)))?
-    {
-        if (body.len() + chunk.len()) as u64 > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((status, headers, body.freeze()))
-}
-
 /// A next-page URL must stay on the IdP's origin: a token is never sent anywhere else.
 pub fn same_origin(next: &Url, base: &Url, group: &str) -> Result<(), SourceError> {
     if next.origin() == base.origin() {
@@ -196,6 +178,32 @@ pub fn same_origin(next: &Url, base: &Url, group: &str) -> Result<(), SourceErro
             detail: format!(
                 "a next-page link points to another origin ({}); refusing to send the token there",
                 next.origin().ascii_serialization()
+            ),
+        })
+    }
+}
+
+/// The links a paging loop has followed: a next link it already followed (a self-pointing
+/// `next`, a cycle) stops the read instead of asking again until the deadline.
+#[derive(Debug, Default)]
+pub struct Pages {
+    followed: std::collections::HashSet<String>,
+}
+
+impl Pages {
+    /// Note `next` as followed; an error naming the link's kind (`what`) when it was before.
+    pub fn follow(&mut self, next: &Url, what: &str, group: &str) -> Result<(), SourceError> {
+        if self.followed.insert(next.as_str().to_owned()) {
+            return Ok(());
+        }
+        let mut shown = next.clone();
+        shown.set_query(None);
+        Err(SourceError::Unreadable {
+            group: group.to_owned(),
+            url: shown.to_string(),
+            detail: format!(
+                "the {what} points to a page already read (after {} pages); a listing that does not end is not believed",
+                self.followed.len()
             ),
         })
     }

@@ -9,6 +9,7 @@
 //! In `full` mode a group's list is its desired membership; in `delta` mode it is read as
 //! additions only (nothing is ever removed). It has no cursor.
 
+use crate::model::IdpKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -33,7 +34,7 @@ struct FileGroup {
 #[derive(Debug)]
 pub struct FileSource {
     path: String,
-    groups: BTreeMap<String, BTreeSet<String>>,
+    groups: BTreeMap<String, BTreeSet<IdpKey>>,
 }
 
 impl FileSource {
@@ -67,7 +68,7 @@ impl FileSource {
                     count: group.members.len(),
                 });
             }
-            groups.insert(name, group.members.into_iter().collect());
+            groups.insert(name, group.members.into_iter().map(IdpKey).collect());
         }
         Ok(Self {
             path: path.to_owned(),

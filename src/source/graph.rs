@@ -39,6 +39,7 @@
 //! fails the group's read with the way out. A 429 waits its `Retry-After`
 //! (<https://learn.microsoft.com/en-us/graph/throttling>).
 
+use crate::model::IdpKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::header::HeaderMap;
@@ -248,11 +249,12 @@ impl Graph {
             .into_inner()
     }
 
-    fn unreadable(&self, group: &str, detail: String) -> SourceError {
+    fn unreadable(&self, group: &str, detail: &str) -> SourceError {
         SourceError::Unreadable {
             group: group.to_owned(),
             url: self.base.to_string(),
-            detail,
+            // Often a parser's complaint, which quotes the server's text.
+            detail: crate::http::redact::redact(detail),
         }
     }
 
@@ -269,7 +271,7 @@ impl Graph {
         };
         let mut url = if let Some(link) = since {
             let url = Url::parse(link.as_str()).map_err(|e| {
-                self.unreadable(group, format!("the stored delta link is not a URL ({e})"))
+                self.unreadable(group, &format!("the stored delta link is not a URL ({e})"))
             })?;
             fetch::same_origin(&url, self.base.url(), group)?;
             url
@@ -282,14 +284,16 @@ impl Graph {
         };
         let (mut add, mut remove) = (BTreeSet::new(), BTreeSet::new());
         let mut not_users = BTreeMap::<String, BTreeSet<String>>::new();
+        let mut pages = fetch::Pages::default();
         loop {
+            pages.follow(&url, "@odata.nextLink", group)?;
             let request = Request::Get {
                 url: &url,
                 cursor: since.map(Cursor::as_str),
             };
             let (_, body) = self.send(&request, group).await?;
-            let page: Page =
-                serde_json::from_slice(&body).map_err(|e| self.unreadable(group, e.to_string()))?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| self.unreadable(group, &e.to_string()))?;
             // Group ids are GUIDs: Graph may spell them in another case than the config.
             for g in page
                 .value
@@ -302,14 +306,14 @@ impl Graph {
                         not_users.entry(kind).or_default().insert(m.id);
                         continue;
                     }
-                    add.remove(&m.id);
-                    remove.remove(&m.id);
+                    add.remove(m.id.as_str());
+                    remove.remove(m.id.as_str());
                     match (m.removed.is_some(), since.is_some()) {
                         (false, _) => {
-                            add.insert(m.id);
+                            add.insert(IdpKey(m.id));
                         }
                         (true, true) => {
-                            remove.insert(m.id);
+                            remove.insert(IdpKey(m.id));
                         }
                         // A first or full read: removed means not a member, nothing more.
                         (true, false) => {}
@@ -325,7 +329,7 @@ impl Graph {
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
                     let next = Url::parse(&next).map_err(|e| {
-                        self.unreadable(group, format!("@odata.nextLink is not a URL ({e})"))
+                        self.unreadable(group, &format!("@odata.nextLink is not a URL ({e})"))
                     })?;
                     fetch::same_origin(&next, self.base.url(), group)?;
                     url = next;
@@ -353,7 +357,7 @@ impl Graph {
                 (None, None) => {
                     return Err(self.unreadable(
                         group,
-                        "a page with neither @odata.nextLink nor @odata.deltaLink".into(),
+                        "a page with neither @odata.nextLink nor @odata.deltaLink",
                     ));
                 }
             }
@@ -365,16 +369,18 @@ impl Graph {
     /// ids that are not users are left out.
     pub async fn describe_users(
         &self,
-        keys: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, IdpUser>, SourceError> {
+        keys: &BTreeSet<IdpKey>,
+    ) -> Result<BTreeMap<IdpKey, IdpUser>, SourceError> {
         const WHAT: &str = "(user lookup)";
         // Answers name ids as Graph spells them; the map is keyed by the keys asked for.
-        let asked: BTreeMap<String, &String> =
-            keys.iter().map(|k| (k.to_ascii_lowercase(), k)).collect();
+        let asked: BTreeMap<String, &IdpKey> = keys
+            .iter()
+            .map(|k| (k.as_str().to_ascii_lowercase(), k))
+            .collect();
         let mut url = self.base.join(&["directoryObjects", "getByIds"]);
         url.query_pairs_mut()
             .append_pair("$select", "id,userPrincipalName,displayName,accountEnabled");
-        let ids: Vec<&String> = keys.iter().collect();
+        let ids: Vec<&str> = keys.iter().map(IdpKey::as_str).collect();
         let mut described = BTreeMap::new();
         for batch in ids.chunks(GET_BY_IDS_BATCH) {
             let body = serde_json::json!({"ids": batch, "types": ["user"]});
@@ -388,7 +394,7 @@ impl Graph {
                 )
                 .await?;
             let objects: Objects = serde_json::from_slice(&answer)
-                .map_err(|e| self.unreadable(WHAT, format!("getByIds: {e}")))?;
+                .map_err(|e| self.unreadable(WHAT, &format!("getByIds: {e}")))?;
             for o in objects.value {
                 if o.kind.as_deref().is_some_and(|k| k != USER_TYPE) {
                     continue;

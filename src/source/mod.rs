@@ -1,4 +1,4 @@
-//! Identity-provider readers behind one trait: each answers, for one IdP group, either the
+//! Identity-provider readers, a closed enum ([`Source`]) dispatched by `match`: each answers, for one IdP group, either the
 //! changes since a cursor (a delta) or the whole membership (a full state).
 //!
 //! A source never turns a failure into an empty answer: an error status, unreadable JSON,
@@ -17,6 +17,7 @@ pub mod file;
 pub mod graph;
 pub mod okta;
 
+use crate::model::{Answer, IdpKey};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Cursor, Mode, SourceKind};
@@ -25,23 +26,6 @@ use crate::model::{Cursor, Mode, SourceKind};
 /// individually added members per group; an answer a hundred times larger is a broken or
 /// misdirected IdP, and planning it would cost a lookup per user.
 pub const MAX_USERS_PER_ANSWER: usize = 100_000;
-
-/// What the IdP said of one group, in its own user keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Changes since the cursor (or, on a first read, every member as an addition).
-    Delta {
-        /// Users added.
-        add: BTreeSet<String>,
-        /// Users removed.
-        remove: BTreeSet<String>,
-    },
-    /// The whole desired membership.
-    Full {
-        /// Every member.
-        members: BTreeSet<String>,
-    },
-}
 
 /// One group's read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,8 +252,8 @@ impl Source {
     /// user, its own target key, with no label — and a million keys cost no copy.
     pub async fn describe_users(
         &self,
-        keys: &BTreeSet<String>,
-    ) -> Result<Option<BTreeMap<String, IdpUser>>, SourceError> {
+        keys: &BTreeSet<IdpKey>,
+    ) -> Result<Option<BTreeMap<IdpKey, IdpUser>>, SourceError> {
         match (&self.reader, self.deadline) {
             (Reader::Graph(g), Some(deadline)) => {
                 fetch::with_deadline(deadline, "(user lookup)", g.describe_users(keys))
@@ -297,7 +281,7 @@ mod tests {
         let okta = okta::Okta::new(
             base.clone(),
             "s3cr3t-okta".into(),
-            okta::OktaUserAttribute::Email,
+            crate::model::OktaUserAttribute::Email,
             retry.clone(),
         )
         .unwrap();

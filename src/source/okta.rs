@@ -20,6 +20,7 @@
 //! `Retry-After` (<https://developer.okta.com/docs/reference/rl-best-practices/>):
 //! [`crate::http::retry::retry_after`] waits until the reset, within the retry policy's cap.
 
+use crate::model::IdpKey;
 use std::collections::BTreeSet;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -30,7 +31,7 @@ use super::fetch::{self, Auth};
 use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::retry::RetryPolicy;
-pub use crate::model::OktaUserAttribute;
+use crate::model::OktaUserAttribute;
 
 /// An Okta group reader.
 #[derive(Debug)]
@@ -120,7 +121,9 @@ impl Okta {
         url.query_pairs_mut().append_pair("limit", "200");
         let mut members = BTreeSet::new();
         let mut left_out = std::collections::BTreeMap::<String, usize>::new();
+        let mut pages = fetch::Pages::default();
         loop {
+            pages.follow(&url, "Link rel=\"next\"", group)?;
             let (headers, body) = fetch::get(
                 &self.client,
                 &url,
@@ -153,7 +156,7 @@ impl Okta {
                 };
                 match key.filter(|k| !k.trim().is_empty()) {
                     Some(key) => {
-                        members.insert(key);
+                        members.insert(IdpKey(key));
                     }
                     None => {
                         return Err(SourceError::Unreadable {

@@ -18,6 +18,9 @@
 //! carries everything noted so far, conditional on the version last read or written
 //! (compare-and-swap on object storage).
 
+use crate::model::IdpKey;
+use crate::model::Moved;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,7 +42,7 @@ pub struct Advance<'p> {
     /// The IdP's membership as of that cursor, as a difference against the group's mirror
     /// (the one the plan was made from: apply refuses a group whose state moved). The new
     /// mirror is [`Intent::advance`] of it.
-    pub intent: &'p Intent<String>,
+    pub intent: &'p Intent<IdpKey>,
     /// The group's ETag after the apply, if known.
     pub etag: Option<&'p ETag>,
 }
@@ -66,7 +69,7 @@ pub struct Ledger<'a> {
     lost: Mutex<BTreeSet<String>>,
     version: tokio::sync::Mutex<Option<Version>>,
     store: &'a Store,
-    plan_sha256: &'a str,
+    plan_sha256: &'a Sha256Hex,
     labels: &'a BTreeMap<UserId, String>,
     /// Where `applied_at` and `confirmed_at` come from.
     clock: fn() -> Timestamp,
@@ -78,7 +81,7 @@ impl<'a> Ledger<'a> {
         state: State,
         version: Option<Version>,
         store: &'a Store,
-        plan_sha256: &'a str,
+        plan_sha256: &'a Sha256Hex,
         labels: &'a BTreeMap<UserId, String>,
     ) -> Self {
         let mut state = state;
@@ -122,12 +125,12 @@ impl<'a> Ledger<'a> {
         self.lock()
             .groups
             .get(group)
-            .and_then(|r| r.plan_sha256.as_deref())
+            .and_then(|r| r.plan_sha256.as_ref())
             == Some(self.plan_sha256)
     }
 
     /// Why a plan of `group` made at `base` no longer fits the state, if so.
-    pub fn moved(&self, group: &str, base: &Base) -> Option<String> {
+    pub fn moved(&self, group: &str, base: &Base) -> Option<Moved> {
         self.lock().moved_since(group, base)
     }
 
@@ -136,7 +139,7 @@ impl<'a> Ledger<'a> {
     pub fn note<'k>(
         &self,
         to: Advance<'_>,
-        found: impl IntoIterator<Item = (&'k str, &'k UserId)>,
+        found: impl IntoIterator<Item = (&'k IdpKey, &'k UserId)>,
     ) {
         let now = (self.clock)();
         let mut state = self.lock();
@@ -145,9 +148,9 @@ impl<'a> Ledger<'a> {
                 .labels
                 .get(id)
                 .cloned()
-                .unwrap_or_else(|| key.to_owned());
+                .unwrap_or_else(|| key.to_string());
             state.users.insert(
-                key.to_owned(),
+                key.clone(),
                 CachedUser {
                     id: id.clone(),
                     label,
@@ -170,7 +173,7 @@ impl<'a> Ledger<'a> {
             record.etag = Some(etag.clone());
         }
         record.applied_at = Some(now);
-        record.plan_sha256 = Some(self.plan_sha256.to_owned());
+        record.plan_sha256 = Some(self.plan_sha256.clone());
         self.dirty.store(true, Ordering::Release);
     }
 
@@ -179,7 +182,7 @@ impl<'a> Ledger<'a> {
     /// them up again instead of trusting the cache. Saved at once.
     pub async fn forget<'k>(
         &self,
-        keys: impl IntoIterator<Item = &'k str>,
+        keys: impl IntoIterator<Item = &'k IdpKey>,
     ) -> Result<(), StateError> {
         {
             let mut state = self.lock();
@@ -335,9 +338,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::File(dir.path().join("s.json"));
         let labels = BTreeMap::new();
-        let ledger = Ledger::new(State::default(), None, &store, "plan-sha", &labels)
+        let sha = Sha256Hex::from("plan-sha");
+        let ledger = Ledger::new(State::default(), None, &store, &sha, &labels)
             .with_clock(|| "2026-11-29T03:00:00Z".parse().unwrap());
-        let intent = Intent::new(&["alice".to_owned()].into(), None);
+        let intent = Intent::new(&[IdpKey::from("alice")].into(), None);
         for g in 0..1000 {
             let name = format!("group-{g:04}");
             ledger.note(
@@ -359,7 +363,7 @@ mod tests {
         assert!(saved.groups.values().all(|g| g.serial == 1));
         let at: Timestamp = "2026-11-29T03:00:00Z".parse().unwrap();
         assert!(saved.groups.values().all(|g| g.applied_at == Some(at)));
-        let alice = BTreeSet::from(["alice".to_owned()]);
+        let alice = BTreeSet::from([IdpKey::from("alice")]);
         assert!(
             saved
                 .groups

@@ -26,14 +26,18 @@
 //! A format 1 file (`{"format_version": 1, "groups": {"sales": {"cursor": …}}}`) is read as
 //! cursors with unknown mirrors, and written back as format 2 by the next apply.
 //!
-//! Keys of `groups` are the config's group names. Where the state lives is [`store`]; the
-//! lock that keeps two applies apart is [`lock`].
+//! Keys of `groups` are the config's group names. Where the state lives is [`Store`]; the
+//! lock that keeps two applies apart is [`StateLock`].
 
 pub mod ledger;
-pub mod lock;
+mod lock;
 pub mod object;
-pub mod store;
+mod store;
 
+use crate::model::Base;
+use crate::model::IdpKey;
+use crate::model::Moved;
+use crate::model::Sha256Hex;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -41,7 +45,6 @@ use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
 pub use self::store::{Loaded, Store, StoreLock, Version, writes};
-pub use crate::model::Base;
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).
@@ -164,7 +167,7 @@ pub struct GroupRecord {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::model::bulk_set_opt"
     )]
-    pub idp_members: Option<BTreeSet<String>>,
+    pub idp_members: Option<BTreeSet<IdpKey>>,
     /// The group's ETag after the last apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<ETag>,
@@ -173,7 +176,7 @@ pub struct GroupRecord {
     pub applied_at: Option<Timestamp>,
     /// The sha256 of the plan last applied to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan_sha256: Option<String>,
+    pub plan_sha256: Option<Sha256Hex>,
 }
 
 /// The state's content.
@@ -187,7 +190,7 @@ pub struct State {
     pub lineage: Option<Lineage>,
     /// The resolution cache: IdP key → Genesys user.
     #[serde(default)]
-    pub users: BTreeMap<String, CachedUser>,
+    pub users: BTreeMap<IdpKey, CachedUser>,
     /// Per group (config name).
     #[serde(default)]
     pub groups: BTreeMap<String, GroupRecord>,
@@ -201,6 +204,12 @@ impl Default for State {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
         }
+    }
+}
+
+impl crate::model::ResolutionCache for State {
+    fn user_of(&self, key: &IdpKey) -> Option<UserId> {
+        self.users.get(key).map(|c| c.id.clone())
     }
 }
 
@@ -339,7 +348,7 @@ impl State {
     }
 
     /// The mirror of group `name`, if known.
-    pub fn mirror(&self, name: &str) -> Option<&BTreeSet<String>> {
+    pub fn mirror(&self, name: &str) -> Option<&BTreeSet<IdpKey>> {
         self.groups.get(name).and_then(|g| g.idp_members.as_ref())
     }
 
@@ -353,27 +362,20 @@ impl State {
 
     /// Why a plan made at `base` no longer fits group `name`, if it does not: the state was
     /// replaced (another lineage) or the group was written since (another serial).
-    pub fn moved_since(&self, name: &str, base: &Base) -> Option<String> {
+    pub fn moved_since(&self, name: &str, base: &Base) -> Option<Moved> {
         let now = self.base(name);
         if let (Some(planned), Some(current)) = (&base.lineage, &now.lineage)
             && planned != current
         {
-            return Some(format!(
-                "the plan was made against another state (lineage {planned}, this one is {current})"
-            ));
+            return Some(Moved::OtherLineage {
+                planned: planned.clone(),
+                current: current.clone(),
+            });
         }
-        (now.serial != base.serial).then(|| {
-            let by = self
-                .groups
-                .get(name)
-                .and_then(|g| g.plan_sha256.as_deref())
-                .map_or(String::new(), |s| {
-                    format!(" by plan {}", &s[..s.len().min(12)])
-                });
-            format!(
-                "another plan was applied to this group since this one was made{by} (state serial {} → {}); this plan is superseded",
-                base.serial, now.serial
-            )
+        (now.serial != base.serial).then(|| Moved::Written {
+            planned: base.serial,
+            current: now.serial,
+            by_plan: self.groups.get(name).and_then(|g| g.plan_sha256.clone()),
         })
     }
 }
@@ -391,7 +393,7 @@ mod tests {
             GroupRecord {
                 serial: 3,
                 cursor: Some(Cursor("c3".into())),
-                idp_members: Some(["b".to_owned(), "a".to_owned()].into()),
+                idp_members: Some([IdpKey::from("b"), IdpKey::from("a")].into()),
                 ..GroupRecord::default()
             },
         );
@@ -458,7 +460,7 @@ mod tests {
         let base = s.base("sales");
         assert_eq!(s.moved_since("sales", &base), None);
         s.groups.entry("sales".into()).or_default().serial += 1;
-        let why = s.moved_since("sales", &base).unwrap();
+        let why = s.moved_since("sales", &base).unwrap().to_string();
         assert!(why.contains("superseded") && why.contains("0 → 1"), "{why}");
         let other = Base {
             lineage: Some(Lineage("other".into())),
@@ -467,6 +469,7 @@ mod tests {
         assert!(
             s.moved_since("sales", &other)
                 .unwrap()
+                .to_string()
                 .contains("another state")
         );
         // A plan made before the state was ever written fits any lineage.

@@ -135,10 +135,15 @@ impl Store {
     /// Read the state; a missing one is empty.
     pub async fn load(&self) -> Result<Loaded, StateError> {
         match self {
-            Self::File(path) => Ok(Loaded {
-                state: State::load_file(path)?,
-                version: None,
-            }),
+            Self::File(path) => {
+                for warning in writable_by_others(path) {
+                    tracing::warn!("{warning}");
+                }
+                Ok(Loaded {
+                    state: State::load_file(path)?,
+                    version: None,
+                })
+            }
             Self::Object(object) => {
                 let (state, version) = object.load().await?;
                 Ok(Loaded { state, version })
@@ -274,6 +279,44 @@ impl Store {
             }
             Self::Object(object) => object.probe().await,
         }
+    }
+}
+
+/// Warnings for a local state that other users of the machine could rewrite: the file, or a
+/// folder it is in that is writable by others and not sticky (anyone could rename another
+/// state over it). Whoever can write the state decides what scimsync believes was applied.
+fn writable_by_others(path: &Path) -> Vec<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = Vec::new();
+        let mode = |p: &Path| std::fs::metadata(p).ok().map(|m| m.permissions().mode());
+        if let Some(m) = mode(path).filter(|m| m & 0o002 != 0) {
+            out.push(format!(
+                "state file {} is writable by every user of this machine (mode {:o}): run `chmod 600 {}`",
+                path.display(),
+                m & 0o7777,
+                path.display()
+            ));
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if let Some(m) = mode(dir).filter(|m| m & 0o002 != 0 && m & 0o1000 == 0) {
+            out.push(format!(
+                "the folder of state file {} is writable by every user of this machine (mode {:o}): anyone could replace the state; run `chmod o-w {}` or keep the state elsewhere",
+                path.display(),
+                m & 0o7777,
+                dir.display()
+            ));
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Vec::new()
     }
 }
 

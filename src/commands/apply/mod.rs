@@ -24,6 +24,7 @@
 mod group;
 mod replan;
 
+use crate::model::Sha256Hex;
 use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, stream};
@@ -35,7 +36,7 @@ use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
 use crate::model::TargetKind;
 use crate::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
-use crate::plan::{Plan, file};
+use crate::plan::{Plan, check, file};
 use crate::state::ledger::Ledger;
 
 /// Why a plan was refused before any write.
@@ -49,7 +50,7 @@ pub enum Refusal {
         /// The plan file.
         path: String,
         /// Its digest.
-        actual: String,
+        actual: Sha256Hex,
         /// The approved digest.
         expected: String,
     },
@@ -92,13 +93,19 @@ pub fn default_replan_path(plan: &Path) -> PathBuf {
     plan.with_file_name(name)
 }
 
-/// Read and check a plan before any write.
-pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyhow::Result<Plan> {
+/// Read and check a plan before any write: its digest, `--expect-sha256`, its target, the
+/// source settings it was read with, and its age (`max_age`: `--max-plan-age`).
+pub fn load_checked(
+    path: &Path,
+    config: &Config,
+    expect: Option<&str>,
+    max_age: Option<jiff::SignedDuration>,
+) -> anyhow::Result<Plan> {
     let shown = path.display().to_string();
     let plan = file::read(path)?;
     file::verify(&plan, &shown)?;
     if let Some(expected) = expect
-        && !expected.trim().eq_ignore_ascii_case(&plan.sha256)
+        && !expected.trim().eq_ignore_ascii_case(plan.sha256.as_str())
     {
         return Err(Refusal::NotApproved {
             path: shown,
@@ -120,7 +127,44 @@ pub fn load_checked(path: &Path, config: &Config, expect: Option<&str>) -> anyho
         }
         .into());
     }
+    let settings = super::source_settings(config);
+    if let Err(why) = check::against_source(
+        plan.source.as_ref(),
+        &settings,
+        &plan.config_sha256,
+        &config.sha256,
+    ) {
+        anyhow::bail!(
+            "plan {shown} may not be applied with config {}: {why}; nothing was applied: re-plan with this config",
+            config.path.display()
+        );
+    }
+    match check::age(plan.created_at, jiff::Timestamp::now(), max_age) {
+        check::Age::Fresh => {}
+        check::Age::Old(age) => tracing::warn!(
+            "plan {shown} was made {} ago (at {}): an old approval may no longer describe the org; --max-plan-age refuses such plans",
+            friendly(age),
+            plan.created_at
+        ),
+        check::Age::TooOld(age) => anyhow::bail!(
+            "plan {shown} was made {} ago (at {}), more than --max-plan-age allows; nothing was applied: plan again and have the new plan approved",
+            friendly(age),
+            plan.created_at
+        ),
+    }
     Ok(plan)
+}
+
+/// `3d 4h`: an age in days and hours (minutes under an hour).
+fn friendly(age: jiff::SignedDuration) -> String {
+    let minutes = age.as_secs() / 60;
+    let (days, hours) = (minutes / (24 * 60), (minutes / 60) % 24);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, h) => format!("{h}h"),
+        (d, 0) => format!("{d}d"),
+        (d, h) => format!("{d}d {h}h"),
+    }
 }
 
 /// Run `scimsync apply`.
@@ -132,17 +176,24 @@ pub async fn run(args: &ApplyArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 
 async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.path)?;
-    let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref())?;
+    let max_age = args
+        .max_plan_age
+        .map(|span| {
+            span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                .map_err(|e| anyhow::anyhow!("--max-plan-age {span}: {e}"))
+        })
+        .transpose()?;
+    let plan = load_checked(&args.plan, &config, args.expect_sha256.as_deref(), max_age)?;
     let replan_path = args
         .replan_out
         .clone()
         .unwrap_or_else(|| default_replan_path(&args.plan));
-    if same_file(&replan_path, &args.plan) {
-        anyhow::bail!(
-            "--replan-out {} is the plan being applied; the re-plan must never overwrite the approved plan: choose another path",
-            replan_path.display()
-        );
-    }
+    super::refuse_clobber(
+        "--replan-out",
+        &replan_path,
+        &config,
+        Some(("the plan being applied", &args.plan)),
+    )?;
     let lock = config.state.lock().await?;
     // The lock is released on every exit path: done, failed, or interrupted (Ctrl-C).
     let result = async {
@@ -183,21 +234,22 @@ async fn apply_locked(
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(config, env, &super::http_client()?)?;
-    let run = group::Run {
+    let run = group::ApplyRun {
         client: &client,
         config,
         ledger,
         policy: config.safety.policy(None),
+        labels: &plan.labels,
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
-    let passes: Vec<group::Pass> = stream::iter(&plan.groups)
+    let attempts: Vec<group::Attempt> = stream::iter(&plan.groups)
         .map(|g| {
             let (bar, run) = (&bar, &run);
             async move {
-                let pass = run.apply_group(g).await;
+                let attempt = run.apply_group(g).await;
                 bar.inc(1);
-                pass
+                attempt
             }
         })
         .buffered(config.target.concurrency)
@@ -207,10 +259,10 @@ async fn apply_locked(
 
     let mut reports = Vec::new();
     let mut stale = Vec::new();
-    for pass in passes {
-        match run.settle(pass, args.apply_replan_if_subset).await {
-            group::Settled::Done(r) => reports.push(r),
-            group::Settled::Replanned(r, old, new) => {
+    for attempt in attempts {
+        match run.settle(attempt, args.apply_replan_if_subset).await {
+            group::GroupResult::Done(r) => reports.push(r),
+            group::GroupResult::Replanned(r, old, new) => {
                 reports.push(r);
                 stale.push((*old, *new));
             }
@@ -243,22 +295,8 @@ async fn apply_locked(
             .position(|g| g.mapping.idp_group == r.idp_group)
     };
     reports.sort_by_key(order);
-    let mut summary = ApplySummary::default();
-    for r in &reports {
-        match r.outcome {
-            Outcome::Applied | Outcome::AppliedReplan => summary.applied += 1,
-            Outcome::Converged => summary.converged += 1,
-            Outcome::Stale | Outcome::Superseded => summary.stale += 1,
-            Outcome::Failed => summary.failed += 1,
-        }
-    }
-    let code = if summary.failed > 0 {
-        ExitCode::Error
-    } else if summary.stale > 0 {
-        ExitCode::Stale
-    } else {
-        ExitCode::Success
-    };
+    let summary = ApplySummary::of(&reports);
+    let code = ExitCode::of_apply(summary.failed, summary.stale);
     let report = ApplyReport {
         plan_sha256: plan.sha256.clone(),
         groups: reports,
@@ -275,15 +313,6 @@ async fn apply_locked(
         ReportFormat::Text => print!("{}", text_report(&report, &diff_text)),
     }
     Ok(code)
-}
-
-/// Whether two paths name one file (the same path, or the same file once resolved).
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
 }
 
 /// One `apply_progress` per group, then the `change_summary`.

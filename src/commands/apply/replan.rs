@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::group::Run;
+use super::group::ApplyRun;
 use crate::commands::{label_unnamed, seal_plan};
 use crate::plan::render::{changes_text, diff};
 use crate::plan::report::ReplanRef;
@@ -13,7 +13,7 @@ use crate::state::State;
 /// Write the re-plan of `replanned` (the groups `approved` became) to `replan_path`; where it
 /// went, and the diff against the approved plan at `plan_path`.
 pub(super) async fn write(
-    run: &Run<'_>,
+    run: &ApplyRun<'_>,
     plan: &Plan,
     approved: Vec<GroupPlan>,
     replanned: Vec<GroupPlan>,
@@ -27,7 +27,7 @@ pub(super) async fn write(
     for (k, u) in &users.users {
         labels.entry(u.id.clone()).or_insert_with(|| {
             if u.label.is_empty() {
-                k.clone()
+                k.to_string()
             } else {
                 u.label.clone()
             }

@@ -57,7 +57,7 @@ fn emit_plan(events: Events, plan: &Plan) {
                 &format!("{name}: {} pending ({})", p.key, p.reason.as_str()),
                 &Event::Diagnostic {
                     group: Some(name),
-                    user: Some(&p.key),
+                    user: Some(p.key.as_str()),
                     reason: Some(UserReason::Pending(p.reason)),
                     pending: true,
                 },
@@ -101,6 +101,9 @@ pub async fn run(args: &PlanArgs, env: Env<'_>) -> anyhow::Result<ExitCode> {
 
 async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.path)?;
+    if let Some(out) = &args.out {
+        super::refuse_clobber("--out", out, &config, None)?;
+    }
     let groups = config.select(&args.group)?;
     // plan reads without locking: it writes nothing to the state.
     let mut state = config.state.load().await?.state;
@@ -125,8 +128,8 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     let mut messages = String::new();
     for (name, result) in results {
         match result {
-            Ok((g, l)) => {
-                planned.push(g);
+            Ok(PlannedGroup { plan, labels: l }) => {
+                planned.push(plan);
                 labels.extend(l);
             }
             Err(GroupFailure::Guard(stopped)) => {
@@ -183,8 +186,4 @@ async fn plan(args: &PlanArgs, env: Env<'_>, events: Events) -> anyhow::Result<E
     })
 }
 
-pub use self::pipeline::{Mirrors, PlanRun};
-
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;
+pub use self::pipeline::{Mirrors, PlanRun, PlannedGroup};

@@ -6,16 +6,22 @@ use futures::{StreamExt, stream};
 
 use crate::commands::GroupFailure;
 use crate::config::Config;
-use crate::model::{GroupId, GroupSnapshot, GroupTarget, Mapping, Mode, Policy, UserId, UserKey};
-use crate::plan::planner::{GroupInput, plan};
-use crate::plan::{GroupPlan, Intent, PendingReason, ReadKind, Resolution, SourceRef};
+use crate::model::{GroupId, GroupSnapshot, GroupTarget, IdpKey, Mapping, Policy, UserId, UserKey};
+use crate::plan::basis::{self, Basis, IdpIntent, Known, ReadRequest, group_input, intent_of};
+use crate::plan::planner::plan;
+use crate::plan::{GroupPlan, Resolution, SkipReason};
 use crate::scim::directory::Directory;
 use crate::scim::{ScimClient, ScimError};
-use crate::source::{Answer, Source, SourceError};
+use crate::source::{Source, SourceError};
 use crate::state::State;
 
 /// One group's plan and the labels of the users it names.
-type Planned = (GroupPlan, BTreeMap<UserId, String>);
+pub struct PlannedGroup {
+    /// The plan.
+    pub plan: GroupPlan,
+    /// Labels of the users it names, learned while planning it.
+    pub labels: BTreeMap<UserId, String>,
+}
 
 /// One `plan` run's I/O: the shared client, source, state, directory and policy.
 pub struct PlanRun<'a> {
@@ -41,7 +47,7 @@ pub struct PlanRun<'a> {
 /// The state's mirrors, taken out of it for one plan run: each is handed out once, to its
 /// group's IdP read.
 #[derive(Debug, Default)]
-pub struct Mirrors(std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>);
+pub struct Mirrors(std::sync::Mutex<BTreeMap<String, BTreeSet<IdpKey>>>);
 
 impl Mirrors {
     /// Move every known mirror out of `state` (it keeps cursors, serials and the cache).
@@ -55,7 +61,7 @@ impl Mirrors {
     }
 
     /// Group `name`'s mirror, if known; once.
-    fn take(&self, name: &str) -> Option<BTreeSet<String>> {
+    fn take(&self, name: &str) -> Option<BTreeSet<IdpKey>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -63,63 +69,27 @@ impl Mirrors {
     }
 }
 
-/// The desired set and intent of a delta (`add`, `remove`) on top of `mirror`: the same as
-/// `mirror ∪ add − remove` and `Intent::new(&that, Some(&mirror))`, but the mirror is moved
-/// into the desired set instead of copied, and grants and revocations are found from the
-/// delta alone.
-pub(super) fn delta_intent(
-    mut mirror: BTreeSet<String>,
-    add: BTreeSet<String>,
-    remove: BTreeSet<String>,
-) -> (BTreeSet<String>, Intent<String>) {
-    let mut granted = BTreeSet::new();
-    let mut revoked = BTreeSet::new();
-    for k in add {
-        if !mirror.contains(&k) {
-            mirror.insert(k.clone());
-            granted.insert(k);
-        }
-    }
-    for k in remove {
-        if granted.remove(&k) {
-            mirror.remove(&k);
-        } else if mirror.remove(&k) {
-            revoked.insert(k);
-        }
-    }
-    let intent = Intent {
-        granted,
-        revoked,
-        mirror_known: true,
-        desired_count: mirror.len(),
-    };
-    (mirror, intent)
-}
-
 /// One group as read in the first stage: its live state, the IdP's answer, and how far its
 /// users are resolved.
-struct Read {
+struct GroupRead {
     live: GroupSnapshot,
-    /// `None`: the mirror was unknown, and the desired set is `intent.granted`.
-    desired: Option<BTreeSet<String>>,
-    intent: Intent<String>,
-    source: SourceRef,
+    idp: IdpIntent,
     resolved: Resolved,
 }
 
 /// A group after the first stage: planned, or waiting for every GET before its lookups.
-enum Stage {
-    Planned(Box<Planned>),
-    Waiting(Box<Read>),
+enum AfterRead {
+    Planned(Box<PlannedGroup>),
+    WaitingForLookups(Box<GroupRead>),
 }
 
 /// Users resolved so far, and the lookups still to make.
 #[derive(Default)]
 pub(super) struct Resolved {
-    pub(super) resolution: BTreeMap<String, Resolution>,
+    pub(super) resolution: BTreeMap<IdpKey, Resolution>,
     pub(super) labels: BTreeMap<UserId, String>,
     /// IdP key → the target key to look up.
-    pub(super) lookups: BTreeMap<String, String>,
+    pub(super) lookups: BTreeMap<IdpKey, String>,
 }
 
 impl PlanRun<'_> {
@@ -140,22 +110,22 @@ impl PlanRun<'_> {
     pub async fn plan_all(
         &self,
         groups: &[&Mapping],
-    ) -> Vec<(String, Result<Planned, GroupFailure>)> {
+    ) -> Vec<(String, Result<PlannedGroup, GroupFailure>)> {
         let concurrency = self.config.target.concurrency;
         let bar = crate::commands::progress(groups.len(), "plan");
         let bar = &bar;
-        let mut firsts: Vec<(usize, &Mapping, Result<Stage, GroupFailure>)> =
+        let mut firsts: Vec<(usize, &Mapping, Result<AfterRead, GroupFailure>)> =
             stream::iter(groups.iter().copied().enumerate())
                 .map(|(i, g)| async move {
                     let stage = match self.read_group(g).await {
                         Ok(read) if read.resolved.lookups.is_empty() => self
                             .plan_group(g, read)
                             .await
-                            .map(|p| Stage::Planned(Box::new(p))),
-                        Ok(read) => Ok(Stage::Waiting(Box::new(read))),
+                            .map(|p| AfterRead::Planned(Box::new(p))),
+                        Ok(read) => Ok(AfterRead::WaitingForLookups(Box::new(read))),
                         Err(e) => Err(e),
                     };
-                    if matches!(stage, Ok(Stage::Planned(_)) | Err(_)) {
+                    if matches!(stage, Ok(AfterRead::Planned(_)) | Err(_)) {
                         bar.inc(1);
                     }
                     (i, g, stage)
@@ -167,8 +137,10 @@ impl PlanRun<'_> {
         let mut owners: BTreeMap<GroupId, &str> = BTreeMap::new();
         for (_, g, stage) in &mut firsts {
             let (id, display_name) = match stage {
-                Ok(Stage::Planned(planned)) => (&planned.0.group_id, &planned.0.display_name),
-                Ok(Stage::Waiting(read)) => (&read.live.id, &read.live.display_name),
+                Ok(AfterRead::Planned(planned)) => {
+                    (&planned.plan.group_id, &planned.plan.display_name)
+                }
+                Ok(AfterRead::WaitingForLookups(read)) => (&read.live.id, &read.live.display_name),
                 Err(_) => continue,
             };
             if let Some(other) = owners.insert(id.clone(), &g.idp_group) {
@@ -185,7 +157,9 @@ impl PlanRun<'_> {
         let waiting: BTreeSet<String> = firsts
             .iter()
             .filter_map(|(_, _, stage)| match stage {
-                Ok(Stage::Waiting(read)) => Some(read.resolved.lookups.values().cloned()),
+                Ok(AfterRead::WaitingForLookups(read)) => {
+                    Some(read.resolved.lookups.values().cloned())
+                }
                 _ => None,
             })
             .flatten()
@@ -196,8 +170,8 @@ impl PlanRun<'_> {
         let results = stream::iter(firsts)
             .map(|(_, g, stage)| async move {
                 let result = match stage {
-                    Ok(Stage::Planned(planned)) => return (g.idp_group.clone(), Ok(*planned)),
-                    Ok(Stage::Waiting(read)) => self.plan_group(g, *read).await,
+                    Ok(AfterRead::Planned(planned)) => return (g.idp_group.clone(), Ok(*planned)),
+                    Ok(AfterRead::WaitingForLookups(read)) => self.plan_group(g, *read).await,
                     Err(e) => Err(e),
                 };
                 bar.inc(1);
@@ -212,33 +186,30 @@ impl PlanRun<'_> {
 
     /// The first stage of a group: its GET and its IdP read at once, then its users resolved
     /// as far as can be without waiting for other groups.
-    async fn read_group(&self, group: &Mapping) -> Result<Read, GroupFailure> {
-        let (live, intent) = tokio::join!(self.read_live(group), async {
-            let (desired, intent, source) = self.read_intent(group).await?;
-            let resolved = self
-                .resolve_known(desired.as_ref().unwrap_or(&intent.granted))
-                .await?;
-            Ok::<_, GroupFailure>((desired, intent, source, resolved))
+    async fn read_group(&self, group: &Mapping) -> Result<GroupRead, GroupFailure> {
+        let (live, idp) = tokio::join!(self.read_live(group), async {
+            let idp = self.read_intent(group).await?;
+            let desired = idp.desired.as_ref().unwrap_or(&idp.intent.granted);
+            let resolved = self.resolve_known(desired).await?;
+            Ok::<_, GroupFailure>((idp, resolved))
         });
-        let (live, (desired, intent, source, mut resolved)) = (live?, intent?);
+        let (live, (idp, mut resolved)) = (live?, idp?);
         // Its members are users that exist, for the lookups of every group still to come.
         self.directory.known(&live.members);
         let key = self.directory.key();
         if key == UserKey::Id {
             // Members of this group, and of the groups read so far, are users that exist:
             // their keys resolve to themselves (`Resolution::derived`).
-            resolved
-                .lookups
-                .retain(|k, _| !(live.members.contains(k.as_str()) || self.directory.is_known(k)));
+            resolved.lookups.retain(|k, _| {
+                !(live.members.contains(k.as_str()) || self.directory.is_known(k.as_str()))
+            });
         } else {
             // Members of other groups do not help: look up now.
             self.look_up(&mut resolved).await?;
         }
-        Ok(Read {
+        Ok(GroupRead {
             live,
-            desired,
-            intent,
-            source,
+            idp,
             resolved,
         })
     }
@@ -261,115 +232,77 @@ impl PlanRun<'_> {
     }
 
     /// The lookups left (members of every group read are known by now), then reconcile.
-    async fn plan_group(&self, group: &Mapping, read: Read) -> Result<Planned, GroupFailure> {
-        let Read {
+    async fn plan_group(
+        &self,
+        group: &Mapping,
+        read: GroupRead,
+    ) -> Result<PlannedGroup, GroupFailure> {
+        let GroupRead {
             live,
-            desired,
-            intent,
-            source,
+            idp,
             mut resolved,
         } = read;
         self.look_up(&mut resolved).await?;
         let Resolved {
             resolution, labels, ..
         } = resolved;
-        let key = self.directory.key();
-        let derive = |k: &str| Resolution::derived(k, self.state.users.get(k).map(|c| &c.id), key);
-        let plan = plan(GroupInput {
-            live: &live,
-            mapping: Mapping {
-                idp_group: group.idp_group.clone(),
-                target: group.target.clone(),
-                mode: group.mode,
-            },
-            base: self.state.base(&group.idp_group),
-            source,
-            desired: desired.as_ref(),
-            intent,
-            resolution,
-            derive: &derive,
-            policy: &self.policy,
-        })?;
-        if self.strict {
-            let unknown: Vec<&str> = plan
-                .pending
-                .iter()
-                .filter(|p| p.reason == PendingReason::UnknownUser)
-                .map(|p| p.key.as_str())
-                .collect();
-            if !unknown.is_empty() {
-                return Err(GroupFailure::Strict {
-                    count: unknown.len(),
-                    list: unknown[..unknown.len().min(10)].join(", "),
-                });
-            }
+        let base = self.state.base(&group.idp_group);
+        let known = Known {
+            mirror: None,
+            cursor: None,
+            base: &base,
+            cache: self.state,
+            user_key: self.directory.key(),
+        };
+        let input = group_input(
+            Basis::Read(&idp, &resolution),
+            known,
+            &live,
+            group,
+            &self.policy,
+        );
+        drop((idp, resolution));
+        let plan = plan(input)?;
+        for twin in plan
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::CaseTwin)
+        {
+            tracing::warn!(
+                "group {}: the IdP revoked key {}, but still grants a key that differs from it only in case: treated as one person and not removed; check the IdP's keys for that user",
+                group.idp_group,
+                twin.user
+            );
         }
-        Ok((plan, labels))
+        basis::strict(&plan, self.strict)?;
+        Ok(PlannedGroup { plan, labels })
     }
 
     /// What the IdP wants of `group`: the mirror plus the delta since the cursor, or a
-    /// whole listing (full mode, a listing source, a first read, a resync); as a desired set
-    /// (what the planner reconciles) and as a difference against the mirror (what the plan
-    /// records).
-    async fn read_intent(
-        &self,
-        group: &Mapping,
-    ) -> Result<(Option<BTreeSet<String>>, Intent<String>, SourceRef), GroupFailure> {
-        let record = self.state.groups.get(&group.idp_group);
-        let mirror = self.mirrors.take(&group.idp_group);
+    /// whole listing ([`ReadRequest`] decides which; an expired cursor is read again whole).
+    async fn read_intent(&self, group: &Mapping) -> Result<IdpIntent, GroupFailure> {
+        let name = &group.idp_group;
+        let record = self.state.groups.get(name);
+        let mirror = self.mirrors.take(name);
         let cursor = record.and_then(|r| r.cursor.as_ref());
-        // A delta is read only on top of a known mirror; otherwise the whole membership.
-        let since = match group.mode {
-            Mode::Delta if mirror.is_some() => cursor,
-            _ => None,
-        };
-        let mut resync = group.mode == Mode::Delta && record.is_some() && since.is_none();
-        let read = match self.source.read(&group.idp_group, since, group.mode).await {
-            Err(SourceError::CursorExpired { cursor, .. }) if since.is_some() => {
+        let mut request = ReadRequest::new(group.mode, record.is_some(), mirror.is_some(), cursor);
+        let read = match self.source.read(name, request.since, group.mode).await {
+            Err(SourceError::CursorExpired { cursor, .. }) if request.since.is_some() => {
                 tracing::warn!(
-                    "group {}: the IdP cursor {cursor} has expired; reading the whole membership to resync",
-                    group.idp_group
+                    "group {name}: the IdP cursor {cursor} has expired; reading the whole membership to resync"
                 );
-                resync = true;
-                self.source.read(&group.idp_group, None, group.mode).await?
+                request = request.after_expiry().unwrap_or(request);
+                self.source.read(name, None, group.mode).await?
             }
             other => other?,
         };
-        let since = if resync { None } else { since };
-        let key = self.directory.key();
-        let normalize = |keys: BTreeSet<String>| -> BTreeSet<String> {
-            keys.into_iter().map(|k| key.normalize_owned(k)).collect()
-        };
-        // A read without a cursor is a whole listing, whatever its shape (a first delta read:
-        // every member as an addition).
-        let listed = |desired: BTreeSet<String>, mirror: Option<&BTreeSet<String>>| match mirror {
-            Some(mirror) => {
-                let intent = Intent::new(&desired, Some(mirror));
-                (Some(desired), intent)
-            }
-            None => (None, Intent::unmirrored(desired)),
-        };
-        let ((desired, intent), kind) = match read.answer {
-            Answer::Delta { add, remove } if since.is_some() && read.cursor_to.is_some() => {
-                let (desired, intent) = delta_intent(
-                    mirror.unwrap_or_default(),
-                    normalize(add),
-                    normalize(remove),
-                );
-                ((Some(desired), intent), ReadKind::Delta)
-            }
-            Answer::Delta { add, .. } => (listed(normalize(add), mirror.as_ref()), ReadKind::Full),
-            Answer::Full { members } => {
-                (listed(normalize(members), mirror.as_ref()), ReadKind::Full)
-            }
-        };
-        let kind = if resync { ReadKind::Resync } else { kind };
-        let source = SourceRef {
-            kind: self.source.kind(),
-            read: kind,
-            cursor_from: since.cloned(),
-            cursor_to: read.cursor_to,
-        };
-        Ok((desired, intent, source))
+        Ok(intent_of(
+            read.answer,
+            read.cursor_to,
+            request,
+            mirror,
+            self.source.kind(),
+            self.directory.key(),
+        ))
     }
 }

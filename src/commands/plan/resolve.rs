@@ -2,6 +2,7 @@
 //! the members of groups read, and lookups for the rest; and labels for the users a plan
 //! removes that nothing named.
 
+use crate::model::IdpKey;
 use std::collections::BTreeSet;
 
 use super::pipeline::{PlanRun, Resolved};
@@ -21,14 +22,14 @@ impl PlanRun<'_> {
     /// planner derives them too: a user never resolved was never added by scimsync.
     pub(super) async fn resolve_known(
         &self,
-        desired: &BTreeSet<String>,
+        desired: &BTreeSet<IdpKey>,
     ) -> Result<Resolved, GroupFailure> {
         let key = self.directory.key();
         let mut out = Resolved::default();
-        let cached = |k: &str| self.state.users.get(k);
-        let invalid = |k: &String| k.chars().any(char::is_control) || k.trim().is_empty();
+        let cached = |k: &IdpKey| self.state.users.get(k);
+        let invalid = |k: &IdpKey| !k.can_name_a_user();
         // Keys that cannot name a user are not described: copy the others only if any is.
-        let valid: Option<BTreeSet<String>> = desired.iter().any(invalid).then(|| {
+        let valid: Option<BTreeSet<IdpKey>> = desired.iter().any(invalid).then(|| {
             desired
                 .iter()
                 .filter(|k| {
@@ -45,7 +46,7 @@ impl PlanRun<'_> {
         let Some(described) = self.source.describe_users(valid).await? else {
             // Every key is an enabled user and its own target key.
             for k in valid.iter().filter(|k| cached(k).is_none()) {
-                out.lookups.insert(k.clone(), key.normalize(k));
+                out.lookups.insert(k.clone(), key.normalize(k.as_str()));
             }
             return Ok(out);
         };

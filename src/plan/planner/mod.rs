@@ -17,18 +17,21 @@
 //! - Protected members are never removed (`protected`); members that are groups are never
 //!   touched or counted (they are not in [`GroupSnapshot::members`]).
 //! - The removal guard: at most `min(max_removals_per_group, max(1, ⌊max_removal_ratio ×
-//!   members⌋))` removals per group (at least one removal is always allowed, so that a small
-//!   group can lose a member), or exactly `--allow-removals N` when given.
-//! - Fail closed: a whole-membership read (first read, full, resync) that is empty, for a
-//!   group that would lose members by it, is refused unless `allow_empty_source`.
+//!   members⌋))` removals per group (at least one removal is allowed, so that a small group
+//!   can lose a member; a ratio of 0 allows none), or exactly `--allow-removals N` when given.
+//! - Fail closed: a whole-membership read (first read, full, resync) that names no Genesys
+//!   user — empty, or only keys that resolve to nobody — for a group that would lose members
+//!   by it, is refused unless `allow_empty_source`.
 
+use crate::model::IdpKey;
+use crate::model::{Intent, Precondition};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    ChangeReason, GroupPlan, Guard, Intent, Pending, PendingReason, Precondition, ReadKind,
-    Resolution, SkipReason, Skipped, SourceRef,
+    ChangeReason, GroupPlan, Guard, Pending, PendingReason, ReadKind, Resolution, SkipReason,
+    Skipped, SourceRef,
 };
-use crate::model::{Base, Mapping, Policy};
+use crate::model::{Base, Mapping, Policy, ResolutionCache, UserKey};
 use crate::model::{GroupSnapshot, MemberChanges, Mode, UserId, members_sha256};
 
 /// Why a safety guard stopped a group's plan.
@@ -94,17 +97,14 @@ impl std::fmt::Display for Stopped {
             ),
             GuardTrip::EmptySource { members } => write!(
                 f,
-                "safety guard: the IdP answered an empty membership for group {name} ({display}), which has {members} members; an IdP outage must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
+                "safety guard: the IdP's membership for group {name} ({display}) names no Genesys user (an empty membership, or keys none of which resolves: check source.user_key), and the group has {members} members; an IdP outage or a broken mapping must not empty a group. If the group really is to be emptied, set safety.allow_empty_source = true"
             ),
         }
     }
 }
 
-/// How a key resolves when [`GroupInput::resolution`] holds no entry for it: from the
-/// state's resolution cache or the key itself ([`Resolution::derived`]).
-pub type Derive<'a> = &'a (dyn Fn(&str) -> Resolution + Sync);
-
-/// Everything one group's plan is made of.
+/// Everything one group's plan is made of. Built by [`super::basis::group_input`] for each
+/// of the three cases a group is planned in.
 #[derive(Clone)]
 pub struct GroupInput<'a> {
     /// The group as read now.
@@ -119,18 +119,20 @@ pub struct GroupInput<'a> {
     /// and from the mirror and the plan's difference ([`Intent::desired`]) at re-plan time.
     /// `None` when the mirror was unknown: the desired set is then `intent.granted`, and is
     /// not held twice (a first plan of a million memberships).
-    pub desired: Option<&'a BTreeSet<String>>,
+    pub desired: Option<BTreeSet<IdpKey>>,
     /// The same, as a difference against the mirror: what the plan records.
-    pub intent: Intent<String>,
+    pub intent: Intent<IdpKey>,
     /// How the keys of the desired set and of `intent.revoked` resolved where that cannot be
-    /// derived again (a lookup's answer, the IdP's description); every other key resolves
-    /// by `derive`. The plan keeps only the entries that carry information
-    /// ([`Resolution::is_kept`]), and adds the derived ones a change names.
-    pub resolution: BTreeMap<String, Resolution>,
-    /// The resolution of a key `resolution` has no entry for.
-    pub derive: Derive<'a>,
+    /// derived again (a lookup's answer, the IdP's description); every other key is
+    /// [`Resolution::derived`] from `cache`. The plan keeps only the entries that carry
+    /// information ([`Resolution::is_kept`]), and adds the derived ones a change names.
+    pub resolution: BTreeMap<IdpKey, Resolution>,
+    /// The state's resolution cache, for the keys `resolution` has no entry for.
+    pub cache: &'a dyn ResolutionCache,
+    /// What the IdP's keys are in Genesys.
+    pub user_key: UserKey,
     /// The safety policy.
-    pub policy: &'a Policy,
+    pub policy: Policy,
 }
 
 impl std::fmt::Debug for GroupInput<'_> {
@@ -143,6 +145,7 @@ impl std::fmt::Debug for GroupInput<'_> {
             .field("desired", &self.desired)
             .field("intent", &self.intent)
             .field("resolution", &self.resolution)
+            .field("user_key", &self.user_key)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -177,22 +180,23 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
         desired,
         intent,
         mut resolution,
-        derive,
+        cache,
+        user_key,
         policy,
     } = input;
     let current = &live.members;
-    let desired = desired.unwrap_or(&intent.granted);
+    let desired = desired.as_ref().unwrap_or(&intent.granted);
     // A key's resolution: the one given, else derived (`true`).
-    let resolved = |key: &str| -> (Resolution, bool) {
+    let resolved = |key: &IdpKey| -> (Resolution, bool) {
         match resolution.get(key) {
             Some(r) => (r.clone(), false),
-            None => (derive(key), true),
+            None => (Resolution::derived(key, cache.user_of(key), user_key), true),
         }
     };
     // Derived resolutions the plan may keep ([`Resolution::is_kept`], as if given): a
     // desired key's when it adds its user or names none; every revoked key's (few),
     // `Unknown` included, so that a re-plan from this plan resolves them as this plan did.
-    let mut derived: Vec<(&str, Resolution)> = Vec::new();
+    let mut derived: Vec<(&IdpKey, Resolution)> = Vec::new();
     let mut changes = MemberChanges::default();
     let mut reasons = BTreeMap::new();
     let mut pending = BTreeSet::new();
@@ -239,23 +243,33 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
                     candidates.insert(id, ChangeReason::DisabledInIdp);
                 }
                 _ => {
-                    skipped.insert(skip(key, SkipReason::DisabledInIdp));
+                    skipped.insert(skip(key.as_str(), SkipReason::DisabledInIdp));
                 }
             },
             Resolution::NotAUser => {
-                skipped.insert(skip(key, SkipReason::NotAUser));
+                skipped.insert(skip(key.as_str(), SkipReason::NotAUser));
             }
             Resolution::Invalid => {
-                skipped.insert(skip(key, SkipReason::InvalidKey));
+                skipped.insert(skip(key.as_str(), SkipReason::InvalidKey));
             }
         }
     }
+    // Desired keys in lower case, built only if a revocation would remove someone: a revoked
+    // key whose case-twin is still desired names the same person (an IdP that changed the
+    // key's case), and that person keeps the access.
+    let mut desired_folded: Option<BTreeSet<String>> = None;
     for key in &intent.revoked {
         let (r, was_derived) = resolved(key);
         if let Some(id) = r.id()
             && current.contains(id)
         {
-            candidates.insert(id.clone(), ChangeReason::Revoked);
+            let folded = desired_folded
+                .get_or_insert_with(|| desired.iter().map(|k| k.as_str().to_lowercase()).collect());
+            if folded.contains(&key.as_str().to_lowercase()) {
+                skipped.insert(skip(key.as_str(), SkipReason::CaseTwin));
+            } else {
+                candidates.insert(id.clone(), ChangeReason::Revoked);
+            }
         }
         if was_derived {
             derived.push((key, r));
@@ -285,7 +299,10 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     }
 
     let listing = source.read != ReadKind::Delta;
-    if listing && desired.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source {
+    // What the guard counts is users, not keys: a listing of keys none of which resolve (a
+    // broken attribute mapping) empties a group as surely as an empty one.
+    if listing && desired_ids.is_empty() && !changes.remove.is_empty() && !policy.allow_empty_source
+    {
         return Err(GuardTrip::EmptySource {
             members: current.len(),
         });
@@ -303,7 +320,7 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     resolution.retain(|_, r| r.is_kept(&changes));
     for (key, r) in derived {
         if r.is_kept(&changes) {
-            resolution.insert(key.to_owned(), r);
+            resolution.insert(key.clone(), r);
         }
     }
     Ok(GroupPlan {
@@ -332,9 +349,9 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
     })
 }
 
-fn pending_of(key: &str, reason: PendingReason) -> Pending {
+fn pending_of(key: &IdpKey, reason: PendingReason) -> Pending {
     Pending {
-        key: key.to_owned(),
+        key: key.clone(),
         reason,
     }
 }

@@ -1,11 +1,11 @@
 //! The planner's rules, by example and by property.
 
 use super::*;
-use crate::model::{GroupId, GroupTarget};
+use crate::model::{GroupId, GroupTarget, IdpKey, ResolutionCache, UserKey};
 use proptest::prelude::*;
 
-fn keys(v: &[&str]) -> BTreeSet<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
+fn keys(v: &[&str]) -> BTreeSet<IdpKey> {
+    v.iter().map(|s| IdpKey::from(*s)).collect()
 }
 
 fn ids(v: &[&str]) -> BTreeSet<UserId> {
@@ -39,29 +39,43 @@ fn live(members: &[&str]) -> GroupSnapshot {
     }
 }
 
-/// What the state's cache says of key `kX`: user `X`, known before.
-fn derive_k(key: &str) -> Resolution {
-    Resolution::User(UserId(key[1..].to_owned()))
+/// The state's cache: key `kX` is user `X`, known before.
+struct CacheK;
+
+impl ResolutionCache for CacheK {
+    fn user_of(&self, key: &IdpKey) -> Option<UserId> {
+        Some(UserId(key.as_str()[1..].to_owned()))
+    }
 }
 
-/// Like [`derive_k`], but `kfN` keys name nobody (never resolved) and `keN` keys are aliases
+/// Like [`CacheK`], but `kfN` keys name nobody (never resolved) and `keN` keys are aliases
 /// of `kaN` (a renamed account: two keys, one user).
-fn derive_some(key: &str) -> Resolution {
-    match key.as_bytes().get(1) {
-        Some(b'f') => Resolution::Unknown,
-        Some(b'e') => Resolution::User(UserId(format!("a{}", &key[2..]))),
-        _ => derive_k(key),
+struct CacheSome;
+
+impl ResolutionCache for CacheSome {
+    fn user_of(&self, key: &IdpKey) -> Option<UserId> {
+        let key = key.as_str();
+        match key.as_bytes().get(1) {
+            Some(b'f') => None,
+            Some(b'e') => Some(UserId(format!("a{}", &key[2..]))),
+            _ => Some(UserId(key[1..].to_owned())),
+        }
     }
+}
+
+/// What [`CacheSome`] derives for `key`.
+fn derive_some(key: &IdpKey) -> Resolution {
+    Resolution::derived(key, CacheSome.user_of(key), UserKey::UserName)
 }
 
 fn input<'a>(
     live: &'a GroupSnapshot,
     mode: Mode,
     read: ReadKind,
-    desired: &'a BTreeSet<String>,
-    intent: Intent<String>,
-    resolution: BTreeMap<String, Resolution>,
-    policy: &'a Policy,
+    desired: &BTreeSet<IdpKey>,
+    intent: Intent<IdpKey>,
+    resolution: BTreeMap<IdpKey, Resolution>,
+    policy: &Policy,
 ) -> GroupInput<'a> {
     GroupInput {
         live,
@@ -80,11 +94,12 @@ fn input<'a>(
             cursor_from: None,
             cursor_to: None,
         },
-        desired: Some(desired),
+        desired: Some(desired.clone()),
         intent,
         resolution,
-        derive: &derive_k,
-        policy,
+        cache: &CacheK,
+        user_key: UserKey::UserName,
+        policy: policy.clone(),
     }
 }
 
@@ -106,7 +121,7 @@ fn plan(
     };
     let extra = extra
         .iter()
-        .map(|(k, r)| ((*k).to_owned(), r.clone()))
+        .map(|(k, r)| (IdpKey::from(*k), r.clone()))
         .collect();
     let mut input = input(live, mode, read, &desired, intent, extra, policy);
     if mirror.is_none() {
@@ -327,7 +342,7 @@ fn an_unchanged_group_serializes_small_whatever_its_size() {
     .unwrap();
     assert_eq!(p.changes.remove, ids(&["00000"]));
     assert_eq!(
-        p.resolution.keys().map(String::as_str).collect::<Vec<_>>(),
+        p.resolution.keys().map(IdpKey::as_str).collect::<Vec<_>>(),
         ["k00000", "k00001"]
     );
 }
@@ -350,7 +365,7 @@ fn a_revoked_key_nobody_resolved_is_kept_as_unknown() {
         BTreeMap::new(),
         &policy,
     );
-    input.derive = &derive_some;
+    input.cache = &CacheSome;
     let p = plan_group(input).unwrap();
     assert!(p.changes.is_empty());
     assert_eq!(p.resolution.get("kf1"), Some(&Resolution::Unknown));
@@ -437,18 +452,18 @@ proptest! {
         let cur: Vec<String> = current.iter().map(|k| k[1..].to_owned()).collect();
         let cur: Vec<&str> = cur.iter().map(String::as_str).collect();
         let g = live(&cur);
-        let desired: BTreeSet<String> = desired.into_iter().collect();
-        let mirror: Option<BTreeSet<String>> = mirror.map(|m| m.into_iter().collect());
+        let desired: BTreeSet<IdpKey> = desired.into_iter().map(IdpKey).collect();
+        let mirror: Option<BTreeSet<IdpKey>> = mirror.map(|m| m.into_iter().map(IdpKey).collect());
         let intent = Intent::new(&desired, mirror.as_ref());
-        let all: BTreeSet<String> = desired.union(&intent.revoked).cloned().collect();
+        let all: BTreeSet<IdpKey> = desired.union(&intent.revoked).cloned().collect();
         let mode = if full { Mode::Full } else { Mode::Delta };
         let policy = lenient();
         let mut derived = input(&g, mode, ReadKind::Full, &desired, intent.clone(), BTreeMap::new(), &policy);
-        derived.derive = &derive_some;
+        derived.cache = &CacheSome;
         let derived = plan_group(derived).unwrap();
-        let all: BTreeMap<String, Resolution> = all.iter().map(|k| (k.clone(), derive_some(k))).collect();
+        let all: BTreeMap<IdpKey, Resolution> = all.iter().map(|k| (k.clone(), derive_some(k))).collect();
         let mut given = input(&g, mode, ReadKind::Full, &desired, intent, all, &policy);
-        given.derive = &|_| Resolution::Unknown;
+        given.cache = &();
         let given = plan_group(given).unwrap();
         prop_assert_eq!(derived, given);
     }

@@ -51,7 +51,7 @@ fn markdown_footer(plan: &Plan, opts: &RenderOptions) -> String {
     let fence = "`".repeat(3.max(longest_run(&command, '`') + 1));
     format!(
         "\nPlan sha256: {}. Apply exactly this plan with:\n\n{fence}sh\n{command}\n{fence}\n",
-        code(&plan.sha256)
+        code(plan.sha256.as_str())
     )
 }
 
@@ -241,7 +241,7 @@ impl<'a> Section<'a> {
                 "; kept, looked up again by the next plan".into(),
                 g.pending
                     .iter()
-                    .map(|p| format!("- {}: {}\n", code(&p.key), p.reason.as_str()))
+                    .map(|p| format!("- {}: {}\n", code(p.key.as_str()), p.reason.as_str()))
                     .collect(),
             ),
             skipped: List::new(

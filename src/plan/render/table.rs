@@ -15,7 +15,12 @@ use crate::plan::{GroupPlan, Plan};
 fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
     change_lines(plan, g, out);
     for p in &g.pending {
-        let _ = writeln!(out, "  ? {} pending ({})", text(&p.key), p.reason.as_str());
+        let _ = writeln!(
+            out,
+            "  ? {} pending ({})",
+            text(p.key.as_str()),
+            p.reason.as_str()
+        );
     }
     for s in &g.skipped {
         let user = UserId(s.user.clone());
@@ -99,7 +104,7 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
         out,
         "\n{}\nsha256 {}\n",
         summary_line(plan),
-        text(&plan.sha256)
+        text(plan.sha256.as_str())
     );
     out
 }

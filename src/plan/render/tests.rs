@@ -66,6 +66,7 @@ fn plan_of(groups: Vec<GroupPlan>, labels: &[(&str, &str)]) -> Plan {
         .collect();
     Plan::new(
         base.target,
+        base.source,
         base.config_sha256,
         base.created_at,
         groups,
