@@ -16,7 +16,10 @@
 //! - `users` is **the resolution cache**: IdP key → Genesys user id, a human label, and when
 //!   it was last confirmed. A user is looked up once; users that resolved to nobody (or to an
 //!   inactive user) are never cached, so every plan looks them up again; an entry proved wrong
-//!   (a PATCH naming it answered 400 `invalidValue`) is dropped.
+//!   (a PATCH naming it answered 400 `invalidValue`) is dropped. Every applied change refreshes
+//!   the entry of each user it names, with the plan's label (ids as keys too), so a later plan
+//!   names and resolves them without a request; an entry whose key is in no mirror is kept
+//!   for [`USER_RETENTION`] (180 days) from then, and dropped by the next apply after it.
 //! - `groups.<name>.serial` goes up by one each time apply writes the group; `lineage` is made
 //!   once, on the first write. A plan records both per group, and apply refuses a group whose
 //!   state has moved since (another plan was applied): what is applied is what was approved.
