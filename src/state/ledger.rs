@@ -84,6 +84,8 @@ impl<'a> Ledger<'a> {
         plan_sha256: &'a Sha256Hex,
         labels: &'a BTreeMap<UserId, String>,
     ) -> Self {
+        let mut state = state;
+        state.prune_users(crate::model::now_to_the_second());
         Self {
             state: Mutex::new(state),
             dirty: AtomicBool::new(false),
