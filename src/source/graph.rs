@@ -249,12 +249,12 @@ impl Graph {
             .into_inner()
     }
 
-    fn unreadable(&self, group: &str, detail: &str) -> SourceError {
+    fn unreadable(&self, group: &str, detail: impl AsRef<str>) -> SourceError {
         SourceError::Unreadable {
             group: group.to_owned(),
             url: self.base.to_string(),
             // Often a parser's complaint, which quotes the server's text.
-            detail: crate::http::redact::redact(detail),
+            detail: crate::http::redact::redact(detail.as_ref()),
         }
     }
 
@@ -271,7 +271,7 @@ impl Graph {
         };
         let mut url = if let Some(link) = since {
             let url = Url::parse(link.as_str()).map_err(|e| {
-                self.unreadable(group, &format!("the stored delta link is not a URL ({e})"))
+                self.unreadable(group, format!("the stored delta link is not a URL ({e})"))
             })?;
             fetch::same_origin(&url, self.base.url(), group)?;
             url
@@ -292,8 +292,8 @@ impl Graph {
                 cursor: since.map(Cursor::as_str),
             };
             let (_, body) = self.send(&request, group).await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| self.unreadable(group, &e.to_string()))?;
+            let page: Page =
+                serde_json::from_slice(&body).map_err(|e| self.unreadable(group, e.to_string()))?;
             // Group ids are GUIDs: Graph may spell them in another case than the config.
             for g in page
                 .value
@@ -329,7 +329,7 @@ impl Graph {
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => {
                     let next = Url::parse(&next).map_err(|e| {
-                        self.unreadable(group, &format!("@odata.nextLink is not a URL ({e})"))
+                        self.unreadable(group, format!("@odata.nextLink is not a URL ({e})"))
                     })?;
                     fetch::same_origin(&next, self.base.url(), group)?;
                     url = next;
@@ -394,7 +394,7 @@ impl Graph {
                 )
                 .await?;
             let objects: Objects = serde_json::from_slice(&answer)
-                .map_err(|e| self.unreadable(WHAT, &format!("getByIds: {e}")))?;
+                .map_err(|e| self.unreadable(WHAT, format!("getByIds: {e}")))?;
             for o in objects.value {
                 if o.kind.as_deref().is_some_and(|k| k != USER_TYPE) {
                     continue;

@@ -29,7 +29,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::{CachedUser, State, StateError, Store, Version};
+use super::object::Version;
+use super::{CachedUser, State, StateError, Store};
 use crate::model::{Base, Cursor, ETag, Intent, UserId};
 
 /// What a group's applied plan moves its state to.

@@ -47,7 +47,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
-pub use self::store::{Loaded, Store, StoreLock, Version, writes};
+pub use self::store::{Loaded, Store, StoreLock, writes};
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).
