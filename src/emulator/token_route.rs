@@ -57,7 +57,7 @@ pub(super) async fn token(State(emu): State<Emu>, headers: HeaderMap, body: Byte
     let now = Instant::now();
     let expiry = now
         .checked_add(lifetime)
-        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
+        .unwrap_or_else(|| now + std::time::Duration::from_hours(100 * 365 * 24));
     state.tokens.insert(token.clone(), expiry);
     axum::Json(json!({
         "access_token": token,

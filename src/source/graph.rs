@@ -249,12 +249,12 @@ impl Graph {
             .into_inner()
     }
 
-    fn unreadable(&self, group: &str, detail: String) -> SourceError {
+    fn unreadable(&self, group: &str, detail: impl AsRef<str>) -> SourceError {
         SourceError::Unreadable {
             group: group.to_owned(),
             url: self.base.to_string(),
             // Often a parser's complaint, which quotes the server's text.
-            detail: crate::http::redact::redact(&detail),
+            detail: crate::http::redact::redact(detail.as_ref()),
         }
     }
 
@@ -357,7 +357,7 @@ impl Graph {
                 (None, None) => {
                     return Err(self.unreadable(
                         group,
-                        "a page with neither @odata.nextLink nor @odata.deltaLink".into(),
+                        "a page with neither @odata.nextLink nor @odata.deltaLink",
                     ));
                 }
             }
