@@ -9,24 +9,45 @@
 //! |---|---|
 //! | `main.rs` | parses the command line, calls [`run`], maps errors to exit codes |
 //! | [`cli`] | clap definitions of every command and flag (`--config` once, as `ConfigArg`; `--format` mapped to the renderers) |
-//! | [`exit_code`] | the exit codes, in one place |
-//! | [`model`] | the vocabulary every layer speaks: ids, ETags, cursors, member sets and changes, a group's live snapshot, user keys, kinds of target and source, the IdP's intent as a difference against the mirror |
+//! | [`exit_code`] | the exit codes, and how an apply's group outcomes merge into one |
+//! | [`model`] | the vocabulary every layer speaks: ids ([`model::UserId`], [`model::GroupId`], [`model::IdpKey`], [`model::Sha256Hex`]), ETags, cursors, member sets and changes, a group's live snapshot, the IdP's answer and intent, the mapping of a `[[group]]`, the safety policy, kinds of target and source |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source (Genesys and Graph) |
-//! | [`plan`] | pure: plan types, the planner, the plan file (canonical JSON + sha256), the check of a plan against today's config, renderers of plans and apply reports, and the escaping of outside strings for each format |
-//! | [`source`] | identity-provider readers, a closed set dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
-//! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked PATCH |
+//! | [`plan`] | pure: plan types, the planner, [`plan::basis`] (what a group is planned from: a read, a stale plan, a superseded plan), [`plan::settle`] (what apply does with each group), [`plan::check`] (a plan against today's config and against itself), renderers, apply reports, escaping; its one I/O is the plan file ([`plan::file`], atomic) |
+//! | [`source`] | identity-provider readers, a closed enum dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
+//! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked and verified PATCH |
 //! | `config` | the TOML config by section (target with the Genesys regions, source, state), validated with precise messages |
 //! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger (group commit) |
-//! | `atomic_file` | temp file + rename, owner-only: plan and state files are never half-written |
+//! | `atomic_file` | temp file + rename, owner-only, through symlinks: plan and state files are never half-written |
 //! | `events` | `--json`: NDJSON events of plan and apply, one tagged enum (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | the commands' I/O around the pure parts: `plan/` (the read pipeline, user resolution), `apply/` (a group's apply and settle, the re-plan), show, validate, state, emulator, demo |
+//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the re-plan), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the group failure) |
 //!
 //! Imports point one way: `commands` → `plan`, `source`, `scim`, `state`, `config` →
-//! `model` (and the leaves `endpoint`, `http`, `atomic_file`); `source` and `scim` import
-//! neither each other nor `config`, `plan` imports only `model`, and the emulator shares only
-//! the wire types with the client. `tests/layers.rs` checks this on the source.
+//! `model` (and the leaves `endpoint`, `http`, `atomic_file`, `exit_code`); `source` and
+//! `scim` import neither each other nor `config`, `plan` imports only `model` and
+//! `atomic_file`, and the emulator shares only the wire types with the client. No command imports another, and no two files depend on each other in a circle.
+//! `tests/layers.rs` checks all of this on the source.
+//!
+//! # One type per stage
+//!
+//! A group, as it flows:
+//!
+//! | stage | type |
+//! |---|---|
+//! | config | [`model::Mapping`] (one `[[group]]`; a plan records the one it was planned under) |
+//! | the IdP's answer | [`model::Answer`], then [`plan::basis::IdpIntent`] (desired set and [`model::Intent`]) |
+//! | on the wire | [`scim::wire::Group`] (what the emulator writes and the client can write), read through its borrowed twin [`scim::wire::GroupRead`] so that a large group is parsed without a copy per member |
+//! | live | [`model::GroupSnapshot`] |
+//! | the planner's input | [`plan::planner::GroupInput`], built only by [`plan::basis::group_input`] |
+//! | plan | [`plan::GroupPlan`] |
+//! | state | [`state::GroupRecord`] |
+//! | report | [`plan::report::GroupReport`] |
+//!
+//! A member: [`model::IdpKey`] on the IdP side (mirror, cache, intent, pending),
+//! [`model::UserId`] on the Genesys side (member sets, changes), [`plan::Resolution`]
+//! between them, [`scim::wire::MemberRef`] on the wire, [`model::TargetUser`] from a
+//! look-up.
 
 #![forbid(unsafe_code)]
 
@@ -77,12 +98,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The runtime every command runs on: one thread. scimsync waits on the network; its CPU
-/// work (JSON, the planner) is a few seconds at most and gains nothing from a second
-/// worker, while a multi-threaded runtime pays wake-ups and hand-offs between threads on
-/// every request. Measured with `examples/bench.rs --preset wide --runtime current|multi`
-/// (2 cores, load 1–2, three runs each): plan 6.7–7.0 s CPU on one thread against 7.6–7.9 s
-/// on two, apply 2.2–2.7 s against 2.5–3.0 s, wall time no worse; at 20 ms latency (the
-/// `latency` preset) the two are the same.
+/// work (JSON, the planner) gains nothing from a second worker, while a multi-threaded
+/// runtime pays wake-ups and hand-offs between threads on every request (measured by
+/// `examples/bench.rs --runtime current|multi`; README, "Performance").
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,6 +2,7 @@
 //! wrongly when the state remembers only a cursor, each converging now that it remembers the
 //! IdP's membership (the mirror) and who each IdP key is (the resolution cache).
 
+use scimsync::model::UserKey;
 use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
@@ -11,15 +12,7 @@ use scimsync::plan::{ChangeReason, PendingReason, Plan, ReadKind, file};
 use scimsync::state::State;
 
 use crate::harness::{names, pending};
-use crate::scenario::Scenario;
-
-fn plan_at(s: &Scenario, name: &str) -> Plan {
-    file::read(&s.path(name)).unwrap()
-}
-
-fn state(s: &Scenario) -> State {
-    State::load_file(&s.path("scimsync.state.json")).unwrap()
-}
+use crate::scenario::{Group, STATE_FILE, Safety, Scenario};
 
 fn member(s: &Scenario, group: &str, user: &str) -> bool {
     s.emu().members(group).iter().any(|m| m == user)
@@ -29,7 +22,7 @@ fn member(s: &Scenario, group: &str, user: &str) -> bool {
 async fn cycle(s: &Scenario, out: &str) -> Plan {
     s.run(&["plan", "--out", out]).await.code(0);
     s.run(&["apply", out]).await.code(0);
-    plan_at(s, out)
+    s.plan_at(out)
 }
 
 /// 1. A user assigned in the IdP before their Genesys account exists is pending, not lost:
@@ -37,17 +30,14 @@ async fn cycle(s: &Scenario, out: &str) -> Plan {
 /// from Genesys only by non-ASCII case.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_whose_account_appears_late_is_added_then() {
-    let s = Scenario::new()
-        .await
-        .source_lines("user_key = \"userName\"")
-        .idp(
-            "sales",
-            &[
-                "u010@example.com",
-                "late@example.com",
-                "ÜNÏCØDÉ@EXAMPLE.COM",
-            ],
-        );
+    let s = Scenario::new().await.user_key(UserKey::UserName).idp(
+        "sales",
+        &[
+            "u010@example.com",
+            "late@example.com",
+            "ÜNÏCØDÉ@EXAMPLE.COM",
+        ],
+    );
     let p1 = cycle(&s, "p1.json").await;
     let g = &p1.groups[0];
     assert_eq!(names(&g.changes.add), ["u010"]);
@@ -59,7 +49,7 @@ async fn a_user_whose_account_appears_late_is_added_then() {
         ]
     );
     // The mirror keeps them, and apply advanced the cursor all the same.
-    let mirror = state(&s).mirror("sales").cloned().unwrap();
+    let mirror = s.saved_state().mirror("sales").cloned().unwrap();
     assert!(mirror.contains("late@example.com") && mirror.contains("ünïcødé@example.com"));
 
     // User provisioning catches up.
@@ -76,12 +66,15 @@ async fn a_user_whose_account_appears_late_is_added_then() {
     s.emu().clear_journal();
     s.run(&["plan", "--detailed-exitcode"]).await.code(0);
     assert_eq!(s.emu().count(Route::UserList), 0);
-    assert_eq!(state(&s).users["late@example.com"].id.as_str(), "u250");
+    assert_eq!(
+        s.saved_state().users["late@example.com"].id.as_str(),
+        "u250"
+    );
 
     // Revoked, a user is shown by the label Genesys gave them (the cache), not by the key.
     s.emu().idp_change("sales", &[], &["ÜNÏCØDÉ@EXAMPLE.COM"]);
     s.run(&["plan", "--out", "p3.json"]).await.code(0);
-    let p3 = plan_at(&s, "p3.json");
+    let p3 = s.plan_at("p3.json");
     assert_eq!(names(&p3.groups[0].changes.remove), ["u251"]);
     assert_eq!(p3.label(&"u251".into()), "Ünïcødé@Example.com");
 }
@@ -93,7 +86,7 @@ async fn a_user_whose_account_appears_late_is_added_then() {
 async fn an_inactive_user_is_pending_until_active_and_a_wrong_cache_entry_is_dropped() {
     let s = Scenario::new()
         .await
-        .source_lines("user_key = \"userName\"")
+        .user_key(UserKey::UserName)
         .idp("sales", &["u030@example.com", "u031@example.com"]);
     s.emu().set_user_active("u030", false);
     let p1 = cycle(&s, "p1.json").await;
@@ -114,7 +107,7 @@ async fn an_inactive_user_is_pending_until_active_and_a_wrong_cache_entry_is_dro
     s.emu().set_user_active("u031", false);
     s.run(&["plan", "--out", "p3.json"]).await.code(0);
     assert_eq!(
-        plan_at(&s, "p3.json").groups[0].reasons["u031"],
+        s.plan_at("p3.json").groups[0].reasons["u031"],
         ChangeReason::Restored
     );
     let failed = s.run(&["apply", "p3.json"]).await;
@@ -124,7 +117,7 @@ async fn an_inactive_user_is_pending_until_active_and_a_wrong_cache_entry_is_dro
         "{}",
         failed.stdout
     );
-    assert!(!state(&s).users.contains_key("u031@example.com"));
+    assert!(!s.saved_state().users.contains_key("u031@example.com"));
     // One run later it blocks nothing: pending, and the group's state moves on.
     let p4 = cycle(&s, "p4.json").await;
     assert!(p4.groups[0].changes.is_empty());
@@ -139,14 +132,11 @@ async fn a_superseded_plan_is_refused_and_never_regrants() {
     cycle(&s, "p0.json").await;
     s.emu().idp_change("sales", &["u040"], &[]);
     s.run(&["plan", "--out", "p1.json"]).await.code(0);
-    assert_eq!(
-        names(&plan_at(&s, "p1.json").groups[0].changes.add),
-        ["u040"]
-    );
+    assert_eq!(names(&s.plan_at("p1.json").groups[0].changes.add), ["u040"]);
     s.emu().idp_change("sales", &["u041"], &["u040"]);
     let p2 = cycle(&s, "p2.json").await;
     assert_eq!(names(&p2.groups[0].changes.add), ["u041"]);
-    let after_p2 = state(&s).groups["sales"].clone();
+    let after_p2 = s.saved_state().groups["sales"].clone();
 
     s.emu().clear_journal();
     let late = s.run(&["apply", "p1.json"]).await;
@@ -162,7 +152,7 @@ async fn a_superseded_plan_is_refused_and_never_regrants() {
     );
     assert_eq!(s.emu().count(Route::GroupPatch), 0);
     assert_eq!(
-        state(&s).groups["sales"],
+        s.saved_state().groups["sales"],
         after_p2,
         "nothing moved backwards"
     );
@@ -175,13 +165,13 @@ async fn after_an_expired_cursor_the_gaps_revocations_are_removed() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u010", "u011", "u012"])
-        .safety("max_removals_per_group = 5\nmax_removal_ratio = 1.0");
+        .safety(Safety::default().max_removals(5).max_ratio(1.0));
     cycle(&s, "p1.json").await;
     s.emu().idp_change("sales", &["u013"], &["u010", "u011"]);
     s.emu().idp_expire_cursors();
     let run = s.run(&["plan", "--out", "p2.json"]).await;
     run.code(0);
-    let g = &plan_at(&s, "p2.json").groups[0];
+    let g = &s.plan_at("p2.json").groups[0];
     assert_eq!(g.source.read, ReadKind::Resync);
     assert_eq!(names(&g.changes.remove), ["u010", "u011"]);
     assert_eq!(names(&g.changes.add), ["u013"]);
@@ -199,45 +189,41 @@ async fn apply_refuses_a_plan_the_config_no_longer_matches() {
     let s = Scenario::new().await.idp("sales", &["u010"]);
     s.emu().add_group("g-other", "Other", &[]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let s = s.groups(&["name = \"sales\"\ntarget_id = \"g-other\""]);
-    let run = s.run(&["apply", "p.json"]).await;
-    run.code(1);
-    assert!(
-        run.stdout.contains("planned for target_id g-sales")
-            && run.stdout.contains("target_id g-other"),
-        "{}",
-        run.stdout
+    let s = s.groups([Group::id("sales", "g-other")]);
+    s.run(&["apply", "p.json"]).await.expect(
+        1,
+        &["planned for target_id g-sales", "target_id g-other"],
+        &[],
     );
     assert_eq!(s.emu().count(Route::GroupPatch), 0);
-    assert!(!state(&s).groups.contains_key("sales"), "no cursor moved");
+    assert!(
+        !s.saved_state().groups.contains_key("sales"),
+        "no cursor moved"
+    );
 
     // A member protected after the plan was made.
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u003"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     assert_eq!(
-        names(&plan_at(&s, "p.json").groups[0].changes.remove),
+        names(&s.plan_at("p.json").groups[0].changes.remove),
         ["u004"]
     );
-    let s = s.safety("protected_members = [\"u004\"]");
-    let run = s.run(&["apply", "p.json"]).await;
-    run.code(1);
-    assert!(
-        run.stdout.contains("u004") && run.stdout.contains("protect"),
-        "{}",
-        run.stdout
-    );
+    let s = s.safety(Safety::default().protect("u004"));
+    s.run(&["apply", "p.json"])
+        .await
+        .expect(1, &["u004", "protect"], &[]);
     assert!(member(&s, "g-sales", "u004"));
 
     // A plan edited to remove more, its digest recomputed to pass verification.
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u003"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let mut plan = plan_at(&s, "p.json");
+    let mut plan = s.plan_at("p.json");
     let g = &mut plan.groups[0];
     for u in ["u000", "u001", "u002"] {
         g.changes.remove.insert(u.into());
@@ -245,31 +231,24 @@ async fn apply_refuses_a_plan_the_config_no_longer_matches() {
     g.guard.removals = g.changes.remove.len();
     file::seal(&mut plan);
     file::write(&s.path("edited.json"), &plan).unwrap();
-    let run = s.run(&["apply", "edited.json"]).await;
-    run.code(1);
-    assert!(
-        run.stdout.contains("over the config's limit"),
-        "{}",
-        run.stdout
-    );
+    s.run(&["apply", "edited.json"])
+        .await
+        .expect(1, &["over the config's limit"], &[]);
     assert_eq!(s.emu().members("g-sales").len(), 5);
 }
 
 /// 5b. One Genesys group mapped twice (by id and by name) is refused by plan and validate.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_genesys_group_mapped_twice_is_refused() {
-    let s = Scenario::new().await.idp("sales", &["u010"]).groups(&[
-        "name = \"sales\"\ntarget_id = \"g-sales\"",
-        "name = \"sales-too\"\ntarget_name = \"Sales\"",
+    let s = Scenario::new().await.idp("sales", &["u010"]).groups([
+        Group::id("sales", "g-sales"),
+        Group::named("sales-too", "Sales"),
     ]);
     s.emu().idp_change("sales-too", &["u011"], &[]);
-    let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr
-            .contains("\"sales\" and \"sales-too\" both map to Genesys group Sales"),
-        "{}",
-        run.stderr
+    s.run(&["plan", "--out", "p.json"]).await.expect(
+        1,
+        &[],
+        &["\"sales\" and \"sales-too\" both map to Genesys group Sales"],
     );
     assert!(!s.path("p.json").exists());
     let validate = s.run(&["validate"]).await;
@@ -314,7 +293,7 @@ async fn a_format_1_state_is_read_and_upgraded() {
     let s = Scenario::new().await.idp("sales", &["u000", "u010"]);
     let cursor = s.emu().idp_cursor();
     std::fs::write(
-        s.path("scimsync.state.json"),
+        s.path(STATE_FILE),
         format!(
             r#"{{"format_version": 1, "groups": {{"sales": {{"cursor": "{cursor}", "etag": "\"1\"", "applied_at": "2026-11-29T03:00:00Z"}}}}}}"#
         ),
@@ -323,12 +302,12 @@ async fn a_format_1_state_is_read_and_upgraded() {
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(0);
     assert!(run.stdout.contains("nothing is removed"), "{}", run.stdout);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(g.source.read, ReadKind::Resync);
     assert!(!g.intent.mirror_known && g.changes.remove.is_empty());
     assert_eq!(names(&g.changes.add), ["u010"]);
     s.run(&["apply", "p.json"]).await.code(0);
-    let st = state(&s);
+    let st = s.saved_state();
     assert_eq!(st.format_version, 2);
     assert!(st.lineage.is_some());
     assert_eq!(st.groups["sales"].serial, 1);
@@ -346,13 +325,11 @@ async fn soak_across_60_runs_converges_to_what_the_modes_say() {
     let mut rng = StdRng::seed_from_u64(20261201);
     let s = Scenario::new()
         .await
-        .groups(&[
-            "name = \"sales\"\ntarget_id = \"g-sales\"",
-            "name = \"ops\"\ntarget_id = \"g-ops\"\nmode = \"full\"",
+        .groups([
+            Group::id("sales", "g-sales"),
+            Group::id("ops", "g-ops").full(),
         ])
-        .safety(
-            "max_removals_per_group = 1000\nmax_removal_ratio = 1.0\nallow_empty_source = true",
-        );
+        .safety(Safety::unguarded().allow_empty_source());
     s.emu().add_group("g-ops", "Ops", &["u170", "u171"]);
     s.emu().idp_change("sales", &["u100", "u101"], &[]);
     s.emu().idp_change("ops", &["u100", "u170"], &[]);
@@ -411,7 +388,7 @@ async fn soak_across_60_runs_converges_to_what_the_modes_say() {
         let out = format!("p{run}.json");
         let planned = s.run(&["plan", "--out", &out]).await;
         assert!(planned.code == 0, "run {run}: plan\n{}", planned.stderr);
-        if plan_at(&s, &out)
+        if s.plan_at(&out)
             .groups
             .iter()
             .any(|g| g.source.read == ReadKind::Resync)
@@ -445,7 +422,7 @@ async fn soak_across_60_runs_converges_to_what_the_modes_say() {
             );
             refused += usize::from(applied.code == 3);
         }
-        State::load_file(&s.path("scimsync.state.json"))
+        State::load_file(&s.path(STATE_FILE))
             .unwrap_or_else(|e| panic!("run {run}: corrupt state: {e}"));
     }
     // The seed exercises what the soak is about.

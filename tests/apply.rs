@@ -3,19 +3,11 @@
 use std::collections::BTreeMap;
 
 use scimsync::emulator::{FaultAction, Route};
-use scimsync::plan::{Plan, file};
+use scimsync::plan::file;
 use scimsync::state::{State, StateLock};
 use serde_json::Value;
 
-use crate::scenario::{Scenario, read};
-
-fn plan_at(s: &Scenario, name: &str) -> Plan {
-    file::read(&s.path(name)).unwrap()
-}
-
-fn state(s: &Scenario) -> State {
-    State::load_file(&s.path("scimsync.state.json")).unwrap()
-}
+use crate::scenario::{Group, STATE_FILE, Scenario, read};
 
 fn patches(s: &Scenario) -> Vec<scimsync::emulator::Record> {
     s.emu()
@@ -31,29 +23,26 @@ async fn planned() -> (Scenario, String) {
         .await
         .idp("sales", &["u000", "u010", "u011"]);
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
-    let sha = plan_at(&s, "plan.json").sha256;
+    let sha = s.plan_at("plan.json").sha256;
     (s, sha.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn applies_the_plan_under_if_match_and_advances_the_cursor() {
     let (s, sha) = planned().await;
-    let plan = plan_at(&s, "plan.json");
-    let run = s
-        .run(&["apply", "plan.json", "--expect-sha256", &sha])
-        .await;
-    run.code(0);
-    assert!(
-        run.stdout
-            .contains("applied    sales → Sales (g-sales) +2 −0 (1 PATCH)"),
-        "{}",
-        run.stdout
-    );
+    let plan = s.plan_at("plan.json");
+    s.run(&["apply", "plan.json", "--expect-sha256", &sha])
+        .await
+        .expect(
+            0,
+            &["applied    sales → Sales (g-sales) +2 −0 (1 PATCH)"],
+            &[],
+        );
     let sent = patches(&s);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].if_match.as_deref(), Some("\"1\""));
     assert_eq!(s.emu().members("g-sales").len(), 7);
-    let st = state(&s);
+    let st = s.saved_state();
     let rec = &st.groups["sales"];
     assert_eq!(rec.cursor, plan.groups[0].source.cursor_to);
     assert_eq!(rec.etag.as_ref().unwrap().as_str(), "\"2\"");
@@ -66,7 +55,7 @@ async fn applies_the_plan_under_if_match_and_advances_the_cursor() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(s.path("scimsync.state.json"))
+        let mode = std::fs::metadata(s.path(STATE_FILE))
             .unwrap()
             .permissions()
             .mode();
@@ -99,13 +88,9 @@ async fn refuses_before_any_write() {
         text.replace("\"u010\"", "\"u150\""),
     )
     .unwrap();
-    let run = s.run(&["apply", "tampered.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("was modified after it was made"),
-        "{}",
-        run.stderr
-    );
+    s.run(&["apply", "tampered.json"])
+        .await
+        .expect(1, &[], &["was modified after it was made"]);
 
     let wrong = "0".repeat(64);
     let run = s
@@ -150,7 +135,7 @@ async fn refuses_before_any_write() {
         0,
         "nothing may be written before verification"
     );
-    assert!(state(&s).groups.is_empty());
+    assert!(s.saved_state().groups.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,14 +157,14 @@ async fn a_moved_group_is_refused_replanned_and_diffed() {
     assert_eq!(s.emu().members("g-sales"), before);
     assert_eq!(patches(&s).len(), 1);
     assert!(
-        state(&s)
+        s.saved_state()
             .groups
             .get("sales")
             .and_then(|g| g.cursor.clone())
             .is_none()
     );
 
-    let replan = plan_at(&s, "plan.replan.json");
+    let replan = s.plan_at("plan.replan.json");
     file::verify(&replan, "replan").unwrap();
     let g = &replan.groups[0];
     assert_eq!(g.precondition.etag.as_ref().unwrap().as_str(), "\"2\"");
@@ -194,24 +179,18 @@ async fn a_moved_group_is_refused_replanned_and_diffed() {
     .await
     .code(0);
     assert!(s.emu().members("g-sales").contains(&"u011".to_string()));
-    assert!(state(&s).groups["sales"].cursor.is_some());
+    assert!(s.saved_state().groups["sales"].cursor.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_moved_group_that_already_holds_the_changes_is_converged() {
     let (s, _) = planned().await;
     s.emu().write_behind("g-sales", &["u010", "u011"], &[]);
-    let run = s
-        .run(&["apply", "plan.json", "--replan-out", "custom.json"])
-        .await;
-    run.code(0);
-    assert!(
-        run.stdout.contains("converged") && run.stdout.contains("already holds"),
-        "{}",
-        run.stdout
-    );
+    s.run(&["apply", "plan.json", "--replan-out", "custom.json"])
+        .await
+        .expect(0, &["converged", "already holds"], &[]);
     assert!(!s.path("custom.json").exists());
-    assert!(state(&s).groups["sales"].cursor.is_some());
+    assert!(s.saved_state().groups["sales"].cursor.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -237,7 +216,7 @@ async fn a_replan_that_is_a_subset_of_the_approved_changes_can_be_applied_at_onc
 
     // Not a subset (the re-plan would add u150's removal): refused as usual.
     let (s, _) = planned().await;
-    let s = s.groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+    let s = s.groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "full.json", "--allow-removals", "5"])
         .await
         .code(0);
@@ -255,10 +234,7 @@ async fn a_failing_group_does_not_stop_the_others() {
         .idp("sales", &["u010"])
         .idp("ops", &["u020"]);
     s.emu().add_group("g-ops", "Ops", &[]);
-    let s = s.groups(&[
-        "name = \"sales\"\ntarget_id = \"g-sales\"",
-        "name = \"ops\"\ntarget_id = \"g-ops\"",
-    ]);
+    let s = s.groups([Group::id("sales", "g-sales"), Group::id("ops", "g-ops")]);
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
     s.emu().remove_group("g-ops");
     let run = s.run(&["apply", "plan.json", "--format", "json"]).await;
@@ -283,7 +259,7 @@ async fn a_failing_group_does_not_stop_the_others() {
         "{detail}"
     );
     assert_eq!(report["exit_code"], 1);
-    let st = state(&s);
+    let st = s.saved_state();
     assert!(st.groups["sales"].cursor.is_some());
     assert!(
         !st.groups.contains_key("ops"),
@@ -301,7 +277,7 @@ async fn a_chunked_group_that_goes_stale_part_way_is_replanned_to_what_is_left()
     s.emu().write_after_patches("g-sales", 1, &["u199"], &[]);
     let run = s.run(&["apply", "plan.json"]).await;
     run.code(3);
-    let replan = plan_at(&s, "plan.replan.json");
+    let replan = s.plan_at("plan.replan.json");
     let g = &replan.groups[0];
     let left: Vec<String> = g
         .changes
@@ -339,7 +315,7 @@ async fn a_chunked_group_that_goes_stale_part_way_is_replanned_to_what_is_left()
         run.stdout
     );
     assert!(
-        state(&s)
+        s.saved_state()
             .groups
             .get("sales")
             .and_then(|r| r.cursor.clone())
@@ -350,14 +326,10 @@ async fn a_chunked_group_that_goes_stale_part_way_is_replanned_to_what_is_left()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_apply_on_the_same_state_file_is_refused() {
     let (s, _) = planned().await;
-    let _held = StateLock::acquire(&s.path("scimsync.state.json")).unwrap();
-    let run = s.run(&["apply", "plan.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("another scimsync apply"),
-        "{}",
-        run.stderr
-    );
+    let _held = StateLock::acquire(&s.path(STATE_FILE)).unwrap();
+    s.run(&["apply", "plan.json"])
+        .await
+        .expect(1, &[], &["another scimsync apply"]);
     assert_eq!(patches(&s).len(), 0);
 }
 
@@ -391,7 +363,7 @@ async fn killed_after_the_first_patch_then_plan_and_apply_converge() {
         55,
         "one chunk of 50 landed"
     );
-    State::load_file(&s.path("scimsync.state.json")).expect("the state file is never corrupt");
+    State::load_file(&s.path(STATE_FILE)).expect("the state file is never corrupt");
 
     s.run(&["plan", "--out", "again.json"]).await.code(0);
     s.run(&["apply", "again.json"]).await.code(0);

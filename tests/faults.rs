@@ -8,10 +8,9 @@ use std::time::Duration;
 use scimsync::emulator::{FaultAction, Route};
 use scimsync::plan::file;
 use scimsync::state::State;
-use serde_json::Value;
 
 use crate::harness::user;
-use crate::scenario::Scenario;
+use crate::scenario::{Group, STATE_FILE, Scenario};
 
 /// What the world looks like after the fault.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,18 +120,8 @@ const CASES: &[Case] = &[
 /// Committed PATCHes: for each user, how many times it was added or removed.
 fn committed(s: &Scenario) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
-    for p in s.emu().journal() {
-        if p.route != Route::GroupPatch || !(200..300).contains(&p.status) {
-            continue;
-        }
-        let body: Value = serde_json::from_str(p.body.as_deref().unwrap()).unwrap();
-        for op in body["Operations"].as_array().unwrap() {
-            for v in op["value"].as_array().into_iter().flatten() {
-                *seen
-                    .entry(v["value"].as_str().unwrap().to_owned())
-                    .or_default() += 1;
-            }
-        }
+    for (_, _, user) in s.committed() {
+        *seen.entry(user).or_default() += 1;
     }
     seen
 }
@@ -145,7 +134,7 @@ async fn fault_matrix() {
         let adds: Vec<String> = (10..130).map(user).collect();
         let adds: Vec<&str> = adds.iter().map(String::as_str).collect();
         s.emu().idp_change("sales", &adds, &[]);
-        let s = s.groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        let s = s.groups([Group::id("sales", "g-sales").full()]);
         s.emu().idp_change("sales", &["u000", "u001", "u002"], &[]);
         s.run(&["plan", "--out", "plan.json", "--allow-removals", "2"])
             .await
@@ -163,7 +152,7 @@ async fn fault_matrix() {
 
         (case.fault)(&s);
         let run = s.run(&["apply", "plan.json"]).await;
-        let cursor = State::load_file(&s.path("scimsync.state.json"))
+        let cursor = State::load_file(&s.path(STATE_FILE))
             .unwrap()
             .groups
             .get("sales")
@@ -260,7 +249,7 @@ async fn idp_faults_at_plan_time_fail_closed() {
     ] {
         let s = Scenario::new()
             .await
-            .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+            .groups([Group::id("sales", "g-sales").full()]);
         s.emu().idp_change("sales", &["u000"], &[]);
         s.emu().inject(Route::IdpDelta, 100, fault);
         let run = s.run(&["plan", "--out", "p.json"]).await;
@@ -275,7 +264,7 @@ async fn idp_faults_at_plan_time_fail_closed() {
     // An empty list in full mode is a guard; in delta mode it is simply nothing to do.
     let s = Scenario::new()
         .await
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.emu().idp_change("sales", &["u000"], &["u000"]);
     s.run(&["plan", "--out", "p.json"]).await.code(4);
     let s = Scenario::new().await;

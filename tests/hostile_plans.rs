@@ -1,12 +1,13 @@
 //! Plans that a careless answer or config would make dangerous (issue 20, findings 7, 8 and
 //! 18): each is refused, guarded or kept safe, and says why.
 
+use scimsync::model::UserKey;
 use scimsync::plan::file;
 
-use crate::scenario::Scenario;
+use crate::scenario::{Group, STATE_FILE, Safety, Scenario};
 
-fn full_mode() -> &'static str {
-    "name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""
+fn full_mode() -> Group {
+    Group::id("sales", "g-sales").full()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -15,15 +16,13 @@ async fn a_listing_whose_keys_resolve_to_nobody_empties_no_group() {
     // as a membership.
     let s = Scenario::new()
         .await
-        .groups(&[full_mode()])
-        .safety("max_removals_per_group = 1000\nmax_removal_ratio = 1.0")
+        .groups([full_mode()])
+        .safety(Safety::unguarded())
         .idp("sales", &["ghost-1", "ghost-2"]);
-    let run = s.run(&["plan", "--out", "plan.json"]).await;
-    run.code(4);
-    assert!(
-        run.stderr.contains("names no Genesys user") && run.stderr.contains("source.user_key"),
-        "{}",
-        run.stderr
+    s.run(&["plan", "--out", "plan.json"]).await.expect(
+        4,
+        &[],
+        &["names no Genesys user", "source.user_key"],
     );
     assert!(!s.path("plan.json").exists());
     assert_eq!(s.emu().members("g-sales").len(), 5);
@@ -33,16 +32,13 @@ async fn a_listing_whose_keys_resolve_to_nobody_empties_no_group() {
 async fn a_removal_ratio_of_zero_allows_no_removal() {
     let s = Scenario::new()
         .await
-        .groups(&[full_mode()])
-        .safety("max_removal_ratio = 0.0")
+        .groups([full_mode()])
+        .safety(Safety::default().max_ratio(0.0))
         .idp("sales", &["u000", "u001", "u002", "u003"]);
-    let run = s.run(&["plan", "--out", "plan.json"]).await;
-    run.code(4);
-    assert!(
-        run.stderr
-            .contains("would lose 1 of its 5 members, over the limit of 0"),
-        "{}",
-        run.stderr
+    s.run(&["plan", "--out", "plan.json"]).await.expect(
+        4,
+        &[],
+        &["would lose 1 of its 5 members, over the limit of 0"],
     );
 }
 
@@ -56,16 +52,10 @@ async fn a_target_id_that_is_not_an_id_is_refused() {
         "g-sales?x=1",
         "%2e%2e",
     ] {
-        let s = Scenario::new()
+        let s = Scenario::new().await.groups([Group::id("sales", bad)]);
+        s.run(&["plan"])
             .await
-            .groups(&[&format!("name = \"sales\"\ntarget_id = \"{bad}\"")]);
-        let run = s.run(&["plan"]).await;
-        run.code(1);
-        assert!(
-            run.stderr.contains("group[0].target_id") && run.stderr.contains("is not a group id"),
-            "{bad}: {}",
-            run.stderr
-        );
+            .expect(1, &[], &["group[0].target_id", "is not a group id"]);
         assert_eq!(s.emu().journal().len(), 0, "{bad}: a request was sent");
     }
 }
@@ -75,7 +65,7 @@ async fn a_key_whose_case_changed_removes_nobody_it_still_grants() {
     // Keys are externalIds, which Genesys matches case-exactly (RFC 7643 §3.1).
     let s = Scenario::new()
         .await
-        .source_lines("user_key = \"externalId\"")
+        .user_key(UserKey::ExternalId)
         .idp("sales", &["ext-000", "ext-010"]);
     s.run(&["plan", "--out", "p0.json"]).await.code(0);
     s.run(&["apply", "p0.json"]).await.code(0);
@@ -125,15 +115,13 @@ async fn a_resealed_plan_whose_changes_do_not_follow_from_its_intent_is_refused(
         g.reasons
             .insert(extra, scimsync::plan::ChangeReason::Granted);
     });
-    let run = s.run(&["apply", "plan.json"]).await;
-    run.code(1);
-    assert!(
-        run.stdout.contains("does not agree with itself")
-            && run
-                .stdout
-                .contains("it adds u150 whom no desired key names"),
-        "{}",
-        run.stdout
+    s.run(&["apply", "plan.json"]).await.expect(
+        1,
+        &[
+            "does not agree with itself",
+            "it adds u150 whom no desired key names",
+        ],
+        &[],
     );
     assert_eq!(s.emu().members("g-sales").len(), 5, "nothing was written");
 }
@@ -142,9 +130,9 @@ async fn a_resealed_plan_whose_changes_do_not_follow_from_its_intent_is_refused(
 async fn outputs_never_overwrite_the_state_the_config_or_the_plan() {
     let s = planned().await;
     s.run(&["apply", "plan.json"]).await.code(0);
-    let state_before = std::fs::read(s.path("scimsync.state.json")).unwrap();
+    let state_before = std::fs::read(s.path(STATE_FILE)).unwrap();
     #[cfg(unix)]
-    std::os::unix::fs::symlink(s.path("scimsync.state.json"), s.path("link.json")).unwrap();
+    std::os::unix::fs::symlink(s.path(STATE_FILE), s.path("link.json")).unwrap();
     for (args, what) in [
         (vec!["plan", "--out", "scimsync.toml"], "is the config"),
         (vec!["plan", "--out", "scimsync.state.json"], "is the state"),
@@ -168,23 +156,17 @@ async fn outputs_never_overwrite_the_state_the_config_or_the_plan() {
         run.code(1);
         assert!(run.stderr.contains(what), "{args:?}: {}", run.stderr);
     }
-    assert_eq!(
-        std::fs::read(s.path("scimsync.state.json")).unwrap(),
-        state_before
-    );
+    assert_eq!(std::fs::read(s.path(STATE_FILE)).unwrap(), state_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_made_with_other_source_settings_is_refused() {
     let s = planned().await;
-    let s = s.source_lines("user_key = \"userName\"");
-    let run = s.run(&["apply", "plan.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr
-            .contains("source.user_key was \"id\", the config now says \"userName\""),
-        "{}",
-        run.stderr
+    let s = s.user_key(UserKey::UserName);
+    s.run(&["apply", "plan.json"]).await.expect(
+        1,
+        &[],
+        &["source.user_key was \"id\", the config now says \"userName\""],
     );
     assert_eq!(s.emu().members("g-sales").len(), 5);
 }
@@ -195,13 +177,9 @@ async fn an_old_plan_warns_and_max_plan_age_refuses_it() {
     reseal(&s, |plan| {
         plan.created_at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(10 * 24);
     });
-    let run = s.run(&["apply", "plan.json", "--max-plan-age", "7d"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("was made 10d ago") && run.stderr.contains("--max-plan-age"),
-        "{}",
-        run.stderr
-    );
+    s.run(&["apply", "plan.json", "--max-plan-age", "7d"])
+        .await
+        .expect(1, &[], &["was made 10d ago", "--max-plan-age"]);
     assert_eq!(s.emu().members("g-sales").len(), 5);
     let run = s.run(&["apply", "plan.json"]).await;
     run.code(0);
@@ -220,9 +198,9 @@ async fn a_linked_state_is_written_through_and_a_shared_one_warned_about() {
         b"{\"format_version\": 2, \"groups\": {}}",
     )
     .unwrap();
-    std::os::unix::fs::symlink(shared.join("state.json"), s.path("scimsync.state.json")).unwrap();
+    std::os::unix::fs::symlink(shared.join("state.json"), s.path(STATE_FILE)).unwrap();
     s.run(&["apply", "plan.json"]).await.code(0);
-    let link = s.path("scimsync.state.json");
+    let link = s.path(STATE_FILE);
     assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
     let state = scimsync::state::State::load_file(&shared.join("state.json")).unwrap();
     assert_eq!(
@@ -234,14 +212,10 @@ async fn a_linked_state_is_written_through_and_a_shared_one_warned_about() {
         std::fs::Permissions::from_mode(0o666),
     )
     .unwrap();
-    let run = s.run(&["plan"]).await;
-    run.code(0);
-    assert!(
-        run.stderr
-            .contains("is writable by every user of this machine")
-            && run.stderr.contains("chmod 600"),
-        "{}",
-        run.stderr
+    s.run(&["plan"]).await.expect(
+        0,
+        &[],
+        &["is writable by every user of this machine", "chmod 600"],
     );
 }
 
@@ -254,13 +228,12 @@ async fn a_server_that_refuses_its_own_weak_etag_is_diagnosed() {
     });
     let s = s.idp("sales", &["u000", "u010"]);
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
-    let run = s.run(&["apply", "plan.json"]).await;
-    run.code(3);
-    assert!(
-        run.stdout
-            .contains("refused If-Match W/\"1\", the ETag it sends itself")
-            && run.stdout.contains("RFC 9110"),
-        "{}",
-        run.stdout
+    s.run(&["apply", "plan.json"]).await.expect(
+        3,
+        &[
+            "refused If-Match W/\"1\", the ETag it sends itself",
+            "RFC 9110",
+        ],
+        &[],
     );
 }

@@ -1,18 +1,13 @@
 //! `scimsync plan`, `show` and `validate`: the real binary against the emulator.
 
 use scimsync::emulator::{FaultAction, Route};
+use scimsync::model::UserKey;
 use scimsync::plan::{ChangeReason, PendingReason, Plan, ReadKind, SkipReason, file};
 use scimsync::state::{GroupRecord, State};
 
 use crate::harness::{names, pending};
-use crate::scenario::{Scenario, read};
+use crate::scenario::{Group, STATE_FILE, Safety, Scenario, read};
 use crate::snapshot;
-
-fn plan_at(s: &Scenario, name: &str) -> Plan {
-    let p = file::read(&s.path(name)).unwrap();
-    file::verify(&p, name).unwrap();
-    p
-}
 
 /// IdP `sales` = u000..u002 (members already) + u010, u011 (new).
 async fn sales() -> Scenario {
@@ -41,7 +36,7 @@ fn at_current_cursor(s: &Scenario) {
             ..GroupRecord::default()
         },
     );
-    state.save_file(&s.path("scimsync.state.json")).unwrap();
+    state.save_file(&s.path(STATE_FILE)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,7 +45,7 @@ async fn a_first_plan_adds_the_idp_members_and_skips_current_ones() {
     let run = s.run(&["plan", "--out", "plan.json"]).await;
     run.code(0);
     snapshot!("plan_first_table", s.redact(&run.stdout));
-    let plan = plan_at(&s, "plan.json");
+    let plan = s.plan_at("plan.json");
     let g = &plan.groups[0];
     assert_eq!(names(&g.changes.add), ["u010", "u011"]);
     assert!(g.changes.remove.is_empty());
@@ -90,7 +85,7 @@ async fn a_delta_since_the_cursor_adds_and_removes() {
         .await;
     run.code(0);
     snapshot!("plan_delta_markdown", s.redact(&run.stdout));
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     // u020 granted; u011 granted earlier but not in the group: restored. u001 revoked.
     assert_eq!(names(&g.changes.add), ["u011", "u020"]);
     assert_eq!(names(&g.changes.remove), ["u001"]);
@@ -183,10 +178,10 @@ async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals(
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u003"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(names(&g.changes.remove), ["u004"]);
     assert_eq!(g.source.read, ReadKind::Full);
 
@@ -202,7 +197,7 @@ async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals(
         .run(&["plan", "--out", "p.json", "--allow-removals", "3"])
         .await;
     allowed.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(g.guard.removals, 3);
     assert_eq!(g.guard.limit, 3);
     assert!(g.guard.overridden);
@@ -213,21 +208,19 @@ async fn full_mode_removes_what_the_idp_lacks_and_the_guard_stops_mass_removals(
 async fn an_empty_full_answer_is_a_guard_unless_allowed() {
     let s = Scenario::new()
         .await
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.emu().idp_change("sales", &["u000"], &["u000"]);
-    let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(4);
-    assert!(
-        run.stderr.contains("empty membership") && run.stderr.contains("allow_empty_source"),
-        "{}",
-        run.stderr
+    s.run(&["plan", "--out", "p.json"]).await.expect(
+        4,
+        &[],
+        &["empty membership", "allow_empty_source"],
     );
     assert!(!s.path("p.json").exists());
-    let s = s.safety("allow_empty_source = true");
+    let s = s.safety(Safety::default().allow_empty_source());
     s.run(&["plan", "--out", "p.json", "--allow-removals", "5"])
         .await
         .code(0);
-    assert_eq!(plan_at(&s, "p.json").summary.remove, 5);
+    assert_eq!(s.plan_at("p.json").summary.remove, 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -235,10 +228,10 @@ async fn protected_members_are_never_removed() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u003"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""])
-        .safety("protected_members = [\"u004\"]");
+        .groups([Group::id("sales", "g-sales").full()])
+        .safety(Safety::default().protect("u004"));
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert!(g.changes.remove.is_empty());
     assert_eq!(g.skipped[0].reason, SkipReason::Protected);
 }
@@ -247,7 +240,7 @@ async fn protected_members_are_never_removed() {
 async fn unknown_users_are_pending_or_with_strict_an_error() {
     let s = Scenario::new().await.idp("sales", &["u010", "ghost-1"]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(g.changes.add.len(), 1);
     assert_eq!(g.pending[0].key, "ghost-1");
     assert_eq!(g.pending[0].reason, PendingReason::UnknownUser);
@@ -269,9 +262,9 @@ async fn user_keys_are_resolved_through_scim_filters() {
             "sales",
             &["u000@example.com", "u030@example.com", "nobody@example.com"],
         )
-        .source_lines("user_key = \"userName\"");
+        .user_key(UserKey::UserName);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u030"]);
     assert_eq!(
         pending(g),
@@ -290,10 +283,10 @@ async fn one_get_per_group_and_one_lookup_per_distinct_new_user() {
     s.emu()
         .idp_change("support", &["u050", "u060", "u000"], &[]);
     s.emu().idp_change("ops", &["u060", "u061", "u062"], &[]);
-    let s = s.groups(&[
-        "name = \"sales\"\ntarget_id = \"g-sales\"",
-        "name = \"support\"\ntarget_name = \"Support\"",
-        "name = \"ops\"\ntarget_id = \"g-ops\"",
+    let s = s.groups([
+        Group::id("sales", "g-sales"),
+        Group::named("support", "Support"),
+        Group::id("ops", "g-ops"),
     ]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     assert_eq!(s.emu().count(Route::GroupGet), 3);
@@ -305,7 +298,7 @@ async fn one_get_per_group_and_one_lookup_per_distinct_new_user() {
     // Only users never seen as members of a group read in this plan are looked up, once each:
     // u060, u061, u062. u000 and u050 (members of sales and support) cost nothing.
     assert_eq!(s.emu().count(Route::UserList), 3);
-    assert_eq!(plan_at(&s, "p.json").summary.groups, 3);
+    assert_eq!(s.plan_at("p.json").summary.groups, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -313,14 +306,11 @@ async fn group_selection() {
     let s = sales().await;
     s.emu().add_group("g-ops", "Ops", &[]);
     s.emu().idp_change("ops", &["u070"], &[]);
-    let s = s.groups(&[
-        "name = \"sales\"\ntarget_id = \"g-sales\"",
-        "name = \"ops\"\ntarget_id = \"g-ops\"",
-    ]);
+    let s = s.groups([Group::id("sales", "g-sales"), Group::id("ops", "g-ops")]);
     s.run(&["plan", "--group", "ops", "--out", "p.json"])
         .await
         .code(0);
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.groups.len(), 1);
     assert_eq!(plan.groups[0].mapping.idp_group, "ops");
     let bad = s.run(&["plan", "--group", "nope"]).await;
@@ -337,14 +327,14 @@ async fn file_source_in_full_mode() {
     let s = Scenario::new()
         .await
         .source("kind = \"file\"\npath = \"members.toml\"\n")
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     std::fs::write(
         s.path("members.toml"),
         "[groups.sales]\nmembers = [\"u000\", \"u001\", \"u002\", \"u003\", \"u090\"]\n",
     )
     .unwrap();
     s.run(&["plan", "--out", "p.json"]).await.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u090"]);
     assert_eq!(names(&g.changes.remove), ["u004"]);
     assert_eq!(g.source.kind, "file");
@@ -365,13 +355,9 @@ async fn bad_idp_answers_fail_closed() {
             retry_after: None,
         },
     );
-    let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("IdP group \"sales\"") && run.stderr.contains("HTTP 500"),
-        "{}",
-        run.stderr
-    );
+    s.run(&["plan", "--out", "p.json"])
+        .await
+        .expect(1, &[], &["IdP group \"sales\"", "HTTP 500"]);
     assert!(!s.path("p.json").exists());
 
     let s = Scenario::new().await;
@@ -395,12 +381,9 @@ async fn bad_idp_answers_fail_closed() {
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(0);
     assert!(run.stderr.contains("has expired"), "{}", run.stderr);
-    assert_eq!(
-        plan_at(&s, "p.json").groups[0].source.read,
-        ReadKind::Resync
-    );
+    assert_eq!(s.plan_at("p.json").groups[0].source.read, ReadKind::Resync);
 
-    let s = sales().await.source_lines("").env("IDP_API_TOKEN", "wrong");
+    let s = sales().await.env("IDP_API_TOKEN", "wrong");
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(1);
     assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
@@ -531,16 +514,10 @@ async fn missing_credentials_are_named() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_genesys_group_fails_the_plan() {
-    let s = sales()
+    let s = sales().await.groups([Group::named("sales", "Saless")]);
+    s.run(&["plan", "--out", "p.json"])
         .await
-        .groups(&["name = \"sales\"\ntarget_name = \"Saless\""]);
-    let run = s.run(&["plan", "--out", "p.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("SCIM cannot create groups"),
-        "{}",
-        run.stderr
-    );
+        .expect(1, &[], &["SCIM cannot create groups"]);
     assert!(!s.path("p.json").exists());
 }
 
@@ -550,10 +527,7 @@ async fn validate_prints_a_checklist() {
     let ok = s.run(&["validate"]).await;
     ok.code(0);
     snapshot!("validate_ok", s.redact(&ok.stdout));
-    let s = s.groups(&[
-        "name = \"sales\"\ntarget_id = \"g-sales\"",
-        "name = \"ops\"\ntarget_id = \"g-nope\"",
-    ]);
+    let s = s.groups([Group::id("sales", "g-sales"), Group::id("ops", "g-nope")]);
     let bad = s.run(&["validate"]).await;
     bad.code(1);
     assert!(
@@ -596,12 +570,12 @@ async fn group_members_are_left_alone_and_control_character_keys_are_skipped() {
             "sales",
             &["u000", "u001", "u002", "u003", "u004", "bad\u{7}key"],
         )
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.emu().add_group("g-nested", "Nested", &["u100"]);
     s.emu().write_behind("g-sales", &["g-nested"], &[]);
     let run = s.run(&["plan", "--out", "p.json"]).await;
     run.code(0);
-    let g = &plan_at(&s, "p.json").groups[0];
+    let g = &s.plan_at("p.json").groups[0];
     assert!(g.changes.is_empty(), "{:?}", g.changes);
     assert_eq!(g.precondition.member_count, 5, "groups are not counted");
     assert_eq!(
@@ -626,7 +600,7 @@ async fn removals_are_labelled_with_one_user_get_each() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.emu().remove_user("u004");
     let run = s
         .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
@@ -642,7 +616,7 @@ async fn removals_are_labelled_with_one_user_get_each() {
         0,
         "two GETs cost less than listing the org's users"
     );
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.label(&"u003".into()), "u003@example.com");
     assert_eq!(plan.label(&"u004".into()), "(deleted user)");
     assert!(
@@ -662,7 +636,7 @@ async fn many_removals_are_labelled_from_the_user_list() {
     let s = Scenario::new()
         .await
         .idp("big", &["u000", "u001", "u002"])
-        .groups(&["name = \"big\"\ntarget_id = \"g-big\"\nmode = \"full\""]);
+        .groups([Group::id("big", "g-big").full()]);
     let members: Vec<String> = (0..60).map(|i| format!("u{i:03}")).collect();
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
     s.emu().add_group("g-big", "Big", &members);
@@ -678,7 +652,7 @@ async fn many_removals_are_labelled_from_the_user_list() {
         2,
         "the inactive and the deleted user, whom the list leaves out"
     );
-    let plan = plan_at(&s, "p.json");
+    let plan = s.plan_at("p.json");
     assert_eq!(plan.groups[0].changes.remove.len(), 57);
     for id in &plan.groups[0].changes.remove {
         let want = match id.as_str() {
@@ -703,7 +677,7 @@ async fn many_removals_are_labelled_from_the_user_list() {
         .code(0);
     assert_eq!(s.emu().count(Route::UserList), 1);
     assert_eq!(s.emu().count(Route::UserGet), 57);
-    assert_eq!(plan_at(&s, "p2.json").labels, plan.labels);
+    assert_eq!(s.plan_at("p2.json").labels, plan.labels);
 }
 
 /// A plan file saved with a UTF-8 byte-order mark (some Windows editors add one) is read.
@@ -754,7 +728,7 @@ async fn io_errors_state_their_cause_once() {
         config.stderr
     );
     // A state path that is a folder.
-    std::fs::create_dir(s.path("scimsync.state.json")).unwrap();
+    std::fs::create_dir(s.path(STATE_FILE)).unwrap();
     let state = s.run(&["plan"]).await;
     state.code(1);
     assert!(
@@ -817,7 +791,7 @@ async fn the_documented_policy_check_reads_a_real_plan() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u010"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "p.json", "--allow-removals", "2"])
         .await
         .code(0);

@@ -9,33 +9,9 @@ use rand::{Rng, SeedableRng};
 use scimsync::emulator::{FaultAction, RandomFaults, Route};
 use scimsync::plan::{Plan, file};
 use scimsync::state::State;
-use serde_json::Value;
 
 use crate::harness::user;
-use crate::scenario::Scenario;
-
-/// Per group id: every member value sent in a committed PATCH, with its op.
-fn committed(s: &Scenario) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for p in s.emu().journal() {
-        if p.route != Route::GroupPatch || !(200..300).contains(&p.status) || p.ignored {
-            continue;
-        }
-        let group = p.path.rsplit('/').next().unwrap().to_owned();
-        let body: Value = serde_json::from_str(p.body.as_deref().unwrap()).unwrap();
-        for op in body["Operations"].as_array().unwrap() {
-            let kind = op["op"].as_str().unwrap().to_owned();
-            for v in op["value"].as_array().into_iter().flatten() {
-                out.push((
-                    group.clone(),
-                    kind.clone(),
-                    v["value"].as_str().unwrap().to_owned(),
-                ));
-            }
-        }
-    }
-    out
-}
+use crate::scenario::{Group, STATE_FILE, Safety, Scenario};
 
 /// Three groups, 60 additions each: 9 PATCHes in all.
 async fn three_groups() -> Scenario {
@@ -47,10 +23,9 @@ async fn three_groups() -> Scenario {
         let adds: Vec<String> = (i * 60..i * 60 + 60).map(user).collect();
         let adds: Vec<&str> = adds.iter().map(String::as_str).collect();
         s.emu().idp_change(name, &adds, &[]);
-        groups.push(format!("name = \"{name}\"\ntarget_id = \"g-{name}\""));
+        groups.push(Group::id(name, &format!("g-{name}")));
     }
-    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-    s.groups(&groups).target("max_members_per_patch = 25")
+    s.groups(groups).target_setting("max_members_per_patch", 25)
 }
 
 /// apply SIGKILLed at 20 seeded random moments (after the k-th PATCH arrives): the state file
@@ -77,7 +52,7 @@ async fn apply_killed_at_20_random_moments_converges() {
         }
         let _ = child.start_kill();
         child.wait().await.unwrap();
-        let state = State::load_file(&s.path("scimsync.state.json"))
+        let state = State::load_file(&s.path(STATE_FILE))
             .unwrap_or_else(|e| panic!("moment {moment} (PATCH {k}): corrupt state: {e}"));
         s.run(&["plan", "--out", "again.json"]).await.code(0);
         let again = file::read(&s.path("again.json")).unwrap();
@@ -107,7 +82,7 @@ async fn apply_killed_at_20_random_moments_converges() {
                 "moment {moment} (PATCH {k}): group {name}"
             );
         }
-        let sent = committed(&s);
+        let sent = s.committed();
         let distinct: BTreeSet<_> = sent.iter().collect();
         assert_eq!(
             sent.len(),
@@ -144,15 +119,12 @@ async fn soak(groups: usize, seed: u64) {
             .map(String::as_str)
             .collect();
         s.emu().idp_change(&format!("idp-{g:03}"), &desired, &[]);
-        config.push(format!(
-            "name = \"idp-{g:03}\"\ntarget_id = \"g-{g:03}\"\nmode = \"full\""
-        ));
+        config.push(Group::id(&format!("idp-{g:03}"), &format!("g-{g:03}")).full());
     }
-    let config: Vec<&str> = config.iter().map(String::as_str).collect();
     let s = s
-        .groups(&config)
-        .safety("max_removals_per_group = 1000\nmax_removal_ratio = 1.0")
-        .target("concurrency = 8");
+        .groups(config)
+        .safety(Safety::unguarded())
+        .target_setting("concurrency", 8);
     s.emu()
         .random_faults(Some(RandomFaults { rate: 0.10, seed }));
 
@@ -227,7 +199,7 @@ async fn soak(groups: usize, seed: u64) {
         .filter(|r| r.route == Route::GroupPatch && r.if_match.is_none())
         .count();
     assert_eq!(unconditional, 0, "PATCHes without If-Match");
-    for (group, op, user) in committed(&s) {
+    for (group, op, user) in s.committed() {
         let (adds, removes) = &approved[&group];
         let ok = if op == "add" {
             adds.contains(&user)

@@ -6,23 +6,146 @@
 //! s.run(&["plan", "--out", "p.json"]).await.code(0);
 //! ```
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use scimsync::emulator::Running;
+use scimsync::emulator::{Record, Route, Running};
+use scimsync::model::{Mode, RemoveStyle, UserKey};
+use scimsync::plan::{Plan, file};
+use scimsync::state::State;
 
 use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
 
 pub const IDP_TOKEN: &str = "idp-token-5e4d3c2b";
 
+/// The state file of a scenario: the config's default, in its folder.
+pub const STATE_FILE: &str = "scimsync.state.json";
+
+/// One `[[group]]` of a scenario's config.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Group {
+    name: String,
+    target: (&'static str, String),
+    mode: Option<Mode>,
+}
+
+impl Group {
+    /// IdP group `name` mapped to the Genesys group whose id is `target_id`.
+    pub fn id(name: &str, target_id: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            target: ("target_id", target_id.to_owned()),
+            mode: None,
+        }
+    }
+
+    /// IdP group `name` mapped to the Genesys group whose display name is `display_name`.
+    pub fn named(name: &str, display_name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            target: ("target_name", display_name.to_owned()),
+            mode: None,
+        }
+    }
+
+    /// In `full` mode.
+    pub fn full(mut self) -> Self {
+        self.mode = Some(Mode::Full);
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut out = format!(
+            "[[group]]\nname = {}\n{} = {}\n",
+            toml_str(&self.name),
+            self.target.0,
+            toml_str(&self.target.1)
+        );
+        if let Some(mode) = self.mode {
+            let mode = match mode {
+                Mode::Delta => "delta",
+                Mode::Full => "full",
+            };
+            let _ = writeln!(out, "mode = \"{mode}\"");
+        }
+        out
+    }
+}
+
+/// `[safety]` of a scenario's config; unset fields keep scimsync's defaults.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Safety {
+    max_removals: Option<usize>,
+    max_ratio: Option<f64>,
+    protected: Vec<String>,
+    allow_empty_source: bool,
+}
+
+impl Safety {
+    /// `max_removals_per_group`.
+    pub fn max_removals(mut self, n: usize) -> Self {
+        self.max_removals = Some(n);
+        self
+    }
+
+    /// `max_removal_ratio`.
+    pub fn max_ratio(mut self, ratio: f64) -> Self {
+        self.max_ratio = Some(ratio);
+        self
+    }
+
+    /// No removal guard at all: a thousand per group, any share.
+    pub fn unguarded() -> Self {
+        Self::default().max_removals(1000).max_ratio(1.0)
+    }
+
+    /// `protected_members`.
+    pub fn protect(mut self, user: &str) -> Self {
+        self.protected.push(user.to_owned());
+        self
+    }
+
+    /// `allow_empty_source = true`.
+    pub fn allow_empty_source(mut self) -> Self {
+        self.allow_empty_source = true;
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut out = String::new();
+        if let Some(n) = self.max_removals {
+            let _ = writeln!(out, "max_removals_per_group = {n}");
+        }
+        if let Some(r) = self.max_ratio {
+            let _ = writeln!(out, "max_removal_ratio = {r:?}");
+        }
+        if !self.protected.is_empty() {
+            let list: Vec<String> = self.protected.iter().map(|p| toml_str(p)).collect();
+            let _ = writeln!(out, "protected_members = [{}]", list.join(", "));
+        }
+        if self.allow_empty_source {
+            out.push_str("allow_empty_source = true\n");
+        }
+        out
+    }
+}
+
+/// `s` as a TOML basic string.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
 /// One CLI scenario: emulator, folder, config.
 pub struct Scenario {
     pub running: Running,
     pub dir: tempfile::TempDir,
-    groups: Vec<String>,
+    groups: Vec<Group>,
     extra_target: String,
     extra_source: String,
-    extra_safety: String,
+    safety: Safety,
     source: Option<String>,
     target_section: Option<String>,
     env: Vec<(String, String)>,
@@ -38,6 +161,11 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Whether a recorded request is a PATCH that Genesys committed.
+fn committed(r: &Record) -> bool {
+    r.route == Route::GroupPatch && (200..300).contains(&r.status) && !r.ignored
+}
+
 impl Run {
     /// Assert the exit code, showing the output when it differs.
     #[track_caller]
@@ -46,6 +174,31 @@ impl Run {
             self.code, want,
             "exit code\n--- stdout\n{}\n--- stderr\n{}",
             self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Assert in one call the exit code and what stdout and stderr say (each text must
+    /// appear), showing the whole output when anything differs.
+    #[track_caller]
+    pub fn expect(&self, code: i32, stdout: &[&str], stderr: &[&str]) -> &Self {
+        let missing: Vec<String> = stdout
+            .iter()
+            .filter(|t| !self.stdout.contains(*t))
+            .map(|t| format!("stdout lacks {t:?}"))
+            .chain(
+                stderr
+                    .iter()
+                    .filter(|t| !self.stderr.contains(*t))
+                    .map(|t| format!("stderr lacks {t:?}")),
+            )
+            .collect();
+        assert!(
+            self.code == code && missing.is_empty(),
+            "exit code {} (want {code}); {missing:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
         );
         self
     }
@@ -59,10 +212,10 @@ impl Scenario {
         Self {
             running,
             dir: tempfile::tempdir().unwrap(),
-            groups: vec!["[[group]]\nname = \"sales\"\ntarget_id = \"g-sales\"\n".into()],
+            groups: vec![Group::id("sales", "g-sales")],
             extra_target: String::new(),
             extra_source: String::new(),
-            extra_safety: String::new(),
+            safety: Safety::default(),
             source: None,
             target_section: None,
             env: Vec::new(),
@@ -70,7 +223,7 @@ impl Scenario {
             state_section: None,
         }
         // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
-        .target("requests_per_minute = 100000")
+        .target_setting("requests_per_minute", 100_000)
     }
 
     /// The emulator.
@@ -87,24 +240,38 @@ impl Scenario {
 
     /// Replace the `[[group]]` list.
     #[must_use]
-    pub fn groups(mut self, groups: &[&str]) -> Self {
-        self.groups = groups.iter().map(|g| format!("[[group]]\n{g}\n")).collect();
+    pub fn groups(mut self, groups: impl IntoIterator<Item = Group>) -> Self {
+        self.groups = groups.into_iter().collect();
         self
     }
 
-    /// Add lines to `[target]`.
+    /// Set `[target] key = value` (a number, or a string for `remove_style`).
     #[must_use]
-    pub fn target(mut self, lines: &str) -> Self {
-        self.extra_target.push_str(lines);
-        self.extra_target.push('\n');
+    pub fn target_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        let _ = writeln!(self.extra_target, "{key} = {}", value.into());
         self
     }
 
-    /// Add lines to `[source]`.
+    /// `[target] remove_style`.
     #[must_use]
-    pub fn source_lines(mut self, lines: &str) -> Self {
-        self.extra_source.push_str(lines);
-        self.extra_source.push('\n');
+    pub fn remove_style(self, style: RemoveStyle) -> Self {
+        let style = match style {
+            RemoveStyle::ValueList => "value-list",
+            RemoveStyle::FilterPath => "filter-path",
+        };
+        self.target_setting("remove_style", style)
+    }
+
+    /// `[source] user_key`.
+    #[must_use]
+    pub fn user_key(self, key: UserKey) -> Self {
+        self.source_setting("user_key", key.attribute())
+    }
+
+    /// Set `[source] key = value`.
+    #[must_use]
+    pub fn source_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        let _ = writeln!(self.extra_source, "{key} = {}", value.into());
         self
     }
 
@@ -127,11 +294,10 @@ impl Scenario {
         self.env("SCIM_TOKEN", token).without_credentials()
     }
 
-    /// Add lines to `[safety]`.
+    /// Set `[safety]`.
     #[must_use]
-    pub fn safety(mut self, lines: &str) -> Self {
-        self.extra_safety.push_str(lines);
-        self.extra_safety.push('\n');
+    pub fn safety(mut self, safety: Safety) -> Self {
+        self.safety = safety;
         self
     }
 
@@ -192,6 +358,40 @@ impl Scenario {
         self.dir.path().join(name)
     }
 
+    /// The plan file `name` in the scenario's folder.
+    pub fn plan_at(&self, name: &str) -> Plan {
+        file::read(&self.path(name)).unwrap()
+    }
+
+    /// The state as it is in [`STATE_FILE`] (empty if there is none yet).
+    pub fn saved_state(&self) -> State {
+        State::load_file(&self.path(STATE_FILE)).unwrap()
+    }
+
+    /// Every member change a PATCH committed in the emulator (answered 2xx and not dropped),
+    /// as (group id, `add` or `remove`, user id), in order.
+    pub fn committed(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for p in self.emu().journal() {
+            if !committed(&p) {
+                continue;
+            }
+            let group = p.path.rsplit('/').next().unwrap().to_owned();
+            let body: serde_json::Value = serde_json::from_str(p.body.as_deref().unwrap()).unwrap();
+            for op in body["Operations"].as_array().unwrap() {
+                let kind = op["op"].as_str().unwrap().to_owned();
+                for v in op["value"].as_array().into_iter().flatten() {
+                    out.push((
+                        group.clone(),
+                        kind.clone(),
+                        v["value"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// The config text.
     pub fn config_text(&self) -> String {
         let base = self.running.base_url();
@@ -210,8 +410,8 @@ impl Scenario {
             "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",
             self.extra_target,
             self.extra_source,
-            self.extra_safety,
-            self.groups.concat()
+            self.safety.toml(),
+            self.groups.iter().map(Group::toml).collect::<String>()
         )
     }
 

@@ -9,7 +9,7 @@ use scimsync::plan::file;
 use scimsync::scim::{Credentials, TargetSettings};
 
 use crate::harness::{self, GROUP, emu, gid};
-use crate::scenario::Scenario;
+use crate::scenario::{Group, Scenario};
 
 /// A client of the emulator's `/scim/v2` face with a ready bearer token, its settings as
 /// `kind = "scim"` makes them, then changed by `tweak`.
@@ -37,7 +37,7 @@ async fn strict() -> Scenario {
     let s = Scenario::new()
         .await
         .idp("sales", &["u000", "u001", "u002", "u003", "u010"])
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""])
+        .groups([Group::id("sales", "g-sales").full()])
         .scim_target();
     s.emu().configure(|o| {
         o.etags = false;
@@ -107,15 +107,11 @@ async fn without_etags_a_moved_group_is_still_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn value_list_removal_is_refused_by_the_config_check() {
-    let s = strict().await.target("remove_style = \"value-list\"");
-    let run = s.run(&["plan", "--out", "plan.json"]).await;
-    run.code(1);
-    assert!(
-        run.stderr.contains("target.remove_style")
-            && run.stderr.contains("3.5.2.2")
-            && run.stderr.contains("filter-path"),
-        "{}",
-        run.stderr
+    let s = strict().await.remove_style(RemoveStyle::ValueList);
+    s.run(&["plan", "--out", "plan.json"]).await.expect(
+        1,
+        &[],
+        &["target.remove_style", "3.5.2.2", "filter-path"],
     );
     assert_eq!(
         s.emu().count(Route::GroupGet),
@@ -203,13 +199,9 @@ async fn a_patch_body_over_the_cap_answers_413() {
 async fn validate_says_up_front_that_a_genesys_group_sends_no_etag() {
     let s = Scenario::new().await.idp("sales", &["u000"]);
     s.emu().configure(|o| o.etags = false);
-    let run = s.run(&["validate"]).await;
-    run.code(1);
-    assert!(
-        run.stdout.contains("sent no ETag") && run.stdout.contains("g-sales"),
-        "{}",
-        run.stdout
-    );
+    s.run(&["validate"])
+        .await
+        .expect(1, &["sent no ETag", "g-sales"], &[]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,12 +225,17 @@ async fn a_412_from_a_server_with_etags_is_stale() {
 /// and the apply goes on with the ETag alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn patch_answers_leave_out_members_where_the_target_is_told_to() {
-    for (extra, excluded) in [("", false), ("patch_excludes_members = true", true)] {
+    for excluded in [false, true] {
         let s = Scenario::new()
             .await
             .idp("sales", &["u000", "u001", "u002", "u003", "u010"])
-            .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""])
-            .target(&format!("max_members_per_patch = 1\n{extra}"));
+            .groups([Group::id("sales", "g-sales").full()])
+            .target_setting("max_members_per_patch", 1);
+        let s = if excluded {
+            s.target_setting("patch_excludes_members", true)
+        } else {
+            s
+        };
         s.run(&["plan", "--out", "plan.json"]).await.code(0);
         s.run(&["apply", "plan.json"]).await.code(0);
         let patches: Vec<_> = s
@@ -252,7 +249,7 @@ async fn patch_answers_leave_out_members_where_the_target_is_told_to() {
             assert_eq!(
                 p.query.as_deref() == Some("excludedAttributes=members"),
                 excluded,
-                "{extra:?}: {:?}",
+                "excluded {excluded}: {:?}",
                 p.query
             );
             assert!(p.if_match.is_some());
@@ -261,7 +258,7 @@ async fn patch_answers_leave_out_members_where_the_target_is_told_to() {
             .map(String::from)
             .to_vec();
         want.sort();
-        assert_eq!(s.emu().members("g-sales"), want, "{extra:?}");
+        assert_eq!(s.emu().members("g-sales"), want, "excluded {excluded}");
     }
     let s = strict().await;
     s.run(&["plan", "--out", "plan.json"]).await.code(0);

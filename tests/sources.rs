@@ -6,7 +6,7 @@ use scimsync::plan::{ReadKind, file};
 use scimsync::state::State;
 
 use crate::harness::{CLIENT_ID, CLIENT_SECRET, names};
-use crate::scenario::Scenario;
+use crate::scenario::{Group, STATE_FILE, Scenario};
 
 fn graph(s: Scenario) -> Scenario {
     let base = s.running.base_url();
@@ -73,7 +73,7 @@ async fn an_expired_graph_delta_link_resyncs_and_removes_the_gaps_revocations() 
     assert!(!s.emu().members("g-sales").contains(&"u010".to_owned()));
     // state reset keeps the mirror, so a forced resync still sees revocations.
     s.run(&["state", "reset", "--group", "sales"]).await.code(0);
-    let st = State::load_file(&s.path("scimsync.state.json")).unwrap();
+    let st = State::load_file(&s.path(STATE_FILE)).unwrap();
     assert!(st.cursor("sales").is_none());
     assert_eq!(st.mirror("sales").unwrap().len(), 2);
     s.emu().idp_change("sales", &[], &["u011"]);
@@ -107,7 +107,7 @@ async fn okta_listings_follow_link_headers_and_map_logins() {
     let base = s.running.base_url();
     let s = s
         .source(&format!("kind = \"okta\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\nuser_key = \"userName\"\n"))
-        .groups(&["name = \"sales\"\ntarget_id = \"g-sales\"\nmode = \"full\""]);
+        .groups([Group::id("sales", "g-sales").full()]);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &file::read(&s.path("p.json")).unwrap().groups[0];
     assert_eq!(g.source.kind, "okta");
@@ -431,7 +431,7 @@ async fn a_hung_idp_fails_the_plan_within_the_read_deadline() {
     let s = Scenario::new()
         .await
         .idp("sales", &["u010"])
-        .source_lines("read_deadline_secs = 1");
+        .source_setting("read_deadline_secs", 1);
     s.emu().inject(
         Route::IdpDelta,
         100,

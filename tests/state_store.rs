@@ -8,7 +8,7 @@ use scimsync::emulator::{FaultAction, Route};
 use scimsync::state::State;
 
 use crate::moto::{Moto, SECRET_KEY};
-use crate::scenario::{Run, Scenario};
+use crate::scenario::{Run, STATE_FILE, Scenario};
 
 const KEY: &str = "team/scimsync.state.json";
 const LOCK: &str = "team/scimsync.state.json.lock";
@@ -62,10 +62,7 @@ async fn plan_and_apply_keep_the_state_in_the_bucket() {
     assert_eq!(st.groups["sales"].idp_members.as_ref().unwrap().len(), 3);
     assert!(st.groups["sales"].cursor.is_some() && st.lineage.is_some());
     assert!(moto.get(LOCK).await.is_none(), "the lock is released");
-    assert!(
-        !s.path("scimsync.state.json").exists(),
-        "no local state file"
-    );
+    assert!(!s.path(STATE_FILE).exists(), "no local state file");
     // The next plan reads the cursor from the bucket: nothing to do.
     let again = s.run(&["plan", "--detailed-exitcode"]).await;
     again.code(0);
@@ -212,7 +209,7 @@ async fn push_and_pull_between_the_file_and_the_bucket() {
         .envs(moto.env());
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
     s.run(&["apply", "plan.json"]).await.code(0);
-    let local = State::load_file(&s.path("scimsync.state.json")).unwrap();
+    let local = State::load_file(&s.path(STATE_FILE)).unwrap();
 
     let url = moto.s3(KEY);
     let push = s.run(&["state", "push", "--to", &url]).await;
@@ -239,10 +236,7 @@ async fn push_and_pull_between_the_file_and_the_bucket() {
     // Pull brings the newer one back into the file.
     let pull = s.run(&["state", "pull", "--from", &url]).await;
     pull.code(0);
-    assert_eq!(
-        State::load_file(&s.path("scimsync.state.json")).unwrap(),
-        newer
-    );
+    assert_eq!(State::load_file(&s.path(STATE_FILE)).unwrap(), newer);
 
     // Another lineage is refused both ways.
     let mut other = State::default();
@@ -324,7 +318,7 @@ async fn the_local_file_store_is_unchanged() {
     );
     s.run(&["plan", "--out", "plan.json"]).await.code(0);
     {
-        let _held = scimsync::state::StateLock::acquire(&s.path("scimsync.state.json")).unwrap();
+        let _held = scimsync::state::StateLock::acquire(&s.path(STATE_FILE)).unwrap();
         let r = s.run(&["apply", "plan.json"]).await;
         r.code(1);
         assert!(
@@ -338,9 +332,7 @@ async fn the_local_file_store_is_unchanged() {
     }
     s.run(&["apply", "plan.json"]).await.code(0);
     assert!(
-        State::load_file(&s.path("scimsync.state.json"))
-            .unwrap()
-            .groups["sales"]
+        State::load_file(&s.path(STATE_FILE)).unwrap().groups["sales"]
             .cursor
             .is_some()
     );

@@ -4,14 +4,8 @@
 
 use scimsync::emulator::PatchResponse;
 use scimsync::plan::file;
-use scimsync::state::State;
 
 use crate::scenario::Scenario;
-
-fn state(s: &Scenario) -> Option<State> {
-    let path = s.path("scimsync.state.json");
-    path.exists().then(|| State::load_file(&path).unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_2xx_that_applied_nothing_is_not_recorded_as_done() {
@@ -25,17 +19,16 @@ async fn a_2xx_that_applied_nothing_is_not_recorded_as_done() {
             .idp("sales", &["u000", "u010", "u011"]);
         s.run(&["plan", "--out", "plan.json"]).await.code(0);
         s.emu().configure(|o| o.patch_response = answer);
-        let run = s.run(&["apply", "plan.json"]).await;
-        run.code(3);
-        assert!(
-            run.stdout
-                .contains("a re-read shows the group without the change")
-                && run.stdout.contains("not added: u010, u011"),
-            "{answer:?}: {}",
-            run.stdout
+        s.run(&["apply", "plan.json"]).await.expect(
+            3,
+            &[
+                "a re-read shows the group without the change",
+                "not added: u010, u011",
+            ],
+            &[],
         );
         assert_eq!(s.emu().members("g-sales").len(), 5, "{answer:?}");
-        let serial = state(&s).and_then(|st| st.groups.get("sales").map(|g| g.serial));
+        let serial = s.saved_state().groups.get("sales").map(|g| g.serial);
         assert!(serial.unwrap_or(0) == 0, "{answer:?}: the state moved");
         // The re-plan holds the same changes; once the server writes again, it applies.
         let replan = file::read(&s.path("plan.replan.json")).unwrap();
@@ -59,21 +52,18 @@ async fn a_removal_a_membership_rule_holds_is_named_and_asked_again() {
     s.run(&["plan", "--out", "p1.json"]).await.code(0);
     let p1 = file::read(&s.path("p1.json")).unwrap();
     assert_eq!(scimsync_names(&p1.groups[0].changes.remove), ["u001"]);
-    let run = s.run(&["apply", "p1.json"]).await;
-    run.code(3);
-    assert!(
-        run.stdout.contains("not removed: u001")
-            && run.stdout.contains("membership rule")
-            && run.stdout.contains("u001@example.com (u001)"),
-        "{}",
-        run.stdout
+    s.run(&["apply", "p1.json"]).await.expect(
+        3,
+        &[
+            "not removed: u001",
+            "membership rule",
+            "u001@example.com (u001)",
+        ],
+        &[],
     );
     assert!(s.emu().members("g-sales").iter().any(|m| m == "u001"));
     // The revocation stays in the state: the next plan removes again.
-    let mirror = state(&s).unwrap().groups["sales"]
-        .idp_members
-        .clone()
-        .unwrap();
+    let mirror = s.saved_state().groups["sales"].idp_members.clone().unwrap();
     assert!(mirror.contains("u001"), "{mirror:?}");
     s.run(&["plan", "--out", "p2.json"]).await.code(0);
     let p2 = file::read(&s.path("p2.json")).unwrap();

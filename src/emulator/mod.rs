@@ -25,9 +25,9 @@
 //!
 //! - [`org`]: users, groups, PATCH semantics
 //! - [`idp`]: the IdP's memberships and deltas
-//! - [`faults`]: scripted faults, rate limit, journal
+//! - `faults`: scripted faults, rate limit, journal
 //! - [`filter`]: SCIM filter and member-path parsing
-//! - [`seed`]: the seed file
+//! - `seed`: the seed file
 //! - `options`: what a test can change about its behaviour ([`Options`])
 //! - `state`: what it holds, behind one lock, and the [`Emulator`] that owns it
 //! - `control`: the API tests drive ([`Emulator::inject`], [`Emulator::journal`], …)

@@ -76,6 +76,23 @@ pub struct ApplySummary {
     pub failed: usize,
 }
 
+impl ApplySummary {
+    /// The counts of `reports`: a re-plan applied at once counts as applied, a superseded
+    /// group as stale.
+    pub fn of(reports: &[GroupReport]) -> Self {
+        let mut summary = Self::default();
+        for r in reports {
+            match r.outcome {
+                Outcome::Applied | Outcome::AppliedReplan => summary.applied += 1,
+                Outcome::Converged => summary.converged += 1,
+                Outcome::Stale | Outcome::Superseded => summary.stale += 1,
+                Outcome::Failed => summary.failed += 1,
+            }
+        }
+        summary
+    }
+}
+
 /// The whole run, for `--format json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyReport {

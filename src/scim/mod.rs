@@ -6,8 +6,8 @@
 //!
 //! - [`wire`]: serde types of SCIM JSON, shared with the emulator
 //! - [`directory`]: user lookups, cached per run
-//! - [`http`]: pacing, concurrency bound, retries, 429 handling
-//! - [`error`]: the errors, [`ScimError`]
+//! - `http`: pacing, concurrency bound, retries, 429 handling
+//! - `error`: the errors, [`ScimError`]
 
 pub mod directory;
 mod error;

@@ -1,4 +1,4 @@
-//! Identity-provider readers behind one trait: each answers, for one IdP group, either the
+//! Identity-provider readers, a closed enum ([`Source`]) dispatched by `match`: each answers, for one IdP group, either the
 //! changes since a cursor (a delta) or the whole membership (a full state).
 //!
 //! A source never turns a failure into an empty answer: an error status, unreadable JSON,

@@ -26,8 +26,8 @@
 //! A format 1 file (`{"format_version": 1, "groups": {"sales": {"cursor": …}}}`) is read as
 //! cursors with unknown mirrors, and written back as format 2 by the next apply.
 //!
-//! Keys of `groups` are the config's group names. Where the state lives is [`store`]; the
-//! lock that keeps two applies apart is [`lock`].
+//! Keys of `groups` are the config's group names. Where the state lives is [`Store`]; the
+//! lock that keeps two applies apart is [`StateLock`].
 
 pub mod ledger;
 mod lock;

@@ -295,15 +295,7 @@ async fn apply_locked(
             .position(|g| g.mapping.idp_group == r.idp_group)
     };
     reports.sort_by_key(order);
-    let mut summary = ApplySummary::default();
-    for r in &reports {
-        match r.outcome {
-            Outcome::Applied | Outcome::AppliedReplan => summary.applied += 1,
-            Outcome::Converged => summary.converged += 1,
-            Outcome::Stale | Outcome::Superseded => summary.stale += 1,
-            Outcome::Failed => summary.failed += 1,
-        }
-    }
+    let summary = ApplySummary::of(&reports);
     let code = ExitCode::of_apply(summary.failed, summary.stale);
     let report = ApplyReport {
         plan_sha256: plan.sha256.clone(),

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 mod diff;
+mod format;
 mod markdown;
 mod table;
 #[cfg(test)]
@@ -17,28 +18,17 @@ mod tests;
 use std::borrow::Cow;
 
 use super::escape::text;
-use super::{GroupPlan, Plan, ReadKind, file};
+use super::{GroupPlan, Plan, ReadKind};
 use crate::model::{Mode, UserId};
 
 pub use self::diff::{changes_text, diff};
+pub use self::format::{Format, render};
 
 /// GitHub refuses comments over 65,536 characters; stay under with room for a header.
 pub const MARKDOWN_LIMIT: usize = 65_000;
 
 /// At most this many unchanged groups are named one by one; more are a count.
 const UNCHANGED_NAMED: usize = 10;
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// A table and the member changes of each group.
-    #[default]
-    Table,
-    /// Markdown for a pull-request comment.
-    Markdown,
-    /// The plan file's JSON.
-    Json,
-}
 
 /// Rendering options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,25 +44,6 @@ impl Default for RenderOptions {
         Self {
             width: 100,
             plan_file: None,
-        }
-    }
-}
-
-/// Render `plan` as `format`.
-///
-/// # Panics
-///
-/// Never: JSON is UTF-8.
-pub fn render(plan: &Plan, format: Format, opts: &RenderOptions) -> String {
-    match format {
-        Format::Table => table::table(plan, opts),
-        Format::Markdown => markdown::markdown(plan, opts),
-        Format::Json => {
-            let json = String::from_utf8(file::to_bytes(plan)).expect("JSON is UTF-8");
-            match super::escape::json(&json) {
-                Cow::Borrowed(_) => json,
-                Cow::Owned(escaped) => escaped,
-            }
         }
     }
 }
