@@ -86,8 +86,8 @@ fn https_proxy(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
         .find_map(env)
 }
 
-/// A 3xx answer as the error text its caller shows: the status and where it pointed, as an
-/// origin only (`https://host:port`; a path or query may carry a token or a user's key), and
+/// A 3xx answer as the error text its caller shows after the status (`HTTP 307 …`): where
+/// it pointed, as an origin only (`https://host:port`; a path or query may carry a token or a user's key), and
 /// that scimsync follows no redirect. `None` for any other status.
 pub fn redirect_refusal(
     status: reqwest::StatusCode,
@@ -109,8 +109,7 @@ pub fn redirect_refusal(
         Some(Ok(to)) => to.origin().ascii_serialization(),
     };
     Some(format!(
-        "HTTP {} redirect to {target}, not followed (scimsync follows no redirect: check the configured URL, or what sits in front of the server)",
-        status.as_u16()
+        "redirect to {target}, not followed (scimsync follows no redirect: check the configured URL, or what sits in front of the server)"
     ))
 }
 
@@ -129,7 +128,7 @@ mod tests {
         );
         let text = redirect_refusal(reqwest::StatusCode::TEMPORARY_REDIRECT, &h, &asked).unwrap();
         assert!(
-            text.contains("HTTP 307 redirect to http://evil.example:8080,"),
+            text.starts_with("redirect to http://evil.example:8080,"),
             "{text}"
         );
         assert!(!text.contains("steal") && !text.contains("abc"), "{text}");
