@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use scimsync::emulator::{FaultAction, Route};
+use scimsync::emulator::{FaultAction, PatchResponse, Route};
 use scimsync::model::UserKey;
+use scimsync::scim::ScimError;
 
 use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
 use crate::scenario::{Run, Scenario};
 
 /// The whole run of a test that would hang or loop before its fix is bounded by this: a
 /// bound on a failure, not a synchronization (every passing run ends by itself).
-const BOUND: Duration = Duration::from_secs(60);
+const BOUND: Duration = Duration::from_mins(1);
 
 async fn bounded(s: &Scenario, args: &[&str]) -> Run {
     tokio::time::timeout(BOUND, s.run(args))
@@ -176,6 +177,7 @@ async fn a_listing_that_repeats_its_pages_stops() {
     .expect("the listing ends");
     // One user matches: the emulator's single page repeats it, claiming a million results.
     let e = found.expect_err("a listing that repeats is not believed");
+    assert!(matches!(e, ScimError::Paging { .. }), "{e}");
     assert!(
         e.to_string().contains("repeats resources already listed"),
         "{e}"
@@ -192,6 +194,7 @@ async fn a_listing_that_repeats_its_pages_stops() {
         .await
         .expect("the listing ends");
     let e = found.expect_err("a listing that repeats is not believed");
+    assert!(matches!(e, ScimError::Paging { .. }), "{e}");
     assert!(running.emulator.count(Route::GroupList) <= 2);
 }
 
@@ -360,4 +363,23 @@ async fn a_server_echoing_the_authorization_header_prints_no_token() {
             );
         }
     }
+}
+
+/// Finding 1's fourth no-op 2xx (the emulator mode the lead's verification needs beside
+/// 200-unchanged, 200-HTML and 303): a 204 whose ETag did not move, nothing applied, is not
+/// recorded as done; once the server writes again, the re-plan applies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_204_that_changed_nothing_is_not_recorded_as_done() {
+    let s = Scenario::new().await.idp("sales", &["u000", "u010"]);
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.emu()
+        .configure(|o| o.patch_response = PatchResponse::IgnoredNoContent);
+    let run = bounded(&s, &["apply", "plan.json"]).await;
+    run.code(3);
+    assert!(run.stdout.contains("not added: u010"), "{}", output(&run));
+    assert!(!s.emu().members("g-sales").iter().any(|m| m == "u010"));
+    s.emu()
+        .configure(|o| o.patch_response = PatchResponse::Body);
+    bounded(&s, &["apply", "plan.replan.json"]).await.code(0);
+    assert!(s.emu().members("g-sales").iter().any(|m| m == "u010"));
 }

@@ -255,6 +255,11 @@ pub(super) async fn patch_group(
             );
             return with_etag(response, etag.as_deref());
         }
+        PatchResponse::IgnoredNoContent => {
+            let group = &state.org.groups[&id];
+            let etag = state.options.etags.then(|| state.etag(group.version));
+            return with_etag(StatusCode::NO_CONTENT.into_response(), etag.as_deref());
+        }
         PatchResponse::IgnoredHtml => {
             return (
                 StatusCode::OK,
@@ -288,7 +293,10 @@ pub(super) async fn patch_group(
             foreign_writes(&mut state, &id);
             return StatusCode::NO_CONTENT.into_response();
         }
-        PatchResponse::Ignored | PatchResponse::IgnoredHtml | PatchResponse::SeeOther => {
+        PatchResponse::Ignored
+        | PatchResponse::IgnoredNoContent
+        | PatchResponse::IgnoredHtml
+        | PatchResponse::SeeOther => {
             unreachable!("answered before the write")
         }
     };
