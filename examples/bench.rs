@@ -5,6 +5,8 @@
 //! cargo run --release --example bench -- --preset deep     # 100 groups × 10,000 members
 //! cargo run --release --example bench -- --preset steady   # 1,000 × 1,000, 1 % of groups changed, warm state
 //! cargo run --release --example bench -- --preset latency  # 200 × 200 at 20 ms a request, concurrency 8
+//! cargo run --release --example bench -- --preset review   # issue 21's 200 × 200 delta case and its steady state, 20 ms
+//! cargo run --release --example bench -- --preset usernames # a first plan of 10,000 userName keys, 20 ms
 //! cargo run --release --example bench -- --groups 50 --members 200 --delta 10
 //! cargo run --release --example bench -- --s3-state-only   # the S3 state round trip alone
 //! ```
@@ -338,6 +340,20 @@ impl Phase {
         self.routes.get(route).map_or(0, |r| r.0)
     }
 
+    /// User reads: SCIM look-ups and label reads, and the Platform API's bulk reads.
+    fn user_requests(&self) -> usize {
+        [
+            "UserList",
+            "UserListAll",
+            "UserGet",
+            "PlatformUsers",
+            "PlatformUserSearch",
+        ]
+        .iter()
+        .map(|r| self.count(r))
+        .sum()
+    }
+
     /// Requests to the Genesys API (what its rate limit counts): not OAuth, not the IdP.
     fn api_requests(&self) -> usize {
         [
@@ -347,6 +363,8 @@ impl Phase {
             "UserList",
             "UserListAll",
             "UserGet",
+            "PlatformUsers",
+            "PlatformUserSearch",
         ]
         .iter()
         .map(|r| self.count(r))
@@ -594,8 +612,17 @@ fn main() -> anyhow::Result<()> {
             args.latency_ms = 20;
             args.concurrency = 8;
         }
-        "" => {}
-        other => anyhow::bail!("unknown preset {other:?}: wide, deep, steady or latency"),
+        "" | "review" | "usernames" => {}
+        other => anyhow::bail!(
+            "unknown preset {other:?}: wide, deep, steady, latency, review or usernames"
+        ),
+    }
+    if preset == "review" || preset == "usernames" {
+        return if preset == "review" {
+            review(args.runtime.as_deref())
+        } else {
+            usernames(args.runtime.as_deref())
+        };
     }
     if args.planner_only {
         print_planner(args.groups, args.members, args.delta);
@@ -1052,4 +1079,160 @@ fn cpu_model() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// One line of figures for a plan or apply of the `review` and `usernames` presets.
+fn print_short(what: &str, p: &Phase, groups: usize) {
+    println!(
+        "{what}: {} Genesys requests = {:.2} per group, of which {} user requests ({}); wall {:.2} s, CPU {:.2} s",
+        p.api_requests(),
+        p.api_requests() as f64 / groups as f64,
+        p.user_requests(),
+        p.routes
+            .iter()
+            .filter(|(r, _)| r.starts_with("User") || r.starts_with("Platform"))
+            .map(|(r, (n, _))| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        p.wall.as_secs_f64(),
+        p.cpu.as_secs_f64()
+    );
+}
+
+/// Issue 21's case: 200 groups × 200 members, delta mode, ids as IdP keys, 20 ms a request,
+/// concurrency 8. After a first plan and apply (the state gets the mirrors), each group
+/// receives 8 members of the next group and 2 new hires, and loses 10 leavers; then the
+/// hires leave every group, then come back (the steady state).
+fn review(runtime: Option<&str>) -> anyhow::Result<()> {
+    let (groups, members) = (200usize, 200usize);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let emu = Emulator::empty();
+    emu.add_client(CLIENT.0, CLIENT.1);
+    emu.set_idp_token(IDP_TOKEN);
+    let user = |g: usize, i: usize| format!("{:08x}-0000-4000-8000-{:012x}", g % groups, i);
+    let hire = |g: usize, i: usize| format!("{g:08x}-0000-4000-9000-{i:012x}");
+    for g in 0..groups {
+        let ids: Vec<String> = (0..members).map(|i| user(g, i)).collect();
+        for u in &ids {
+            emu.add_user(u, &format!("{u}@example.com"), None);
+        }
+        for i in 0..2 {
+            let h = hire(g, i);
+            emu.add_user(&h, &format!("{h}@example.com"), None);
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        emu.add_group(&format!("g-{g:04}"), &format!("Group {g}"), &refs);
+        emu.idp_change(&format!("idp-{g:04}"), &refs, &[]);
+    }
+    emu.configure(|o| o.latency = Duration::from_millis(20));
+    let running = rt.block_on(emulator::spawn(emu.clone()))?;
+    let dir = tempfile::tempdir()?;
+    config(
+        dir.path(),
+        "main",
+        &running.base_url(),
+        groups,
+        1_000_000,
+        8,
+        "delta",
+        "",
+    )?;
+    println!(
+        "scimsync bench (review): {groups} groups × {members} members, delta mode, ids as keys, 20 ms a request, concurrency 8; load average {}",
+        load_average()
+    );
+    let warm = run_phase("plan", "main", dir.path(), &emu, runtime)?;
+    run_phase("apply", "main", dir.path(), &emu, runtime)?;
+    print_short("warm-up plan (no changes)", &warm, groups);
+    for g in 0..groups {
+        let mut add: Vec<String> = (0..8).map(|i| user(g + 1, i)).collect();
+        add.extend((0..2).map(|i| hire(g, i)));
+        let remove: Vec<String> = (members - 10..members).map(|i| user(g, i)).collect();
+        let add: Vec<&str> = add.iter().map(String::as_str).collect();
+        let remove: Vec<&str> = remove.iter().map(String::as_str).collect();
+        emu.idp_change(&format!("idp-{g:04}"), &add, &remove);
+    }
+    let plan = run_phase("plan", "main", dir.path(), &emu, runtime)?;
+    let parsed = file::read(&dir.path().join("main.json"))?;
+    let named = parsed
+        .groups
+        .iter()
+        .flat_map(|g| g.changes.add.iter().chain(&g.changes.remove))
+        .filter(|id| parsed.label(id) != id.as_str())
+        .count();
+    let changes = parsed.summary.add + parsed.summary.remove;
+    let apply = run_phase("apply", "main", dir.path(), &emu, runtime)?;
+    print_short("plan", &plan, groups);
+    print_short("apply", &apply, groups);
+    let per_group = (plan.api_requests() + apply.api_requests()) as f64 / groups as f64;
+    println!(
+        "  plan + apply: {per_group:.2} requests per group including user requests (target ≤ 3.25: {}); {named} of {changes} changes named (target all: {})",
+        met(per_group <= 3.25),
+        met(named == changes)
+    );
+    for (leave, step) in [
+        (true, "hires leave every group"),
+        (false, "hires come back"),
+    ] {
+        for g in 0..groups {
+            let hires = [hire(g, 0), hire(g, 1)];
+            let hires: Vec<&str> = hires.iter().map(String::as_str).collect();
+            if leave {
+                emu.idp_change(&format!("idp-{g:04}"), &[], &hires);
+            } else {
+                emu.idp_change(&format!("idp-{g:04}"), &hires, &[]);
+            }
+        }
+        let plan = run_phase("plan", "main", dir.path(), &emu, runtime)?;
+        let apply = run_phase("apply", "main", dir.path(), &emu, runtime)?;
+        print_short(&format!("steady ({step}): plan"), &plan, groups);
+        print_short(&format!("steady ({step}): apply"), &apply, groups);
+        println!(
+            "  user requests {} (target 0: {})",
+            plan.user_requests() + apply.user_requests(),
+            met(plan.user_requests() + apply.user_requests() == 0)
+        );
+    }
+    drop(running);
+    Ok(())
+}
+
+/// A first plan of one group whose 10,000 members are keyed by userName, 20 ms a request.
+fn usernames(runtime: Option<&str>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let emu = Emulator::empty();
+    emu.add_client(CLIENT.0, CLIENT.1);
+    emu.set_idp_token(IDP_TOKEN);
+    let names: Vec<String> = (0..10_000)
+        .map(|i| format!("person.{i:05}@example.com"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        emu.add_user(&format!("{i:08x}-0000-4000-8000-000000000000"), n, None);
+    }
+    emu.add_group("g-0000", "Big", &[]);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    emu.idp_change("idp-0000", &refs, &[]);
+    emu.configure(|o| o.latency = Duration::from_millis(20));
+    let running = rt.block_on(emulator::spawn(emu.clone()))?;
+    let base = running.base_url();
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("main.toml"),
+        format!(
+            "[target]\napi_base = \"{base}\"\nrequests_per_minute = 1000000\nconcurrency = 8\n\n[source]\nkind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\nuser_key = \"userName\"\n\n[state]\npath = \"main.state.json\"\n\n[[group]]\nname = \"idp-0000\"\ntarget_id = \"g-0000\"\n"
+        ),
+    )?;
+    let plan = run_phase("plan", "main", dir.path(), &emu, runtime)?;
+    print_short("first plan of 10,000 userName keys", &plan, 1);
+    println!(
+        "  user requests {} (target ≤ 110: {})",
+        plan.user_requests(),
+        met(plan.user_requests() <= 110)
+    );
+    drop(running);
+    Ok(())
 }

@@ -13,6 +13,7 @@
 
 mod harness;
 mod moto;
+mod python_venv;
 mod scenario;
 
 mod across_runs;
@@ -28,8 +29,10 @@ mod hostile_plans;
 mod idp_e2e;
 mod layers;
 mod plan;
+mod platform_users;
 mod resilience;
 mod scim_target;
+mod sdk_contract;
 mod security;
 mod sources;
 mod state_store;

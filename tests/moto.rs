@@ -21,40 +21,10 @@ pub const ACCESS_KEY: &str = "AKIATESTSCIMSYNC";
 /// The secret key the tests use: it must never appear in any output.
 pub const SECRET_KEY: &str = "moto-secret-Zq8x7Wv6Ut5Sr4";
 
-/// `target/moto-venv`, installed once per machine (guarded by a lock file across test
-/// processes and a `OnceLock` within one).
+/// `target/moto-venv`, installed once per machine ([`crate::python_venv::venv`]).
 pub fn venv() -> &'static PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .expect("the target tmp folder is inside the target folder")
-            .to_path_buf();
-        let venv = target.join("moto-venv");
-        if venv.join("bin/moto_server").exists() {
-            return venv;
-        }
-        let lock = std::fs::File::create(target.join("moto-venv.lock")).unwrap();
-        lock.lock().unwrap();
-        if !venv.join("bin/moto_server").exists() {
-            let run = |cmd: &mut Command| {
-                let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-                assert!(
-                    out.status.success(),
-                    "{cmd:?} failed; the S3 tests need Python 3 with venv and pip:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            };
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-            run(Command::new(venv.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "moto[server]>=5.2,<6",
-            ]));
-        }
-        venv
-    })
+    VENV.get_or_init(|| crate::python_venv::venv("moto-venv", "moto[server]>=5.2,<6"))
 }
 
 /// A running moto server with one bucket; killed when dropped.

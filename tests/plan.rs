@@ -263,6 +263,9 @@ async fn user_keys_are_resolved_through_scim_filters() {
             &["u000@example.com", "u030@example.com", "nobody@example.com"],
         )
         .user_key(UserKey::UserName);
+    // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.run(&["plan", "--out", "p.json"]).await.code(0);
     let g = &s.plan_at("p.json").groups[0];
     assert_eq!(names(&g.changes.add), ["u030"]);
@@ -276,6 +279,9 @@ async fn user_keys_are_resolved_through_scim_filters() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_get_per_group_and_one_lookup_per_distinct_new_user() {
     let s = Scenario::new().await;
+    // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.emu().add_group("g-support", "Support", &["u050", "u051"]);
     s.emu().add_group("g-ops", "Ops", &[]);
     s.emu()
@@ -601,6 +607,9 @@ async fn removals_are_labelled_with_one_user_get_each() {
         .await
         .idp("sales", &["u000", "u001", "u002"])
         .groups([Group::id("sales", "g-sales").full()]);
+    // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     s.emu().remove_user("u004");
     let run = s
         .run(&["plan", "--out", "p.json", "--allow-removals", "2"])
@@ -637,6 +646,9 @@ async fn many_removals_are_labelled_from_the_user_list() {
         .await
         .idp("big", &["u000", "u001", "u002"])
         .groups([Group::id("big", "g-big").full()]);
+    // Without the Platform API's scope: SCIM reads (tests/platform_users.rs has the bulk reads).
+    s.emu()
+        .configure(|o| o.platform_users = scimsync::emulator::PlatformUsers::MissingScope);
     let members: Vec<String> = (0..60).map(|i| format!("u{i:03}")).collect();
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
     s.emu().add_group("g-big", "Big", &members);

@@ -1,5 +1,6 @@
 //! Labels for the users a plan names that nothing has named yet: the state's resolution
-//! cache, the IdP key, then Genesys reads. Shared by `plan` and apply's re-plan.
+//! cache, the IdP key, then Genesys reads — in bulk through the Platform API, 100 users a
+//! request, or, without it, through SCIM. Shared by `plan` and apply's re-plan.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,6 +8,7 @@ use futures::{StreamExt, stream};
 
 use crate::model::{TargetUser, UserId, UserKey};
 use crate::plan::GroupPlan;
+use crate::scim::platform::{PER_REQUEST, PlatformUser, UserState};
 use crate::scim::{PAGE, ScimClient};
 use crate::state::State;
 
@@ -15,14 +17,16 @@ pub const DELETED_USER: &str = "(deleted user)";
 
 /// Labels for users `groups` change that nothing has named yet, without a request where the
 /// plan already knows: the state's resolution cache (the label a user was last seen with),
-/// then the IdP key when keys are userNames. Then, for users to be removed only, one user
-/// GET each (a 404 is a deleted user), or, when more than [`PAGE`] users are left, the list
-/// of active users, [`PAGE`] a page: its first page tells how many pages there are, and
-/// the rest are read if they are fewer than the users left (a first plan of a large org);
-/// the users the list does not hold (inactive, deleted) still get their GET. When the GETs
-/// win, that first page is one request more. The requests are bounded by the removal
-/// guard, never one per existing member. Labels are display only: a failed request leaves
-/// the id, and the plan goes on.
+/// then the IdP key when keys are userNames. The rest — added and removed users alike — are
+/// read in bulk through the Platform API (`GET /api/v2/users?id=…&state=any`, 100 a request,
+/// `concurrency` at a time): a user it does not return, or returns as deleted, is labelled a
+/// deleted user.
+///
+/// Without the Platform API (the OAuth client lacks its scope, or `kind = "scim"`), users to
+/// be removed only get a SCIM read: one user GET each (a 404 is a deleted user), or, when more
+/// than [`PAGE`] users are left, the list of active users, [`PAGE`] a page, if its pages are
+/// fewer than the users left; those the list does not hold still get their GET. Labels are
+/// display only: a failed request leaves the id, and the plan goes on.
 ///
 /// A post-pass over the planned groups, so that however the groups are planned, this stays
 /// one call before the plan is sealed.
@@ -38,7 +42,7 @@ pub async fn label_unnamed(
     let cached: BTreeMap<&UserId, &str> = state
         .users
         .values()
-        .filter(|u| !u.label.is_empty())
+        .filter(|u| !u.label.is_empty() && u.label != u.id.0)
         .map(|u| (&u.id, u.label.as_str()))
         .collect();
     for g in groups {
@@ -62,6 +66,57 @@ pub async fn label_unnamed(
             }
         }
     }
+    let named =
+        |labels: &BTreeMap<UserId, String>, id: &UserId| labels.get(id).is_some_and(|l| *l != id.0);
+    if client.has_platform() {
+        let unnamed: Vec<&str> = groups
+            .iter()
+            .flat_map(|g| g.changes.add.iter().chain(&g.changes.remove))
+            .filter(|id| !named(labels, id))
+            .map(UserId::as_str)
+            .collect::<BTreeSet<&str>>()
+            .into_iter()
+            .collect();
+        let mut reads = stream::iter(unnamed.chunks(PER_REQUEST))
+            .map(|chunk| async move { (chunk, client.users_by_id(chunk).await) })
+            .buffer_unordered(concurrency.max(1));
+        let mut denied = false;
+        while let Some((chunk, found)) = reads.next().await {
+            match found {
+                Ok(found) => {
+                    let mut found: BTreeMap<UserId, PlatformUser> =
+                        found.into_iter().map(|u| (u.user.id.clone(), u)).collect();
+                    for id in chunk {
+                        let label = match found.remove(&UserId::from(*id)) {
+                            Some(u) if u.state == UserState::Deleted => {
+                                format!("{} {DELETED_USER}", u.user.label)
+                            }
+                            Some(u) => u.user.label,
+                            None => DELETED_USER.to_owned(),
+                        };
+                        if label != *id {
+                            labels.insert(UserId::from(*id), label);
+                        }
+                    }
+                }
+                Err(e) if e.is_denied() => denied = true,
+                Err(e) => tracing::debug!("no labels for {} users: {e}", chunk.len()),
+            }
+        }
+        if !denied {
+            return;
+        }
+    }
+    label_through_scim(client, groups, labels, concurrency).await;
+}
+
+/// [`label_unnamed`]'s SCIM reads, for users to be removed only (see there).
+async fn label_through_scim(
+    client: &ScimClient,
+    groups: &[GroupPlan],
+    labels: &mut BTreeMap<UserId, String>,
+    concurrency: usize,
+) {
     let mut unnamed: BTreeSet<UserId> = groups
         .iter()
         .flat_map(|g| &g.changes.remove)

@@ -81,6 +81,12 @@ impl Emulator {
         self.lock().org.users.remove(id);
     }
 
+    /// Delete user `id` as Genesys does: SCIM answers 404, the Platform API lists it with
+    /// `state: "deleted"` when asked for deleted users (`state=deleted|any`).
+    pub fn delete_user(&self, id: &str) {
+        self.lock().org.delete_user(id);
+    }
+
     /// Add a group with these members.
     pub fn add_group(&self, id: &str, display_name: &str, members: &[&str]) {
         self.lock().org.add_group(

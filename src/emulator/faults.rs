@@ -20,6 +20,10 @@ pub enum Route {
     UserList,
     /// `GET /api/v2/scim/v2/users/{id}`
     UserGet,
+    /// `GET /api/v2/users` (Platform API: users by id, in bulk)
+    PlatformUsers,
+    /// `POST /api/v2/users/search` (Platform API)
+    PlatformUserSearch,
     /// `GET /delta/groups/members`
     IdpDelta,
     /// `POST /{tenant}/oauth2/v2.0/token` (Microsoft identity platform)
@@ -39,7 +43,13 @@ impl Route {
     pub fn is_api(self) -> bool {
         matches!(
             self,
-            Self::GroupList | Self::GroupGet | Self::GroupPatch | Self::UserList | Self::UserGet
+            Self::GroupList
+                | Self::GroupGet
+                | Self::GroupPatch
+                | Self::UserList
+                | Self::UserGet
+                | Self::PlatformUsers
+                | Self::PlatformUserSearch
         )
     }
 }

@@ -35,6 +35,8 @@
 //! - `reply`: error bodies, SCIM JSON and bearer tokens, shared by every handler (a leaf)
 //! - `paging`: SCIM list paging
 //! - `token_route`, `group_routes`, `user_routes`: the OAuth and SCIM handlers
+//! - `platform_routes`: the Platform API's user reads (`GET /api/v2/users`,
+//!   `POST /api/v2/users/search`), with their limits and `ErrorBody` errors
 //! - `idp_routes`: the delta, Graph and Okta endpoints
 //! - `observe`: the middleware (auth, rate limit, faults, journal)
 //! - `lies`: the answers of the hostile faults (redirects, another group's body, lying
@@ -56,6 +58,7 @@ mod options;
 pub mod org;
 mod paging;
 mod paths;
+mod platform_routes;
 mod reply;
 mod seed;
 mod state;
@@ -79,7 +82,7 @@ use tower::ServiceExt;
 pub use self::faults::{Fault, FaultAction, ForeignWrite, RandomFaults, RateLimit, Record, Route};
 pub use self::idp::EntraKind;
 use self::observe::ConnKill;
-pub use self::options::{Options, PatchResponse, StaleStatus};
+pub use self::options::{Options, PatchResponse, PlatformUsers, StaleStatus};
 use self::paths::{RFC, SCIM};
 pub use self::seed::{SAMPLE, Seed, SeedError};
 pub use self::state::Emulator;
@@ -98,6 +101,8 @@ fn router(emulator: Arc<Emulator>) -> Router {
         )
         .route(&format!("{SCIM}/users"), get(list_users))
         .route(&format!("{SCIM}/users/{{id}}"), get(get_user))
+        .route("/api/v2/users", get(platform_routes::users))
+        .route("/api/v2/users/search", post(platform_routes::search))
         .route(&format!("{RFC}/Groups"), get(list_groups))
         .route(
             &format!("{RFC}/Groups/{{id}}"),

@@ -42,6 +42,18 @@ pub enum PatchResponse {
     SeeOther,
 }
 
+/// What the Platform API's user routes (`GET /api/v2/users`, `POST /api/v2/users/search`)
+/// answer an OAuth client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformUsers {
+    /// The client holds the scope (`users:readonly`): the routes answer.
+    #[default]
+    Allowed,
+    /// It does not: both answer 403 `app.not.authorized.for.scope`, as Genesys does
+    /// (`platform_routes`).
+    MissingScope,
+}
+
 /// The emulator's behaviour.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -86,6 +98,8 @@ pub struct Options {
     /// Every request (SCIM, OAuth, IdP) is answered this much later, as a real service's
     /// round trip would be: the benchmark's wall-time target is set at 20 ms.
     pub latency: Duration,
+    /// Whether OAuth clients may read users through the Platform API.
+    pub platform_users: PlatformUsers,
 }
 
 impl Default for Options {
@@ -106,6 +120,7 @@ impl Default for Options {
             graph_token_lifetime: Duration::from_secs(3599),
             idp_huge_body: None,
             latency: Duration::ZERO,
+            platform_users: PlatformUsers::default(),
         }
     }
 }

@@ -58,12 +58,22 @@ pub struct Org {
     pub users: BTreeMap<String, User>,
     /// Groups by id.
     pub groups: BTreeMap<String, Group>,
+    /// Users deleted by [`Org::delete_user`]: gone from SCIM (404), still answered by the
+    /// Platform API with `state: "deleted"` when asked for deleted users.
+    pub deleted: BTreeMap<String, User>,
 }
 
 impl Org {
     /// Add (or replace) a user.
     pub fn add_user(&mut self, user: User) {
         self.users.insert(user.id.clone(), user);
+    }
+
+    /// Delete user `id`: SCIM no longer knows it; the Platform API answers it as deleted.
+    pub fn delete_user(&mut self, id: &str) {
+        if let Some(user) = self.users.remove(id) {
+            self.deleted.insert(id.to_owned(), user);
+        }
     }
 
     /// Add (or replace) a group at version 1.

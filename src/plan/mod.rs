@@ -370,10 +370,19 @@ impl GroupPlan {
             .map(|(k, _)| k)
     }
 
-    /// The users this plan's look-ups found: they join the resolution cache once applied.
+    /// The users this plan's look-ups found, and every user its changes name: they join (or
+    /// refresh) the resolution cache once it is applied, with the plan's label, so that a
+    /// later plan names them without a request (ids as keys too), and a user who leaves every
+    /// group keeps their entry for the cache's retention from this change
+    /// (`state::USER_RETENTION`).
     pub fn found(&self) -> impl Iterator<Item = (&IdpKey, &UserId)> {
         self.resolution.iter().filter_map(|(k, r)| match r {
             Resolution::Found(id) => Some((k, id)),
+            Resolution::User(id)
+                if self.changes.add.contains(id) || self.changes.remove.contains(id) =>
+            {
+                Some((k, id))
+            }
             _ => None,
         })
     }

@@ -6,6 +6,11 @@
 //! run concurrently, bounded by the client's concurrency; concurrent resolutions of the same
 //! key share one lookup.
 //!
+//! Keys not known are read in bulk through the Platform API ([`super::platform`]): ids by
+//! `GET /api/v2/users?id=…`, userNames by `POST /api/v2/users/search`, 100 a request; a
+//! client without the scope, a `kind = "scim"` target and externalId keys (the Platform
+//! API has no externalId criterion) look each up through SCIM, as before.
+//!
 //! Known members are kept as 128-bit fingerprints, not as entries: a run over 1,000 groups
 //! of 1,000 members knows a million users, and an entry each (key, id, label, cell) cost
 //! about 250 bytes apiece, a quarter of a GB; a fingerprint costs 16. Two different ids
@@ -20,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::sync::OnceCell;
 
+use super::platform::{PER_REQUEST, PlatformUser, UserState, by_username};
 use super::{ScimClient, ScimError};
 use crate::model::{TargetUser, UserId, UserKey};
 
@@ -102,13 +108,15 @@ impl Directory {
     }
 
     /// Resolve `keys` (values of the target's `key` attribute): each to its user, or `None`
-    /// when no user has it. Keys not cached are looked up, `concurrency` at a time.
+    /// when no user has it. Keys not cached are read in bulk ([`Directory::prefetch`]), and
+    /// those a bulk read could not answer are looked up one by one, `concurrency` at a time.
     pub async fn resolve(
         &self,
         client: &ScimClient,
         keys: &BTreeSet<String>,
         concurrency: usize,
     ) -> Result<BTreeMap<String, Option<Entry>>, ScimError> {
+        self.prefetch(client, keys, concurrency).await;
         stream::iter(keys.iter().cloned())
             .map(|k| async move {
                 if self.is_known(&k) {
@@ -132,6 +140,67 @@ impl Directory {
             .buffer_unordered(concurrency.max(1))
             .try_collect()
             .await
+    }
+
+    /// Read the keys of `keys` that are neither known nor cached in bulk, [`PER_REQUEST`] a
+    /// request, `concurrency` requests at a time, and cache what they say (a key the answer
+    /// lacks has no user). Ids are read in any state (an inactive user is found and held back,
+    /// a deleted one is no user); userNames by an exact search over active and inactive
+    /// users. Without the Platform API (its scope refused, `kind = "scim"`, externalId keys)
+    /// nothing is read, and [`Directory::resolve`] looks each key up through SCIM; any other
+    /// error leaves that chunk to the same.
+    pub async fn prefetch(&self, client: &ScimClient, keys: &BTreeSet<String>, concurrency: usize) {
+        if self.key == UserKey::ExternalId || !client.has_platform() {
+            return;
+        }
+        let todo: Vec<&str> = keys
+            .iter()
+            .filter(|k| !self.is_known(k) && self.slot(k).get().is_none())
+            .map(String::as_str)
+            .collect();
+        let key = self.key;
+        let mut reads = stream::iter(todo.chunks(PER_REQUEST))
+            .map(|chunk| async move {
+                let found = match key {
+                    UserKey::Id => client.users_by_id(chunk).await,
+                    _ => client.search_users("username", chunk).await,
+                };
+                (chunk, found)
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((chunk, found)) = reads.next().await {
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    if !e.is_denied() {
+                        tracing::warn!("{e}; looking these users up through SCIM instead");
+                    }
+                    continue;
+                }
+            };
+            let found: HashMap<String, PlatformUser> = match key {
+                UserKey::Id => found
+                    .into_iter()
+                    .map(|u| (u.user.id.0.clone(), u))
+                    .collect(),
+                _ => by_username(found).into_iter().collect(),
+            };
+            for k in chunk {
+                let lookup = match key {
+                    UserKey::Id => (*k).to_owned(),
+                    _ => k.to_lowercase(),
+                };
+                let entry = found
+                    .get(&lookup)
+                    .filter(|u| u.state != UserState::Deleted)
+                    .map(|u| Entry {
+                        user: u.user.clone(),
+                        known: false,
+                    });
+                // Another resolution may have filled it meanwhile: either answer is as good.
+                let _ = self.slot(k).set(entry);
+            }
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Call<'a> {
     pub if_match: Option<&'a str>,
     /// A JSON body.
     pub body: Option<Bytes>,
+    /// The body's media type: SCIM's (`application/scim+json`), or `application/json` for
+    /// the Platform API (what its SDKs send).
+    pub content_type: &'static str,
     /// What is being done, for errors and logs: `PATCH group 5f4b…`.
     pub context: &'a str,
 }
@@ -81,6 +84,7 @@ impl<'a> Call<'a> {
             url,
             if_match: None,
             body: None,
+            content_type: SCIM_JSON,
             context,
         }
     }
@@ -271,7 +275,9 @@ impl Http {
             request = request.header(IF_MATCH, etag);
         }
         if let Some(body) = &call.body {
-            request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
+            request = request
+                .header(CONTENT_TYPE, call.content_type)
+                .body(body.clone());
         }
         let started = std::time::Instant::now();
         let exchanged = exchange(request, |cap| ScimError::TooLarge {

@@ -6,6 +6,8 @@
 //!
 //! - [`wire`]: serde types of SCIM JSON, shared with the emulator
 //! - [`directory`]: user lookups, cached per run
+//! - [`platform`]: the Platform API's bulk user reads (`GET /api/v2/users?id=…`,
+//!   `POST /api/v2/users/search`), 100 users a request, and its errors
 //! - `http`: pacing, concurrency bound, retries, 429 handling
 //! - `error`: the errors, [`ScimError`]
 
@@ -13,6 +15,7 @@ pub mod directory;
 mod error;
 mod http;
 mod patch;
+pub mod platform;
 pub mod wire;
 
 use crate::model::{GroupSnapshot, RemoveStyle, UserKey};
@@ -32,6 +35,9 @@ use crate::model::{ETag, GroupId, TargetUser, UserId};
 pub struct TargetSettings {
     /// The SCIM base: `https://api.<domain>/api/v2/scim/v2` for Genesys.
     pub scim_base: Endpoint,
+    /// The API base for the Platform API's bulk user reads (`https://api.<domain>`): Genesys
+    /// only; `None` for `kind = "scim"`, which keeps SCIM reads.
+    pub platform_base: Option<Endpoint>,
     /// The groups collection below the base: `groups` (Genesys) or `Groups` (RFC).
     pub groups_path: String,
     /// The users collection below the base: `users` (Genesys) or `Users` (RFC).
@@ -64,6 +70,7 @@ impl TargetSettings {
         Ok(Self {
             groups_path: "groups".into(),
             users_path: "users".into(),
+            platform_base: Some(api_base.clone()),
             ..Self::defaults(scim_base)
         })
     }
@@ -84,6 +91,7 @@ impl TargetSettings {
     fn defaults(scim_base: Endpoint) -> Self {
         Self {
             scim_base,
+            platform_base: None,
             groups_path: "Groups".into(),
             users_path: "Users".into(),
             remove_style: RemoveStyle::ValueList,
@@ -152,6 +160,9 @@ pub struct GroupSummary {
 pub struct ScimClient {
     http: http::Http,
     settings: TargetSettings,
+    /// Set once Genesys refused a Platform API read for a missing scope (403): the rest of
+    /// the run reads users through SCIM, and says so once ([`platform`]).
+    platform_denied: std::sync::atomic::AtomicBool,
 }
 
 impl ScimClient {
@@ -170,7 +181,11 @@ impl ScimClient {
         client: reqwest::Client,
     ) -> Self {
         let http = http::Http::new(&settings.http, tokens, client);
-        Self { http, settings }
+        Self {
+            http,
+            settings,
+            platform_denied: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// The settings this client was made with.
@@ -405,6 +420,7 @@ impl ScimClient {
             url,
             if_match: if_match.map(ETag::as_str),
             body: Some(body),
+            content_type: wire::SCIM_JSON,
             context,
         };
         self.http.send(&call).await

@@ -288,3 +288,5 @@ mod tests {
         assert_eq!(b.status.as_deref(), Some("409"));
     }
 }
+
+pub mod platform;

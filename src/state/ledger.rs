@@ -29,7 +29,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::{CachedUser, State, StateError, Store, Version};
+use super::object::Version;
+use super::{CachedUser, State, StateError, Store};
 use crate::model::{Base, Cursor, ETag, Intent, UserId};
 
 /// What a group's applied plan moves its state to.
@@ -84,6 +85,8 @@ impl<'a> Ledger<'a> {
         plan_sha256: &'a Sha256Hex,
         labels: &'a BTreeMap<UserId, String>,
     ) -> Self {
+        let mut state = state;
+        state.prune_users(crate::model::now_to_the_second());
         Self {
             state: Mutex::new(state),
             dirty: AtomicBool::new(false),

@@ -44,7 +44,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
-pub use self::store::{Loaded, Store, StoreLock, Version, writes};
+pub use self::store::{Loaded, Store, StoreLock, writes};
 use crate::model::{Cursor, ETag, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).
@@ -144,6 +144,12 @@ pub struct CachedUser {
     /// When a lookup last found this user, active.
     pub confirmed_at: Timestamp,
 }
+
+/// How long a user in no group's mirror keeps their resolution-cache entry, counted from
+/// `confirmed_at` (the last lookup that found them, or the last applied change that named
+/// them): 180 days. A user who leaves every group and comes back within it costs no request;
+/// after it, one bulk read. Entries of users in any mirror are kept whatever their age.
+pub const USER_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(180 * 24);
 
 /// What is known of one group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -317,6 +323,23 @@ impl State {
                 newer.join(", ")
             )
         })
+    }
+
+    /// Drop resolution-cache entries older than [`USER_RETENTION`] at `now` whose key is in
+    /// no group's mirror; how many were dropped.
+    pub fn prune_users(&mut self, now: Timestamp) -> usize {
+        let before = self.users.len();
+        let Some(cutoff) = now.checked_sub(USER_RETENTION).ok() else {
+            return 0;
+        };
+        let groups = &self.groups;
+        self.users.retain(|key, user| {
+            user.confirmed_at >= cutoff
+                || groups
+                    .values()
+                    .any(|g| g.idp_members.as_ref().is_some_and(|m| m.contains(key)))
+        });
+        before - self.users.len()
     }
 
     /// The cursor of group `name`, if it has one.

@@ -26,8 +26,18 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::lock::LockHolder;
-use super::store::Version;
 use super::{State, StateError};
+
+/// The version a state was read at, for a conditional write: an object's ETag and, where the
+/// store has them, its version (a GCS generation, an S3 version id). A local file, and a
+/// state that did not exist yet, have none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The object's ETag.
+    pub e_tag: Option<String>,
+    /// The object's version or generation.
+    pub version: Option<String>,
+}
 use crate::endpoint::Endpoint;
 
 /// Which object storage service a URL names.

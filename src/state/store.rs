@@ -14,19 +14,8 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use super::object::{ObjectState, UrlError};
+use super::object::{ObjectState, UrlError, Version};
 use super::{State, StateError, StateLock};
-
-/// The version a state was read at, for a conditional write: an object's ETag and, where the
-/// store has them, its version (a GCS generation, an S3 version id). A local file, and a
-/// state that did not exist yet, have none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    /// The object's ETag.
-    pub e_tag: Option<String>,
-    /// The object's version or generation.
-    pub version: Option<String>,
-}
 
 /// A state as read, with what a conditional write of it must expect.
 #[derive(Debug, Clone)]

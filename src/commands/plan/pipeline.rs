@@ -152,6 +152,21 @@ impl PlanRun<'_> {
                 });
             }
         }
+        // Every waiting group's lookups in one bulk read (100 users a request), not one read
+        // per group: the groups' own look-ups below then find them cached.
+        let waiting: BTreeSet<String> = firsts
+            .iter()
+            .filter_map(|(_, _, stage)| match stage {
+                Ok(AfterRead::WaitingForLookups(read)) => {
+                    Some(read.resolved.lookups.values().cloned())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        self.directory
+            .prefetch(self.client, &waiting, concurrency)
+            .await;
         let results = stream::iter(firsts)
             .map(|(_, g, stage)| async move {
                 let result = match stage {
