@@ -23,19 +23,14 @@ pub mod auth;
 pub mod redact;
 pub mod retry;
 
+pub use self::retry::MAX_BODY_BYTES;
+
 use std::time::Duration;
 
 /// The HTTP client could not be built (TLS setup, or a proxy URL that does not parse).
 #[derive(Debug, thiserror::Error)]
 #[error("could not set up the HTTP client: {0}")]
 pub struct ClientError(pub String);
-
-/// The most bytes one answer may have, on both sides (a SCIM group or page, a token, an IdP
-/// page). A Graph delta page naming 100,000 members is about 10 MB, a Genesys group of
-/// 100,000 members about 8 MB, an Okta page of 200 full user profiles well under 1 MB:
-/// 64 MiB is far beyond any real answer and still bounds memory. An answer over it fails at
-/// once when its `Content-Length` says so, else as soon as the stream passes it.
-pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,7 +15,7 @@ use url::Url;
 
 use std::time::Duration;
 
-use super::SourceError;
+use super::read::SourceError;
 use crate::http::redact;
 use crate::http::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
 
