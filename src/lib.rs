@@ -66,6 +66,7 @@ pub mod scim;
 pub mod source;
 pub mod state;
 
+pub use http::redact;
 pub use http::retry;
 // What the binary, the tests and the benchmark use of the private modules.
 pub use config::Config;
@@ -135,7 +136,8 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Every log line passes through the one redaction of secrets (issue 20, finding 14).
+        .with_writer(http::redact::Stderr::default)
         .with_target(false)
         .with_ansi(colour(&std::io::stderr()));
     // Timestamps only when debugging: a plain run reads like a CLI, not a server log.

@@ -7,7 +7,8 @@ fn main() -> std::process::ExitCode {
     match scimsync::run(&cli) {
         Ok(code) => code.into(),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Whatever a server's text slipped into the chain, no live secret is printed.
+            eprintln!("error: {}", scimsync::redact::redact(&format!("{error:#}")));
             scimsync::exit_code::ExitCode::Error.into()
         }
     }

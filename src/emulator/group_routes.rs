@@ -244,30 +244,8 @@ pub(super) async fn patch_group(
     } else {
         state.options.patch_response
     };
-    match answer {
-        PatchResponse::Ignored => {
-            let group = &state.org.groups[&id];
-            let etag = state.options.etags.then(|| state.etag(group.version));
-            let base = base_of(&headers);
-            let response = scim_json(
-                StatusCode::OK,
-                &group_json(&state, group, &base, wants_members(&query)),
-            );
-            return with_etag(response, etag.as_deref());
-        }
-        PatchResponse::IgnoredHtml => {
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/html")],
-                "<html><body>OK</body></html>",
-            )
-                .into_response();
-        }
-        PatchResponse::SeeOther => {
-            let location = uri.path().to_owned();
-            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
-        }
-        _ => {}
+    if let Some(response) = dropped_write(&state, &id, answer, &headers, &query, &uri) {
+        return response;
     }
     let max = state.options.max_values_per_patch;
     let strict = state.options.strict_rfc;
@@ -288,7 +266,10 @@ pub(super) async fn patch_group(
             foreign_writes(&mut state, &id);
             return StatusCode::NO_CONTENT.into_response();
         }
-        PatchResponse::Ignored | PatchResponse::IgnoredHtml | PatchResponse::SeeOther => {
+        PatchResponse::Ignored
+        | PatchResponse::IgnoredNoContent
+        | PatchResponse::IgnoredHtml
+        | PatchResponse::SeeOther => {
             unreachable!("answered before the write")
         }
     };
@@ -322,5 +303,43 @@ fn foreign_writes(state: &mut EmuState, id: &str) {
                 g.version += 1;
             }
         }
+    }
+}
+
+/// The answer of a PATCH that is dropped, not applied ([`PatchResponse::Ignored`] and its
+/// kin); `None` when `answer` applies the write.
+fn dropped_write(
+    state: &EmuState,
+    id: &str,
+    answer: PatchResponse,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    uri: &axum::http::Uri,
+) -> Option<Response> {
+    let group = &state.org.groups[id];
+    let etag = state.options.etags.then(|| state.etag(group.version));
+    match answer {
+        PatchResponse::Ignored => {
+            let base = base_of(headers);
+            let body = group_json(state, group, &base, wants_members(query));
+            Some(with_etag(scim_json(StatusCode::OK, &body), etag.as_deref()))
+        }
+        PatchResponse::IgnoredNoContent => Some(with_etag(
+            StatusCode::NO_CONTENT.into_response(),
+            etag.as_deref(),
+        )),
+        PatchResponse::IgnoredHtml => Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body>OK</body></html>",
+            )
+                .into_response(),
+        ),
+        PatchResponse::SeeOther => {
+            let location = uri.path().to_owned();
+            Some((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
+        }
+        PatchResponse::Body | PatchResponse::NoContent | PatchResponse::NoContentNoEtag => None,
     }
 }

@@ -34,6 +34,9 @@ pub enum PatchResponse {
     /// Not applied, and 200 with an HTML page (a captive portal or a misrouted gateway
     /// answering every request "OK").
     IgnoredHtml,
+    /// Not applied, and 204 with the group's ETag as it was (RFC 7644 §3.5.2 lets a PATCH
+    /// answer 204): a 2xx whose version did not move.
+    IgnoredNoContent,
     /// Not applied, and 303 See Other to the group's own URL: a client that follows it
     /// turns the PATCH into a GET (RFC 9110 §15.4.4) and reads 200 with the unchanged group.
     SeeOther,

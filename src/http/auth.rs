@@ -428,7 +428,7 @@ impl TokenSource {
             // Never followed: a redirected POST would carry the client secret elsewhere.
             return Err(AttemptError::Fatal(AuthError::BadResponse {
                 url: self.token_url.to_string(),
-                detail: refusal,
+                detail: format!("HTTP {} {refusal}", status.as_u16()),
             }));
         }
         if let Some(retry) = verdict(status, &headers, &body) {

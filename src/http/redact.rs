@@ -80,6 +80,31 @@ fn schemes(text: &str) -> String {
     out
 }
 
+/// Standard error through [`redact`]: the log's writer (one per event, written when
+/// dropped), so that no log line shows a live secret whatever it quotes.
+#[derive(Debug, Default)]
+pub struct Stderr {
+    buffer: Vec<u8>,
+}
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let text = redact(&String::from_utf8_lossy(&std::mem::take(&mut self.buffer)));
+        std::io::stderr().write_all(text.as_bytes())
+    }
+}
+
+impl Drop for Stderr {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

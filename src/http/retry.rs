@@ -4,11 +4,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// The most bytes one answer may have, on both sides (a SCIM group or page, a token, an IdP
+/// page). A Graph delta page naming 100,000 members is about 10 MB, a Genesys group of
+/// 100,000 members about 8 MB, an Okta page of 200 full user profiles well under 1 MB:
+/// 64 MiB is far beyond any real answer and still bounds memory. An answer over it fails at
+/// once when its `Content-Length` says so, else as soon as the stream passes it.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-
-use super::MAX_BODY_BYTES;
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, PartialEq)]

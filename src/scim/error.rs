@@ -85,10 +85,12 @@ pub enum ScimError {
         detail: String,
     },
     /// The server answered a redirect (3xx), which no client of scimsync follows.
-    #[error("{context}: {refusal}")]
+    #[error("{context}: HTTP {status} {refusal}")]
     Redirected {
         /// What was being done.
         context: String,
+        /// The 3xx status.
+        status: u16,
         /// The status and the Location's origin ([`crate::http::redirect_refusal`]).
         refusal: String,
     },

@@ -318,10 +318,11 @@ impl Http {
         if let Some(refusal) = crate::http::redirect_refusal(status, &headers, &call.url) {
             // No redirect is followed. A PATCH's goes back to the caller, whose re-read
             // settles what the write did; any other request fails here.
-            tracing::warn!("{}: {refusal}", call.context);
+            tracing::warn!("{}: HTTP {} {refusal}", call.context, status.as_u16());
             if call.method != Method::PATCH {
                 return Tried::Answered(Err(AttemptError::Fatal(ScimError::Redirected {
                     context: call.context.to_owned(),
+                    status: status.as_u16(),
                     refusal,
                 })));
             }

@@ -44,6 +44,10 @@ use crate::model::{TargetUser, UserId};
 /// them all (see the module doc for the source of 100).
 pub const PER_REQUEST: usize = 100;
 
+/// The most pages one search is read for: ≤ [`PER_REQUEST`] exact values match a page or
+/// two; a server that answers more (or the same page again) is not believed.
+const MAX_SEARCH_PAGES: u32 = 10;
+
 pub use super::wire::platform::SCOPE;
 
 /// A user's state in Genesys (`User.state`).
@@ -235,6 +239,19 @@ impl ScimClient {
             let reply = self.platform_send(&call, &context).await?;
             let answer: UsersSearchResponse = decode(&reply, &context)?;
             let got = answer.results.len();
+            // A listing that does not end is not believed (issue 20, finding 4): the page
+            // answered must be the page asked, and ≤ 100 exact values match a few pages.
+            if i64::from(answer.page_number) != i64::from(page)
+                || (page >= MAX_SEARCH_PAGES && i64::from(page) < i64::from(answer.page_count))
+            {
+                return Err(PlatformError::Decode {
+                    context: context.clone(),
+                    detail: format!(
+                        "page {} answered when page {page} was asked (pageCount {}, at most {MAX_SEARCH_PAGES} pages are read); stopped",
+                        answer.page_number, answer.page_count
+                    ),
+                });
+            }
             out.extend(answer.results.into_iter().map(PlatformUser::from));
             if got == 0 || i64::from(answer.page_number) >= i64::from(answer.page_count) {
                 return Ok(out);
@@ -266,8 +283,10 @@ impl ScimClient {
             return Ok(reply);
         }
         let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
-        let code = body.code.unwrap_or_else(|| "(none)".into());
-        let message = body.message.unwrap_or_default();
+        // A server's text is shown only redacted (it may echo the request's Authorization).
+        let redact = crate::http::redact::redact;
+        let code = redact(&body.code.unwrap_or_else(|| "(none)".into()));
+        let message = redact(&body.message.unwrap_or_default());
         if reply.status == reqwest::StatusCode::FORBIDDEN {
             if !self.platform_denied.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -316,7 +335,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, PlatformError> {
     serde_json::from_slice(&reply.body).map_err(|e| PlatformError::Decode {
         context: context.to_owned(),
-        detail: e.to_string(),
+        detail: crate::http::redact::redact(&e.to_string()),
     })
 }
 

@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Answer, SourceError, SourceRead, fetch};
+use super::fetch;
+use super::read::{MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::retry::RetryPolicy;
+use crate::model::Answer;
 use crate::model::{Cursor, Mode};
 
 /// A delta-endpoint reader.
@@ -99,7 +101,7 @@ impl DeltaHttp {
             });
         }
         let count = parsed.additions.len() + parsed.removals.len();
-        if count > super::MAX_USERS_PER_ANSWER {
+        if count > MAX_USERS_PER_ANSWER {
             return Err(SourceError::TooLarge {
                 group: group.to_owned(),
                 count,

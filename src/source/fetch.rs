@@ -15,7 +15,7 @@ use url::Url;
 
 use std::time::Duration;
 
-use super::SourceError;
+use super::read::SourceError;
 use crate::http::redact;
 use crate::http::retry::{AttemptError, Failure, RetryPolicy, exchange, verdict, with_retries};
 
@@ -42,7 +42,7 @@ pub async fn with_deadline<T>(
 
 /// The HTTP client of an IdP source.
 pub fn client() -> Result<reqwest::Client, SourceError> {
-    crate::http::build_client(std::time::Duration::from_mins(1))
+    crate::http::build_client(std::time::Duration::from_secs(30))
         .map_err(|e| SourceError::Client(e.0))
 }
 
@@ -120,7 +120,7 @@ async fn send(
                 group: group.to_owned(),
                 url: shown.clone(),
                 status: status.as_u16(),
-                detail: format!(": {refusal}"),
+                detail: format!(" {refusal}"),
             }));
         }
         if let Some(retry) = verdict(status, &headers, &body) {

@@ -15,7 +15,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Answer, SourceError, SourceRead};
+use super::read::{MAX_USERS_PER_ANSWER, SourceError, SourceRead};
+use crate::model::Answer;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +63,7 @@ impl FileSource {
                     message: format!("groups.{name}.members holds an empty entry {bad:?}"),
                 });
             }
-            if group.members.len() > super::MAX_USERS_PER_ANSWER {
+            if group.members.len() > MAX_USERS_PER_ANSWER {
                 return Err(SourceError::TooLarge {
                     group: name,
                     count: group.members.len(),

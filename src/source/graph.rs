@@ -48,11 +48,12 @@ use serde::Deserialize;
 use url::Url;
 
 use super::fetch::{self, Auth};
-use super::{Answer, IdpUser, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
+use super::read::{IdpUser, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::auth::{AuthError, ClientAuth, Credentials, TokenError, TokenSource, Tried};
 use crate::http::retry::Failure;
 use crate::http::retry::RetryPolicy;
+use crate::model::Answer;
 use crate::model::{Cursor, Mode, UserKey};
 
 /// Ids per `getByIds` call, at most (Graph's limit).

@@ -28,9 +28,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::fetch::{self, Auth};
-use super::{Answer, MAX_USERS_PER_ANSWER, SourceError, SourceRead};
+use super::read::{MAX_USERS_PER_ANSWER, SourceError, SourceRead};
 use crate::endpoint::Endpoint;
 use crate::http::retry::RetryPolicy;
+use crate::model::Answer;
 use crate::model::OktaUserAttribute;
 
 /// An Okta group reader.
