@@ -2,8 +2,8 @@
 //! summary table, then a collapsible section per changed group, filled in the reviewer's order.
 
 use super::{
-    MARKDOWN_LIMIT, Rank, RenderOptions, UNCHANGED_NAMED, cursor_text, etag_text, rank, reason_of,
-    reviewer_order, summary_line, target_column, unchanged_line,
+    MARKDOWN_LIMIT, Rank, RenderOptions, UNCHANGED_NAMED, cursor_text, etag_text, pending_label,
+    rank, reason_of, reviewer_order, summary_line, target_column, unchanged_line,
 };
 use crate::model::UserId;
 use crate::plan::escape::{code, html, md, text};
@@ -241,7 +241,15 @@ impl<'a> Section<'a> {
                 "; kept, looked up again by the next plan".into(),
                 g.pending
                     .iter()
-                    .map(|p| format!("- {}: {}\n", code(p.key.as_str()), p.reason.as_str()))
+                    .map(|p| match pending_label(plan, g, &p.key) {
+                        Some(label) => format!(
+                            "- {} ({}): {}\n",
+                            md(label),
+                            code(p.key.as_str()),
+                            p.reason.as_str()
+                        ),
+                        None => format!("- {}: {}\n", code(p.key.as_str()), p.reason.as_str()),
+                    })
                     .collect(),
             ),
             skipped: List::new(

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use super::escape::text;
 use super::{GroupPlan, Plan, ReadKind};
-use crate::model::{Mode, UserId};
+use crate::model::{IdpKey, Mode, UserId};
 
 pub use self::diff::{changes_text, diff};
 pub use self::format::{Format, render};
@@ -159,6 +159,14 @@ fn who(plan: &Plan, id: &UserId) -> String {
     } else {
         format!("{} ({})", text(label), text(&short_id(id.as_str())))
     }
+}
+
+/// The Genesys label of a pending user, when the key names one (an inactive user) and the
+/// label says more than the key.
+fn pending_label<'a>(plan: &'a Plan, g: &GroupPlan, key: &IdpKey) -> Option<&'a str> {
+    let id = g.resolution.get(key).and_then(super::Resolution::id)?;
+    let label = plan.labels.get(id)?;
+    (label != key.as_str()).then_some(label.as_str())
 }
 
 fn reason_of(g: &GroupPlan, id: &UserId) -> &'static str {

@@ -4,8 +4,8 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use std::fmt::Write as _;
 
 use super::{
-    Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text, group_title, rank,
-    reviewer_order, summary_line, target_column, unchanged_line, who,
+    Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text, group_title,
+    pending_label, rank, reviewer_order, summary_line, target_column, unchanged_line, who,
 };
 use crate::model::UserId;
 use crate::plan::escape::text;
@@ -15,12 +15,11 @@ use crate::plan::{GroupPlan, Plan};
 fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
     change_lines(plan, g, out);
     for p in &g.pending {
-        let _ = writeln!(
-            out,
-            "  ? {} pending ({})",
-            text(p.key.as_str()),
-            p.reason.as_str()
-        );
+        let name = match pending_label(plan, g, &p.key) {
+            Some(label) => format!("{} ({})", text(label), text(p.key.as_str())),
+            None => text(p.key.as_str()).into_owned(),
+        };
+        let _ = writeln!(out, "  ? {name} pending ({})", p.reason.as_str());
     }
     for s in &g.skipped {
         let user = UserId(s.user.clone());

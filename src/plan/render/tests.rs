@@ -230,3 +230,37 @@ fn diff_shows_changed_lines() {
         "{d}"
     );
 }
+
+/// A pending user whose key names an inactive Genesys user is shown by its label too, in
+/// text and markdown; an unknown one by its key alone.
+#[test]
+fn pending_users_are_named_where_genesys_knows_them() {
+    let mut g = group("sales", "Sales", 1, 0);
+    let erin = crate::model::IdpKey::from("c7e5a3b1");
+    g.resolution.insert(
+        erin.clone(),
+        crate::plan::Resolution::Inactive(UserId::from("c7e5a3b1")),
+    );
+    g.pending = vec![
+        crate::plan::Pending {
+            key: erin,
+            reason: crate::plan::PendingReason::InactiveUser,
+        },
+        crate::plan::Pending {
+            key: crate::model::IdpKey::from("nobody-9"),
+            reason: crate::plan::PendingReason::UnknownUser,
+        },
+    ];
+    let plan = plan_of(vec![g], &[("c7e5a3b1", "erin@example.com")]);
+    let text = render(&plan, Format::Table, &RenderOptions::default());
+    assert!(
+        text.contains("? erin@example.com (c7e5a3b1) pending (inactive-user)")
+            && text.contains("? nobody-9 pending (unknown-user)"),
+        "{text}"
+    );
+    let md = render(&plan, Format::Markdown, &RenderOptions::default());
+    assert!(
+        md.contains("erin@example.com (`c7e5a3b1`): inactive-user"),
+        "{md}"
+    );
+}
