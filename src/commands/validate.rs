@@ -169,7 +169,8 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
 /// Genesys refuses it for a missing scope, naming the scope and what it would save; ✗ for
 /// any other error.
 async fn platform_check(client: &crate::scim::ScimClient, members: usize, cached: usize) -> bool {
-    use crate::scim::platform::{PER_REQUEST, SCOPE};
+    use crate::scim::platform::PER_REQUEST;
+    use crate::scim::wire::platform::SCOPE;
     match client.users_by_id(&[]).await {
         Ok(_) => check(
             true,

@@ -50,7 +50,7 @@ mod control;
 mod faults;
 pub mod filter;
 mod group_routes;
-pub mod idp;
+mod idp;
 mod idp_routes;
 mod lies;
 mod observe;

@@ -20,7 +20,7 @@
 //! [`PER_REQUEST`] ids or values a request, with `pageSize` [`PER_REQUEST`], so one request
 //! answers all of them; the emulator refuses more (400 `bad.request`).
 //!
-//! Both routes need the OAuth scope [`SCOPE`] (`users:readonly`, or `users`). A client
+//! Both routes need the OAuth scope `SCOPE` (`users:readonly`, or `users`). A client
 //! without it draws 403 (`app.not.authorized.for.scope`, "App not authorized to use scope
 //! %s": the 403 codes of the Users API in Genesys's API definition); the first such answer
 //! of a run is logged once, with what adding the scope would save, and every later read
@@ -48,7 +48,7 @@ pub const PER_REQUEST: usize = 100;
 /// two; a server that answers more (or the same page again) is not believed.
 const MAX_SEARCH_PAGES: u32 = 10;
 
-pub use super::wire::platform::SCOPE;
+use super::wire::platform::SCOPE;
 
 /// A user's state in Genesys (`User.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
