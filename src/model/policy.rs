@@ -19,6 +19,20 @@ pub struct Policy {
     pub allow_empty_source: bool,
 }
 
+/// The config's defaults (`[safety]` left out): at most 25 removals and a quarter of a
+/// group's members, nobody protected, no empty source, no override.
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            protected: BTreeSet::new(),
+            max_removals: 25,
+            max_ratio: 0.25,
+            allow_removals: None,
+            allow_empty_source: false,
+        }
+    }
+}
+
 impl Policy {
     /// The removal limit for a group of `members` members, and whether it was overridden.
     pub fn limit(&self, members: usize) -> (usize, bool) {

@@ -19,11 +19,8 @@ fn ids(v: &[&str]) -> MemberSet {
 
 fn policy() -> Policy {
     Policy {
-        protected: BTreeSet::new(),
-        max_removals: 25,
         max_ratio: 1.0,
-        allow_removals: None,
-        allow_empty_source: false,
+        ..Policy::default()
     }
 }
 
@@ -108,6 +105,18 @@ fn known<'a>(w: &'a World, base: &'a Base, cache: &'a BTreeMap<IdpKey, UserId>) 
 
 static CURSOR: std::sync::LazyLock<Cursor> = std::sync::LazyLock::new(|| Cursor::from("c1"));
 
+/// The plan of `w` read as `idp`, at `base`.
+fn read_plan(w: &World, base: &Base, idp: &IdpIntent) -> GroupPlan {
+    plan_group(group_input(
+        Basis::Read(idp, &w.looked_up),
+        known(w, base, &w.cache),
+        &w.live,
+        &mapping(),
+        &policy(),
+    ))
+    .unwrap()
+}
+
 /// A fresh read: this run's look-ups come first, then the cache.
 #[test]
 fn a_read_plans_from_the_look_ups_then_the_cache() {
@@ -135,14 +144,7 @@ fn a_read_plans_from_the_look_ups_then_the_cache() {
 fn a_stale_plan_re_plans_to_itself_through_the_file() {
     let w = world();
     let (base, idp) = (base(), read(&w));
-    let planned = plan_group(group_input(
-        Basis::Read(&idp, &w.looked_up),
-        known(&w, &base, &w.cache),
-        &w.live,
-        &mapping(),
-        &policy(),
-    ))
-    .unwrap();
+    let planned = read_plan(&w, &base, &idp);
     let plan = Plan::new(
         TargetRef {
             kind: TargetKind::Genesys,
@@ -181,14 +183,7 @@ fn a_stale_plan_re_plans_to_itself_through_the_file() {
 fn a_superseded_plan_re_plans_from_the_state_cache_first() {
     let w = world();
     let (base, idp) = (base(), read(&w));
-    let mut planned = plan_group(group_input(
-        Basis::Read(&idp, &w.looked_up),
-        known(&w, &base, &w.cache),
-        &w.live,
-        &mapping(),
-        &policy(),
-    ))
-    .unwrap();
+    let mut planned = read_plan(&w, &base, &idp);
     planned.guard.overridden = true;
     planned.guard.limit = 7;
     // Since the plan, another apply moved the state: x@x resolved to ux, a@x to ua2.
@@ -245,14 +240,7 @@ fn an_expired_cursor_reads_the_whole_membership_as_a_resync() {
 fn strict_refuses_unknown_users_only_when_asked() {
     let w = world();
     let (base, idp) = (base(), read(&w));
-    let p = plan_group(group_input(
-        Basis::Read(&idp, &w.looked_up),
-        known(&w, &base, &w.cache),
-        &w.live,
-        &mapping(),
-        &policy(),
-    ))
-    .unwrap();
+    let p = read_plan(&w, &base, &idp);
     assert_eq!(strict(&p, false), Ok(()));
     let e = strict(&p, true).unwrap_err();
     assert_eq!((e.count, e.list.as_str()), (1, "x@x"));

@@ -132,13 +132,7 @@ mod tests {
     use crate::plan::file::tests::sample;
 
     fn policy() -> Policy {
-        Policy {
-            protected: std::collections::BTreeSet::default(),
-            max_removals: 25,
-            max_ratio: 0.25,
-            allow_removals: None,
-            allow_empty_source: false,
-        }
+        Policy::default()
     }
 
     #[test]
