@@ -60,6 +60,7 @@ pub mod endpoint;
 mod events;
 pub mod exit_code;
 mod http;
+pub mod journal;
 pub mod model;
 pub mod plan;
 pub mod scim;

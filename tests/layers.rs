@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scim", &["model", "endpoint", "http"]),
     ("state", &["model", "endpoint", "atomic_file"]),
     ("plan", &["model", "atomic_file"]),
+    ("journal", &["model", "plan"]),
     ("config", &["model", "endpoint", "state"]),
     ("events", &["model", "plan"]),
     ("emulator", &["scim"]),

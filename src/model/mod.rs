@@ -10,10 +10,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod intent;
+mod journal_head;
 mod mapping;
 mod policy;
 
 pub use self::intent::Intent;
+pub use self::journal_head::{JournalHead, JournalLink};
 pub use self::mapping::Mapping;
 pub use self::policy::Policy;
 use sha2::{Digest, Sha256};

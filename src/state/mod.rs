@@ -32,6 +32,7 @@
 //! Keys of `groups` are the config's group names. Where the state lives is [`Store`]; the
 //! lock that keeps two applies apart is [`StateLock`].
 
+pub mod journal_store;
 pub mod ledger;
 mod lock;
 pub mod object;

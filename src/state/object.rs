@@ -286,6 +286,59 @@ impl ObjectState {
         }
     }
 
+    /// The state's key in its bucket or container.
+    pub(super) fn key(&self) -> &ObjectPath {
+        &self.key
+    }
+
+    /// The bytes of the object at `path` (`None`: there is none).
+    pub(super) async fn get_bytes(&self, path: &ObjectPath) -> Result<Option<bytes::Bytes>, StateError> {
+        match self.store.get(path).await {
+            Ok(got) => got
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| self.failed(&format!("reading {path}"), &e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.failed(&format!("reading {path}"), &e)),
+        }
+    }
+
+    /// Create the object at `path` only if there is none (`If-None-Match: *`): false when
+    /// another writer made it first.
+    pub(super) async fn create(&self, path: &ObjectPath, bytes: Vec<u8>) -> Result<bool, StateError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.store.put_opts(path, PutPayload::from(bytes), opts).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                Ok(false)
+            }
+            Err(e) => Err(self.failed(&format!("creating {path}"), &e)),
+        }
+    }
+
+    /// The objects under `prefix`.
+    pub(super) async fn list(&self, prefix: &ObjectPath) -> Result<Vec<ObjectPath>, StateError> {
+        use futures::TryStreamExt;
+        self.store
+            .list(Some(prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| self.failed(&format!("listing {prefix}/"), &e))
+    }
+
+    /// Delete the object at `path` (a missing one is fine).
+    pub(super) async fn delete(&self, path: &ObjectPath) -> Result<(), StateError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.failed(&format!("deleting {path}"), &e)),
+        }
+    }
+
     /// Read the state and its version; a missing object is an empty state.
     pub async fn load(&self) -> Result<(State, Option<Version>), StateError> {
         match self.store.get(&self.key).await {

@@ -1,0 +1,380 @@
+//! Where the journal's lines are kept: in the same store as the state, never rewritten
+//! (pruning aside), appended so that two writers never lose each other's records.
+//!
+//! - Beside a local state `state.json`: `state.journal.jsonl`, JSON Lines, owner-only.
+//!   An append takes the file's OS lock (`File::lock`), reads the last line to chain on,
+//!   writes its lines in one `write` and syncs them. A last line without its newline (a
+//!   machine that lost power mid-write) was never acknowledged: it is cut off before the
+//!   next append, with a warning.
+//! - Beside a state object `s3://b/scimsync/state.json`: immutable segment objects
+//!   `scimsync/state.json.journal/<first seq, 20 digits>.jsonl`. An append creates the
+//!   next segment only if absent (`If-None-Match: *`); a writer that
+//!   loses the race reads the segment that won, chains after it and tries the next name.
+//!   Object stores cannot append; create-only segments are what keeps every writer's
+//!   records without a read-modify-write of one object.
+//!
+//! The store knows lines, sequence numbers and hashes ([`JournalLink`]); what a record says
+//! is `crate::journal`'s.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use object_store::path::Path as ObjectPath;
+
+use super::object::ObjectState;
+use super::{StateError, Store};
+use crate::model::{JournalLink, Sha256Hex};
+
+/// How many times an object-store append chains again after losing a race before giving up.
+const APPEND_ATTEMPTS: usize = 20;
+
+/// The journal of one state.
+#[derive(Debug)]
+pub enum JournalStore {
+    /// A JSON Lines file beside a local state.
+    File(PathBuf),
+    /// Segments beside a state object.
+    Object {
+        /// The state's object (its store, credentials and messages).
+        state: ObjectState,
+        /// `<state key>.journal`.
+        prefix: ObjectPath,
+        /// The newest segment this process knows of, and the link after it.
+        tail: Mutex<Option<(u64, JournalLink)>>,
+    },
+}
+
+/// `state.json` → `state.journal.jsonl`.
+///
+/// ```
+/// use std::path::Path;
+/// use scimsync::state::journal_store::file_beside;
+/// assert_eq!(file_beside(Path::new("s/state.json")), Path::new("s/state.journal.jsonl"));
+/// assert_eq!(file_beside(Path::new("state")), Path::new("state.journal.jsonl"));
+/// ```
+pub fn file_beside(state: &Path) -> PathBuf {
+    let stem = state
+        .file_stem()
+        .map_or_else(|| "state".into(), |s| s.to_string_lossy().into_owned());
+    state.with_file_name(format!("{stem}.journal.jsonl"))
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.jsonl")
+}
+
+fn first_seq_of(path: &ObjectPath) -> Option<u64> {
+    path.filename()?.strip_suffix(".jsonl")?.parse().ok()
+}
+
+impl JournalStore {
+    /// The journal beside the state in `store`.
+    pub fn of(store: &Store) -> Self {
+        match store {
+            Store::File(path) => Self::File(file_beside(path)),
+            Store::Object(state) => Self::Object {
+                prefix: ObjectPath::from(format!("{}.journal", state.key())),
+                state: state.clone(),
+                tail: Mutex::new(None),
+            },
+        }
+    }
+
+    /// What to call it in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Object { state, .. } => format!("{}.journal/", state.url()),
+        }
+    }
+
+    fn read_failed(&self, cause: std::io::Error) -> StateError {
+        StateError::Read {
+            path: self.describe(),
+            cause,
+        }
+    }
+
+    fn write_failed(&self, cause: std::io::Error) -> StateError {
+        StateError::Write {
+            path: self.describe(),
+            cause,
+        }
+    }
+
+    /// Every line, oldest first (a torn last line left out).
+    pub async fn lines(&self) -> Result<Vec<String>, StateError> {
+        self.lines_from(0).await
+    }
+
+    /// The lines of records `from` and after (and, in object storage, the rest of the
+    /// segment that holds record `from`), oldest first.
+    pub async fn lines_from(&self, from: u64) -> Result<Vec<String>, StateError> {
+        match self {
+            Self::File(path) => {
+                let text = match std::fs::read_to_string(path) {
+                    Ok(text) => text,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(self.read_failed(e)),
+                };
+                let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+                Ok(complete
+                    .lines()
+                    .filter(|l| JournalLink::of_line(l).is_none_or(|link| link.seq >= from))
+                    .map(str::to_owned)
+                    .collect())
+            }
+            Self::Object { state, .. } => {
+                let segments = self.segments().await?;
+                // The segment holding `from` starts at or before it: the last one that does.
+                let start = segments.iter().rposition(|(s, _)| *s <= from).unwrap_or(0);
+                let mut lines = Vec::new();
+                for (_, path) in &segments[start..] {
+                    let bytes = state.get_bytes(path).await?.unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes);
+                    lines.extend(text.lines().map(str::to_owned));
+                }
+                Ok(lines)
+            }
+        }
+    }
+
+    /// The segments, by their first sequence number.
+    async fn segments(&self) -> Result<Vec<(u64, ObjectPath)>, StateError> {
+        let Self::Object { state, prefix, .. } = self else {
+            return Ok(Vec::new());
+        };
+        let mut segments: Vec<(u64, ObjectPath)> = state
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter_map(|p| first_seq_of(&p).map(|seq| (seq, p)))
+            .collect();
+        segments.sort();
+        Ok(segments)
+    }
+
+    /// Append lines made by `seal` from the link they follow (the journal's newest record);
+    /// `seal` is called again, after a fresh read, when another writer appended first.
+    /// Returns the link of the last line written.
+    pub async fn append(
+        &self,
+        mut seal: impl FnMut(&JournalLink) -> (Vec<String>, JournalLink),
+    ) -> Result<JournalLink, StateError> {
+        match self {
+            Self::File(path) => self.append_file(path, &mut seal),
+            Self::Object {
+                state,
+                prefix,
+                tail,
+            } => {
+                let known = tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let mut after = match known {
+                    Some((_, link)) => link,
+                    None => self.newest().await?,
+                };
+                for _ in 0..APPEND_ATTEMPTS {
+                    let (lines, last) = seal(&after);
+                    if lines.is_empty() {
+                        return Ok(after);
+                    }
+                    let first = after.seq + 1;
+                    let path = prefix.clone().join(segment_name(first));
+                    let mut body = lines.join("\n");
+                    body.push('\n');
+                    if state.create(&path, body.into_bytes()).await? {
+                        *tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((first, last.clone()));
+                        return Ok(last);
+                    }
+                    // Another writer took this name: chain after what it wrote.
+                    after = self.newest().await?;
+                }
+                Err(StateError::Store {
+                    path: self.describe(),
+                    message: format!(
+                        "{APPEND_ATTEMPTS} appends in a row lost the race to other writers; nothing of this batch was written: try again"
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The link of the newest record (before any record: [`JournalLink::start`]).
+    pub async fn newest(&self) -> Result<JournalLink, StateError> {
+        match self {
+            Self::File(path) => {
+                let Some(mut file) = open_existing(path).map_err(|e| self.read_failed(e))? else {
+                    return Ok(JournalLink::start());
+                };
+                last_line(&mut file)
+                    .map_err(|e| self.read_failed(e))
+                    .map(|l| l.map_or_else(JournalLink::start, |(_, link)| link))
+            }
+            Self::Object { state, .. } => {
+                let segments = self.segments().await?;
+                let Some((_, path)) = segments.last() else {
+                    return Ok(JournalLink::start());
+                };
+                let bytes = state.get_bytes(path).await?.unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                let link = text
+                    .lines()
+                    .last()
+                    .and_then(JournalLink::of_line)
+                    .ok_or_else(|| StateError::Corrupt {
+                        path: format!("{}{}", self.describe(), path),
+                        message: "a journal segment without a record".into(),
+                    })?;
+                Ok(link)
+            }
+        }
+    }
+
+    fn append_file(
+        &self,
+        path: &Path,
+        seal: &mut impl FnMut(&JournalLink) -> (Vec<String>, JournalLink),
+    ) -> Result<JournalLink, StateError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(|e| self.write_failed(e))?;
+        // Held until the file is closed: two processes never interleave their appends.
+        file.lock().map_err(|e| self.write_failed(e))?;
+        let tail = last_line(&mut file).map_err(|e| self.read_failed(e))?;
+        let after = match tail {
+            Some((end, link)) => {
+                let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
+                if len > end {
+                    tracing::warn!(
+                        "journal {}: its last {} bytes were a record cut off mid-write (the machine stopped while writing it); removed before this append",
+                        path.display(),
+                        len - end
+                    );
+                    file.set_len(end).map_err(|e| self.write_failed(e))?;
+                }
+                link
+            }
+            None => {
+                if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
+                    file.set_len(0).map_err(|e| self.write_failed(e))?;
+                }
+                JournalLink::start()
+            }
+        };
+        let (lines, last) = seal(&after);
+        if lines.is_empty() {
+            return Ok(after);
+        }
+        let mut body = lines.join("\n");
+        body.push('\n');
+        file.write_all(body.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| self.write_failed(e))?;
+        Ok(last)
+    }
+
+    /// Remove the records before `keep_from` (a prefix), and return where the journal now
+    /// starts: the first record kept and its `prev`, or `None` when nothing is left to keep
+    /// before it. In object storage, only whole segments are removed: the start is the
+    /// first record of the first segment kept.
+    pub async fn prune(&self, keep_from: u64) -> Result<Option<(u64, Sha256Hex)>, StateError> {
+        match self {
+            Self::File(path) => {
+                let lines = self.lines().await?;
+                let keep: Vec<&String> = lines
+                    .iter()
+                    .filter(|l| JournalLink::of_line(l).is_some_and(|link| link.seq >= keep_from))
+                    .collect();
+                let Some(first) = keep.first() else {
+                    return Ok(None);
+                };
+                let start = JournalLink::of_line(first)
+                    .zip(JournalLink::prev_of_line(first))
+                    .map(|(link, prev)| (link.seq, prev));
+                if keep.len() == lines.len() {
+                    return Ok(start);
+                }
+                crate::atomic_file::write_with(path, |w| {
+                    for line in &keep {
+                        w.write_all(line.as_bytes())?;
+                        w.write_all(b"\n")?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.write_failed(e))?;
+                Ok(start)
+            }
+            Self::Object { state, .. } => {
+                let segments = self.segments().await?;
+                // A segment is removed only when the next one starts at or before keep_from.
+                let keep_at = segments
+                    .iter()
+                    .rposition(|(s, _)| *s <= keep_from)
+                    .unwrap_or(0);
+                for (_, path) in &segments[..keep_at] {
+                    state.delete(path).await?;
+                }
+                let Some((_, path)) = segments.get(keep_at) else {
+                    return Ok(None);
+                };
+                let bytes = state.get_bytes(path).await?.unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                Ok(text.lines().next().and_then(|first| {
+                    JournalLink::of_line(first)
+                        .zip(JournalLink::prev_of_line(first))
+                        .map(|(link, prev)| (link.seq, prev))
+                }))
+            }
+        }
+    }
+}
+
+fn open_existing(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The last complete line of `file`: where it ends (after its newline) and its link. Read
+/// backwards in blocks, so an append costs the size of its last record, not of the journal.
+fn last_line(file: &mut std::fs::File) -> std::io::Result<Option<(u64, JournalLink)>> {
+    const BLOCK: u64 = 64 * 1024;
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut from = len;
+    loop {
+        let start = from.saturating_sub(BLOCK);
+        let mut block = vec![0; usize::try_from(from - start).unwrap_or(0)];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        from = start;
+        // The end of the last complete line, and the newline before it.
+        if let Some(end) = tail.iter().rposition(|&b| b == b'\n') {
+            let begin = tail[..end].iter().rposition(|&b| b == b'\n').map(|i| i + 1);
+            if begin.is_some() || from == 0 {
+                let begin = begin.unwrap_or(0);
+                let line = String::from_utf8_lossy(&tail[begin..end]);
+                let link = JournalLink::of_line(&line).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "its last line is not a journal record: check it with `scimsync log verify`",
+                    )
+                })?;
+                return Ok(Some((from + end as u64 + 1, link)));
+            }
+        } else if from == 0 {
+            return Ok(None);
+        }
+    }
+}
