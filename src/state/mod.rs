@@ -1,4 +1,4 @@
-//! The state: what scimsync knows between runs. Format 2:
+//! The state: what scimsync knows between runs. Format 3 (format 2 and a `journal` head):
 //!
 //! ```json
 //! {"format_version": 2, "lineage": "c0a8…",
@@ -49,10 +49,10 @@ use serde::{Deserialize, Serialize};
 
 pub use self::lock::{LockHolder, StateLock};
 pub use self::store::{Loaded, Store, StoreLock, writes};
-use crate::model::{Cursor, ETag, Lineage, UserId};
+use crate::model::{Cursor, ETag, JournalHead, Lineage, UserId};
 
 /// The state format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A state that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +198,10 @@ pub struct State {
     /// Per group (config name).
     #[serde(default)]
     pub groups: BTreeMap<String, GroupRecord>,
+    /// Where the journal stood at this state's write (format 3; `None` before the first
+    /// journaled apply). `scimsync log verify` checks the journal against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalHead>,
 }
 
 impl Default for State {
@@ -207,6 +211,7 @@ impl Default for State {
             lineage: None,
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
+            journal: None,
         }
     }
 }
