@@ -97,6 +97,7 @@ pub fn verify<'l>(
     let mut line_no = 0usize;
     let mut saw_head = false;
     let mut after_head = 0u64;
+    let mut unproven_start: Option<Broken> = None;
     for line in lines {
         line_no += 1;
         let broken = |seq: Option<u64>, why: String| Broken {
@@ -127,15 +128,25 @@ pub fn verify<'l>(
                     None if record.seq == 1 => (1, genesis()),
                     None => (record.seq, record.prev.clone()),
                 };
-                if record.seq != want_seq {
+                if record.seq > want_seq && head.is_some() {
+                    // Pruned since the state's last write, if a `pruned` record says so
+                    // (a run stopped between pruning and its state write).
+                    unproven_start = Some(broken(
+                        seq,
+                        format!(
+                            "the journal starts at record {}, but the state says it starts at record {want_seq}, and no pruned record accounts for it: records were removed from its start",
+                            record.seq
+                        ),
+                    ));
+                } else if record.seq != want_seq {
                     return Err(broken(
                         seq,
                         format!(
-                            "the journal starts at record {}, but the state says it starts at record {want_seq}: records were removed from its start"
-                        , record.seq),
+                            "the journal starts at record {}, but the state says it starts at record {want_seq}: records were removed from its start",
+                            record.seq
+                        ),
                     ));
-                }
-                if record.prev != want_prev {
+                } else if record.prev != want_prev {
                     return Err(broken(
                         seq,
                         format!(
@@ -196,8 +207,16 @@ pub fn verify<'l>(
                 after_head += 1;
             }
         }
+        if let Event::Pruned { through_seq, .. } = record.event
+            && first == Some(through_seq + 1)
+        {
+            unproven_start = None;
+        }
         count += 1;
         previous = Some(link);
+    }
+    if let Some(broken) = unproven_start {
+        return Err(broken);
     }
     if let Some(h) = head
         && !saw_head

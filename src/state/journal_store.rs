@@ -280,6 +280,23 @@ impl JournalStore {
         Ok(last)
     }
 
+    /// The first record a prune keeping `keep_from` and after would keep: `keep_from` in a
+    /// file; in object storage, the first record of the segment that holds it (segments are
+    /// removed whole).
+    pub async fn prune_boundary(&self, keep_from: u64) -> Result<u64, StateError> {
+        match self {
+            Self::File(_) => Ok(keep_from),
+            Self::Object { .. } => Ok(self
+                .segments()
+                .await?
+                .iter()
+                .map(|(s, _)| *s)
+                .filter(|s| *s <= keep_from)
+                .max()
+                .unwrap_or(keep_from)),
+        }
+    }
+
     /// Remove the records before `keep_from` (a prefix), and return where the journal now
     /// starts: the first record kept and its `prev`, or `None` when nothing is left to keep
     /// before it. In object storage, only whole segments are removed: the start is the
