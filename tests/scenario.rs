@@ -368,6 +368,33 @@ impl Scenario {
         State::load_file(&self.path(STATE_FILE)).unwrap()
     }
 
+    /// The journal beside the state, its chain checked against the state's head: its
+    /// records, oldest first.
+    pub fn journal(&self) -> Vec<scimsync::journal::Record> {
+        let path = scimsync::state::journal_store::file_beside(&self.path(STATE_FILE));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let head = self.saved_state().journal;
+        if let Err(e) = scimsync::journal::chain::verify(text.lines(), head.as_ref()) {
+            panic!("journal {}: {e}", path.display());
+        }
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// Every change the journal records, as (group id, `add` or `remove`, user id), in order.
+    pub fn journaled(&self) -> Vec<(String, String, String)> {
+        self.journal()
+            .iter()
+            .filter_map(|r| r.change())
+            .map(|c| {
+                (
+                    c.group.id.to_string(),
+                    c.op.as_str().to_owned(),
+                    c.user.id.to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Every member change a PATCH committed in the emulator (answered 2xx and not dropped),
     /// as (group id, `add` or `remove`, user id), in order.
     pub fn committed(&self) -> Vec<(String, String, String)> {
