@@ -31,7 +31,11 @@ pub fn genesis() -> Sha256Hex {
 /// `run.started_seq` of a record whose event is [`Event::RunStarted`] is set to its own
 /// sequence number, and every later record of the same run in `events` gets it too; the
 /// others keep `run` as given.
-pub fn seal(events: Vec<(Timestamp, Event)>, run: &RunRef, after: &JournalLink) -> (Vec<String>, JournalLink) {
+pub fn seal(
+    events: Vec<(Timestamp, Event)>,
+    run: &RunRef,
+    after: &JournalLink,
+) -> (Vec<String>, JournalLink) {
     let mut link = after.clone();
     let mut run = run.clone();
     let mut lines = Vec::with_capacity(events.len());
@@ -297,7 +301,10 @@ mod tests {
         lines[1] = lines[1].replace("\"exit_code\":1", "\"exit_code\":0");
         let broken = check(&lines, &head).unwrap_err();
         assert_eq!((broken.seq, broken.line), (Some(2), 2), "{broken}");
-        assert!(broken.to_string().contains("record 2 was edited"), "{broken}");
+        assert!(
+            broken.to_string().contains("record 2 was edited"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -314,7 +321,10 @@ mod tests {
         lines.remove(1);
         let broken = check(&lines, &head).unwrap_err();
         assert_eq!(broken.seq, Some(3), "{broken}");
-        assert!(broken.to_string().contains("record 2 is missing"), "{broken}");
+        assert!(
+            broken.to_string().contains("record 2 is missing"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -330,7 +340,10 @@ mod tests {
     fn records_removed_from_the_start_are_caught() {
         let (lines, head) = journal(4);
         let broken = check(&lines[1..], &head).unwrap_err();
-        assert!(broken.to_string().contains("removed from its start"), "{broken}");
+        assert!(
+            broken.to_string().contains("removed from its start"),
+            "{broken}"
+        );
     }
 
     #[test]

@@ -187,7 +187,9 @@ impl JournalStore {
                     let mut body = lines.join("\n");
                     body.push('\n');
                     if state.create(&path, body.into_bytes()).await? {
-                        *tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        *tail
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Some((first, last.clone()));
                         return Ok(last);
                     }

@@ -316,9 +316,8 @@ impl<'a> RunJournal<'a> {
         let old = lines
             .iter()
             .take_while(|l| {
-                serde_json::from_str::<Record>(l).is_ok_and(|r| {
-                    r.time < cutoff && r.seq < self.run_started_seq()
-                })
+                serde_json::from_str::<Record>(l)
+                    .is_ok_and(|r| r.time < cutoff && r.seq < self.run_started_seq())
             })
             .count();
         let Some(keep) = lines.get(old).and_then(|l| JournalLink::of_line(l)) else {

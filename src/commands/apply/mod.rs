@@ -35,10 +35,10 @@ use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
 use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
+use crate::journal::Actor;
 use crate::model::TargetKind;
 use crate::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
 use crate::plan::{Plan, check, file};
-use crate::journal::Actor;
 use crate::state::journal_store::JournalStore;
 use crate::state::ledger::Ledger;
 
@@ -353,7 +353,11 @@ async fn journal_outcomes(
     code: ExitCode,
 ) -> Result<(), crate::state::StateError> {
     for r in reports {
-        if let Some(g) = plan.groups.iter().find(|g| g.mapping.idp_group == r.idp_group) {
+        if let Some(g) = plan
+            .groups
+            .iter()
+            .find(|g| g.mapping.idp_group == r.idp_group)
+        {
             let state = journal.state_ref(&r.idp_group);
             journal.record(vec![crate::journal::entry::outcome(
                 g,
