@@ -109,7 +109,10 @@ async fn apply_journals_each_change_with_its_approval_and_each_outcome() {
         .filter_map(Record::change)
         .find(|c| c.user.id.as_str() == "u010")
         .unwrap();
-    assert_eq!(added.user.key.as_ref().map(|k| k.as_str()), Some("u010"));
+    assert_eq!(
+        added.user.key.as_ref().map(scimsync::model::IdpKey::as_str),
+        Some("u010")
+    );
     let Event::Outcome(outcome) = &journal[7].event else {
         unreachable!()
     };

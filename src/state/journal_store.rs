@@ -37,7 +37,7 @@ pub enum JournalStore {
     /// Segments beside a state object.
     Object {
         /// The state's object (its store, credentials and messages).
-        state: ObjectState,
+        state: Box<ObjectState>,
         /// `<state key>.journal`.
         prefix: ObjectPath,
         /// The newest segment this process knows of, and the link after it.
@@ -75,7 +75,7 @@ impl JournalStore {
             Store::File(path) => Self::File(file_beside(path)),
             Store::Object(state) => Self::Object {
                 prefix: ObjectPath::from(format!("{}.journal", state.key())),
-                state: state.clone(),
+                state: Box::new(state.clone()),
                 tail: Mutex::new(None),
             },
         }
@@ -250,8 +250,8 @@ impl JournalStore {
         // Held until the file is closed: two processes never interleave their appends.
         file.lock().map_err(|e| self.write_failed(e))?;
         let tail = last_line(&mut file).map_err(|e| self.read_failed(e))?;
-        let after = match tail {
-            Some((end, link)) => {
+        let after = if let Some((end, link)) = tail {
+            {
                 let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
                 if len > end {
                     tracing::warn!(
@@ -263,12 +263,11 @@ impl JournalStore {
                 }
                 link
             }
-            None => {
-                if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
-                    file.set_len(0).map_err(|e| self.write_failed(e))?;
-                }
-                JournalLink::start()
+        } else {
+            if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
+                file.set_len(0).map_err(|e| self.write_failed(e))?;
             }
+            JournalLink::start()
         };
         let (lines, last) = seal(&after);
         if lines.is_empty() {
@@ -383,14 +382,14 @@ fn last_line(file: &mut std::fs::File) -> std::io::Result<Option<(u64, JournalLi
             let begin = tail[..end].iter().rposition(|&b| b == b'\n').map(|i| i + 1);
             if begin.is_some() || from == 0 {
                 let begin = begin.unwrap_or(0);
-                let line = String::from_utf8_lossy(&tail[begin..end]);
-                let link = JournalLink::of_line(&line).ok_or_else(|| {
+                let text = String::from_utf8_lossy(&tail[begin..end]);
+                let found = JournalLink::of_line(&text).ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         "its last line is not a journal record: check it with `scimsync log verify`",
                     )
                 })?;
-                return Ok(Some((from + end as u64 + 1, link)));
+                return Ok(Some((from + end as u64 + 1, found)));
             }
         } else if from == 0 {
             return Ok(None);

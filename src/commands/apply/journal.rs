@@ -81,6 +81,11 @@ impl<'a> RunJournal<'a> {
         }
     }
 
+    /// The ledger whose state names this journal's head.
+    pub(super) fn ledger(&self) -> &'a Ledger<'a> {
+        self.ledger
+    }
+
     /// How users are named in this run's records.
     pub(super) fn naming(&self) -> Naming<'_> {
         Naming {
@@ -326,8 +331,7 @@ impl<'a> RunJournal<'a> {
         let boundary = self.store.prune_boundary(keep.seq).await?;
         let Some(first_kept) = lines
             .iter()
-            .filter_map(|l| JournalLink::of_line(l))
-            .next()
+            .find_map(|l| JournalLink::of_line(l))
             .filter(|f| f.seq < boundary)
         else {
             return Ok(());
