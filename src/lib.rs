@@ -92,7 +92,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
             Command::Show(args) => commands::show::run(args),
             Command::Apply(args) => commands::apply::run(args, &commands::process_env).await,
-            Command::Demo => commands::demo::run().await,
+            Command::Demo(args) => commands::demo::run(args).await,
             Command::State(command) => commands::state::run(command).await,
             Command::Completions { .. } => Ok(ExitCode::Success),
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
