@@ -281,20 +281,56 @@ impl JournalStore {
         Ok(last)
     }
 
-    /// The first record a prune keeping `keep_from` and after would keep: `keep_from` in a
-    /// file; in object storage, the first record of the segment that holds it (segments are
-    /// removed whole).
-    pub async fn prune_boundary(&self, keep_from: u64) -> Result<u64, StateError> {
+    /// What a prune of the records written before `before` (and numbered below `below`)
+    /// would remove: the first record it would keep, and the number of the first record
+    /// now; `None` when it would remove nothing. Only a prefix goes, so the rest stays one
+    /// chain; in object storage only whole segments go, so this reads just the segments it
+    /// would remove and the one after.
+    pub async fn prunable(
+        &self,
+        before: jiff::Timestamp,
+        below: u64,
+    ) -> Result<Option<(u64, u64)>, StateError> {
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            seq: u64,
+            time: jiff::Timestamp,
+        }
+        let old = |line: &str| {
+            serde_json::from_str::<Stamp>(line)
+                .ok()
+                .filter(|s| s.time < before && s.seq < below)
+                .map(|s| s.seq)
+        };
         match self {
-            Self::File(_) => Ok(keep_from),
-            Self::Object { .. } => Ok(self
-                .segments()
-                .await?
-                .iter()
-                .map(|(s, _)| *s)
-                .filter(|s| *s <= keep_from)
-                .max()
-                .unwrap_or(keep_from)),
+            Self::File(_) => {
+                let lines = self.lines().await?;
+                let Some(first) = lines.first().and_then(|l| old(l)) else {
+                    return Ok(None);
+                };
+                let keep = lines
+                    .iter()
+                    .find(|l| old(l).is_none())
+                    .and_then(|l| JournalLink::of_line(l))
+                    .map_or(below, |l| l.seq);
+                Ok(Some((keep, first)))
+            }
+            Self::Object { state, .. } => {
+                let segments = self.segments().await?;
+                let Some((first, _)) = segments.first() else {
+                    return Ok(None);
+                };
+                let mut keep = None;
+                for (start, path) in &segments {
+                    let bytes = state.get_bytes(path).await?.unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes);
+                    if text.lines().last().and_then(old).is_none() {
+                        keep = Some(*start);
+                        break;
+                    }
+                }
+                Ok(keep.filter(|k| k > first).map(|k| (k, *first)))
+            }
         }
     }
 
