@@ -90,25 +90,22 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let running = emulator::spawn(emu.clone()).await?;
     let base = running.base_url();
     let temporary;
-    let d = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating --dir {}", dir.display()))?;
-            let empty = std::fs::read_dir(dir)
-                .with_context(|| format!("reading --dir {}", dir.display()))?
-                .next()
-                .is_none();
-            ensure!(
-                empty,
-                "--dir {} is not empty: the demo writes its config, plans, state and journal there; name a new or empty folder",
-                dir.display()
-            );
-            dir.as_path()
-        }
-        None => {
-            temporary = tempfile::tempdir()?;
-            temporary.path()
-        }
+    let d = if let Some(dir) = &args.dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --dir {}", dir.display()))?;
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("reading --dir {}", dir.display()))?
+            .next()
+            .is_none();
+        ensure!(
+            empty,
+            "--dir {} is not empty: the demo writes its config, plans, state and journal there; name a new or empty folder",
+            dir.display()
+        );
+        dir.as_path()
+    } else {
+        temporary = tempfile::tempdir()?;
+        temporary.path()
     };
     std::fs::write(
         d.join("scimsync.toml"),
