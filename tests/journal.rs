@@ -3,6 +3,8 @@
 //! journal cut short refused, retention pruning that keeps the chain verifiable, and appends
 //! to a bucket (moto, through the real `object_store` client) by two writers at once.
 
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use scimsync::journal::chain::{self, seal};
 use scimsync::journal::{Event, OutcomeKind, Record, RunRef};
 use scimsync::model::JournalLink;
@@ -349,12 +351,8 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
         .collect();
     let (lines, last) = seal(aged, &records[0].run, &JournalLink::start());
     let client = moto.client();
-    use object_store::{ObjectStore, ObjectStoreExt};
     let prefix = object_store::path::Path::from(format!("{KEY}.journal"));
-    let old: Vec<_> = {
-        use futures::TryStreamExt;
-        client.list(Some(&prefix)).try_collect().await.unwrap()
-    };
+    let old: Vec<_> = client.list(Some(&prefix)).try_collect().await.unwrap();
     for meta in old {
         client.delete(&meta.location).await.unwrap();
     }
