@@ -15,11 +15,13 @@ use serde::Deserialize;
 
 mod error;
 pub mod regions;
+mod review;
 mod source;
 mod state;
 mod target;
 
 pub use self::error::ConfigError;
+use self::review::{RawReview, validate_review};
 pub use self::source::SourceConfig;
 use self::source::{RawSource, validate_source};
 use self::state::{RawState, validate_state};
@@ -42,6 +44,8 @@ struct RawConfig {
     safety: RawSafety,
     #[serde(default)]
     state: RawState,
+    #[serde(default)]
+    review: RawReview,
     #[serde(default, rename = "group")]
     groups: Vec<RawGroup>,
 }
@@ -103,6 +107,8 @@ pub struct Config {
     pub safety: Safety,
     /// Where the state (cursors, mirrors, resolution cache) is kept.
     pub state: Store,
+    /// What plans tell the reviewer about the access a change gives (`[review]`).
+    pub review: crate::model::Review,
     /// The mapped groups, in file order.
     pub groups: Vec<Mapping>,
 }
@@ -167,6 +173,7 @@ impl Config {
         let source = validate_source(raw.source, &dir, &invalid)?;
         let safety = validate_safety(raw.safety, &invalid)?;
         let state = validate_state(raw.state, &dir, &invalid)?;
+        let review = validate_review(raw.review, &invalid)?;
         if raw.groups.is_empty() {
             return Err(invalid(
                 "group",
@@ -236,6 +243,7 @@ impl Config {
             source,
             safety,
             state,
+            review,
             groups,
         })
     }

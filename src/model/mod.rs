@@ -9,10 +9,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod grants;
 mod intent;
 mod mapping;
 mod policy;
 
+pub use self::grants::{ALL_DIVISIONS, GrantsMode, PermissionPolicy, Review, RoleGrant};
 pub use self::intent::Intent;
 pub use self::mapping::Mapping;
 pub use self::policy::Policy;

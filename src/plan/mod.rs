@@ -9,6 +9,7 @@ pub mod basis;
 pub mod check;
 pub mod escape;
 pub mod file;
+pub mod grants;
 pub mod planner;
 pub mod render;
 pub mod report;
@@ -130,6 +131,14 @@ pub struct GroupPlan {
     pub member_groups: BTreeSet<GroupId>,
     /// The removal guard's count and limit.
     pub guard: Guard,
+    /// The roles the group grants its members, read for a group with changes (absent when
+    /// not read: no changes, `[review] grants = "off"`, or a target without the Platform API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<grants::GroupGrants>,
+    /// True when the group has changes and grants a privileged role
+    /// ([`grants::privilege`]): shown first, marked, and counted in the summary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 /// How an IdP key resolved to a Genesys user.
@@ -362,6 +371,15 @@ pub struct Guard {
 }
 
 impl GroupPlan {
+    /// This plan with the grants read for it, and marked privileged when it has changes and
+    /// one of them is.
+    #[must_use]
+    pub fn with_grants(mut self, grants: grants::GroupGrants) -> Self {
+        self.privileged = !self.changes.is_empty() && grants.is_privileged();
+        self.grants = Some(grants);
+        self
+    }
+
     /// The IdP keys of the users this plan adds.
     pub fn keys_of_adds(&self) -> impl Iterator<Item = &IdpKey> {
         self.resolution
@@ -410,6 +428,18 @@ pub struct Summary {
     /// Pending users, over all groups.
     #[serde(default)]
     pub pending: usize,
+    /// Changes (adds and removes) to privileged groups, over all groups: a policy check can
+    /// ask for a second approver when it is not 0. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub privileged: usize,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -421,6 +451,11 @@ impl Summary {
             add: groups.iter().map(|g| g.changes.add.len()).sum(),
             remove: groups.iter().map(|g| g.changes.remove.len()).sum(),
             pending: groups.iter().map(|g| g.pending.len()).sum(),
+            privileged: groups
+                .iter()
+                .filter(|g| g.privileged)
+                .map(|g| g.changes.len())
+                .sum(),
         }
     }
 }
