@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-/// The division id that stands for every division, present and future.
+/// The division id that stands for every division, present and future (the wire's
+/// `scim::wire::authz::ALL_DIVISIONS`, which the emulator shares; `model` imports nothing).
 pub const ALL_DIVISIONS: &str = "*";
 
 /// One permission policy of a role (`AuthzGrantPolicy`: `domain`, `entityName`, `actions`),

@@ -15,6 +15,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The division id of a grant in all divisions (Genesys's Terraform provider,
+/// `genesyscloud_group_roles.division_ids`: "'*' may be set for all divisions").
+pub const ALL_DIVISIONS: &str = "*";
+
 /// The permission `GET /api/v2/authorization/subjects/{subjectId}` requires (SDK
 /// `AuthorizationApi.md`, `get_authorization_subject`: "Requires ANY permissions:
 /// authorization:grant:view").
