@@ -151,6 +151,7 @@ pub struct Scenario {
     env: Vec<(String, String)>,
     no_credentials: bool,
     state_section: Option<String>,
+    review_section: Option<String>,
 }
 
 /// What a run printed and returned.
@@ -221,6 +222,7 @@ impl Scenario {
             env: Vec::new(),
             no_credentials: false,
             state_section: None,
+            review_section: None,
         }
         // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
         .target_setting("requests_per_minute", 100_000)
@@ -406,13 +408,23 @@ impl Scenario {
             .state_section
             .as_ref()
             .map_or(String::new(), |s| format!("[state]\n{s}\n"));
+        let review = self
+            .review_section
+            .as_ref()
+            .map_or(String::new(), |s| format!("[review]\n{s}\n"));
         format!(
-            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",
+            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{review}{}",
             self.extra_target,
             self.extra_source,
             self.safety.toml(),
             self.groups.iter().map(Group::toml).collect::<String>()
         )
+    }
+
+    /// A `[review]` section of these lines.
+    pub fn review(mut self, lines: &str) -> Self {
+        self.review_section = Some(lines.to_owned());
+        self
     }
 
     /// Write the config to `scimsync.toml` in the folder.

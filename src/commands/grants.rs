@@ -17,7 +17,7 @@ pub async fn read(
     id: &GroupId,
     review: &Review,
 ) -> Result<Option<GroupGrants>, GroupFailure> {
-    if review.grants == GrantsMode::Off || !client.settings().platform_base.is_some() {
+    if review.grants == GrantsMode::Off || client.settings().platform_base.is_none() {
         return Ok(None);
     }
     match client.group_grants(id).await {

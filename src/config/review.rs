@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::model::{GrantsMode, Review};
 
 #[derive(Debug, Default, Deserialize)]

@@ -190,7 +190,8 @@ pub fn moved(planned: &GroupGrants, now: &GroupGrants) -> Option<GrantsMoved> {
 }
 
 /// `Supervisor in Home, Quality Evaluator in all divisions`; a privileged grant is marked
-/// with why: `(privileged: directory:user:edit)`, `(privileged: [review] privileged_roles)`.
+/// with why: `(privileged: directory:user:edit)`, `(privileged: named in the config)`
+/// (`[review] privileged_roles`).
 ///
 /// ```
 /// use scimsync::plan::grants::{Grant, describe};
@@ -212,7 +213,7 @@ pub fn describe(grants: &[Grant]) -> String {
             Some(Privilege::Permission(p)) => {
                 let _ = write!(out, " (privileged: {p})");
             }
-            Some(Privilege::Configured) => out.push_str(" (privileged: [review] privileged_roles)"),
+            Some(Privilege::Configured) => out.push_str(" (privileged: named in the config)"),
             None => {}
         }
     }
@@ -321,7 +322,7 @@ mod tests {
             "home",
             vec![policy("quality", "evaluation", &["view"])],
         );
-        let planned = GroupGrants::known(&[sup.clone()], &review);
+        let planned = GroupGrants::known(std::slice::from_ref(&sup), &review);
         assert_eq!(
             group_text(Some(&planned)).unwrap(),
             "grants Supervisor in Division home"

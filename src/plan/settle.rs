@@ -203,6 +203,7 @@ mod tests {
 
     #[test]
     fn a_moved_group_settles_by_its_re_plan() {
+        use crate::plan::grants::{Grant, GroupGrants};
         use Moving::{Stale, Superseded};
         let plan = sample();
         let old = &plan.groups[0];
@@ -224,7 +225,6 @@ mod tests {
         assert_eq!(settle(old, &fewer, Superseded, true), Settlement::Replan);
         assert_eq!(settle(old, &other, Stale, true), Settlement::Replan);
         // The same changes, but the group now grants another role: back to a reviewer.
-        use crate::plan::grants::{Grant, GroupGrants};
         let granted = |roles: &[&str]| {
             GroupGrants::Known(
                 roles
