@@ -61,7 +61,7 @@ pub(super) async fn write(
     if regranted {
         diff_text.insert_str(
             0,
-            "The roles these groups grant changed since the plan was approved: the same members now get other access (the `grants` lines below). Review the re-plan before applying it.\n",
+            "The roles these groups grant changed since the plan was approved: the approved changes would now give other access than was approved (the `grants` lines below). Review the re-plan before applying it.\n",
         );
     } else if same {
         diff_text.insert_str(
