@@ -216,3 +216,43 @@ async fn privileged_roles_named_in_the_config_mark_the_group_first() {
         run.stdout
     );
 }
+
+/// The recipes' privileged-change check, in Rust terms, on a real plan's `show --format json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_privileged_policy_reads_a_real_plan() {
+    const JQ: &str = "(.summary.privileged // 0) == 0";
+    let root = env!("CARGO_MANIFEST_DIR");
+    for doc in [
+        "README.md",
+        "docs/plan-format.md",
+        "examples/github/scimsync-plan.yml",
+    ] {
+        let text = crate::scenario::read(&std::path::Path::new(root).join(doc));
+        assert!(text.contains(JQ), "{doc} holds the policy expression");
+    }
+    let s = org().await;
+    // `(.summary.privileged // 0) == 0`
+    let policy = |shown: &str| {
+        let plan: serde_json::Value = serde_json::from_str(shown).unwrap();
+        plan["summary"]["privileged"].as_u64().unwrap_or(0) == 0
+    };
+    s.run(&["plan", "--out", "p.json"]).await.code(0);
+    let shown = s.run(&["show", "p.json", "--format", "json"]).await;
+    assert!(policy(&shown.stdout), "Supervisor is not privileged");
+    assert!(
+        !shown.stdout.contains("\"privileged\""),
+        "absent when false"
+    );
+    s.emu().grant_role("g-sales", ADMIN, "*");
+    s.run(&["plan", "--out", "p2.json"]).await.code(0);
+    let shown = s.run(&["show", "p2.json", "--format", "json"]).await;
+    assert!(!policy(&shown.stdout), "Master Admin is");
+    let plan: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(plan["summary"]["privileged"], 1);
+    assert_eq!(plan["groups"][0]["privileged"], true);
+    let admin = &plan["groups"][0]["grants"]["known"][0];
+    assert_eq!(admin["role"], "Master Admin");
+    assert_eq!(admin["division_id"], "*");
+    assert_eq!(admin["division"], "all divisions");
+    assert_eq!(admin["privileged"]["permission"], "*:*:*");
+}
