@@ -256,3 +256,31 @@ async fn the_documented_privileged_policy_reads_a_real_plan() {
     assert_eq!(admin["division"], "all divisions");
     assert_eq!(admin["privileged"]["permission"], "*:*:*");
 }
+
+/// `plan --json`: each planned change says what it grants, and whether it is privileged.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_say_what_each_change_grants() {
+    let s = org().await;
+    s.emu().grant_role("g-sales", ADMIN, "*");
+    let run = s.run(&["plan", "--json"]).await;
+    run.code(0);
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let change = events
+        .iter()
+        .find(|e| e["type"] == "planned_change")
+        .unwrap();
+    assert_eq!(change["privileged"], true);
+    assert_eq!(
+        change["grants"],
+        "grants Master Admin in all divisions (privileged: *:*:*), Supervisor in Home"
+    );
+    let summary = events
+        .iter()
+        .find(|e| e["type"] == "change_summary")
+        .unwrap();
+    assert_eq!(summary["privileged"], 1);
+}

@@ -2,6 +2,8 @@
 //!
 //! - [`planner`]: intent + current members + policy → changes, skipped entries, guard
 //! - [`file`](mod@file): the plan file: canonical JSON, sha256, verification, atomic write
+//! - [`grants`]: what a change grants (roles in divisions), the privileged rule, how grants
+//!   read at apply differ from the plan's
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 //! - [`escape`]: strings from outside, escaped for the terminal, markdown, HTML and JSON
 
@@ -38,7 +40,8 @@ pub const FORMAT_VERSION: u32 = 2;
 /// keys as a difference against the state's mirror (`intent`: apply turns the mirror into the
 /// new one with it, a re-plan rebuilds the desired set from it); how the keys resolved, where
 /// that cannot be derived again (see [`Resolution::is_kept`]); the changes in Genesys ids with a reason each; pending and skipped users;
-/// the guard. `labels` gives a human label for every user id the plan names.
+/// the guard; for a group with changes, the roles it grants and whether one is privileged.
+/// `labels` gives a human label for every user id the plan names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {

@@ -21,7 +21,8 @@ impl ApplyRun<'_> {
         }
         let now = match crate::commands::grants::read(self.client, &g.group_id, review).await {
             Ok(Some(now)) => now,
-            // Turned off since the plan: the config check refuses such a group first; say so.
+            // `[review] grants = "off"` since the plan: the config now says roles are not
+            // read, and apply follows it (as it follows the config's guards).
             Ok(None) => return None,
             Err(e) => {
                 let detail = format!(

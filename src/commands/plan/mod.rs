@@ -48,6 +48,11 @@ fn emit_plan(events: Events, plan: &Plan) {
                     label: plan.label(user),
                     reason: g.reasons.get(user).copied(),
                     etag: g.precondition.etag.as_ref(),
+                    grants: crate::plan::grants::change_text(
+                        g.grants.as_ref(),
+                        matches!(action, Action::Add),
+                    ),
+                    privileged: g.privileged,
                 },
             );
         }
@@ -87,6 +92,7 @@ fn emit_plan(events: Events, plan: &Plan) {
             pending: summary.pending,
             groups: summary.groups,
             groups_changed: summary.groups_changed,
+            privileged: summary.privileged,
             sha256: &plan.sha256,
         },
     );
