@@ -331,3 +331,30 @@ fn granted_snapshots() {
     crate::plan::file::verify(&back, "p.json").unwrap();
     assert_eq!(back, plan);
 }
+
+/// Role and division names come from outside: escaped in every format like group names.
+#[test]
+fn hostile_role_names_are_escaped() {
+    use crate::model::{Review, RoleGrant};
+    use crate::plan::grants::GroupGrants;
+    let evil = RoleGrant {
+        role_id: "r-1".into(),
+        role: "\x1b[2JEvil `role` | <b>x</b>\u{202E}".into(),
+        division_id: "d-1".into(),
+        division: "Home\r\n| fake | row |".into(),
+        policies: Vec::new(),
+    };
+    let g =
+        group("sales", "Sales", 1, 1).with_grants(GroupGrants::known(&[evil], &Review::default()));
+    let plan = plan_of(vec![g], &[]);
+    let table = render(&plan, Format::Table, &RenderOptions::default());
+    assert!(!table.contains('\x1b') && !table.contains('\u{202E}') && !table.contains('\r'));
+    let markdown = render(&plan, Format::Markdown, &RenderOptions::default());
+    assert!(
+        !markdown.contains('\x1b') && !markdown.contains("<b>"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("\n| fake"), "{markdown}");
+    let json = render(&plan, Format::Json, &RenderOptions::default());
+    assert!(!json.contains('\x1b') && !json.contains('\u{202E}'));
+}
