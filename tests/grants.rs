@@ -284,3 +284,39 @@ async fn events_say_what_each_change_grants() {
         .unwrap();
     assert_eq!(summary["privileged"], 1);
 }
+
+/// A grant read that fails for another reason than access (here a 400 every time) is not
+/// "roles unknown": the group cannot be planned blind, so no plan is written; and at apply,
+/// a failed re-check writes nothing to the group.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_grant_read_is_an_error_not_unknown_roles() {
+    use scimsync::emulator::FaultAction;
+    let s = org().await;
+    let refuse = || FaultAction::Status {
+        status: 400,
+        retry_after: None,
+    };
+    s.emu().inject(Route::AuthzSubject, 1, refuse());
+    s.run(&["plan", "--out", "plan.json"]).await.expect(
+        1,
+        &[],
+        &[
+            "group sales",
+            "GET /api/v2/authorization/subjects/g-sales: HTTP 400",
+            "no plan was written",
+        ],
+    );
+    assert!(!s.path("plan.json").exists());
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.emu().inject(Route::AuthzSubject, 1, refuse());
+    let run = s.run(&["apply", "plan.json"]).await;
+    run.expect(
+        1,
+        &[
+            "failed",
+            "the roles it grants could not be re-read before writing it",
+        ],
+        &[],
+    );
+    assert_eq!(s.emu().count(Route::GroupPatch), 0);
+}
