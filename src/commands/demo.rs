@@ -178,6 +178,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     println!(
         "sales is mapped in full mode (the IdP's list is the membership), support in delta mode."
     );
+    println!(
+        "Roles: Sales grants Sales Agent in Home; Support grants Supervisor in Home and User Administrator in all divisions, which edits users: privileged."
+    );
 
     step(
         1,
