@@ -264,20 +264,24 @@ async fn apply_locked(
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
-    let attempts: Vec<group::Attempt> = stream::iter(&plan.groups)
-        .map(|g| {
+    // Unordered: a slow group (a large PATCH, a grants re-check, retries) must not hold
+    // back the groups behind it; the attempts are put back in plan order after.
+    let mut attempts: Vec<(usize, group::Attempt)> = stream::iter(plan.groups.iter().enumerate())
+        .map(|(i, g)| {
             let (bar, run) = (&bar, &run);
             async move {
                 let attempt = run.apply_group(g).await;
                 run.journal.commit().await;
                 bar.inc(1);
-                attempt
+                (i, attempt)
             }
         })
-        .buffered(config.target.concurrency)
+        .buffer_unordered(config.target.concurrency)
         .collect()
         .await;
     bar.finish_and_clear();
+    attempts.sort_by_key(|(i, _)| *i);
+    let attempts = attempts.into_iter().map(|(_, a)| a);
 
     let mut reports = Vec::new();
     let mut stale = Vec::new();
