@@ -4,7 +4,7 @@ use crate::model::GroupId;
 use crate::plan::basis::UnknownUsers;
 use crate::plan::planner::Stopped;
 use crate::scim::ScimError;
-use crate::scim::grants::GrantsError;
+use crate::scim::platform::PlatformError;
 use crate::source::SourceError;
 
 /// Why one group could not be planned.
@@ -19,7 +19,7 @@ pub enum GroupFailure {
     /// The roles the group grants could not be read (not for want of access: that is
     /// "roles unknown").
     #[error(transparent)]
-    Grants(#[from] GrantsError),
+    Grants(#[from] PlatformError),
     /// `--strict` and some users do not exist.
     #[error(transparent)]
     Strict(#[from] UnknownUsers),

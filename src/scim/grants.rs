@@ -7,11 +7,11 @@
 //!   a `division` (id `*`: all divisions). Grants whose `subjectId` is another subject are
 //!   not the group's own and are left out, as Genesys's Terraform provider does
 //!   (`genesyscloud_group_roles`: "filters out inherited grants").
-//! - It requires the permission [`PERMISSION`] (`authorization:grant:view`) and the OAuth
-//!   scope [`SCOPE`] (`authorization:readonly`). Without either, Genesys answers 403
+//! - It requires the permission [`PERMISSION`](super::wire::authz::PERMISSION) (`authorization:grant:view`) and the OAuth
+//!   scope [`SCOPE`](super::wire::authz::SCOPE) (`authorization:readonly`). Without either, Genesys answers 403
 //!   (`missing.any.permissions`, `app.not.authorized.for.scope`: the Authorization API's 403
 //!   codes in Genesys's API definition): the first such answer of a run is logged once, and
-//!   every later read of the run is [`GrantsError::DeniedBefore`] without a request, so the
+//!   every later read of the run is [`PlatformError::DeniedBefore`] without a request, so the
 //!   plan says "roles unknown" for each group, never guesses. Other users reads are not
 //!   affected (a separate flag from [`super::platform`]'s).
 //! - An unknown subject is 404 `not.found`: an error for the group, not an empty grant list.
@@ -23,124 +23,36 @@
 
 use std::sync::atomic::Ordering;
 
+use super::ScimClient;
 use super::http::Call;
-use super::wire::authz::{AuthzSubject, PERMISSION, SCOPE};
-use super::wire::platform::ErrorBody;
-use super::{ScimClient, ScimError};
+use super::platform::{PlatformApi, PlatformError};
+use super::wire::authz::AuthzSubject;
 use crate::model::{ALL_DIVISIONS, GroupId, PermissionPolicy, RoleGrant};
-
-/// A grant read that did not give grants.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantsError {
-    /// The target has no Platform API (`kind = "scim"`).
-    #[error("the target has no Genesys Platform API, so no roles")]
-    Unavailable,
-    /// Genesys refused for want of a permission or scope (403).
-    #[error(
-        "{context}: HTTP 403 {code}: {message}; the OAuth client needs the permission {PERMISSION} (a role holding it) and the scope {SCOPE}"
-    )]
-    Denied {
-        /// The read.
-        context: String,
-        /// The `ErrorBody` code.
-        code: String,
-        /// The `ErrorBody` message.
-        message: String,
-    },
-    /// Denied earlier in this run: not asked again.
-    #[error(
-        "Genesys refused this run's OAuth client a grant read earlier (permission {PERMISSION}, scope {SCOPE})"
-    )]
-    DeniedBefore,
-    /// Any other error answer, as its `ErrorBody` said.
-    #[error("{context}: HTTP {status} {code}: {message}{}", correlation.as_ref().map(|c| format!(" (ININ-Correlation-Id {c})")).unwrap_or_default())]
-    Status {
-        /// The read.
-        context: String,
-        /// The HTTP status.
-        status: u16,
-        /// The `ErrorBody` code.
-        code: String,
-        /// The `ErrorBody` message.
-        message: String,
-        /// Genesys's correlation id, for its support.
-        correlation: Option<String>,
-    },
-    /// Transport, token or rate-limit failures, as for SCIM reads.
-    #[error(transparent)]
-    Transport(#[from] ScimError),
-    /// An answer that is not an `AuthzSubject`.
-    #[error("{context}: unreadable answer: {detail}")]
-    Decode {
-        /// The read.
-        context: String,
-        /// What serde said.
-        detail: String,
-    },
-}
-
-impl GrantsError {
-    /// True when the roles are unknown for want of access (not an error of the group).
-    pub fn is_denied(&self) -> bool {
-        matches!(
-            self,
-            Self::Unavailable | Self::Denied { .. } | Self::DeniedBefore
-        )
-    }
-}
 
 impl ScimClient {
     /// The roles group `id` grants, each in its division, with their permission policies.
-    pub async fn group_grants(&self, id: &GroupId) -> Result<Vec<RoleGrant>, GrantsError> {
+    pub async fn group_grants(&self, id: &GroupId) -> Result<Vec<RoleGrant>, PlatformError> {
         let base = self
             .settings
             .platform_base
             .as_ref()
-            .ok_or(GrantsError::Unavailable)?;
+            .ok_or(PlatformError::Unavailable)?;
         if self.grants_denied.load(Ordering::Relaxed) {
-            return Err(GrantsError::DeniedBefore);
+            return Err(PlatformError::DeniedBefore(PlatformApi::Grants));
         }
         let context = format!("GET /api/v2/authorization/subjects/{id}");
         let mut url = base.join(&["api", "v2", "authorization", "subjects", id.as_str()]);
         url.query_pairs_mut()
             .append_pair("includeFullRoles", "true");
-        let reply = self.http.send(&Call::get(url, &context)).await?;
-        if !reply.status.is_success() {
-            return Err(self.refusal(&reply, context));
-        }
+        let reply = self
+            .platform_send(&Call::get(url, &context), &context, PlatformApi::Grants)
+            .await?;
         let subject: AuthzSubject =
-            serde_json::from_slice(&reply.body).map_err(|e| GrantsError::Decode {
+            serde_json::from_slice(&reply.body).map_err(|e| PlatformError::Decode {
                 context: context.clone(),
                 detail: crate::http::redact::redact(&e.to_string()),
             })?;
         Ok(role_grants(subject, id))
-    }
-
-    fn refusal(&self, reply: &super::Reply, context: String) -> GrantsError {
-        let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
-        // A server's text is shown only redacted (it may echo the request's Authorization).
-        let redact = crate::http::redact::redact;
-        let code = redact(&body.code.unwrap_or_else(|| "(none)".into()));
-        let message = redact(&body.message.unwrap_or_default());
-        if reply.status == reqwest::StatusCode::FORBIDDEN {
-            if !self.grants_denied.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "Genesys refused to say which roles groups grant ({context}: HTTP 403 {code}: {message}); this run's plans say \"roles unknown\" for every group: give the OAuth client the permission {PERMISSION} and the scope {SCOPE} (`scimsync validate` checks them)"
-                );
-            }
-            return GrantsError::Denied {
-                context,
-                code,
-                message,
-            };
-        }
-        GrantsError::Status {
-            context,
-            status: reply.status.as_u16(),
-            code,
-            message,
-            correlation: reply.header("inin-correlation-id").map(str::to_owned),
-        }
     }
 }
 

@@ -105,17 +105,69 @@ impl From<User> for PlatformUser {
     }
 }
 
-/// A Platform API read that did not give users.
+/// Which Platform API a read used: what it needs, and what a refusal costs the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformApi {
+    /// The bulk user reads of this module.
+    Users,
+    /// The grant reads of [`super::grants`].
+    Grants,
+}
+
+impl PlatformApi {
+    /// What the OAuth client needs for it.
+    pub fn needs(self) -> String {
+        match self {
+            Self::Users => {
+                format!("the scope {SCOPE} (and, for searches, the permission directory:user:view)")
+            }
+            Self::Grants => format!(
+                "the permission {} (a role holding it) and the scope {}",
+                super::wire::authz::PERMISSION,
+                super::wire::authz::SCOPE
+            ),
+        }
+    }
+
+    /// What Genesys refused, for the one warning of a run.
+    fn what(self) -> &'static str {
+        match self {
+            Self::Users => "the Platform API's bulk user reads",
+            Self::Grants => "to say which roles groups grant",
+        }
+    }
+
+    /// What the run does without it, said once when Genesys first refuses.
+    fn instead(self) -> String {
+        match self {
+            Self::Users => format!(
+                "reading users through SCIM for the rest of this run, one request per user instead of one per {PER_REQUEST}"
+            ),
+            Self::Grants => "this run's plans say \"roles unknown\" for every group".to_owned(),
+        }
+    }
+
+    /// The client's flag: refused earlier in this run, not asked again.
+    fn denied(self, client: &ScimClient) -> &std::sync::atomic::AtomicBool {
+        match self {
+            Self::Users => &client.platform_denied,
+            Self::Grants => &client.grants_denied,
+        }
+    }
+}
+
+/// A Platform API read that did not give what it asked for.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     /// The target has no Platform API (`kind = "scim"`).
     #[error("the target has no Genesys Platform API")]
     Unavailable,
-    /// Genesys refused for want of a scope or permission (403); the run reads through SCIM.
-    #[error(
-        "{context}: HTTP 403 {code}: {message}; the OAuth client needs the scope {SCOPE} (and, for searches, the permission directory:user:view)"
-    )]
+    /// Genesys refused for want of a scope or permission (403): user reads go through
+    /// SCIM, grants are "unknown".
+    #[error("{context}: HTTP 403 {code}: {message}; the OAuth client needs {}", .api.needs())]
     Denied {
+        /// Which API.
+        api: PlatformApi,
         /// The read.
         context: String,
         /// The `ErrorBody` code.
@@ -124,8 +176,8 @@ pub enum PlatformError {
         message: String,
     },
     /// Denied earlier in this run: not asked again.
-    #[error("the Platform API refused this run's OAuth client earlier (scope {SCOPE})")]
-    DeniedBefore,
+    #[error("Genesys refused this run's OAuth client earlier; it needs {}", .0.needs())]
+    DeniedBefore(PlatformApi),
     /// Any other error answer, as its `ErrorBody` said.
     #[error("{context}: HTTP {status} {code}: {message}{}", correlation.as_ref().map(|c| format!(" (ININ-Correlation-Id {c})")).unwrap_or_default())]
     Status {
@@ -154,11 +206,12 @@ pub enum PlatformError {
 }
 
 impl PlatformError {
-    /// True when the reads should go through SCIM instead: no Platform API, or no scope.
+    /// True when the read was refused for want of access (no Platform API, no scope or
+    /// permission): users are read through SCIM instead, grants are "unknown".
     pub fn is_denied(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable | Self::Denied { .. } | Self::DeniedBefore
+            Self::Unavailable | Self::Denied { .. } | Self::DeniedBefore(_)
         )
     }
 }
@@ -192,7 +245,7 @@ impl ScimClient {
             q.append_pair("state", "any");
         }
         let reply = self
-            .platform_send(&Call::get(url, &context), &context)
+            .platform_send(&Call::get(url, &context), &context, PlatformApi::Users)
             .await?;
         let listing: UserEntityListing = decode(&reply, &context)?;
         Ok(listing
@@ -236,7 +289,9 @@ impl ScimClient {
                 content_type: "application/json",
                 context: &context,
             };
-            let reply = self.platform_send(&call, &context).await?;
+            let reply = self
+                .platform_send(&call, &context, PlatformApi::Users)
+                .await?;
             let answer: UsersSearchResponse = decode(&reply, &context)?;
             let got = answer.results.len();
             // A listing that does not end is not believed (issue 20, finding 4): the page
@@ -267,16 +322,17 @@ impl ScimClient {
             .as_ref()
             .ok_or(PlatformError::Unavailable)?;
         if self.platform_denied.load(Ordering::Relaxed) {
-            return Err(PlatformError::DeniedBefore);
+            return Err(PlatformError::DeniedBefore(PlatformApi::Users));
         }
         Ok(base)
     }
 
-    /// Send `call`; a 403 marks the Platform API refused for the rest of the run (said once).
-    async fn platform_send(
+    /// Send `call` to `api`; a 403 marks `api` refused for the rest of the run (said once).
+    pub(super) async fn platform_send(
         &self,
         call: &Call<'_>,
         context: &str,
+        api: PlatformApi,
     ) -> Result<super::Reply, PlatformError> {
         let reply = self.http.send(call).await?;
         if reply.status.is_success() {
@@ -288,12 +344,16 @@ impl ScimClient {
         let code = redact(&body.code.unwrap_or_else(|| "(none)".into()));
         let message = redact(&body.message.unwrap_or_default());
         if reply.status == reqwest::StatusCode::FORBIDDEN {
-            if !self.platform_denied.swap(true, Ordering::Relaxed) {
+            if !api.denied(self).swap(true, Ordering::Relaxed) {
                 tracing::warn!(
-                    "Genesys refused the Platform API's bulk user reads ({context}: HTTP 403 {code}: {message}); reading users through SCIM for the rest of this run, one request per user instead of one per {PER_REQUEST}: add the scope {SCOPE} to the OAuth client (`scimsync validate` says what it would save)"
+                    "Genesys refused {} ({context}: HTTP 403 {code}: {message}); {}: give the OAuth client {} (`scimsync validate` checks it)",
+                    api.what(),
+                    api.instead(),
+                    api.needs()
                 );
             }
             return Err(PlatformError::Denied {
+                api,
                 context: context.to_owned(),
                 code,
                 message,
