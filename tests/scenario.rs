@@ -535,8 +535,8 @@ impl Scenario {
     }
 }
 
-/// Snapshots live in the top-level `snapshots/`; digests and timestamps are redacted by
-/// insta's filters.
+/// Snapshots live in the top-level `snapshots/`; digests, timestamps and the random
+/// `contextId` of a Platform `ErrorBody` are redacted by insta's filters.
 #[macro_export]
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {
@@ -546,6 +546,7 @@ macro_rules! snapshot {
             filters => vec![
                 (r"\b[0-9a-f]{64}\b", "[SHA256]"),
                 (r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+                (r#""contextId":"[0-9a-f]{32}""#, r#""contextId":"[ID]""#),
             ],
         }, {
             insta::assert_snapshot!($name, $value)

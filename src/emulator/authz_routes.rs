@@ -35,23 +35,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::authz::policies;
 use super::options::PlatformGrants;
+use super::reply::platform_error as error;
 use super::state::Emu;
 use crate::scim::wire::authz::ALL_DIVISIONS;
 use crate::scim::wire::authz::{
     self, AuthzDivision, AuthzGrant, AuthzGrantPolicy, AuthzGrantRole, AuthzSubject, PERMISSION,
 };
-use crate::scim::wire::platform::ErrorBody;
-
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        message: Some(message.into()),
-        code: Some(code.to_owned()),
-        status: Some(i32::from(status.as_u16())),
-        context_id: Some(format!("{:032x}", rand::random::<u128>())),
-        message_params: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
 
 fn not_found() -> Response {
     error(

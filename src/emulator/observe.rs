@@ -142,7 +142,7 @@ pub(super) async fn observe(State(emu): State<Emu>, mut request: Request, next: 
                 let mut response = platform_error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too.many.requests.retry.after",
-                    &format!(
+                    format!(
                         "Rate limit exceeded the maximum. Retry the request in [{}] seconds",
                         window.reset_secs
                     ),

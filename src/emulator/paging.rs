@@ -30,7 +30,7 @@ pub(super) fn page(
         return Err(Box::new(platform_error(
             StatusCode::TOO_MANY_REQUESTS,
             "too.many.requests",
-            &format!("count {count} exceeds internal resource limits; use at most {max}"),
+            format!("count {count} exceeds internal resource limits; use at most {max}"),
         )));
     }
     let index = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);

@@ -31,21 +31,15 @@ use axum::response::{IntoResponse, Response};
 use super::options::PlatformUsers;
 use super::org::User;
 use super::state::Emu;
-use crate::scim::wire::platform::{self, ErrorBody, UserEntityListing, UsersSearchResponse};
+use crate::scim::wire::platform::{self, UserEntityListing, UsersSearchResponse};
 
 /// Ids, page size and values per criterion, at most (module doc).
 const MAX: usize = 100;
 
+/// A Platform `ErrorBody` answer with `status`.
 fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = ErrorBody {
-        message: Some(message.into()),
-        code: Some(code.to_owned()),
-        status: Some(i32::from(status.as_u16())),
-        context_id: Some(format!("{:032x}", rand::random::<u128>())),
-        message_params: None,
-    };
-    (status, axum::Json(body)).into_response()
+    super::reply::platform_error(status, code, message)
 }
 
 /// A count as the SDK's `int` fields carry it.

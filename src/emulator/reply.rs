@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::scim::wire::{ErrorBody, SCIM_JSON};
 
@@ -24,9 +23,20 @@ pub(super) fn scim_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Re
     (status, [(header::CONTENT_TYPE, SCIM_JSON)], bytes).into_response()
 }
 
-/// A platform (non-SCIM) error body, as Genesys sends for auth and rate limits.
-pub(super) fn platform_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({"message": message, "code": code, "status": status.as_u16()});
+/// A platform (non-SCIM) error: an `ErrorBody` (`message`, `code`, `status`, `contextId`),
+/// as Genesys answers outside SCIM (auth, rate limits, the Platform API's routes).
+pub(super) fn platform_error(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
+    let body = crate::scim::wire::platform::ErrorBody {
+        message: Some(message.into()),
+        code: Some(code.to_owned()),
+        status: Some(i32::from(status.as_u16())),
+        context_id: Some(format!("{:032x}", rand::random::<u128>())),
+        message_params: None,
+    };
     (status, axum::Json(body)).into_response()
 }
 
