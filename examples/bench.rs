@@ -300,6 +300,8 @@ fn child(phase: &str, dir: &Path, name: &str, runtime: Option<&str>) -> anyhow::
                 replan_out: None,
                 apply_replan_if_subset: false,
                 max_plan_age: None,
+                approved_by: Some("bench".into()),
+                change_ref: None,
                 format: ReportFormat::Json,
                 json: false,
             };

@@ -162,6 +162,17 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "AGE")]
     pub max_plan_age: Option<jiff::Span>,
 
+    /// Who approved this plan (a name, a login, an email), recorded in the journal with
+    /// every change it makes. Default: `SCIMSYNC_APPROVED_BY`.
+    #[arg(long, value_name = "WHO")]
+    pub approved_by: Option<String>,
+
+    /// Where it was approved: a pull request, a change ticket (`acme/idp#42`,
+    /// `CHG0012345`), recorded in the journal. Default: `SCIMSYNC_CHANGE_REF`. The CI run
+    /// (GitHub Actions, GitLab CI) is recorded from its own variables.
+    #[arg(long, value_name = "REF")]
+    pub change_ref: Option<String>,
+
     /// How to report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,

@@ -308,7 +308,11 @@ async fn a_format_1_state_is_read_and_upgraded() {
     assert_eq!(names(&g.changes.add), ["u010"]);
     s.run(&["apply", "p.json"]).await.code(0);
     let st = s.saved_state();
-    assert_eq!(st.format_version, 2);
+    assert_eq!(st.format_version, scimsync::state::FORMAT_VERSION);
+    assert!(
+        st.journal.is_some(),
+        "the apply journaled its changes and the state names the head"
+    );
     assert!(st.lineage.is_some());
     assert_eq!(st.groups["sales"].serial, 1);
     assert_eq!(st.mirror("sales").unwrap().len(), 2);

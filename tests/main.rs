@@ -27,6 +27,7 @@ mod fuzz;
 mod hostile;
 mod hostile_plans;
 mod idp_e2e;
+mod journal;
 mod layers;
 mod plan;
 mod platform_users;

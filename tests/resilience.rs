@@ -28,8 +28,10 @@ async fn three_groups() -> Scenario {
     s.groups(groups).target_setting("max_members_per_patch", 25)
 }
 
-/// apply SIGKILLed at 20 seeded random moments (after the k-th PATCH arrives): the state file
-/// is never corrupt, and plan + apply again converge with no change lost or repeated.
+/// apply SIGKILLed at 20 moments (after the k-th PATCH arrives: each of the 9 in turn, then
+/// seeded random ones): the state file is never corrupt, and plan + apply again converge with
+/// no change lost or repeated, in Genesys and in the journal: every change made has exactly
+/// one journal record, those the killed run could not journal settled by the next apply.
 ///
 /// apply writes the state by group commit (a few writes a second, and before exit), so most
 /// kills here leave groups applied in Genesys whose state was never written: the test counts
@@ -38,13 +40,18 @@ async fn three_groups() -> Scenario {
 async fn apply_killed_at_20_random_moments_converges() {
     let mut rng = StdRng::seed_from_u64(20261129);
     let mut unrecorded = 0;
+    let mut settled = 0;
     for moment in 0..20 {
         let s = three_groups().await;
         s.run(&["plan", "--out", "plan.json"]).await.code(0);
         // The first PATCH is answered 200 and dropped: a write that did not happen.
         s.emu()
             .inject(Route::GroupPatch, 1, FaultAction::IgnoreWrite);
-        let k = rng.random_range(1..=9);
+        let k = if moment < 9 {
+            moment + 1
+        } else {
+            rng.random_range(1..=9)
+        };
         let mut child = s.spawn(&["apply", "plan.json"]);
         tokio::select! {
             () = s.emu().wait_arrived(Route::GroupPatch, k) => {}
@@ -90,12 +97,34 @@ async fn apply_killed_at_20_random_moments_converges() {
             "moment {moment} (PATCH {k}): a change was repeated"
         );
         assert_eq!(sent.len(), 180, "moment {moment} (PATCH {k})");
+        // The journal: the chain holds, and each change made is recorded once.
+        let mut journaled = s.journaled();
+        let mut made = sent.clone();
+        journaled.sort();
+        made.sort();
+        let missing: Vec<_> = made.iter().filter(|c| !journaled.contains(c)).collect();
+        assert!(
+            journaled == made,
+            "moment {moment} (PATCH {k}): {} changes journaled for {} made; not journaled: {missing:?}",
+            journaled.len(),
+            made.len()
+        );
+        settled += s
+            .journal()
+            .iter()
+            .filter_map(|r| r.change())
+            .filter(|c| c.settled.is_some())
+            .count();
         // Plan again: nothing left.
         s.run(&["plan", "--detailed-exitcode"]).await.code(0);
     }
     assert!(
         unrecorded > 0,
         "no kill fell between a group's apply and its state write: the batching went untested"
+    );
+    assert!(
+        settled > 0,
+        "no kill fell between a change and its journal record: settlement went untested"
     );
 }
 

@@ -15,7 +15,8 @@ use scimsync::model::{Mode, RemoveStyle, UserKey};
 use scimsync::plan::{Plan, file};
 use scimsync::state::State;
 
-use crate::harness::{self, CLIENT_ID, CLIENT_SECRET};
+pub use crate::harness::CLIENT_SECRET;
+use crate::harness::{self, CLIENT_ID};
 
 pub const IDP_TOKEN: &str = "idp-token-5e4d3c2b";
 
@@ -151,6 +152,7 @@ pub struct Scenario {
     env: Vec<(String, String)>,
     no_credentials: bool,
     state_section: Option<String>,
+    extra_journal: String,
 }
 
 /// What a run printed and returned.
@@ -221,6 +223,7 @@ impl Scenario {
             env: Vec::new(),
             no_credentials: false,
             state_section: None,
+            extra_journal: String::new(),
         }
         // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
         .target_setting("requests_per_minute", 100_000)
@@ -368,6 +371,35 @@ impl Scenario {
         State::load_file(&self.path(STATE_FILE)).unwrap()
     }
 
+    /// The journal beside the state, its chain checked against the state's head: its
+    /// records, oldest first.
+    pub fn journal(&self) -> Vec<scimsync::journal::Record> {
+        let path = scimsync::state::journal_store::file_beside(&self.path(STATE_FILE));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let head = self.saved_state().journal;
+        if let Err(e) = scimsync::journal::chain::verify(text.lines(), head.as_ref()) {
+            panic!("journal {}: {e}", path.display());
+        }
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Every change the journal records, as (group id, `add` or `remove`, user id), in order.
+    pub fn journaled(&self) -> Vec<(String, String, String)> {
+        self.journal()
+            .iter()
+            .filter_map(|r| r.change())
+            .map(|c| {
+                (
+                    c.group.id.to_string(),
+                    c.op.as_str().to_owned(),
+                    c.user.id.to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Every member change a PATCH committed in the emulator (answered 2xx and not dropped),
     /// as (group id, `add` or `remove`, user id), in order.
     pub fn committed(&self) -> Vec<(String, String, String)> {
@@ -402,10 +434,13 @@ impl Scenario {
             .target_section
             .clone()
             .unwrap_or_else(|| format!("api_base = \"{base}\"\nlogin_base = \"{base}\"\n"));
-        let state = self
+        let mut state = self
             .state_section
             .as_ref()
             .map_or(String::new(), |s| format!("[state]\n{s}\n"));
+        if !self.extra_journal.is_empty() {
+            state.push_str(&format!("[journal]\n{}\n", self.extra_journal));
+        }
         format!(
             "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",
             self.extra_target,
@@ -413,6 +448,12 @@ impl Scenario {
             self.safety.toml(),
             self.groups.iter().map(Group::toml).collect::<String>()
         )
+    }
+
+    /// Add `key = value` to the config's `[journal]`.
+    pub fn journal_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        let _ = writeln!(self.extra_journal, "{key} = {}", value.into());
+        self
     }
 
     /// Write the config to `scimsync.toml` in the folder.

@@ -42,8 +42,17 @@ struct RawConfig {
     safety: RawSafety,
     #[serde(default)]
     state: RawState,
+    #[serde(default)]
+    journal: RawJournal,
     #[serde(default, rename = "group")]
     groups: Vec<RawGroup>,
+}
+
+/// `[journal]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    retention_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,8 +110,12 @@ pub struct Config {
     pub source: SourceConfig,
     /// Guards against mass removals.
     pub safety: Safety,
-    /// Where the state (cursors, mirrors, resolution cache) is kept.
+    /// Where the state (cursors, mirrors, resolution cache) is kept; the journal is kept
+    /// beside it.
     pub state: Store,
+    /// `[journal] retention_days`: journal records older than this many days are pruned at
+    /// apply. `None` (the default): kept for good.
+    pub journal_retention_days: Option<u32>,
     /// The mapped groups, in file order.
     pub groups: Vec<Mapping>,
 }
@@ -167,6 +180,20 @@ impl Config {
         let source = validate_source(raw.source, &dir, &invalid)?;
         let safety = validate_safety(raw.safety, &invalid)?;
         let state = validate_state(raw.state, &dir, &invalid)?;
+        let journal_retention_days = match raw.journal.retention_days {
+            None => None,
+            Some(days) => Some(
+                u32::try_from(days)
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .ok_or_else(|| {
+                        invalid(
+                            "journal.retention_days",
+                            format!("{days} is not a number of days from 1 to 36500: set how many days journal records are kept, or leave it out to keep them for good"),
+                        )
+                    })?,
+            ),
+        };
         if raw.groups.is_empty() {
             return Err(invalid(
                 "group",
@@ -236,6 +263,7 @@ impl Config {
             source,
             safety,
             state,
+            journal_retention_days,
             groups,
         })
     }

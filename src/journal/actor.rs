@@ -138,14 +138,21 @@ mod tests {
         assert_eq!(actor.approved_by.as_deref(), Some("lead"));
         // A flag wins over the variable; an empty flag does not.
         assert_eq!(
-            Actor::of_run(Some("other"), None, gitlab).approved_by.as_deref(),
+            Actor::of_run(Some("other"), None, gitlab)
+                .approved_by
+                .as_deref(),
             Some("other")
         );
         assert_eq!(
-            Actor::of_run(Some(" "), None, gitlab).approved_by.as_deref(),
+            Actor::of_run(Some(" "), None, gitlab)
+                .approved_by
+                .as_deref(),
             Some("lead")
         );
         let local = Actor::of_run(None, None, |n| (n == "USER").then(|| "ops".to_owned()));
-        assert_eq!((local.system.as_str(), local.ran_by.as_deref()), ("local", Some("ops")));
+        assert_eq!(
+            (local.system.as_str(), local.ran_by.as_deref()),
+            ("local", Some("ops"))
+        );
     }
 }

@@ -31,7 +31,11 @@ pub fn genesis() -> Sha256Hex {
 /// `run.started_seq` of a record whose event is [`Event::RunStarted`] is set to its own
 /// sequence number, and every later record of the same run in `events` gets it too; the
 /// others keep `run` as given.
-pub fn seal(events: Vec<(Timestamp, Event)>, run: &RunRef, after: &JournalLink) -> (Vec<String>, JournalLink) {
+pub fn seal(
+    events: Vec<(Timestamp, Event)>,
+    run: &RunRef,
+    after: &JournalLink,
+) -> (Vec<String>, JournalLink) {
     let mut link = after.clone();
     let mut run = run.clone();
     let mut lines = Vec::with_capacity(events.len());
@@ -97,6 +101,7 @@ pub fn verify<'l>(
     let mut line_no = 0usize;
     let mut saw_head = false;
     let mut after_head = 0u64;
+    let mut unproven_start: Option<Broken> = None;
     for line in lines {
         line_no += 1;
         let broken = |seq: Option<u64>, why: String| Broken {
@@ -127,15 +132,25 @@ pub fn verify<'l>(
                     None if record.seq == 1 => (1, genesis()),
                     None => (record.seq, record.prev.clone()),
                 };
-                if record.seq != want_seq {
+                if record.seq > want_seq && head.is_some() {
+                    // Pruned since the state's last write, if a `pruned` record says so
+                    // (a run stopped between pruning and its state write).
+                    unproven_start = Some(broken(
+                        seq,
+                        format!(
+                            "the journal starts at record {}, but the state says it starts at record {want_seq}, and no pruned record accounts for it: records were removed from its start",
+                            record.seq
+                        ),
+                    ));
+                } else if record.seq != want_seq {
                     return Err(broken(
                         seq,
                         format!(
-                            "the journal starts at record {}, but the state says it starts at record {want_seq}: records were removed from its start"
-                        , record.seq),
+                            "the journal starts at record {}, but the state says it starts at record {want_seq}: records were removed from its start",
+                            record.seq
+                        ),
                     ));
-                }
-                if record.prev != want_prev {
+                } else if record.prev != want_prev {
                     return Err(broken(
                         seq,
                         format!(
@@ -196,8 +211,16 @@ pub fn verify<'l>(
                 after_head += 1;
             }
         }
+        if let Event::Pruned { through_seq, .. } = record.event
+            && first == Some(through_seq + 1)
+        {
+            unproven_start = None;
+        }
         count += 1;
         previous = Some(link);
+    }
+    if let Some(broken) = unproven_start {
+        return Err(broken);
     }
     if let Some(h) = head
         && !saw_head
@@ -278,7 +301,10 @@ mod tests {
         lines[1] = lines[1].replace("\"exit_code\":1", "\"exit_code\":0");
         let broken = check(&lines, &head).unwrap_err();
         assert_eq!((broken.seq, broken.line), (Some(2), 2), "{broken}");
-        assert!(broken.to_string().contains("record 2 was edited"), "{broken}");
+        assert!(
+            broken.to_string().contains("record 2 was edited"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -295,7 +321,10 @@ mod tests {
         lines.remove(1);
         let broken = check(&lines, &head).unwrap_err();
         assert_eq!(broken.seq, Some(3), "{broken}");
-        assert!(broken.to_string().contains("record 2 is missing"), "{broken}");
+        assert!(
+            broken.to_string().contains("record 2 is missing"),
+            "{broken}"
+        );
     }
 
     #[test]
@@ -311,7 +340,10 @@ mod tests {
     fn records_removed_from_the_start_are_caught() {
         let (lines, head) = journal(4);
         let broken = check(&lines[1..], &head).unwrap_err();
-        assert!(broken.to_string().contains("removed from its start"), "{broken}");
+        assert!(
+            broken.to_string().contains("removed from its start"),
+            "{broken}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod actor;
 pub mod chain;
+pub mod entry;
 pub mod export;
 pub mod query;
 

@@ -102,6 +102,8 @@ struct Unsealed<'a> {
     groups: &'a [GroupPlan],
     labels: &'a BTreeMap<UserId, String>,
     summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<&'a Sha256Hex>,
 }
 
 /// Feeds serialized bytes straight into a hasher: no copy of a large plan is ever built.
@@ -135,6 +137,7 @@ pub fn digest(plan: &Plan) -> Sha256Hex {
         groups: &plan.groups,
         labels: &plan.labels,
         summary: &plan.summary,
+        replaces: plan.replaces.as_ref(),
     };
     let mut writer = HashWriter(Sha256::new());
     serde_json::to_writer(&mut writer, &unsealed).expect("plans serialise");
@@ -287,6 +290,7 @@ impl Plan {
             summary: Summary::of(&groups),
             groups,
             labels,
+            replaces: None,
             sha256: Sha256Hex::default(),
         };
         seal(&mut plan);

@@ -62,6 +62,10 @@ pub struct Plan {
     pub labels: BTreeMap<UserId, String>,
     /// Totals.
     pub summary: Summary,
+    /// For a re-plan written by apply: the sha256 of the plan it replaces (the journal
+    /// records both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Sha256Hex>,
     /// sha256 of the canonical serialization of every other field.
     #[serde(default)]
     pub sha256: Sha256Hex,

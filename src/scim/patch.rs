@@ -22,7 +22,9 @@ use bytes::Bytes;
 
 use super::wire::{GroupRead, MemberRef, PatchOperation, PatchRequest};
 use super::{ScimClient, ScimError, check, etag_of, filter_eq};
-use crate::model::{ETag, GroupId, MemberChanges, MemberSet, Precondition, members_sha256};
+use std::collections::BTreeMap;
+
+use crate::model::{ETag, GroupId, MemberChanges, MemberSet, Precondition, UserId, members_sha256};
 
 /// A group's changes, all applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,9 @@ pub struct PatchOutcome {
     pub patches: usize,
     /// Chunks whose response was lost and that a re-read showed applied.
     pub recovered: usize,
+    /// Genesys's `ININ-Correlation-Id` of the PATCH that carried each change, where its
+    /// answer came back with one (the journal records it beside the change).
+    pub correlation: BTreeMap<UserId, String>,
 }
 
 /// A group's changes, not all applied.
@@ -44,6 +49,8 @@ pub struct PatchError {
     /// Why the rest was not: [`ScimError::Stale`] when the group moved. In the message, so
     /// not an error source (`{:#}` would print it twice).
     pub error: ScimError,
+    /// The correlation ids of the applied changes, as in [`PatchOutcome::correlation`].
+    pub correlation: BTreeMap<UserId, String>,
 }
 
 impl PatchError {
@@ -195,23 +202,26 @@ impl ScimClient {
             etag: etag.clone(),
             patches: 0,
             recovered: 0,
+            correlation: BTreeMap::new(),
         };
-        let fail = |applied: &MemberChanges, error| PatchError {
+        let mut correlation: Option<String> = None;
+        let fail = |applied: &MemberChanges, outcome: &PatchOutcome, error| PatchError {
             applied: applied.clone(),
             error,
+            correlation: outcome.correlation.clone(),
         };
         let total = chunks.len();
         for (n, chunk) in chunks.iter().enumerate() {
             let context = format!("PATCH group {id} (chunk {} of {total})", n + 1);
             if etag.is_none() {
                 if !settings.allow_etagless {
-                    return Err(fail(&applied, ScimError::NoEtag { context }));
+                    return Err(fail(&applied, &outcome, ScimError::NoEtag { context }));
                 }
                 if let Step::Failed(e) = self.verified(id, pre, &applied, &context).await {
-                    return Err(fail(&applied, e));
+                    return Err(fail(&applied, &outcome, e));
                 }
             }
-            let body = patch_body(chunk, style).map_err(|e| fail(&applied, e))?;
+            let body = patch_body(chunk, style).map_err(|e| fail(&applied, &outcome, e))?;
             let body = Bytes::from(serde_json::to_vec(&body).expect("patch request serialises"));
             let sent = self.send_patch(id, etag.as_ref(), body, &context).await;
             let mut with_chunk = applied.clone();
@@ -232,6 +242,7 @@ impl ScimClient {
                 }
                 Ok(reply) => match check(reply, &context) {
                     Ok(reply) => {
+                        correlation = reply.header("inin-correlation-id").map(str::to_owned);
                         outcome.patches += 1;
                         if let Some(e) = proves(&reply, etag.as_ref(), chunk) {
                             Step::Next(Some(e))
@@ -261,13 +272,23 @@ impl ScimClient {
                     outcome.patches += 1;
                     etag = e;
                 }
-                Step::Failed(error) => return Err(fail(&applied, error)),
+                Step::Failed(error) => return Err(fail(&applied, &outcome, error)),
                 Step::Partly { landed, error } => {
                     applied.extend(&landed);
-                    return Err(fail(&applied, error));
+                    if let Some(id) = correlation.take() {
+                        for user in landed.add.iter().chain(&landed.remove) {
+                            outcome.correlation.insert(user.clone(), id.clone());
+                        }
+                    }
+                    return Err(fail(&applied, &outcome, error));
                 }
             }
             outcome.etag = etag.clone();
+            if let Some(id) = correlation.take() {
+                for user in chunk.add.iter().chain(&chunk.remove) {
+                    outcome.correlation.insert(user.clone(), id.clone());
+                }
+            }
             applied = with_chunk;
         }
         Ok(outcome)

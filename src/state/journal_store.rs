@@ -187,7 +187,9 @@ impl JournalStore {
                     let mut body = lines.join("\n");
                     body.push('\n');
                     if state.create(&path, body.into_bytes()).await? {
-                        *tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        *tail
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Some((first, last.clone()));
                         return Ok(last);
                     }
@@ -278,6 +280,23 @@ impl JournalStore {
             .and_then(|()| file.sync_data())
             .map_err(|e| self.write_failed(e))?;
         Ok(last)
+    }
+
+    /// The first record a prune keeping `keep_from` and after would keep: `keep_from` in a
+    /// file; in object storage, the first record of the segment that holds it (segments are
+    /// removed whole).
+    pub async fn prune_boundary(&self, keep_from: u64) -> Result<u64, StateError> {
+        match self {
+            Self::File(_) => Ok(keep_from),
+            Self::Object { .. } => Ok(self
+                .segments()
+                .await?
+                .iter()
+                .map(|(s, _)| *s)
+                .filter(|s| *s <= keep_from)
+                .max()
+                .unwrap_or(keep_from)),
+        }
     }
 
     /// Remove the records before `keep_from` (a prefix), and return where the journal now

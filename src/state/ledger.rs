@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use super::object::Version;
 use super::{CachedUser, State, StateError, Store};
-use crate::model::{Base, Cursor, ETag, Intent, UserId};
+use crate::model::{Base, Cursor, ETag, Intent, JournalHead, UserId};
 
 /// What a group's applied plan moves its state to.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +87,10 @@ impl<'a> Ledger<'a> {
     ) -> Self {
         let mut state = state;
         state.prune_users(crate::model::now_to_the_second());
+        // Made now rather than at the first write: the journal's records name it.
+        if state.lineage.is_none() {
+            state.lineage = Some(crate::model::Lineage::new_random());
+        }
         Self {
             state: Mutex::new(state),
             dirty: AtomicBool::new(false),
@@ -176,6 +180,24 @@ impl<'a> Ledger<'a> {
         record.applied_at = Some(now);
         record.plan_sha256 = Some(self.plan_sha256.clone());
         self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The journal's ends after this run's latest append: written with the next state write.
+    pub fn journal(&self, head: JournalHead) {
+        self.lock().journal = Some(head);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Where the journal stood as of the state (as read, or as this run moved it).
+    pub fn journal_head(&self) -> Option<JournalHead> {
+        self.lock().journal.clone()
+    }
+
+    /// The state's lineage and group `group`'s serial, as they stand.
+    pub fn serial(&self, group: &str) -> (Option<crate::model::Lineage>, u64) {
+        let state = self.lock();
+        let serial = state.groups.get(group).map_or(0, |g| g.serial);
+        (state.lineage.clone(), serial)
     }
 
     /// Drop `keys` from the resolution cache (a PATCH naming their users was refused as
@@ -270,6 +292,12 @@ impl<'a> Ledger<'a> {
                             .users
                             .entry(key.clone())
                             .or_insert_with(|| user.clone());
+                    }
+                    // Both runs appended to one journal: the head further along holds both.
+                    if ours.journal.as_ref().map(|h| h.last_seq)
+                        > merged.journal.as_ref().map(|h| h.last_seq)
+                    {
+                        merged.journal.clone_from(&ours.journal);
                     }
                 }
                 self.lost

@@ -292,7 +292,10 @@ impl ObjectState {
     }
 
     /// The bytes of the object at `path` (`None`: there is none).
-    pub(super) async fn get_bytes(&self, path: &ObjectPath) -> Result<Option<bytes::Bytes>, StateError> {
+    pub(super) async fn get_bytes(
+        &self,
+        path: &ObjectPath,
+    ) -> Result<Option<bytes::Bytes>, StateError> {
         match self.store.get(path).await {
             Ok(got) => got
                 .bytes()
@@ -306,16 +309,25 @@ impl ObjectState {
 
     /// Create the object at `path` only if there is none (`If-None-Match: *`): false when
     /// another writer made it first.
-    pub(super) async fn create(&self, path: &ObjectPath, bytes: Vec<u8>) -> Result<bool, StateError> {
+    pub(super) async fn create(
+        &self,
+        path: &ObjectPath,
+        bytes: Vec<u8>,
+    ) -> Result<bool, StateError> {
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        match self.store.put_opts(path, PutPayload::from(bytes), opts).await {
+        match self
+            .store
+            .put_opts(path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(false)
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(false),
             Err(e) => Err(self.failed(&format!("creating {path}"), &e)),
         }
     }

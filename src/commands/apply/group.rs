@@ -19,6 +19,8 @@ use crate::scim::PatchError;
 use crate::scim::ScimClient;
 use crate::state::ledger::{Advance, Ledger};
 
+use super::journal::RunJournal;
+
 /// What `apply` needs of one run.
 pub(super) struct ApplyRun<'a> {
     pub(super) client: &'a ScimClient,
@@ -28,6 +30,8 @@ pub(super) struct ApplyRun<'a> {
     pub(super) policy: Policy,
     /// The plan's labels, to name users in what the report says.
     pub(super) labels: &'a BTreeMap<UserId, String>,
+    /// Where every change made and every group outcome is recorded.
+    pub(super) journal: &'a RunJournal<'a>,
 }
 
 impl ApplyRun<'_> {
@@ -95,6 +99,28 @@ fn advance<'p>(g: &'p GroupPlan, etag: Option<&'p ETag>) -> Advance<'p> {
 }
 
 impl ApplyRun<'_> {
+    /// Journal the changes of `g` that landed.
+    fn journal_changes(
+        &self,
+        g: &GroupPlan,
+        landed: &MemberChanges,
+        correlation: &BTreeMap<UserId, String>,
+    ) {
+        if landed.is_empty() {
+            return;
+        }
+        let journal = self.journal;
+        let state = journal.state_ref(&g.mapping.idp_group);
+        journal.record(crate::journal::entry::changes(
+            g,
+            landed,
+            correlation,
+            &journal.approval,
+            &state,
+            journal.naming(),
+        ));
+    }
+
     pub(super) async fn apply_group(&self, g: &GroupPlan) -> Attempt {
         let name = &g.mapping.idp_group;
         let configured = self.config.groups.iter().find(|c| &c.idp_group == name);
@@ -143,6 +169,7 @@ impl ApplyRun<'_> {
         {
             Ok(out) => {
                 self.ledger.note(advance(g, out.etag.as_ref()), g.found());
+                self.journal_changes(g, &g.changes, &out.correlation);
                 let (outcome, detail) = match self.ledger.commit().await {
                     Ok(()) => (Outcome::Applied, None),
                     Err(e) => (
@@ -154,8 +181,12 @@ impl ApplyRun<'_> {
                 };
                 Attempt::Done(report(g, outcome, Some(&g.changes), out.patches, detail))
             }
-            Err(e) if e.is_stale() => Attempt::Stale(Box::new(g.clone()), Box::new(e)),
+            Err(e) if e.is_stale() => {
+                self.journal_changes(g, &e.applied, &e.correlation);
+                Attempt::Stale(Box::new(g.clone()), Box::new(e))
+            }
             Err(e) => {
+                self.journal_changes(g, &e.applied, &e.correlation);
                 let mut detail = e.to_string();
                 if e.error.refuses_a_user() {
                     // One of the users to add no longer exists or is inactive: the cache must

@@ -22,6 +22,7 @@
 //! applied, and a group that already holds its changes re-plans to nothing ("converged").
 
 mod group;
+mod journal;
 mod replan;
 
 use crate::model::Sha256Hex;
@@ -34,10 +35,14 @@ use crate::cli::{ApplyArgs, ReportFormat};
 use crate::config::Config;
 use crate::events::{Event, Events, Level};
 use crate::exit_code::ExitCode;
+use crate::journal::Actor;
 use crate::model::TargetKind;
 use crate::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
 use crate::plan::{Plan, check, file};
+use crate::state::journal_store::JournalStore;
 use crate::state::ledger::Ledger;
+
+use self::journal::RunJournal;
 
 /// Why a plan was refused before any write.
 #[derive(Debug, thiserror::Error)]
@@ -205,10 +210,20 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
             &plan.sha256,
             &plan.labels,
         );
+        let actor = Actor::of_run(
+            args.approved_by.as_deref(),
+            args.change_ref.as_deref(),
+            |name| env(name),
+        );
+        let journal = RunJournal::new(JournalStore::of(&config.state), &ledger, &plan, actor);
         tokio::select! {
-            result = apply_locked(args, env, events, &config, &plan, &ledger, &replan_path) => result,
+            result = apply_locked(args, env, events, &config, &plan, &ledger, &journal, &replan_path) => result,
             _ = tokio::signal::ctrl_c() => {
-                // Groups applied since the last group commit are written before exit.
+                // Changes and groups finished since the last write are recorded before exit
+                // (what is cut off is settled by the next apply).
+                if let Err(e) = journal.flush().await {
+                    tracing::error!("{e}; the next apply journals this run's changes from its intent");
+                }
                 let saved = match ledger.save().await {
                     Ok(()) => "groups finished so far are recorded in the state".to_owned(),
                     Err(e) => format!("the state could not be saved ({e}); the next plan finds the groups applied so far already done"),
@@ -231,15 +246,20 @@ async fn apply_locked(
     config: &Config,
     plan: &Plan,
     ledger: &Ledger<'_>,
+    journal: &RunJournal<'_>,
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
     let client = connect(config, env, &super::http_client()?)?;
+    let newest = journal.check_tail().await?;
+    journal.settle_unfinished(&newest, &client).await?;
+    journal.start(plan).await?;
     let run = group::ApplyRun {
         client: &client,
         config,
         ledger,
         policy: config.safety.policy(None),
         labels: &plan.labels,
+        journal,
     };
 
     let bar = super::progress(plan.groups.len(), "apply");
@@ -248,6 +268,7 @@ async fn apply_locked(
             let (bar, run) = (&bar, &run);
             async move {
                 let attempt = run.apply_group(g).await;
+                run.journal.commit().await;
                 bar.inc(1);
                 attempt
             }
@@ -296,7 +317,15 @@ async fn apply_locked(
     };
     reports.sort_by_key(order);
     let summary = ApplySummary::of(&reports);
-    let code = ExitCode::of_apply(summary.failed, summary.stale);
+    let mut code = ExitCode::of_apply(summary.failed, summary.stale);
+    let journaled = journal_outcomes(config, plan, journal, &reports, code).await;
+    ledger.save().await?;
+    if let Err(e) = journaled {
+        tracing::error!(
+            "{e}; what landed in Genesys stays, and the next apply journals it from this run's intent"
+        );
+        code = ExitCode::Error;
+    }
     let report = ApplyReport {
         plan_sha256: plan.sha256.clone(),
         groups: reports,
@@ -313,6 +342,36 @@ async fn apply_locked(
         ReportFormat::Text => print!("{}", text_report(&report, &diff_text)),
     }
     Ok(code)
+}
+
+/// Journal each group's outcome, prune by the retention, and close the run.
+async fn journal_outcomes(
+    config: &Config,
+    plan: &Plan,
+    journal: &RunJournal<'_>,
+    reports: &[GroupReport],
+    code: ExitCode,
+) -> Result<(), crate::state::StateError> {
+    for r in reports {
+        if let Some(g) = plan
+            .groups
+            .iter()
+            .find(|g| g.mapping.idp_group == r.idp_group)
+        {
+            let state = journal.state_ref(&r.idp_group);
+            journal.record(vec![crate::journal::entry::outcome(
+                g,
+                r,
+                &journal.approval,
+                &state,
+            )]);
+        }
+    }
+    journal.flush().await?;
+    if let Some(days) = config.journal_retention_days {
+        journal.prune(days).await?;
+    }
+    journal.finish(code.code()).await
 }
 
 /// One `apply_progress` per group, then the `change_summary`.

@@ -36,7 +36,9 @@ pub(super) async fn write(
     let key = config.source.user_key();
     let n = config.target.concurrency;
     label_unnamed(client, &users, key, &replanned, &mut labels, n).await;
-    let replan = seal_plan(config, replanned, &labels);
+    let mut replan = seal_plan(config, replanned, &labels);
+    replan.replaces = Some(plan.sha256.clone());
+    file::seal(&mut replan);
     file::write(replan_path, &replan)?;
     let old = Plan {
         groups: approved,

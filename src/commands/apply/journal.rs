@@ -1,0 +1,366 @@
+//! apply's journal: the records [`crate::journal::entry`] builds, written through the
+//! state's [`JournalStore`], the journal's head handed to the ledger so that the next state
+//! write records it.
+//!
+//! Order, and why nothing is lost or doubled (docs/journal.md, "Crashes"):
+//! 1. before anything else, a run that a killed apply left unfinished is settled: each of
+//!    its groups without an outcome is read live, and the intended changes it shows made
+//!    are journaled once, as `settled`;
+//! 2. `run_started`, with every change this run is about to send, is written before the
+//!    first PATCH: if it cannot be written, nothing is applied;
+//! 3. each group's change records are buffered as its PATCHes land, and its outcome once it
+//!    is settled; buffers are written at most every [`FLUSH_INTERVAL`] and before every
+//!    exit, like the state's group commit;
+//! 4. retention pruning, then `run_ended`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+
+use crate::journal::chain::seal;
+use crate::journal::entry::{self, Naming};
+use crate::journal::{Actor, Approval, Event, Record, RunRef, RunStarted, StateRef};
+use crate::model::{IdpKey, JournalHead, JournalLink, UserId, now_to_the_second};
+use crate::plan::Plan;
+use crate::scim::ScimClient;
+use crate::state::StateError;
+use crate::state::journal_store::JournalStore;
+use crate::state::ledger::Ledger;
+
+/// How often buffered records are written, at most.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The journal of one apply run.
+pub(super) struct RunJournal<'a> {
+    store: JournalStore,
+    ledger: &'a Ledger<'a>,
+    run: Mutex<RunRef>,
+    /// The plan and approval every record of this run carries.
+    pub(super) approval: Approval,
+    labels: &'a BTreeMap<UserId, String>,
+    keys: BTreeMap<UserId, IdpKey>,
+    pending: Mutex<Vec<(Timestamp, Event)>>,
+    last_flush: Mutex<Instant>,
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl<'a> RunJournal<'a> {
+    /// The journal beside the state `ledger` writes, for `plan` applied by `actor`.
+    pub(super) fn new(
+        store: JournalStore,
+        ledger: &'a Ledger<'a>,
+        plan: &'a Plan,
+        actor: Actor,
+    ) -> Self {
+        let mut keys = entry::keys_of(plan);
+        ledger.read(|state| {
+            for (key, user) in &state.users {
+                keys.entry(user.id.clone()).or_insert_with(|| key.clone());
+            }
+        });
+        Self {
+            store,
+            ledger,
+            run: Mutex::new(RunRef {
+                id: crate::model::hex(&rand::random::<[u8; 16]>()),
+                started_seq: 0,
+            }),
+            approval: Approval {
+                plan_sha256: plan.sha256.clone(),
+                replaces_plan_sha256: plan.replaces.clone(),
+                actor,
+            },
+            labels: &plan.labels,
+            keys,
+            pending: Mutex::new(Vec::new()),
+            last_flush: Mutex::new(Instant::now()),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// How users are named in this run's records.
+    pub(super) fn naming(&self) -> Naming<'_> {
+        Naming {
+            labels: self.labels,
+            keys: &self.keys,
+        }
+    }
+
+    /// The state's lineage and `group`'s serial, as records name them.
+    pub(super) fn state_ref(&self, group: &str) -> StateRef {
+        let (lineage, serial) = self.ledger.serial(group);
+        StateRef { lineage, serial }
+    }
+
+    /// The journal's newest record, refusing a journal the state knows to be longer (cut
+    /// short, or replaced by an older copy): appending to it would fork the chain.
+    pub(super) async fn check_tail(&self) -> anyhow::Result<JournalLink> {
+        let newest = self.store.newest().await?;
+        if let Some(head) = self.ledger.journal_head()
+            && newest.seq < head.last_seq
+        {
+            anyhow::bail!(
+                "journal {} ends at record {}, but the state knows of record {}: it was cut short or replaced by an older copy; nothing was applied: restore it from a backup (`scimsync log verify` checks it)",
+                self.store.describe(),
+                newest.seq,
+                head.last_seq
+            );
+        }
+        Ok(newest)
+    }
+
+    /// Settle the run a killed apply left unfinished, if any: journal the changes of its
+    /// unrecorded groups that Genesys shows made, once, and close that run. Returns how
+    /// many changes were settled.
+    pub(super) async fn settle_unfinished(
+        &self,
+        newest: &JournalLink,
+        client: &ScimClient,
+    ) -> anyhow::Result<usize> {
+        if newest.seq == 0 {
+            return Ok(0);
+        }
+        let tail = self.store.lines_from(newest.seq).await?;
+        let Some(last) = tail.last() else {
+            return Ok(0);
+        };
+        let last: Record = self.parse(last)?;
+        if matches!(last.event, Event::RunEnded { .. }) {
+            return Ok(0);
+        }
+        let records = self
+            .store
+            .lines_from(last.run.started_seq)
+            .await?
+            .iter()
+            .map(|l| self.parse(l))
+            .filter(|r| r.as_ref().is_ok_and(|r| r.seq >= last.run.started_seq) || r.is_err())
+            .collect::<anyhow::Result<Vec<Record>>>()?;
+        let Some(unfinished) = entry::unfinished(&records) else {
+            return Ok(0);
+        };
+        let mut events = Vec::new();
+        let mut settled = 0;
+        let now = now_to_the_second();
+        for intent in &unfinished.intents {
+            let live = client.get_group(&intent.group.id).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "run {} was stopped before it journaled group {} ({}), and reading the group to settle it failed: {e}; nothing was applied: run apply again once Genesys answers",
+                    unfinished.run,
+                    intent.group.idp,
+                    intent.group.id
+                )
+            })?;
+            let made = entry::made(intent, &live.members);
+            settled += made.len();
+            let state = self.state_ref(&intent.group.idp);
+            events.extend(entry::settlement(&unfinished, intent, &made, &state, now));
+        }
+        tracing::warn!(
+            "the last apply (run {}) was stopped before it journaled {} group(s): {settled} of their changes were found made in Genesys and are journaled now",
+            unfinished.run,
+            unfinished.intents.len()
+        );
+        // Closed under its own id, so that no later run settles it again.
+        events.push(Event::RunEnded { exit_code: 1 });
+        let run = RunRef {
+            id: unfinished.run.clone(),
+            started_seq: last.run.started_seq,
+        };
+        self.append(&run, events.into_iter().map(|e| (now, e)).collect())
+            .await?;
+        Ok(settled)
+    }
+
+    fn parse(&self, line: &str) -> anyhow::Result<Record> {
+        serde_json::from_str(line).map_err(|e| {
+            anyhow::anyhow!(
+                "journal {} holds a line that is not a record ({e}); nothing was applied: check it with `scimsync log verify`",
+                self.store.describe()
+            )
+        })
+    }
+
+    /// Write `run_started` with every change about to be sent. Nothing may be applied
+    /// unless this succeeds.
+    pub(super) async fn start(&self, plan: &Plan) -> anyhow::Result<()> {
+        let intents = entry::intents(plan, self.naming());
+        self.record(vec![Event::RunStarted(Box::new(RunStarted {
+            approval: self.approval.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            intents,
+        }))]);
+        self.flush().await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; nothing was applied: the journal must be writable before any change is made"
+            )
+        })
+    }
+
+    /// Buffer `events`, written by the next flush.
+    pub(super) fn record(&self, events: Vec<Event>) {
+        let now = now_to_the_second();
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(events.into_iter().map(|e| (now, e)));
+    }
+
+    /// Write what is buffered if the last write is [`FLUSH_INTERVAL`] old; a failure is
+    /// kept for the end of the run (the records stay buffered and the next flush retries).
+    pub(super) async fn commit(&self) {
+        let due = self
+            .last_flush
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            >= FLUSH_INTERVAL;
+        if due && let Err(e) = self.flush().await {
+            tracing::error!("{e}; the journal is written again before apply exits");
+        }
+    }
+
+    /// Write everything buffered, now.
+    pub(super) async fn flush(&self) -> Result<(), StateError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let events = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if events.is_empty() {
+            return Ok(());
+        }
+        let run = self
+            .run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let started_at = events
+            .iter()
+            .position(|(_, e)| matches!(e, Event::RunStarted(_)));
+        match self.append(&run, events.clone()).await {
+            Ok(after) => {
+                if let Some(i) = started_at {
+                    self.run
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .started_seq = after.seq + 1 + i as u64;
+                }
+                *self
+                    .last_flush
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+                Ok(())
+            }
+            Err(e) => {
+                let mut pending = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let later = std::mem::replace(&mut *pending, events);
+                pending.extend(later);
+                Err(e)
+            }
+        }
+    }
+
+    /// Append `events` as records of `run`; the ledger gets the new head. Returns the link
+    /// they were chained after.
+    async fn append(
+        &self,
+        run: &RunRef,
+        events: Vec<(Timestamp, Event)>,
+    ) -> Result<JournalLink, StateError> {
+        let mut after = JournalLink::start();
+        let last = self
+            .store
+            .append(|link| {
+                after = link.clone();
+                seal(events.clone(), run, link)
+            })
+            .await?;
+        let (first_seq, first_prev) = match self.ledger.journal_head() {
+            Some(h) => (h.first_seq, h.first_prev),
+            None if after.seq == 0 => (1, JournalLink::start().sha256),
+            // The state knows no head, the journal has records: anchor at its first one.
+            None => self.first().await?,
+        };
+        self.ledger.journal(JournalHead {
+            first_seq,
+            first_prev,
+            last_seq: last.seq,
+            last_sha256: last.sha256,
+        });
+        Ok(after)
+    }
+
+    /// The journal's first record: its seq and prev.
+    async fn first(&self) -> Result<(u64, crate::model::Sha256Hex), StateError> {
+        let lines = self.store.lines().await?;
+        Ok(lines
+            .first()
+            .and_then(|l| JournalLink::of_line(l).zip(JournalLink::prev_of_line(l)))
+            .map_or_else(|| (1, JournalLink::start().sha256), |(l, p)| (l.seq, p)))
+    }
+
+    /// Prune records older than `days` days (a prefix), journaling what was removed, and
+    /// move the state's start of the journal to the first record kept.
+    pub(super) async fn prune(&self, days: u32) -> Result<(), StateError> {
+        let cutoff = now_to_the_second() - jiff::SignedDuration::from_hours(24 * i64::from(days));
+        let lines = self.store.lines().await?;
+        let old = lines
+            .iter()
+            .take_while(|l| {
+                serde_json::from_str::<Record>(l)
+                    .is_ok_and(|r| r.time < cutoff && r.seq < self.run_started_seq())
+            })
+            .count();
+        let Some(keep) = lines.get(old).and_then(|l| JournalLink::of_line(l)) else {
+            return Ok(());
+        };
+        let boundary = self.store.prune_boundary(keep.seq).await?;
+        let Some(first_kept) = lines
+            .iter()
+            .filter_map(|l| JournalLink::of_line(l))
+            .next()
+            .filter(|f| f.seq < boundary)
+        else {
+            return Ok(());
+        };
+        // Said first, in the chain: a run stopped between the removal and its state write
+        // leaves a journal whose new start this record accounts for.
+        self.record(vec![Event::Pruned {
+            before: cutoff,
+            through_seq: boundary - 1,
+            records: boundary - first_kept.seq,
+        }]);
+        self.flush().await?;
+        if let Some((seq, prev)) = self.store.prune(boundary).await?
+            && let Some(mut head) = self.ledger.journal_head()
+        {
+            head.first_seq = seq;
+            head.first_prev = prev;
+            self.ledger.journal(head);
+        }
+        Ok(())
+    }
+
+    fn run_started_seq(&self) -> u64 {
+        self.run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .started_seq
+    }
+
+    /// Write `run_ended` and everything still buffered; an earlier write failure is
+    /// reported now.
+    pub(super) async fn finish(&self, exit_code: u8) -> Result<(), StateError> {
+        self.record(vec![Event::RunEnded { exit_code }]);
+        self.flush().await
+    }
+}

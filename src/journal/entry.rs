@@ -1,0 +1,400 @@
+//! What apply journals, built from the plan and what landed: pure, so that every record's
+//! content is decided here and `commands/apply` only writes it.
+//!
+//! Crash rule ("nothing lost, nothing doubled"): a run journals, before its first PATCH,
+//! every change it is about to send ([`intents`], in its `run_started` record). A run killed
+//! before it journaled a group leaves that group's intent without an outcome. The next
+//! apply finds that run ([`unfinished`]), reads each such group live, and journals, once,
+//! the intended changes the group shows made ([`made`]): the lost-response rule of a PATCH,
+//! applied to the journal. A change journaled already is never journaled again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use super::{
+    Approval, Change, Event, GroupOutcome, GroupRef, Intent, Op, OutcomeKind, PlannedChange,
+    Record, Settled, StateRef, UserRef,
+};
+use crate::model::{GroupId, IdpKey, MemberChanges, MemberSet, UserId};
+use crate::plan::report::GroupReport;
+use crate::plan::{ChangeReason, GroupPlan, Plan};
+
+/// What every record of a run shares: the approval, and how users are named.
+#[derive(Debug, Clone, Copy)]
+pub struct Naming<'a> {
+    /// The plan's labels.
+    pub labels: &'a BTreeMap<UserId, String>,
+    /// The IdP key of each user, where known (the plan's look-ups, the state's cache).
+    pub keys: &'a BTreeMap<UserId, IdpKey>,
+}
+
+impl Naming<'_> {
+    fn user(&self, id: &UserId) -> UserRef {
+        UserRef {
+            id: id.clone(),
+            key: self.keys.get(id).cloned(),
+            label: self
+                .labels
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string()),
+        }
+    }
+}
+
+/// The group as the journal names it.
+pub fn group_ref(g: &GroupPlan) -> GroupRef {
+    GroupRef {
+        idp: g.mapping.idp_group.clone(),
+        id: g.group_id.clone(),
+        name: g.display_name.clone(),
+    }
+}
+
+/// The user → IdP key pairs a plan knows (its look-ups and every change's user).
+pub fn keys_of(plan: &Plan) -> BTreeMap<UserId, IdpKey> {
+    plan.groups
+        .iter()
+        .flat_map(|g| g.resolution.iter())
+        .filter_map(|(key, r)| r.id().map(|id| (id.clone(), key.clone())))
+        .collect()
+}
+
+fn reason(g: &GroupPlan, id: &UserId, op: Op) -> ChangeReason {
+    g.reasons.get(id).copied().unwrap_or(match op {
+        Op::Add => ChangeReason::Granted,
+        Op::Remove => ChangeReason::Revoked,
+    })
+}
+
+/// `changes` of group `g`, adds first, as planned changes.
+fn planned(g: &GroupPlan, changes: &MemberChanges, naming: Naming<'_>) -> Vec<PlannedChange> {
+    let ops = changes
+        .add
+        .iter()
+        .map(|id| (id, Op::Add))
+        .chain(changes.remove.iter().map(|id| (id, Op::Remove)));
+    ops.map(|(id, op)| PlannedChange {
+        user: naming.user(id),
+        op,
+        reason: reason(g, id, op),
+    })
+    .collect()
+}
+
+/// Per group of `plan` with changes, what apply is about to send.
+pub fn intents(plan: &Plan, naming: Naming<'_>) -> Vec<Intent> {
+    plan.groups
+        .iter()
+        .filter(|g| !g.changes.is_empty())
+        .map(|g| Intent {
+            group: group_ref(g),
+            changes: planned(g, &g.changes, naming),
+        })
+        .collect()
+}
+
+/// One change record per change of `landed` (changes of group `g` that Genesys shows made),
+/// with the correlation id of the PATCH that carried each.
+pub fn changes(
+    g: &GroupPlan,
+    landed: &MemberChanges,
+    correlation: &BTreeMap<UserId, String>,
+    approval: &Approval,
+    state: &StateRef,
+    naming: Naming<'_>,
+) -> Vec<Event> {
+    planned(g, landed, naming)
+        .into_iter()
+        .map(|c| {
+            Event::Change(Box::new(Change {
+                correlation_id: correlation.get(&c.user.id).cloned(),
+                group: group_ref(g),
+                user: c.user,
+                op: c.op,
+                reason: c.reason,
+                approval: approval.clone(),
+                state: state.clone(),
+                settled: None,
+            }))
+        })
+        .collect()
+}
+
+/// The outcome record of group `g`, from its line in the apply report.
+pub fn outcome(
+    g: &GroupPlan,
+    report: &GroupReport,
+    approval: &Approval,
+    state: &StateRef,
+) -> Event {
+    Event::Outcome(Box::new(GroupOutcome {
+        group: group_ref(g),
+        outcome: report.outcome.into(),
+        added: report.added,
+        removed: report.removed,
+        detail: report.detail.clone(),
+        approval: approval.clone(),
+        state: state.clone(),
+    }))
+}
+
+/// A run that ended without journaling some of its groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// The run's id.
+    pub run: String,
+    /// Its approval.
+    pub approval: Approval,
+    /// Its groups with no outcome record, each with the changes not journaled yet.
+    pub intents: Vec<Intent>,
+}
+
+/// The run that `records` (the journal from the last run's `run_started` on) leave
+/// unfinished: its last run, if it has no `run_ended` record and some intent without an
+/// outcome.
+pub fn unfinished(records: &[Record]) -> Option<Unfinished> {
+    let last = records.last()?;
+    let run = &last.run.id;
+    let of_run: Vec<&Record> = records.iter().filter(|r| &r.run.id == run).collect();
+    if of_run
+        .iter()
+        .any(|r| matches!(r.event, super::Event::RunEnded { .. }))
+    {
+        return None;
+    }
+    let started = of_run.iter().find_map(|r| match &r.event {
+        Event::RunStarted(s) => Some(s),
+        _ => None,
+    })?;
+    let ended: BTreeSet<&GroupId> = of_run
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Outcome(o) => Some(&o.group.id),
+            _ => None,
+        })
+        .collect();
+    let journaled: BTreeSet<(&GroupId, &UserId, Op)> = of_run
+        .iter()
+        .filter_map(|r| r.change())
+        .map(|c| (&c.group.id, &c.user.id, c.op))
+        .collect();
+    let intents: Vec<Intent> = started
+        .intents
+        .iter()
+        .filter(|i| !ended.contains(&i.group.id))
+        .map(|i| Intent {
+            group: i.group.clone(),
+            changes: i
+                .changes
+                .iter()
+                .filter(|c| !journaled.contains(&(&i.group.id, &c.user.id, c.op)))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    Some(Unfinished {
+        run: run.clone(),
+        approval: started.approval.clone(),
+        intents,
+    })
+}
+
+/// The changes of `intent` that the group's live members show made: an add whose user is a
+/// member, a removal whose user is not. (A change made by hand in between looks the same;
+/// the record says it was found, not sent, by its `settled` field.)
+pub fn made<'i>(intent: &'i Intent, live: &MemberSet) -> Vec<&'i PlannedChange> {
+    intent
+        .changes
+        .iter()
+        .filter(|c| match c.op {
+            Op::Add => live.contains(&c.user.id),
+            Op::Remove => !live.contains(&c.user.id),
+        })
+        .collect()
+}
+
+/// The records that settle one group of an unfinished run: a change record for each change
+/// found `made`, and an `interrupted` outcome.
+pub fn settlement(
+    unfinished: &Unfinished,
+    intent: &Intent,
+    made: &[&PlannedChange],
+    state: &StateRef,
+    now: Timestamp,
+) -> Vec<Event> {
+    let mut events: Vec<Event> = made
+        .iter()
+        .map(|c| {
+            Event::Change(Box::new(Change {
+                group: intent.group.clone(),
+                user: c.user.clone(),
+                op: c.op,
+                reason: c.reason,
+                approval: unfinished.approval.clone(),
+                state: state.clone(),
+                correlation_id: None,
+                settled: Some(Settled {
+                    made_by_run: unfinished.run.clone(),
+                    found_at: now,
+                }),
+            }))
+        })
+        .collect();
+    let count = |op| made.iter().filter(|c| c.op == op).count();
+    events.push(Event::Outcome(Box::new(GroupOutcome {
+        group: intent.group.clone(),
+        outcome: OutcomeKind::Interrupted,
+        added: count(Op::Add),
+        removed: count(Op::Remove),
+        detail: Some(format!(
+            "run {} was stopped before it journaled this group; {} of its {} changes were found made in Genesys and journaled by a later run",
+            unfinished.run,
+            made.len(),
+            intent.changes.len()
+        )),
+        approval: unfinished.approval.clone(),
+        state: state.clone(),
+    })));
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::chain::{self, seal};
+    use crate::journal::{Actor, RunRef, RunStarted};
+    use crate::model::JournalLink;
+
+    fn user(id: &str) -> UserRef {
+        UserRef {
+            id: UserId::from(id),
+            key: None,
+            label: id.into(),
+        }
+    }
+
+    fn group(id: &str) -> GroupRef {
+        GroupRef {
+            idp: id.into(),
+            id: GroupId::from(id),
+            name: id.into(),
+        }
+    }
+
+    fn approval() -> Approval {
+        Approval {
+            plan_sha256: "ab".repeat(32).into(),
+            replaces_plan_sha256: None,
+            actor: Actor::default(),
+        }
+    }
+
+    fn intent(g: &str, adds: &[&str], removes: &[&str]) -> Intent {
+        let change = |id: &&str, op| PlannedChange {
+            user: user(id),
+            op,
+            reason: ChangeReason::Granted,
+        };
+        Intent {
+            group: group(g),
+            changes: adds
+                .iter()
+                .map(|u| change(u, Op::Add))
+                .chain(removes.iter().map(|u| change(u, Op::Remove)))
+                .collect(),
+        }
+    }
+
+    fn records(events: Vec<Event>) -> Vec<Record> {
+        let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let run = RunRef {
+            id: "run-1".into(),
+            started_seq: 0,
+        };
+        let (lines, _) = seal(
+            events.into_iter().map(|e| (now, e)).collect(),
+            &run,
+            &JournalLink::start(),
+        );
+        assert!(chain::verify(lines.iter().map(String::as_str), None).is_ok());
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn started(intents: Vec<Intent>) -> Event {
+        Event::RunStarted(Box::new(RunStarted {
+            approval: approval(),
+            tool_version: "test".into(),
+            intents,
+        }))
+    }
+
+    #[test]
+    fn a_finished_run_leaves_nothing_to_settle() {
+        let journal = records(vec![
+            started(vec![intent("g1", &["a"], &[])]),
+            Event::RunEnded { exit_code: 0 },
+        ]);
+        assert_eq!(unfinished(&journal), None);
+    }
+
+    #[test]
+    fn a_killed_run_leaves_its_unjournaled_groups_and_changes() {
+        let state = StateRef {
+            lineage: None,
+            serial: 1,
+        };
+        let g2 = intent("g2", &["b", "c"], &["d"]);
+        let mut events = vec![started(vec![intent("g1", &["a"], &[]), g2.clone()])];
+        // g1 finished; g2 had one change journaled, then the run was killed.
+        events.extend(settlement(
+            &Unfinished {
+                run: "run-1".into(),
+                approval: approval(),
+                intents: vec![],
+            },
+            &intent("g1", &["a"], &[]),
+            &[],
+            &state,
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+        ));
+        if let Event::Change(c) = &settlement(
+            &Unfinished {
+                run: "run-1".into(),
+                approval: approval(),
+                intents: vec![],
+            },
+            &g2,
+            &[&g2.changes[0]],
+            &state,
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+        )[0]
+        {
+            events.push(Event::Change(c.clone()));
+        }
+        let left = unfinished(&records(events)).unwrap();
+        assert_eq!(left.run, "run-1");
+        assert_eq!(left.intents.len(), 1);
+        let ids: Vec<&str> = left.intents[0]
+            .changes
+            .iter()
+            .map(|c| c.user.id.as_str())
+            .collect();
+        assert_eq!(ids, ["c", "d"], "b was journaled already: never twice");
+    }
+
+    #[test]
+    fn made_means_the_live_group_shows_it() {
+        let i = intent("g", &["a", "b"], &["c", "d"]);
+        let live: MemberSet = ["a", "d"].into_iter().map(UserId::from).collect();
+        let made: Vec<(&str, Op)> = made(&i, &live)
+            .iter()
+            .map(|c| (c.user.id.as_str(), c.op))
+            .collect();
+        assert_eq!(made, [("a", Op::Add), ("c", Op::Remove)]);
+    }
+}
