@@ -93,7 +93,7 @@ fn cells(e: &Entry<'_>) -> [String; 6] {
                 "▶".into(),
                 format!(
                     "run {} started: {changes} change(s) in {} group(s)",
-                    text(&r.run.id),
+                    text(&short_id(&r.run.id)),
                     s.intents.len()
                 ),
                 String::new(),
@@ -104,7 +104,10 @@ fn cells(e: &Entry<'_>) -> [String; 6] {
         Event::RunEnded { exit_code } => [
             String::new(),
             "■".into(),
-            format!("run {} ended: exit code {exit_code}", text(&r.run.id)),
+            format!(
+                "run {} ended: exit code {exit_code}",
+                text(&short_id(&r.run.id))
+            ),
             String::new(),
             String::new(),
             String::new(),
