@@ -60,10 +60,7 @@ fn ecs_snapshot() {
 fn json_prints_the_stored_lines_unchanged() {
     let lines = journal();
     let out = rendered(Format::Json, Kinds::All);
-    assert_eq!(
-        out,
-        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
-    );
+    assert_eq!(out, lines.join("\n") + "\n");
 }
 
 #[test]
