@@ -59,8 +59,9 @@ pub enum Command {
     /// One record per change apply made in Genesys Cloud (and per group outcome and run),
     /// with the plan and the approval behind it: the schema and the export mappings are in
     /// docs/journal.md. Filters combine with "and"; a repeated --group or --user matches
-    /// any of its values. By default only change records are shown; --all adds the run and
-    /// outcome records, and --format json shows every record unless filtered.
+    /// any of its values. By default only change records are shown; with --all, and in
+    /// --format json, every kind of record (unfiltered json is a copy of the journal that
+    /// verifies).
     Log(LogArgs),
     /// Reports from the journal: `report access`, who is in each mapped group by
     /// scimsync's hand and under whose approval.
@@ -313,7 +314,7 @@ pub struct LogArgs {
     pub all: bool,
 
     /// How to print: a table for a person; json, the records exactly as stored (JSON
-    /// Lines, every record unless filtered); csv (formulas neutralized with a leading ');
+    /// Lines, every kind of record); csv (formulas neutralized with a leading ');
     /// ocsf (Group Management events, class 3006) or ecs (Elastic Common Schema) for a SIEM.
     #[arg(long, value_enum, default_value_t = LogFormat::Table)]
     pub format: LogFormat,

@@ -5,6 +5,12 @@
 use crate::scenario::{Group, STATE_FILE, Safety, Scenario};
 use scimsync::state::journal_store::file_beside;
 
+/// The scenario after `two_applies`, with the state saved after the first apply put back:
+/// its head names record `seq` of the first run.
+fn state_after_first_apply(s: &Scenario) -> String {
+    std::fs::read_to_string(s.path("state.after-first.json")).unwrap()
+}
+
 /// Two applies to `sales` (g-sales holds u000..u004 by hand; full mode), from GitHub
 /// Actions: plan 1, approved by maria, adds u010 and u011 and removes u001..u004; plan 2,
 /// approved by li.wei, adds u012 and removes u010. Returns the scenario and both plans'
@@ -40,6 +46,9 @@ pub async fn two_applies() -> (Scenario, String, String) {
         ])
         .await
         .code(0);
+        if approver == "maria" {
+            std::fs::copy(s.path(STATE_FILE), s.path("state.after-first.json")).unwrap();
+        }
     }
     let second = plans.pop().unwrap();
     (s, plans.pop().unwrap(), second)
@@ -185,6 +194,20 @@ async fn verify_passes_on_the_journal_apply_wrote_and_names_an_edited_record() {
         &[],
     );
 
+    // A state written before the second run (restored from a backup): the second run's
+    // records are after its head, allowed and counted.
+    let now = std::fs::read(s.path(STATE_FILE)).unwrap();
+    std::fs::write(s.path(STATE_FILE), state_after_first_apply(&s)).unwrap();
+    let first_run = records - 5;
+    s.run(&["log", "verify"]).await.expect(
+        0,
+        &[&format!(
+            "5 record(s) after the state's head (record {first_run}): written by an apply that stopped before its state write"
+        )],
+        &[],
+    );
+    std::fs::write(s.path(STATE_FILE), now).unwrap();
+
     // Someone turns a removal into nothing much: record 3's user is changed.
     let path = file_beside(&s.path(STATE_FILE));
     let mut lines: Vec<String> = journal_text(&s).lines().map(str::to_owned).collect();
@@ -192,6 +215,16 @@ async fn verify_passes_on_the_journal_apply_wrote_and_names_an_edited_record() {
     lines[2] = lines[2].replacen("\"label\":\"", "\"label\":\"x", 1);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let broken = s.run(&["log", "verify"]).await;
+    // The message, with the two hashes it names (of the edited line, and the one the next
+    // record holds) made stable.
+    let edited = scimsync::model::sha256_hex(lines[2].as_bytes());
+    let held = scimsync::model::JournalLink::prev_of_line(&lines[3]).unwrap();
+    crate::snapshot!(
+        "log_verify_edited",
+        s.redact(&broken.stderr)
+            .replace(edited.short(), "[EDITED]")
+            .replace(held.short(), "[HELD]")
+    );
     broken.expect(
         1,
         &[],
@@ -271,4 +304,49 @@ async fn report_access_lists_who_scimsync_added_and_under_whose_approval() {
             ("u012", plan2.as_str(), "li.wei")
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_reads_and_verifies_a_journal_kept_in_a_bucket() {
+    let moto = crate::moto::Moto::start().await;
+    let s = Scenario::new()
+        .await
+        .s3_state(&moto, "team/scimsync.state.json")
+        .idp("sales", &["u000", "u010", "u011"]);
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.run(&["apply", "plan.json", "--approved-by", "maria"])
+        .await
+        .code(0);
+    let dir = tempfile::tempdir().unwrap();
+    let store = scimsync::state::Store::parse_in(
+        &moto.s3("team/scimsync.state.json"),
+        dir.path(),
+        &moto.env(),
+    )
+    .unwrap();
+    let stored = scimsync::state::journal_store::JournalStore::of(&store)
+        .lines()
+        .await
+        .unwrap();
+    assert!(stored.len() > 1, "{stored:?}");
+    let json = s.run(&["log", "--format", "json"]).await;
+    json.code(0);
+    assert_eq!(
+        json.stdout,
+        stored.join("\n") + "\n",
+        "the stored lines of every segment, unchanged"
+    );
+    s.run(&["log", "--user", "u011"]).await.expect(
+        0,
+        &["u011", "maria", "1 change(s): 1 added, 0 removed."],
+        &[],
+    );
+    s.run(&["log", "verify"]).await.expect(
+        0,
+        &["scimsync.state.json.journal/: ", "the chain holds"],
+        &[],
+    );
+    s.run(&["report", "access", "--format", "csv"])
+        .await
+        .expect(0, &["sales,Sales,g-sales,u010@example.com,u010,"], &[]);
 }
