@@ -78,7 +78,7 @@ pub enum Command {
     /// Show the whole story on an embedded emulator: plan, apply, drift, refusal, re-plan.
     ///
     /// Needs no account, credentials or network; it runs on 127.0.0.1 and ends in seconds.
-    Demo,
+    Demo(DemoArgs),
     /// Run the local Genesys Cloud SCIM emulator (OAuth, SCIM groups and users, IdP deltas).
     ///
     /// It listens on 127.0.0.1 only. Point scimsync at it with api_base and login_base set to
@@ -132,6 +132,16 @@ pub struct ShowArgs {
     /// How to print it.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+}
+
+/// Arguments of `scimsync demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the demo's files (config, plans, state, journal) in this folder, created if
+    /// missing and required to be empty, instead of a temporary folder removed at the end:
+    /// `scimsync log --config DIR/scimsync.toml` then reads its journal.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of `scimsync apply`.

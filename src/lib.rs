@@ -17,16 +17,18 @@
 //! | [`source`] | identity-provider readers, a closed enum dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
 //! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked and verified PATCH |
 //! | `config` | the TOML config by section (target with the Genesys regions, source, state), validated with precise messages |
-//! | [`state`] | the state (cursors, mirrors, serials, resolution cache), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the apply lock, and apply's ledger (group commit) |
+//! | [`state`] | the state (cursors, mirrors, serials, resolution cache, the journal's head), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the journal's store beside it ([`state::journal_store`]: a JSONL file, or create-only segments), the apply lock, and apply's ledger (group commit) |
+//! | [`journal`] | pure: the audit journal's records (one per change apply made, one per group outcome, with the approval behind them), the hash chain and its check against the state's head, who and where from CI variables, what apply journals and how a killed run is settled ([`journal::entry`]), the queries and exports of `scimsync log` and the access review |
 //! | `atomic_file` | temp file + rename, owner-only, through symlinks: plan and state files are never half-written |
 //! | `events` | `--json`: NDJSON events of plan and apply, one tagged enum (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the re-plan), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the group failure) |
+//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the re-plan, the run's journal), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the group failure) |
 //!
 //! Imports point one way: `commands` → `plan`, `source`, `scim`, `state`, `config` →
 //! `model` (and the leaves `endpoint`, `http`, `atomic_file`, `exit_code`); `source` and
 //! `scim` import neither each other nor `config`, `plan` imports only `model` and
-//! `atomic_file`, and the emulator shares only the wire types with the client. No command imports another, and no two files depend on each other in a circle.
+//! `atomic_file`, `journal` only `model` and `plan` (its records name plans' reasons and
+//! outcomes; the store that keeps its lines knows only lines and hashes), and the emulator shares only the wire types with the client. No command imports another, and no two files depend on each other in a circle.
 //! `tests/layers.rs` checks all of this on the source.
 //!
 //! # One type per stage
@@ -43,6 +45,7 @@
 //! | plan | [`plan::GroupPlan`] |
 //! | state | [`state::GroupRecord`] |
 //! | report | [`plan::report::GroupReport`] |
+//! | journal | [`journal::GroupRef`] in [`journal::Record`]s |
 //!
 //! A member: [`model::IdpKey`] on the IdP side (mirror, cache, intent, pending),
 //! [`model::UserId`] on the Genesys side (member sets, changes), [`plan::Resolution`]
@@ -89,7 +92,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Command::Plan(args) => commands::plan::run(args, &commands::process_env).await,
             Command::Show(args) => commands::show::run(args),
             Command::Apply(args) => commands::apply::run(args, &commands::process_env).await,
-            Command::Demo => commands::demo::run().await,
+            Command::Demo(args) => commands::demo::run(args).await,
             Command::State(command) => commands::state::run(command).await,
             Command::Completions { .. } => Ok(ExitCode::Success),
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,

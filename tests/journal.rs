@@ -3,6 +3,8 @@
 //! journal cut short refused, retention pruning that keeps the chain verifiable, and appends
 //! to a bucket (moto, through the real `object_store` client) by two writers at once.
 
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use scimsync::journal::chain::{self, seal};
 use scimsync::journal::{Event, OutcomeKind, Record, RunRef};
 use scimsync::model::JournalLink;
@@ -109,7 +111,10 @@ async fn apply_journals_each_change_with_its_approval_and_each_outcome() {
         .filter_map(Record::change)
         .find(|c| c.user.id.as_str() == "u010")
         .unwrap();
-    assert_eq!(added.user.key.as_ref().map(|k| k.as_str()), Some("u010"));
+    assert_eq!(
+        added.user.key.as_ref().map(scimsync::model::IdpKey::as_str),
+        Some("u010")
+    );
     let Event::Outcome(outcome) = &journal[7].event else {
         unreachable!()
     };
@@ -309,4 +314,70 @@ async fn apply_with_the_state_in_a_bucket_journals_beside_it() {
             .is_some(),
         "segments are named by their first record"
     );
+}
+
+/// Retention in a bucket: whole segments older than the retention are deleted, the state's
+/// start moves to the first one kept, and the chain verifies from there.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_in_a_bucket_deletes_whole_old_segments() {
+    const KEY: &str = "team/scimsync.state.json";
+    let moto = Moto::start().await;
+    let s = Scenario::new()
+        .await
+        .s3_state(&moto, KEY)
+        .idp("sales", &["u000", "u010"]);
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.run(&["apply", "plan.json"]).await.code(0);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::parse_in(&moto.s3(KEY), dir.path(), &moto.env()).unwrap();
+    let journal = JournalStore::of(&store);
+    // Age the first apply's records by 400 days: one segment, re-sealed, and the state's
+    // head moved to it (what a journal written 400 days ago would look like).
+    let records: Vec<Record> = journal
+        .lines()
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let aged = records
+        .iter()
+        .map(|r| {
+            (
+                r.time - jiff::SignedDuration::from_hours(400 * 24),
+                r.event.clone(),
+            )
+        })
+        .collect();
+    let (lines, last) = seal(aged, &records[0].run, &JournalLink::start());
+    let client = moto.client();
+    let prefix = object_store::path::Path::from(format!("{KEY}.journal"));
+    let old: Vec<_> = client.list(Some(&prefix)).try_collect().await.unwrap();
+    for meta in old {
+        client.delete(&meta.location).await.unwrap();
+    }
+    let first = format!("{KEY}.journal/00000000000000000001.jsonl");
+    moto.put(&first, format!("{}\n", lines.join("\n")).as_bytes())
+        .await;
+    let mut state = store.load().await.unwrap().state;
+    let head = state.journal.as_mut().unwrap();
+    head.last_seq = last.seq;
+    head.last_sha256 = last.sha256;
+    moto.put(KEY, &state.encode()).await;
+    // The next apply, with a retention of 30 days.
+    let s = s.journal_setting("retention_days", 30);
+    s.emu().idp_change("sales", &["u011"], &[]);
+    s.run(&["plan", "--out", "plan2.json"]).await.code(0);
+    s.run(&["apply", "plan2.json"]).await.code(0);
+    assert!(
+        moto.get(&first).await.is_none(),
+        "the old segment is deleted"
+    );
+    let lines = JournalStore::of(&store).lines().await.unwrap();
+    let state = store.load().await.unwrap().state;
+    let verified = chain::verify(lines.iter().map(String::as_str), state.journal.as_ref()).unwrap();
+    let kept_from = records.len() as u64 + 1;
+    assert_eq!(verified.ends.unwrap().0, kept_from);
+    assert_eq!(state.journal.unwrap().first_seq, kept_from);
+    assert!(lines.iter().any(|l| l.contains("\"kind\":\"pruned\"")));
 }

@@ -439,7 +439,7 @@ impl Scenario {
             .as_ref()
             .map_or(String::new(), |s| format!("[state]\n{s}\n"));
         if !self.extra_journal.is_empty() {
-            state.push_str(&format!("[journal]\n{}\n", self.extra_journal));
+            let _ = writeln!(state, "[journal]\n{}", self.extra_journal);
         }
         format!(
             "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",

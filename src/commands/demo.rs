@@ -1,11 +1,12 @@
 //! `scimsync demo`: the whole story on the embedded emulator, narrated. No account, no
 //! credentials, no network: the emulator runs on a free 127.0.0.1 port and the files live in
-//! a temporary folder that is removed at the end.
+//! a temporary folder that is removed at the end (or in `--dir`, kept).
 
 use std::path::Path;
 
 use anyhow::{Context, ensure};
 
+use crate::cli::DemoArgs;
 use crate::emulator::{self, Emulator, RateLimit, Seed};
 use crate::exit_code::ExitCode;
 use crate::plan::file;
@@ -16,6 +17,9 @@ const SALES: &str = "5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10";
 const ERIN: &str = "c7e5a3b1-9f2d-4c8e-b6a4-5d3f1e9c7b05";
 const FRANK: &str = "e9a1c3b5-7d2f-4e6a-8c0b-1f3d5a7c9e06";
 const STEPS: u8 = 7;
+/// Who approves the demo's plans, and where: what the journal records with each change.
+const APPROVER: &str = "maria@example.com";
+const CHANGE: &str = "demo#1";
 
 /// Requests per minute, for the emulator's limit and the client's pacing alike: fast enough
 /// for a demo, and the client still never draws a 429.
@@ -64,7 +68,7 @@ fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
     clippy::too_many_lines,
     reason = "the demo is one narrated story, step after step"
 )]
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let seed = Seed::parse(emulator::SAMPLE, "examples/emulator-seed.toml")?;
     let client = seed
         .clients
@@ -85,8 +89,24 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     });
     let running = emulator::spawn(emu.clone()).await?;
     let base = running.base_url();
-    let dir = tempfile::tempdir()?;
-    let d = dir.path();
+    let temporary;
+    let d = if let Some(dir) = &args.dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --dir {}", dir.display()))?;
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("reading --dir {}", dir.display()))?
+            .next()
+            .is_none();
+        ensure!(
+            empty,
+            "--dir {} is not empty: the demo writes its config, plans, state and journal there; name a new or empty folder",
+            dir.display()
+        );
+        dir.as_path()
+    } else {
+        temporary = tempfile::tempdir()?;
+        temporary.path()
+    };
     std::fs::write(
         d.join("scimsync.toml"),
         format!(
@@ -143,9 +163,20 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         2,
         "In the deployment pipeline, scimsync applies exactly the approved plan.",
     );
-    command(&format!("scimsync apply plan.json --expect-sha256 {sha}"));
+    command(&format!(
+        "scimsync apply plan.json --expect-sha256 {sha} --approved-by {APPROVER} --change-ref {CHANGE}"
+    ));
     let code = env
-        .scimsync(&["apply", "plan.json", "--expect-sha256", &sha])
+        .scimsync(&[
+            "apply",
+            "plan.json",
+            "--expect-sha256",
+            &sha,
+            "--approved-by",
+            APPROVER,
+            "--change-ref",
+            CHANGE,
+        ])
         .await?;
     ensure!(code == ExitCode::Success, "the first apply should succeed");
     println!(
@@ -181,9 +212,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         5,
         "apply refuses the moved group: what was approved no longer describes it.",
     );
-    command(&format!("scimsync apply plan2.json --expect-sha256 {sha2}"));
+    command(&format!(
+        "scimsync apply plan2.json --expect-sha256 {sha2} --approved-by {APPROVER}"
+    ));
     let code = env
-        .scimsync(&["apply", "plan2.json", "--expect-sha256", &sha2])
+        .scimsync(&[
+            "apply",
+            "plan2.json",
+            "--expect-sha256",
+            &sha2,
+            "--approved-by",
+            APPROVER,
+        ])
         .await?;
     ensure!(code == ExitCode::Stale, "the stale apply should exit 3");
     println!("  → exit 3: nothing was written to Sales. The re-plan goes back for approval.");
@@ -194,10 +234,17 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     );
     let sha3 = sha256_of(d, "plan2.replan.json")?;
     command(&format!(
-        "scimsync apply plan2.replan.json --expect-sha256 {sha3}"
+        "scimsync apply plan2.replan.json --expect-sha256 {sha3} --approved-by {APPROVER}"
     ));
     let code = env
-        .scimsync(&["apply", "plan2.replan.json", "--expect-sha256", &sha3])
+        .scimsync(&[
+            "apply",
+            "plan2.replan.json",
+            "--expect-sha256",
+            &sha3,
+            "--approved-by",
+            APPROVER,
+        ])
         .await?;
     ensure!(
         code == ExitCode::Success,
@@ -232,9 +279,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "the third plan should add the pending users"
     );
     let sha4 = sha256_of(d, "plan3.json")?;
-    command(&format!("scimsync apply plan3.json --expect-sha256 {sha4}"));
+    command(&format!(
+        "scimsync apply plan3.json --expect-sha256 {sha4} --approved-by {APPROVER}"
+    ));
     let code = env
-        .scimsync(&["apply", "plan3.json", "--expect-sha256", &sha4])
+        .scimsync(&[
+            "apply",
+            "plan3.json",
+            "--expect-sha256",
+            &sha4,
+            "--approved-by",
+            APPROVER,
+        ])
         .await?;
     ensure!(code == ExitCode::Success, "the third apply should succeed");
     println!(

@@ -48,6 +48,25 @@ struct RawConfig {
     groups: Vec<RawGroup>,
 }
 
+/// `[journal] retention_days`: 1 to 36500 days, or absent (kept for good).
+fn validate_retention(
+    days: Option<i64>,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<Option<u32>, ConfigError> {
+    days.map(|days| {
+        u32::try_from(days)
+            .ok()
+            .filter(|d| (1..=36_500).contains(d))
+            .ok_or_else(|| {
+                invalid(
+                    "journal.retention_days",
+                    format!("{days} is not a number of days from 1 to 36500: set how many days journal records are kept, or leave it out to keep them for good"),
+                )
+            })
+    })
+    .transpose()
+}
+
 /// `[journal]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,20 +199,7 @@ impl Config {
         let source = validate_source(raw.source, &dir, &invalid)?;
         let safety = validate_safety(raw.safety, &invalid)?;
         let state = validate_state(raw.state, &dir, &invalid)?;
-        let journal_retention_days = match raw.journal.retention_days {
-            None => None,
-            Some(days) => Some(
-                u32::try_from(days)
-                    .ok()
-                    .filter(|d| (1..=36_500).contains(d))
-                    .ok_or_else(|| {
-                        invalid(
-                            "journal.retention_days",
-                            format!("{days} is not a number of days from 1 to 36500: set how many days journal records are kept, or leave it out to keep them for good"),
-                        )
-                    })?,
-            ),
-        };
+        let journal_retention_days = validate_retention(raw.journal.retention_days, &invalid)?;
         if raw.groups.is_empty() {
             return Err(invalid(
                 "group",

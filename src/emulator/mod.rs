@@ -24,7 +24,7 @@
 //! ([`Emulator::write_behind`]) and read what it saw ([`Emulator::journal`]).
 //!
 //! - [`org`]: users, groups, PATCH semantics
-//! - [`idp`]: the IdP's memberships and deltas
+//! - `idp`: the IdP's memberships and deltas
 //! - `faults`: scripted faults, rate limit, journal
 //! - [`filter`]: SCIM filter and member-path parsing
 //! - `seed`: the seed file

@@ -307,8 +307,8 @@ impl TokenSource {
     /// on a 401, drop that token and send once more with a fresh one, when these
     /// credentials can fetch one (a fixed bearer token cannot). The one rule of the SCIM
     /// client and the Graph source: many concurrent 401s cause one refresh
-    /// ([`Token::generation`]); a 401 a fresh token does not cure comes back as
-    /// [`Tried::Unauthorized`], for the caller to report. `context` names the request in
+    /// (`Token::generation`); a 401 a fresh token does not cure comes back as
+    /// `Tried::Unauthorized`, for the caller to report. `context` names the request in
     /// the log.
     pub async fn with_fresh_token<R>(
         &self,

@@ -197,7 +197,7 @@ where
 /// `Content-Length` says so, else as soon as the stream passes it, so a runaway answer is
 /// never held whole. A failure to send or to read the body (reset, timeout) is
 /// [`AttemptError::Transient`]. Any status comes back, 3xx included (no client follows a
-/// redirect: [`crate::http::redirect_refusal`]), for [`verdict`] and the caller to read.
+/// redirect: `crate::http::redirect_refusal`), for [`verdict`] and the caller to read.
 pub async fn exchange<E>(
     request: reqwest::RequestBuilder,
     too_large: impl FnOnce(u64) -> E,

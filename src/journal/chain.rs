@@ -31,6 +31,10 @@ pub fn genesis() -> Sha256Hex {
 /// `run.started_seq` of a record whose event is [`Event::RunStarted`] is set to its own
 /// sequence number, and every later record of the same run in `events` gets it too; the
 /// others keep `run` as given.
+///
+/// # Panics
+///
+/// Never: a record always serializes.
 pub fn seal(
     events: Vec<(Timestamp, Event)>,
     run: &RunRef,
@@ -38,7 +42,7 @@ pub fn seal(
 ) -> (Vec<String>, JournalLink) {
     let mut link = after.clone();
     let mut run = run.clone();
-    let mut lines = Vec::with_capacity(events.len());
+    let mut out = Vec::with_capacity(events.len());
     for (time, event) in events {
         let seq = link.seq + 1;
         if matches!(event, Event::RunStarted(_)) {
@@ -52,14 +56,14 @@ pub fn seal(
             run: run.clone(),
             event,
         };
-        let line = serde_json::to_string(&record).expect("a journal record serializes");
+        let json = serde_json::to_string(&record).expect("a journal record serializes");
         link = JournalLink {
             seq,
-            sha256: sha256_hex(line.as_bytes()),
+            sha256: sha256_hex(json.as_bytes()),
         };
-        lines.push(line);
+        out.push(json);
     }
-    (lines, link)
+    (out, link)
 }
 
 /// A journal whose chain holds.
@@ -89,6 +93,63 @@ pub struct Broken {
     pub why: String,
 }
 
+/// `line` as a record this scimsync reads; else its `seq` if it has one, and why not.
+fn parse(line: &str) -> Result<Record, (Option<u64>, String)> {
+    let record: Record = serde_json::from_str(line).map_err(|e| {
+        (
+            JournalLink::of_line(line).map(|l| l.seq),
+            format!("not a journal record ({e})"),
+        )
+    })?;
+    if record.v > SCHEMA_VERSION {
+        return Err((
+            Some(record.seq),
+            format!(
+                "schema version {} is newer than this scimsync reads ({SCHEMA_VERSION}): upgrade scimsync",
+                record.v
+            ),
+        ));
+    }
+    Ok(record)
+}
+
+/// Whether the first record is where `head` says the journal starts. An error says why,
+/// and whether a later `pruned` record may still account for it.
+fn check_start(record: &Record, head: Option<&JournalHead>) -> Result<(), (String, bool)> {
+    let (want_seq, want_prev) = match head {
+        Some(h) => (h.first_seq, h.first_prev.clone()),
+        None if record.seq == 1 => (1, genesis()),
+        None => (record.seq, record.prev.clone()),
+    };
+    let starts = record.seq;
+    if starts > want_seq && head.is_some() {
+        Err((
+            format!(
+                "the journal starts at record {starts}, but the state says it starts at record {want_seq}, and no pruned record accounts for it: records were removed from its start"
+            ),
+            true,
+        ))
+    } else if starts != want_seq {
+        Err((
+            format!(
+                "the journal starts at record {starts}, but the state says it starts at record {want_seq}: records were removed from its start"
+            ),
+            false,
+        ))
+    } else if record.prev != want_prev {
+        Err((
+            format!(
+                "its prev is {}, but the state says the record before it hashed to {}: the start of the journal was replaced",
+                record.prev.short(),
+                want_prev.short()
+            ),
+            false,
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Check `lines` (the journal's lines, oldest first, without newlines) against `head`, the
 /// ends the state recorded.
 pub fn verify<'l>(
@@ -109,83 +170,38 @@ pub fn verify<'l>(
             seq,
             why,
         };
-        let record: Record = serde_json::from_str(line).map_err(|e| {
-            broken(
-                JournalLink::of_line(line).map(|l| l.seq),
-                format!("not a journal record ({e})"),
-            )
-        })?;
-        if record.v > SCHEMA_VERSION {
-            return Err(broken(
-                Some(record.seq),
-                format!(
-                    "schema version {} is newer than this scimsync reads ({SCHEMA_VERSION}): upgrade scimsync",
-                    record.v
-                ),
-            ));
-        }
+        let record = parse(line).map_err(|(seq, why)| broken(seq, why))?;
         let seq = Some(record.seq);
         match &previous {
             None => {
-                let (want_seq, want_prev) = match head {
-                    Some(h) => (h.first_seq, h.first_prev.clone()),
-                    None if record.seq == 1 => (1, genesis()),
-                    None => (record.seq, record.prev.clone()),
-                };
-                if record.seq > want_seq && head.is_some() {
+                match check_start(&record, head) {
+                    Ok(()) => {}
                     // Pruned since the state's last write, if a `pruned` record says so
                     // (a run stopped between pruning and its state write).
-                    unproven_start = Some(broken(
-                        seq,
-                        format!(
-                            "the journal starts at record {}, but the state says it starts at record {want_seq}, and no pruned record accounts for it: records were removed from its start",
-                            record.seq
-                        ),
-                    ));
-                } else if record.seq != want_seq {
-                    return Err(broken(
-                        seq,
-                        format!(
-                            "the journal starts at record {}, but the state says it starts at record {want_seq}: records were removed from its start",
-                            record.seq
-                        ),
-                    ));
-                } else if record.prev != want_prev {
-                    return Err(broken(
-                        seq,
-                        format!(
-                            "its prev is {}, but the state says the record before it hashed to {}: the start of the journal was replaced",
-                            record.prev.short(),
-                            want_prev.short()
-                        ),
-                    ));
+                    Err((why, true)) => unproven_start = Some(broken(seq, why)),
+                    Err((why, false)) => return Err(broken(seq, why)),
                 }
                 first = Some(record.seq);
             }
             Some(p) => {
                 if record.seq != p.seq + 1 {
-                    return Err(broken(
-                        seq,
-                        format!(
-                            "it follows record {}: record {} is missing",
-                            p.seq,
-                            p.seq + 1
-                        ),
-                    ));
+                    let why = format!(
+                        "it follows record {}: record {} is missing",
+                        p.seq,
+                        p.seq + 1
+                    );
+                    return Err(broken(seq, why));
                 }
                 if record.prev != p.sha256 {
-                    return Err(broken(
-                        Some(p.seq),
-                        format!(
+                    return Err(Broken {
+                        line: line_no - 1,
+                        seq: Some(p.seq),
+                        why: format!(
                             "its line hashes to {}, but the record after it says {}: record {} was edited",
                             p.sha256.short(),
                             record.prev.short(),
                             p.seq
                         ),
-                    ))
-                    .map_err(|mut b| {
-                        b.line = line_no - 1;
-                        b
                     });
                 }
             }

@@ -91,7 +91,7 @@ pub enum ScimError {
         context: String,
         /// The 3xx status.
         status: u16,
-        /// The status and the Location's origin ([`crate::http::redirect_refusal`]).
+        /// The status and the Location's origin (`http::redirect_refusal`).
         refusal: String,
     },
     /// A group read answered another group's body.

@@ -25,7 +25,7 @@
 //! %s": the 403 codes of the Users API in Genesys's API definition); the first such answer
 //! of a run is logged once, with what adding the scope would save, and every later read
 //! of the run goes through SCIM without asking again. Platform errors are
-//! [`ErrorBody`](crate::scim::wire::platform::ErrorBody)s (`message`, `code`, `status`,
+//! `ErrorBody`s (`message`, `code`, `status`,
 //! `contextId`), not SCIM errors: [`PlatformError`] reports them as such.
 
 use std::collections::BTreeMap;

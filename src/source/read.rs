@@ -96,7 +96,7 @@ pub enum SourceError {
         /// How many users it listed.
         count: usize,
     },
-    /// One answer (page) larger than [`fetch::MAX_ANSWER_BYTES`].
+    /// One answer (page) larger than `fetch::MAX_ANSWER_BYTES`.
     #[error(
         "IdP group {group:?}: the answer from {url} is larger than scimsync's limit of {} MiB for one page and was not read further; check that source.base_url points at the IdP's API and not at a file or another service",
         cap / (1024 * 1024)

@@ -37,7 +37,7 @@ pub enum JournalStore {
     /// Segments beside a state object.
     Object {
         /// The state's object (its store, credentials and messages).
-        state: ObjectState,
+        state: Box<ObjectState>,
         /// `<state key>.journal`.
         prefix: ObjectPath,
         /// The newest segment this process knows of, and the link after it.
@@ -75,7 +75,7 @@ impl JournalStore {
             Store::File(path) => Self::File(file_beside(path)),
             Store::Object(state) => Self::Object {
                 prefix: ObjectPath::from(format!("{}.journal", state.key())),
-                state: state.clone(),
+                state: Box::new(state.clone()),
                 tail: Mutex::new(None),
             },
         }
@@ -250,8 +250,8 @@ impl JournalStore {
         // Held until the file is closed: two processes never interleave their appends.
         file.lock().map_err(|e| self.write_failed(e))?;
         let tail = last_line(&mut file).map_err(|e| self.read_failed(e))?;
-        let after = match tail {
-            Some((end, link)) => {
+        let after = if let Some((end, link)) = tail {
+            {
                 let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
                 if len > end {
                     tracing::warn!(
@@ -263,12 +263,11 @@ impl JournalStore {
                 }
                 link
             }
-            None => {
-                if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
-                    file.set_len(0).map_err(|e| self.write_failed(e))?;
-                }
-                JournalLink::start()
+        } else {
+            if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
+                file.set_len(0).map_err(|e| self.write_failed(e))?;
             }
+            JournalLink::start()
         };
         let (lines, last) = seal(&after);
         if lines.is_empty() {
@@ -282,20 +281,56 @@ impl JournalStore {
         Ok(last)
     }
 
-    /// The first record a prune keeping `keep_from` and after would keep: `keep_from` in a
-    /// file; in object storage, the first record of the segment that holds it (segments are
-    /// removed whole).
-    pub async fn prune_boundary(&self, keep_from: u64) -> Result<u64, StateError> {
+    /// What a prune of the records written before `before` (and numbered below `below`)
+    /// would remove: the first record it would keep, and the number of the first record
+    /// now; `None` when it would remove nothing. Only a prefix goes, so the rest stays one
+    /// chain; in object storage only whole segments go, so this reads just the segments it
+    /// would remove and the one after.
+    pub async fn prunable(
+        &self,
+        before: jiff::Timestamp,
+        below: u64,
+    ) -> Result<Option<(u64, u64)>, StateError> {
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            seq: u64,
+            time: jiff::Timestamp,
+        }
+        let old = |line: &str| {
+            serde_json::from_str::<Stamp>(line)
+                .ok()
+                .filter(|s| s.time < before && s.seq < below)
+                .map(|s| s.seq)
+        };
         match self {
-            Self::File(_) => Ok(keep_from),
-            Self::Object { .. } => Ok(self
-                .segments()
-                .await?
-                .iter()
-                .map(|(s, _)| *s)
-                .filter(|s| *s <= keep_from)
-                .max()
-                .unwrap_or(keep_from)),
+            Self::File(_) => {
+                let lines = self.lines().await?;
+                let Some(first) = lines.first().and_then(|l| old(l)) else {
+                    return Ok(None);
+                };
+                let keep = lines
+                    .iter()
+                    .find(|l| old(l).is_none())
+                    .and_then(|l| JournalLink::of_line(l))
+                    .map_or(below, |l| l.seq);
+                Ok(Some((keep, first)))
+            }
+            Self::Object { state, .. } => {
+                let segments = self.segments().await?;
+                let Some((first, _)) = segments.first() else {
+                    return Ok(None);
+                };
+                let mut keep = None;
+                for (start, path) in &segments {
+                    let bytes = state.get_bytes(path).await?.unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes);
+                    if text.lines().last().and_then(old).is_none() {
+                        keep = Some(*start);
+                        break;
+                    }
+                }
+                Ok(keep.filter(|k| k > first).map(|k| (k, *first)))
+            }
         }
     }
 
@@ -383,14 +418,14 @@ fn last_line(file: &mut std::fs::File) -> std::io::Result<Option<(u64, JournalLi
             let begin = tail[..end].iter().rposition(|&b| b == b'\n').map(|i| i + 1);
             if begin.is_some() || from == 0 {
                 let begin = begin.unwrap_or(0);
-                let line = String::from_utf8_lossy(&tail[begin..end]);
-                let link = JournalLink::of_line(&line).ok_or_else(|| {
+                let text = String::from_utf8_lossy(&tail[begin..end]);
+                let found = JournalLink::of_line(&text).ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         "its last line is not a journal record: check it with `scimsync log verify`",
                     )
                 })?;
-                return Ok(Some((from + end as u64 + 1, link)));
+                return Ok(Some((from + end as u64 + 1, found)));
             }
         } else if from == 0 {
             return Ok(None);

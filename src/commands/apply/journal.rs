@@ -81,6 +81,11 @@ impl<'a> RunJournal<'a> {
         }
     }
 
+    /// The ledger whose state names this journal's head.
+    pub(super) fn ledger(&self) -> &'a Ledger<'a> {
+        self.ledger
+    }
+
     /// How users are named in this run's records.
     pub(super) fn naming(&self) -> Naming<'_> {
         Naming {
@@ -308,27 +313,11 @@ impl<'a> RunJournal<'a> {
             .map_or_else(|| (1, JournalLink::start().sha256), |(l, p)| (l.seq, p)))
     }
 
-    /// Prune records older than `days` days (a prefix), journaling what was removed, and
-    /// move the state's start of the journal to the first record kept.
+    /// Prune records older than `days` days (a prefix, never this run's), journaling what
+    /// was removed, and move the state's start of the journal to the first record kept.
     pub(super) async fn prune(&self, days: u32) -> Result<(), StateError> {
         let cutoff = now_to_the_second() - jiff::SignedDuration::from_hours(24 * i64::from(days));
-        let lines = self.store.lines().await?;
-        let old = lines
-            .iter()
-            .take_while(|l| {
-                serde_json::from_str::<Record>(l)
-                    .is_ok_and(|r| r.time < cutoff && r.seq < self.run_started_seq())
-            })
-            .count();
-        let Some(keep) = lines.get(old).and_then(|l| JournalLink::of_line(l)) else {
-            return Ok(());
-        };
-        let boundary = self.store.prune_boundary(keep.seq).await?;
-        let Some(first_kept) = lines
-            .iter()
-            .filter_map(|l| JournalLink::of_line(l))
-            .next()
-            .filter(|f| f.seq < boundary)
+        let Some((boundary, first)) = self.store.prunable(cutoff, self.run_started_seq()).await?
         else {
             return Ok(());
         };
@@ -337,7 +326,7 @@ impl<'a> RunJournal<'a> {
         self.record(vec![Event::Pruned {
             before: cutoff,
             through_seq: boundary - 1,
-            records: boundary - first_kept.seq,
+            records: boundary - first,
         }]);
         self.flush().await?;
         if let Some((seq, prev)) = self.store.prune(boundary).await?

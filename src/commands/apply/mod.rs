@@ -217,7 +217,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         );
         let journal = RunJournal::new(JournalStore::of(&config.state), &ledger, &plan, actor);
         tokio::select! {
-            result = apply_locked(args, env, events, &config, &plan, &ledger, &journal, &replan_path) => result,
+            result = apply_locked(args, env, events, &config, &plan, &journal, &replan_path) => result,
             _ = tokio::signal::ctrl_c() => {
                 // Changes and groups finished since the last write are recorded before exit
                 // (what is cut off is settled by the next apply).
@@ -245,10 +245,10 @@ async fn apply_locked(
     events: Events,
     config: &Config,
     plan: &Plan,
-    ledger: &Ledger<'_>,
     journal: &RunJournal<'_>,
     replan_path: &Path,
 ) -> anyhow::Result<ExitCode> {
+    let ledger = journal.ledger();
     let client = connect(config, env, &super::http_client()?)?;
     let newest = journal.check_tail().await?;
     journal.settle_unfinished(&newest, &client).await?;
