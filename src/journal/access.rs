@@ -6,7 +6,10 @@
 //! its time, plan and approver (a later add of a user already in, such as a restore after a
 //! removal by hand, starts a new "since"); a remove takes them out. What is left is who
 //! scimsync added and has not removed. It is not the group's membership: members added by
-//! hand, and members added before the journal's first record (pruned), are not in it.
+//! hand, and members added before the journal's first record (pruned), are not in it. A
+//! group is reported as the Genesys group its newest record names: after a `[[group]]` is
+//! mapped to another Genesys group, the members scimsync added to the old one are not
+//! listed under it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,7 +19,7 @@ use jiff::Timestamp;
 use super::query::Entry;
 use super::{Approval, GroupRef, Op, UserRef};
 use crate::model::{GroupTarget, Mapping};
-use crate::plan::escape::md;
+use crate::plan::escape::{code, md};
 
 /// A user scimsync put in a group.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,9 +215,9 @@ pub fn markdown(review: &Review, journal: &str) -> String {
     for g in &review.groups {
         let (name, id) = genesys_cells(g);
         let genesys = match (name.is_empty(), id.is_empty()) {
-            (false, false) => format!("{} (`{}`)", md(&name), md(&id)),
+            (false, false) => format!("{} ({})", md(&name), code(&id)),
             (false, true) => md(&name).into_owned(),
-            _ => format!("`{}`", md(&id)),
+            _ => code(&id),
         };
         let _ = writeln!(out, "\n## {} → {genesys}\n", md(&g.idp));
         if g.members.is_empty() {
