@@ -38,12 +38,8 @@ pub(crate) const HEADER: [&str; 22] = [
     "made_by_run",
 ];
 
-/// `cell`, made safe to open in a spreadsheet.
-///
-/// ```ignore
-/// assert_eq!(neutralize("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-/// assert_eq!(neutralize("alice"), "alice");
-/// ```
+/// `cell`, made safe to open in a spreadsheet: `=HYPERLINK("x")` becomes `'=HYPERLINK("x")`,
+/// `alice` stays `alice` (tested in `tests.rs`).
 pub(crate) fn neutralize(cell: &str) -> Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         Cow::Owned(format!("'{cell}"))

@@ -6,7 +6,9 @@
 //! values of `event.type` per category,
 //! <https://www.elastic.co/guide/en/ecs/current/ecs-allowed-values-event-category.html>):
 //! `event.category: ["iam"]`, `event.type: ["group", "change"]` — the group is what changed
-//! in Genesys, as in Elastic's own mappings of "member added to a group" audit events. The
+//! in Genesys; the type and `event.action` values are those of Elastic's Windows Security
+//! integration for events 4728/4729 (member added to / removed from a group), so rules
+//! written for those match these too. The
 //! user added or removed is the *target* user (`user.target.*`, with the group in
 //! `user.target.group.*` as in ECS's usage example), and `user.*` is who made the change
 //! (the CI actor that ran the apply; ECS user fields:
