@@ -90,3 +90,17 @@ fn csv_cells_cannot_become_formulas() {
     let out = render(&Query::default().select(&entries), Format::Csv, &ctx);
     assert!(out.contains(",'=cmd|' /C calc'!A0,"), "{out}");
 }
+
+#[test]
+fn which_records_each_format_shows() {
+    assert_eq!(Format::Table.kinds(false), Ok(Kinds::Changes));
+    assert_eq!(Format::Csv.kinds(true), Ok(Kinds::All));
+    // JSON is a copy of the journal unless filtered.
+    assert_eq!(Format::Json.kinds(false), Ok(Kinds::All));
+    assert_eq!(Format::Ocsf.kinds(false), Ok(Kinds::Changes));
+    let refused = Format::Ecs.kinds(true).unwrap_err();
+    assert!(
+        refused.to_string().starts_with("--all with --format ecs:"),
+        "{refused}"
+    );
+}
