@@ -303,7 +303,7 @@ mod tests {
             [
                 ("finance", vec![]),
                 ("sales", vec!["alice"]),
-                ("support", vec!["carol"])
+                ("support", vec!["carol", "dave"])
             ]
         );
         let alice = &r.groups[1].members[0];

@@ -378,7 +378,40 @@ pub(crate) mod tests {
             (t2, change(sales(), user("u-bob", "bob"), Op::Remove, &b)),
             (t2, Event::RunEnded { exit_code: 0 }),
         ];
-        lines.extend(seal(run2, &run("run-2"), &last).0);
+        let (more, last) = seal(run2, &run("run-2"), &last);
+        lines.extend(more);
+        // A third run settles a change of a run killed before journaling it (dave, added to
+        // support under plan B), and prunes.
+        let t3 = at("2026-12-03T08:00:00Z");
+        let mut settled = change(support(), user("u-dave", "dave"), Op::Add, &b);
+        if let Event::Change(c) = &mut settled {
+            c.correlation_id = None;
+            c.settled = Some(crate::journal::Settled {
+                made_by_run: "run-killed".into(),
+                found_at: t3,
+            });
+        }
+        let mut interrupted = outcome(support(), &b);
+        if let Event::Outcome(o) = &mut interrupted {
+            o.outcome = OutcomeKind::Interrupted;
+            o.added = 1;
+            o.detail = Some("run run-killed was stopped before it journaled this group".into());
+        }
+        let run3 = vec![
+            (t3, started(&b)),
+            (t3, settled),
+            (t3, interrupted),
+            (
+                t3,
+                Event::Pruned {
+                    before: at("2026-01-01T00:00:00Z"),
+                    through_seq: 0,
+                    records: 0,
+                },
+            ),
+            (t3, Event::RunEnded { exit_code: 0 }),
+        ];
+        lines.extend(seal(run3, &run("run-3"), &last).0);
         lines
     }
 
@@ -390,12 +423,12 @@ pub(crate) mod tests {
 
     #[test]
     fn by_default_only_changes() {
-        assert_eq!(seqs(&Query::default()), [2, 3, 4, 8]);
+        assert_eq!(seqs(&Query::default()), [2, 3, 4, 8, 11]);
         let all = Query {
             kinds: Kinds::All,
             ..Query::default()
         };
-        assert_eq!(seqs(&all), (1..=9).collect::<Vec<_>>());
+        assert_eq!(seqs(&all), (1..=14).collect::<Vec<_>>());
     }
 
     #[test]
@@ -413,7 +446,7 @@ pub(crate) mod tests {
             ..Query::default()
         };
         // Run records name no group: left out.
-        assert_eq!(seqs(&q), [4]);
+        assert_eq!(seqs(&q), [4, 11, 12]);
     }
 
     #[test]
@@ -434,19 +467,19 @@ pub(crate) mod tests {
             since: Some(at("2026-12-02T00:00:00Z")),
             ..Query::default()
         };
-        assert_eq!(seqs(&q), [8]);
+        assert_eq!(seqs(&q), [8, 11]);
         // Plan A: its own records, and those of the plan that re-planned it.
         let q = Query {
             plan: Some(PLAN_A[..8].parse().unwrap()),
             kinds: Kinds::All,
             ..Query::default()
         };
-        assert_eq!(seqs(&q), [1, 2, 3, 4, 5, 7, 8]);
+        assert_eq!(seqs(&q), [1, 2, 3, 4, 5, 7, 8, 10, 11, 12]);
         let q = Query {
             plan: Some(PLAN_B.to_uppercase().parse().unwrap()),
             ..Query::default()
         };
-        assert_eq!(seqs(&q), [8]);
+        assert_eq!(seqs(&q), [8, 11]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! renderers), and a count of the changes shown. Strings from outside are escaped for a
 //! terminal ([`text`]).
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use std::fmt::Write as _;
 
 use super::Context;
@@ -146,6 +146,12 @@ pub(super) fn table(entries: &[&Entry<'_>], ctx: &Context) -> String {
             "Plan",
             "Approved by",
         ]);
+    // `#`, the time and `±` never wrap: the text columns take what is left.
+    for at in [0, 1, 3] {
+        if let Some(column) = t.column_mut(at) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
     let (mut added, mut removed) = (0usize, 0usize);
     for e in entries {
         match e.record.change().map(|c| c.op) {

@@ -43,7 +43,7 @@ fn csv_snapshot() {
 #[test]
 fn ocsf_snapshot() {
     let out = rendered(Format::Ocsf, Kinds::All);
-    assert_eq!(out.lines().count(), 4, "changes only");
+    assert_eq!(out.lines().count(), 5, "changes only");
     let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     snapshot!("log_ocsf", serde_json::to_string_pretty(&first).unwrap());
 }
@@ -51,7 +51,8 @@ fn ocsf_snapshot() {
 #[test]
 fn ecs_snapshot() {
     let out = rendered(Format::Ecs, Kinds::Changes);
-    assert_eq!(out.lines().count(), 4);
+    assert_eq!(out.lines().count(), 5);
+    // The last: a settled change, without a correlation id.
     let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     snapshot!("log_ecs", serde_json::to_string_pretty(&last).unwrap());
 }
