@@ -48,6 +48,7 @@ use scimsync::cli::{ApplyArgs, ConfigArg, FormatArg, PlanArgs, ReportFormat};
 use scimsync::emulator::{self, Emulator, RateLimit};
 use scimsync::model::{Base, GroupId, GroupSnapshot, GroupTarget, MemberSet, Mode, UserId};
 use scimsync::model::{Mapping, Policy};
+use scimsync::plan::grants::GroupGrants;
 use scimsync::plan::planner::{GroupInput, plan_group};
 use scimsync::plan::render::{Format, RenderOptions, render};
 use scimsync::plan::{ReadKind, SourceRef, file};
@@ -96,6 +97,10 @@ struct Args {
     /// Time only the pure planner on the preset's memberships.
     #[arg(long)]
     planner_only: bool,
+    /// `[review] grants` of the benchmark's configs: `on` (read what each changed group
+    /// grants; half the groups grant a role) or `off` (to measure what grant reads cost).
+    #[arg(long, default_value = "on")]
+    grants: String,
     /// Internal: run one phase as a child process.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -108,6 +113,14 @@ struct Args {
 }
 
 const CLIENT: (&str, &str) = ("bench-client", "bench-secret");
+
+/// `--grants`, for [`config`]: set once by `main`.
+static GRANTS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether the configs read grants (`--grants on`, the default).
+fn grants_on() -> bool {
+    GRANTS.get().is_none_or(|g| g == "on")
+}
 const IDP_TOKEN: &str = "bench-idp-token";
 
 fn env(name: &str) -> Option<String> {
@@ -356,7 +369,14 @@ impl Phase {
         .sum()
     }
 
-    /// Requests to the Genesys API (what its rate limit counts): not OAuth, not the IdP.
+    /// Grant reads (issue 23): what each changed group grants, counted apart from the user
+    /// and group requests ([`Self::api_requests`]), though Genesys's rate limit counts them.
+    fn grant_requests(&self) -> usize {
+        self.count("AuthzSubject") + self.count("PlatformGroupGet")
+    }
+
+    /// Requests to the Genesys API for groups and users (what its rate limit counts, with
+    /// [`Self::grant_requests`]): not OAuth, not the IdP.
     fn api_requests(&self) -> usize {
         [
             "GroupGet",
@@ -479,11 +499,12 @@ fn print_phase(name: &str, p: &Phase) {
         })
         .collect();
     println!(
-        "  requests: {} — {}; {} to the Genesys API = {:.1} min at 300 requests/min",
+        "  requests: {} — {}; {} to the Genesys API for groups and users + {} grant reads = {:.1} min at 300 requests/min",
         p.requests,
         routes.join(", "),
         p.api_requests(),
-        p.api_requests() as f64 / 300.0
+        p.grant_requests(),
+        (p.api_requests() + p.grant_requests()) as f64 / 300.0
     );
 }
 
@@ -502,7 +523,9 @@ fn config(
         "[target]\napi_base = \"{base}\"\nrequests_per_minute = {rpm}\nconcurrency = {concurrency}\n{target_extra}\n\
          [source]\nkind = \"delta-http\"\nbase_url = \"{base}\"\ntoken_env = \"IDP_API_TOKEN\"\n\n\
          [safety]\nmax_removals_per_group = 1000000\nmax_removal_ratio = 1.0\n\n\
-         [state]\npath = \"{name}.state.json\"\n\n"
+         [state]\npath = \"{name}.state.json\"\n\n\
+         [review]\ngrants = \"{}\"\n\n",
+        GRANTS.get().map_or("on", String::as_str)
     );
     for g in 0..groups {
         let _ = write!(
@@ -605,6 +628,12 @@ fn main() -> anyhow::Result<()> {
     if let (Some(phase), Some(dir), Some(name)) = (&args.child, &args.dir, &args.name) {
         return child(phase, dir, name, args.runtime.as_deref());
     }
+    anyhow::ensure!(
+        args.grants == "on" || args.grants == "off",
+        "--grants {}: expected on or off",
+        args.grants
+    );
+    let _ = GRANTS.set(args.grants.clone());
     let preset = args.preset.clone().unwrap_or_default();
     match preset.as_str() {
         "wide" | "steady" => (args.groups, args.members) = (1000, 1000),
@@ -681,10 +710,12 @@ fn main() -> anyhow::Result<()> {
     let changes_per_group = ((members as f64) * args.delta / 100.0).round() as usize;
     let mut seeded: Vec<Vec<String>> = Vec::new();
     let mut changes: BTreeMap<usize, Changes> = BTreeMap::new();
+    define_roles(&emu);
     for g in 0..groups {
         let current: Vec<String> = users.choose_multiple(&mut rng, members).cloned().collect();
         let refs: Vec<&str> = current.iter().map(String::as_str).collect();
         emu.add_group(&format!("g-{g:04}"), &format!("Group {g}"), &refs);
+        grant_every_other(&emu, g);
         if changed(g) {
             let set: BTreeSet<&str> = refs.iter().copied().collect();
             let removed: Vec<String> = refs
@@ -792,6 +823,16 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .filter(|g| !g.changes.is_empty())
         .count();
+    let granting = parsed
+        .groups
+        .iter()
+        .filter(|g| !g.changes.is_empty() && g.grants.as_ref().is_some_and(GroupGrants::grants_any))
+        .count();
+    println!(
+        "  grant reads {} for {changed_groups} changed groups of {groups} (target: 1 per changed group, none for unchanged: {}); {granting} of them grant roles",
+        plan.grant_requests(),
+        met(plan.grant_requests() == if grants_on() { changed_groups } else { 0 })
+    );
     println!(
         "  GETs per group {:.2} (target 1: {}); user lookups {lookups} for {} distinct added users, of whom {never_seen} were never resolved, + {pending} pending (target: those only, none per known user: {})",
         gets as f64 / groups as f64,
@@ -826,6 +867,11 @@ fn main() -> anyhow::Result<()> {
     print_phase("apply", &apply);
     let patches = apply.count("GroupPatch");
     let other = apply.api_requests() - patches;
+    println!(
+        "  grant re-checks {} for {granting} changed groups that grant roles (target: 1 each, none for groups that granted nothing: {})",
+        apply.grant_requests(),
+        met(apply.grant_requests() == if grants_on() { granting } else { 0 })
+    );
     println!(
         "  PATCHes {patches}, minimum Σ⌈changes/50⌉ = {expected_patches}, other API requests {other} (target: the minimum and nothing else: {}); per changed group {:.2} requests; state writes {} (target < 20: {}); peak RSS target < 200 MB: {}",
         met(patches == expected_patches && other == 0),
@@ -1101,6 +1147,20 @@ fn print_short(what: &str, p: &Phase, groups: usize) {
     );
 }
 
+/// A division and a role for [`grant_every_other`].
+fn define_roles(emu: &Emulator) {
+    emu.define_division("d-home", "Home");
+    emu.define_role("r-agent", "Agent", &["routing:queue:join"]);
+}
+
+/// Group `g` grants Agent in Home when `g` is even: half the groups carry a role (plan
+/// reads every changed group's grants; apply re-checks only those that grant one).
+fn grant_every_other(emu: &Emulator, g: usize) {
+    if g.is_multiple_of(2) {
+        emu.grant_role(&format!("g-{g:04}"), "r-agent", "d-home");
+    }
+}
+
 /// Issue 21's case: 200 groups × 200 members, delta mode, ids as IdP keys, 20 ms a request,
 /// concurrency 8. After a first plan and apply (the state gets the mirrors), each group
 /// receives 8 members of the next group and 2 new hires, and loses 10 leavers; then the
@@ -1127,6 +1187,10 @@ fn review(runtime: Option<&str>) -> anyhow::Result<()> {
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         emu.add_group(&format!("g-{g:04}"), &format!("Group {g}"), &refs);
         emu.idp_change(&format!("idp-{g:04}"), &refs, &[]);
+    }
+    define_roles(&emu);
+    for g in 0..groups {
+        grant_every_other(&emu, g);
     }
     emu.configure(|o| o.latency = Duration::from_millis(20));
     let running = rt.block_on(emulator::spawn(emu.clone()))?;
@@ -1177,6 +1241,18 @@ fn review(runtime: Option<&str>) -> anyhow::Result<()> {
         met(per_group <= 3.25),
         met(named == changes)
     );
+    println!(
+        "  grant reads (apart): plan {} for {groups} changed groups, apply {} for the {} that grant roles = {:.2} per group (target ≤ 1 + 1: {})",
+        plan.grant_requests(),
+        apply.grant_requests(),
+        groups.div_ceil(2),
+        (plan.grant_requests() + apply.grant_requests()) as f64 / groups as f64,
+        met(if grants_on() {
+            plan.grant_requests() == groups && apply.grant_requests() == groups.div_ceil(2)
+        } else {
+            plan.grant_requests() + apply.grant_requests() == 0
+        })
+    );
     for (leave, step) in [
         (true, "hires leave every group"),
         (false, "hires come back"),
@@ -1195,9 +1271,10 @@ fn review(runtime: Option<&str>) -> anyhow::Result<()> {
         print_short(&format!("steady ({step}): plan"), &plan, groups);
         print_short(&format!("steady ({step}): apply"), &apply, groups);
         println!(
-            "  user requests {} (target 0: {})",
+            "  user requests {} (target 0: {}); grant reads {}",
             plan.user_requests() + apply.user_requests(),
-            met(plan.user_requests() + apply.user_requests() == 0)
+            met(plan.user_requests() + apply.user_requests() == 0),
+            plan.grant_requests() + apply.grant_requests()
         );
     }
     drop(running);

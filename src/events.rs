@@ -83,6 +83,13 @@ pub enum Event<'a> {
         reason: Option<ChangeReason>,
         /// The ETag the change is planned against.
         etag: Option<&'a ETag>,
+        /// What it grants or takes away (`grants Supervisor in Home`, `roles unknown`);
+        /// absent when the group grants no role or its roles were not read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grants: Option<String>,
+        /// True when the group grants a privileged role; absent when false.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        privileged: bool,
     },
     /// plan: the totals; the last event of a successful plan.
     #[serde(rename = "change_summary")]
@@ -99,6 +106,9 @@ pub enum Event<'a> {
         groups: usize,
         /// Groups with changes.
         groups_changed: usize,
+        /// Changes to privileged groups; absent when 0.
+        #[serde(skip_serializing_if = "is_zero")]
+        privileged: usize,
         /// The plan's digest.
         sha256: &'a Sha256Hex,
     },
@@ -222,4 +232,12 @@ impl Events {
             },
         );
     }
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

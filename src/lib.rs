@@ -10,19 +10,19 @@
 //! | `main.rs` | parses the command line, calls [`run`], maps errors to exit codes |
 //! | [`cli`] | clap definitions of every command and flag (`--config` once, as `ConfigArg`; `--format` mapped to the renderers) |
 //! | [`exit_code`] | the exit codes, and how an apply's group outcomes merge into one |
-//! | [`model`] | the vocabulary every layer speaks: ids ([`model::UserId`], [`model::GroupId`], [`model::IdpKey`], [`model::Sha256Hex`]), ETags, cursors, member sets and changes, a group's live snapshot, the IdP's answer and intent, the mapping of a `[[group]]`, the safety policy, kinds of target and source |
+//! | [`model`] | the vocabulary every layer speaks: ids ([`model::UserId`], [`model::GroupId`], [`model::IdpKey`], [`model::Sha256Hex`]), ETags, cursors, member sets and changes, a group's live snapshot, the IdP's answer and intent, the mapping of a `[[group]]`, the safety policy, the roles a group grants as read ([`model::RoleGrant`]) and `[review]` ([`model::Review`]), kinds of target and source |
 //! | [`endpoint`] | checked base URLs: https, or http only to loopback |
 //! | `http` | what both sides share: the HTTP client builder, the retry policy ([`retry`]), one OAuth client-credentials token source (Genesys and Graph) |
-//! | [`plan`] | pure: plan types, the planner, [`plan::basis`] (what a group is planned from: a read, a stale plan, a superseded plan), [`plan::settle`] (what apply does with each group), [`plan::check`] (a plan against today's config and against itself), renderers, apply reports, escaping; its one I/O is the plan file ([`plan::file`], atomic) |
+//! | [`plan`] | pure: plan types, the planner, [`plan::basis`] (what a group is planned from: a read, a stale plan, a superseded plan), [`plan::settle`] (what apply does with each group), [`plan::check`] (a plan against today's config and against itself), [`plan::grants`] (what a change grants, the privileged rule, how grants moved), renderers, apply reports, escaping; its one I/O is the plan file ([`plan::file`], atomic) |
 //! | [`source`] | identity-provider readers, a closed enum dispatched by `match`: delta endpoint, Microsoft Graph, Okta, declarative file |
-//! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, chunked and verified PATCH |
+//! | [`scim`] | the SCIM side (Genesys or any RFC 7644 server): wire types, HTTP policy and pacing, groups, users, the roles a group grants ([`scim::grants`]), chunked and verified PATCH |
 //! | `config` | the TOML config by section (target with the Genesys regions, source, state), validated with precise messages |
 //! | [`state`] | the state (cursors, mirrors, serials, resolution cache, the journal's head), advanced only after a successful apply; its stores (local file; S3, GCS, Azure with compare-and-swap writes), the journal's store beside it ([`state::journal_store`]: a JSONL file, or create-only segments), the apply lock, and apply's ledger (group commit) |
 //! | [`journal`] | pure: the audit journal's records (one per change apply made, one per group outcome, with the approval behind them), the hash chain and its check against the state's head, who and where from CI variables, what apply journals and how a killed run is settled ([`journal::entry`]), the queries and exports of `scimsync log` and the access review |
 //! | `atomic_file` | temp file + rename, owner-only, through symlinks: plan and state files are never half-written |
 //! | `events` | `--json`: NDJSON events of plan and apply, one tagged enum (schema in docs/events.md) |
-//! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection |
-//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the re-plan, the run's journal), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the group failure) |
+//! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection, and the Platform API's user and grant reads |
+//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the grants' re-check, the re-plan, the run's journal), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the grant read, the group failure) |
 //!
 //! Imports point one way: `commands` → `plan`, `source`, `scim`, `state`, `config` →
 //! `model` (and the leaves `endpoint`, `http`, `atomic_file`, `exit_code`); `source` and

@@ -402,9 +402,21 @@ async fn the_demo_tells_the_whole_story() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in 1..=7 {
-        assert!(stdout.contains(&format!("Step {step}/7")), "{stdout}");
+    for step in 1..=8 {
+        assert!(stdout.contains(&format!("Step {step}/8")), "{stdout}");
     }
+    // Step 8: a privileged group's grants in its plan; a role added after approval refused
+    // as stale, with the grants' difference in the re-plan.
+    assert!(
+        stdout.contains("support [privileged]")
+            && stdout.contains("  [privileged] grants Supervisor in Home, User Administrator in all divisions (privileged: directory:user:add)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("it now also grants Master Admin in all divisions (privileged: *:*:*)")
+            && stdout.contains("+  [privileged] grants Master Admin in all divisions"),
+        "{stdout}"
+    );
     // erin (inactive) and frank (no account) are pending, then added once they can be.
     assert!(
         stdout.contains("erin@example.com pending (inactive-user)")

@@ -24,6 +24,7 @@ mod emulator;
 mod events;
 mod faults;
 mod fuzz;
+mod grants;
 mod hostile;
 mod hostile_plans;
 mod idp_e2e;

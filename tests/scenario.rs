@@ -153,6 +153,7 @@ pub struct Scenario {
     no_credentials: bool,
     state_section: Option<String>,
     extra_journal: String,
+    review_section: Option<String>,
 }
 
 /// What a run printed and returned.
@@ -224,6 +225,7 @@ impl Scenario {
             no_credentials: false,
             state_section: None,
             extra_journal: String::new(),
+            review_section: None,
         }
         // Pacing is measured by the benchmark; tests need not wait 200 ms a request.
         .target_setting("requests_per_minute", 100_000)
@@ -441,8 +443,12 @@ impl Scenario {
         if !self.extra_journal.is_empty() {
             let _ = writeln!(state, "[journal]\n{}", self.extra_journal);
         }
+        let review = self
+            .review_section
+            .as_ref()
+            .map_or(String::new(), |s| format!("[review]\n{s}\n"));
         format!(
-            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{}",
+            "[target]\n{target}{}\n[source]\n{source}{}\n[safety]\n{}\n{state}{review}{}",
             self.extra_target,
             self.extra_source,
             self.safety.toml(),
@@ -453,6 +459,12 @@ impl Scenario {
     /// Add `key = value` to the config's `[journal]`.
     pub fn journal_setting(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
         let _ = writeln!(self.extra_journal, "{key} = {}", value.into());
+        self
+    }
+
+    /// A `[review]` section of these lines.
+    pub fn review(mut self, lines: &str) -> Self {
+        self.review_section = Some(lines.to_owned());
         self
     }
 

@@ -6,6 +6,7 @@ import PureCloudPlatformClientV2 as gc
 from PureCloudPlatformClientV2.rest import ApiException
 
 base, token, ids, names = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split(",")
+group_id = sys.argv[5]
 gc.configuration.host = base
 gc.configuration.access_token = token
 users = gc.UsersApi()
@@ -48,4 +49,32 @@ except ApiException as e:
     assert isinstance(err, gc.ErrorBody), type(err)
     out["error"] = {"status": e.status, "code": err.code, "body_status": err.status,
                     "message": err.message, "context_id": err.context_id}
+# What a group grants (issue 23): the subject with full roles, the group, and an unknown subject.
+authz = gc.AuthorizationApi()
+subject = authz.get_authorization_subject(group_id, include_full_roles=True)
+assert isinstance(subject, gc.AuthzSubject), type(subject)
+for g in subject.grants:
+    assert isinstance(g, gc.AuthzGrant), type(g)
+    assert isinstance(g.role, gc.AuthzGrantRole), type(g.role)
+    assert isinstance(g.division, gc.AuthzDivision), type(g.division)
+    assert all(isinstance(p, gc.AuthzGrantPolicy) for p in g.role.policies)
+out["subject"] = {
+    "id": subject.id, "name": subject.name,
+    "grants": sorted([
+        g.subject_id, g.role.id, g.role.name, g.division.id, g.division.name,
+        g.grant_made_at is not None,
+        sorted([p.domain, p.entity_name, sorted(p.actions)] for p in g.role.policies),
+    ] for g in subject.grants),
+}
+group = gc.GroupsApi().get_group(group_id)
+assert isinstance(group, gc.Group), type(group)
+out["group"] = {"id": group.id, "name": group.name, "roles_enabled": group.roles_enabled,
+                "member_count": group.member_count, "state": group.state, "type": group.type}
+try:
+    authz.get_authorization_subject("nobody")
+    out["subject_error"] = None
+except ApiException as e:
+    err = authz.api_client._ApiClient__deserialize(json.loads(e.body), "ErrorBody")
+    assert isinstance(err, gc.ErrorBody), type(err)
+    out["subject_error"] = {"status": e.status, "code": err.code, "body_status": err.status}
 print(json.dumps(out))

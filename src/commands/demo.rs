@@ -16,7 +16,11 @@ const BOB: &str = "5d2e7a90-41c3-4f8b-a6d2-1e9b3c7f5a02";
 const SALES: &str = "5f4bc742-7d3e-4a1b-9c2f-6e8d0a1b3c10";
 const ERIN: &str = "c7e5a3b1-9f2d-4c8e-b6a4-5d3f1e9c7b05";
 const FRANK: &str = "e9a1c3b5-7d2f-4e6a-8c0b-1f3d5a7c9e06";
-const STEPS: u8 = 7;
+const SUPPORT: &str = "9a7c5e3b-1f2d-4e6a-8b0c-2d4f6a8c0e20";
+const CAROL: &str = "8f4a2c1d-6b7e-4d90-b3a5-2c8e1f0d7b03";
+/// The sample seed's Master Admin role (`*:*:*`).
+const MASTER_ADMIN: &str = "2f7a9c1e-3b5d-4f8a-8c0e-6d2b4f7a9c43";
+const STEPS: u8 = 8;
 /// Who approves the demo's plans, and where: what the journal records with each change.
 const APPROVER: &str = "maria@example.com";
 const CHANGE: &str = "demo#1";
@@ -61,6 +65,61 @@ impl DemoEnv {
 
 fn sha256_of(dir: &Path, plan: &str) -> anyhow::Result<String> {
     Ok(file::read(&dir.join(plan))?.sha256.0)
+}
+
+/// Step 8 (issue 23): what a change gives. Support grants a privileged role, so its plan
+/// says so first; a role added to it after approval refuses it as stale, and the re-plan
+/// shows the grants' difference.
+async fn grants_step(env: &DemoEnv, emu: &Emulator, d: &Path) -> anyhow::Result<()> {
+    step(
+        8,
+        "What a change gives: the IdP adds carol to support. Support grants roles, one of them privileged; an admin then gives it Master Admin before the plan is applied.",
+    );
+    emu.idp_change("support", &["carol@example.com"], &[]);
+    command("scimsync plan --out plan4.json --detailed-exitcode");
+    let code = env
+        .scimsync(&["plan", "--out", "plan4.json", "--detailed-exitcode"])
+        .await?;
+    ensure!(
+        code == ExitCode::Changes,
+        "the fourth plan should add carol"
+    );
+    let plan = file::read(&d.join("plan4.json"))?;
+    ensure!(
+        plan.groups.iter().any(|g| g.privileged),
+        "Support grants User Administrator (directory:user:edit): privileged"
+    );
+    println!(
+        "  → the plan says what carol gets: Supervisor in Home and User Administrator in all divisions, marked [privileged] (it edits users), first in the reviewer's order and counted in the summary; a CI policy can ask for a second approver (README, CI recipe)."
+    );
+    emu.grant_role(SUPPORT, MASTER_ADMIN, "*");
+    println!(
+        "  After approval, an admin gives Support the role Master Admin (every permission) in all divisions."
+    );
+    command(&format!(
+        "scimsync apply plan4.json --expect-sha256 {}",
+        plan.sha256
+    ));
+    let code = env
+        .scimsync(&[
+            "apply",
+            "plan4.json",
+            "--expect-sha256",
+            plan.sha256.as_str(),
+        ])
+        .await?;
+    ensure!(
+        code == ExitCode::Stale,
+        "a role added after approval should refuse the group (exit 3)"
+    );
+    ensure!(
+        !emu.members(SUPPORT).iter().any(|m| m == CAROL),
+        "carol must not have been added to Support"
+    );
+    println!(
+        "  → exit 3: carol was not added. What was approved (Supervisor, User Administrator) is not what she would get now; the re-plan, with the grants' difference above, goes back for approval."
+    );
+    Ok(())
 }
 
 /// Run the demo.
@@ -138,6 +197,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "sales is mapped in full mode (the IdP's list is the membership), support in delta mode."
+    );
+    println!(
+        "Roles: Sales grants Sales Agent in Home; Support grants Supervisor in Home and User Administrator in all divisions, which edits users: privileged."
     );
 
     step(
@@ -296,6 +358,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  → exit 0. Support = {{bob, dave, erin, frank}}: nothing the IdP granted was lost while the accounts were missing."
     );
+    grants_step(&env, &emu, d).await?;
     println!(
         "\nWhat was applied is what was approved, or nothing. Try it on your org: see README.md."
     );

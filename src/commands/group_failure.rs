@@ -4,6 +4,7 @@ use crate::model::GroupId;
 use crate::plan::basis::UnknownUsers;
 use crate::plan::planner::Stopped;
 use crate::scim::ScimError;
+use crate::scim::grants::GrantsError;
 use crate::source::SourceError;
 
 /// Why one group could not be planned.
@@ -15,6 +16,10 @@ pub enum GroupFailure {
     /// A SCIM call failed.
     #[error(transparent)]
     Scim(#[from] ScimError),
+    /// The roles the group grants could not be read (not for want of access: that is
+    /// "roles unknown").
+    #[error(transparent)]
+    Grants(#[from] GrantsError),
     /// `--strict` and some users do not exist.
     #[error(transparent)]
     Strict(#[from] UnknownUsers),

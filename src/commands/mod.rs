@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod demo;
 pub mod emulator;
+mod grants;
 mod group_failure;
 mod labels;
 pub mod log;

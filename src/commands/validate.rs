@@ -86,6 +86,8 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
         }
     };
     let mut members_seen = 0usize;
+    // A group read, for the grant check below.
+    let mut a_group = None;
     if let Some(client) = &client {
         // Two entries that resolve to one Genesys group would undo each other's changes.
         let mut owners: std::collections::BTreeMap<crate::model::GroupId, &str> =
@@ -125,6 +127,7 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
                 ),
                 Ok((id, name, n)) => {
                     members_seen += n;
+                    a_group.get_or_insert_with(|| id.clone());
                     owners.insert(id.clone(), &g.idp_group);
                     check(
                         true,
@@ -139,6 +142,11 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
         && client.has_platform()
     {
         all &= platform_check(client, members_seen, state.users.len()).await;
+        if config.review.grants == crate::model::GrantsMode::On
+            && let Some(id) = &a_group
+        {
+            all &= grants_check(client, id).await;
+        }
     }
     match open_source(&config, env, &http) {
         Ok(source) => {
@@ -187,5 +195,26 @@ async fn platform_check(client: &crate::scim::ScimClient, members: usize, cached
             true
         }
         Err(e) => check(false, &format!("Platform API user reads: {e}")),
+    }
+}
+
+/// One grant read (of the first mapped group): ✓ when allowed; `!` (not a failure) when
+/// Genesys refuses it, naming the permission and scope to add; ✗ for any other error.
+async fn grants_check(client: &crate::scim::ScimClient, group: &crate::model::GroupId) -> bool {
+    use crate::scim::wire::authz::{PERMISSION, SCOPE};
+    match client.group_grants(group).await {
+        Ok(_) => check(
+            true,
+            &format!(
+                "group grants (permission {PERMISSION}, scope {SCOPE}): plans say which roles each change grants"
+            ),
+        ),
+        Err(e) if e.is_denied() => {
+            println!(
+                "! group grants: {e}. Give the OAuth client a role with the permission {PERMISSION} and the scope {SCOPE}: until then plans say \"roles unknown\" for every changed group (or set [review] grants = \"off\" if your groups carry no roles)."
+            );
+            true
+        }
+        Err(e) => check(false, &format!("group grants: {e}")),
     }
 }

@@ -15,11 +15,13 @@ use serde::Deserialize;
 
 mod error;
 pub mod regions;
+mod review;
 mod source;
 mod state;
 mod target;
 
 pub use self::error::ConfigError;
+use self::review::{RawReview, validate_review};
 pub use self::source::SourceConfig;
 use self::source::{RawSource, validate_source};
 use self::state::{RawState, validate_state};
@@ -44,6 +46,8 @@ struct RawConfig {
     state: RawState,
     #[serde(default)]
     journal: RawJournal,
+    #[serde(default)]
+    review: RawReview,
     #[serde(default, rename = "group")]
     groups: Vec<RawGroup>,
 }
@@ -135,6 +139,8 @@ pub struct Config {
     /// `[journal] retention_days`: journal records older than this many days are pruned at
     /// apply. `None` (the default): kept for good.
     pub journal_retention_days: Option<u32>,
+    /// What plans tell the reviewer about the access a change gives (`[review]`).
+    pub review: crate::model::Review,
     /// The mapped groups, in file order.
     pub groups: Vec<Mapping>,
 }
@@ -200,6 +206,7 @@ impl Config {
         let safety = validate_safety(raw.safety, &invalid)?;
         let state = validate_state(raw.state, &dir, &invalid)?;
         let journal_retention_days = validate_retention(raw.journal.retention_days, &invalid)?;
+        let review = validate_review(raw.review, &invalid)?;
         if raw.groups.is_empty() {
             return Err(invalid(
                 "group",
@@ -270,6 +277,7 @@ impl Config {
             safety,
             state,
             journal_retention_days,
+            review,
             groups,
         })
     }

@@ -177,3 +177,33 @@ fn errors_name_file_line_and_key() {
         .to_string();
     assert!(e.contains("line 3"), "{e}");
 }
+
+#[test]
+fn review_reads_grants_privileged_roles_and_recheck_all() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.review, crate::model::Review::default());
+    let with = GOOD.replacen(
+        "[[group]]",
+        "[review]\ngrants = \"off\"\nprivileged_roles = [\" Supervisor \", \"r-1\"]\nrecheck_all = true\n[[group]]",
+        1,
+    );
+    let c = parse(&with).unwrap();
+    assert_eq!(c.review.grants, crate::model::GrantsMode::Off);
+    assert!(c.review.names_role("x", "SUPERVISOR") && c.review.names_role("r-1", "other"));
+    assert!(c.review.recheck_all);
+    let bad = GOOD.replacen("[[group]]", "[review]\ngrants = \"maybe\"\n[[group]]", 1);
+    let e = parse(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("review.grants") && e.contains("\"maybe\"") && e.contains("\"off\""),
+        "{e}"
+    );
+    let empty = GOOD.replacen(
+        "[[group]]",
+        "[review]\nprivileged_roles = [\"\"]\n[[group]]",
+        1,
+    );
+    let e = parse(&empty).unwrap_err().to_string();
+    assert!(e.contains("review.privileged_roles[0]"), "{e}");
+    let unknown = GOOD.replacen("[[group]]", "[review]\ngrant = \"on\"\n[[group]]", 1);
+    assert!(parse(&unknown).unwrap_err().to_string().contains("grant"));
+}

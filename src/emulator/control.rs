@@ -336,6 +336,47 @@ impl Emulator {
             .count()
     }
 
+    /// Define (or redefine) role `id` named `name` with `permissions`
+    /// (`domain:entity:action`), as an admin would in Genesys.
+    pub fn define_role(&self, id: &str, name: &str, permissions: &[&str]) {
+        let permissions: Vec<String> = permissions.iter().map(|p| (*p).to_owned()).collect();
+        self.lock().authz.add_role(id, name, &permissions);
+    }
+
+    /// Define (or rename) division `id`; the first defined is Home.
+    pub fn define_division(&self, id: &str, name: &str) {
+        self.lock().authz.add_division(id, name);
+    }
+
+    /// Grant role `role` in `division` (`*`: all divisions) to group `group`'s members, as an
+    /// admin would in Genesys, e.g. between a plan and its apply. False when the group held
+    /// it already.
+    ///
+    /// # Panics
+    ///
+    /// If the group, role or division is unknown: a test's mistake.
+    pub fn grant_role(&self, group: &str, role: &str, division: &str) -> bool {
+        let mut state = self.lock();
+        assert!(
+            state.org.groups.contains_key(group),
+            "grant_role: no group {group}"
+        );
+        assert!(
+            state.authz.roles.contains_key(role),
+            "grant_role: no role {role}"
+        );
+        assert!(
+            state.authz.knows_division(division),
+            "grant_role: no division {division}"
+        );
+        state.authz.grant(group, role, division)
+    }
+
+    /// Take back a grant of [`Emulator::grant_role`]; false when the group did not hold it.
+    pub fn revoke_role(&self, group: &str, role: &str, division: &str) -> bool {
+        self.lock().authz.revoke(group, role, division)
+    }
+
     /// Forget the journal (counts start again from zero) and the busy time.
     pub fn clear_journal(&self) {
         self.lock().faults.journal.clear();

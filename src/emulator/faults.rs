@@ -24,6 +24,10 @@ pub enum Route {
     PlatformUsers,
     /// `POST /api/v2/users/search` (Platform API)
     PlatformUserSearch,
+    /// `GET /api/v2/authorization/subjects/{id}` (Platform API: what a group grants)
+    AuthzSubject,
+    /// `GET /api/v2/groups/{id}` (Platform API: the group, with `rolesEnabled`)
+    PlatformGroupGet,
     /// `GET /delta/groups/members`
     IdpDelta,
     /// `POST /{tenant}/oauth2/v2.0/token` (Microsoft identity platform)
@@ -50,6 +54,8 @@ impl Route {
                 | Self::UserGet
                 | Self::PlatformUsers
                 | Self::PlatformUserSearch
+                | Self::AuthzSubject
+                | Self::PlatformGroupGet
         )
     }
 }

@@ -37,6 +37,10 @@
 //! - `token_route`, `group_routes`, `user_routes`: the OAuth and SCIM handlers
 //! - `platform_routes`: the Platform API's user reads (`GET /api/v2/users`,
 //!   `POST /api/v2/users/search`), with their limits and `ErrorBody` errors
+//! - `authz`: roles, divisions and the grants groups carry
+//!   ([`Emulator::grant_role`] changes them behind a plan's back)
+//! - `authz_routes`: the grant reads (`GET /api/v2/authorization/subjects/{id}`,
+//!   `GET /api/v2/groups/{id}`), with their 403 and 404 `ErrorBody` errors
 //! - `idp_routes`: the delta, Graph and Okta endpoints
 //! - `observe`: the middleware (auth, rate limit, faults, journal)
 //! - `lies`: the answers of the hostile faults (redirects, another group's body, lying
@@ -46,6 +50,8 @@
 //! modules, and they import only the leaves (`state`, `reply`, `paths`, `paging`, …), never
 //! each other, so the emulator's modules form no cycle.
 
+mod authz;
+mod authz_routes;
 mod control;
 mod faults;
 pub mod filter;
@@ -82,7 +88,7 @@ use tower::ServiceExt;
 pub use self::faults::{Fault, FaultAction, ForeignWrite, RandomFaults, RateLimit, Record, Route};
 pub use self::idp::EntraKind;
 use self::observe::ConnKill;
-pub use self::options::{Options, PatchResponse, PlatformUsers, StaleStatus};
+pub use self::options::{Options, PatchResponse, PlatformGrants, PlatformUsers, StaleStatus};
 use self::paths::{RFC, SCIM};
 pub use self::seed::{SAMPLE, Seed, SeedError};
 pub use self::state::Emulator;
@@ -103,6 +109,11 @@ fn router(emulator: Arc<Emulator>) -> Router {
         .route(&format!("{SCIM}/users/{{id}}"), get(get_user))
         .route("/api/v2/users", get(platform_routes::users))
         .route("/api/v2/users/search", post(platform_routes::search))
+        .route(
+            "/api/v2/authorization/subjects/{id}",
+            get(authz_routes::subject),
+        )
+        .route("/api/v2/groups/{id}", get(authz_routes::group))
         .route(&format!("{RFC}/Groups"), get(list_groups))
         .route(
             &format!("{RFC}/Groups/{{id}}"),

@@ -54,6 +54,19 @@ pub enum PlatformUsers {
     MissingScope,
 }
 
+/// What the Platform API's grant read (`GET /api/v2/authorization/subjects/{id}`) answers
+/// an OAuth client (`authz_routes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformGrants {
+    /// The client holds the permission and scope: the route answers.
+    #[default]
+    Allowed,
+    /// Its role lacks `authorization:grant:view`: 403 `missing.any.permissions`.
+    MissingPermission,
+    /// It lacks the scope `authorization:readonly`: 403 `app.not.authorized.for.scope`.
+    MissingScope,
+}
+
 /// The emulator's behaviour.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -100,6 +113,8 @@ pub struct Options {
     pub latency: Duration,
     /// Whether OAuth clients may read users through the Platform API.
     pub platform_users: PlatformUsers,
+    /// Whether OAuth clients may read what groups grant.
+    pub platform_grants: PlatformGrants,
 }
 
 impl Default for Options {
@@ -121,6 +136,7 @@ impl Default for Options {
             idp_huge_body: None,
             latency: Duration::ZERO,
             platform_users: PlatformUsers::default(),
+            platform_grants: PlatformGrants::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub(super) fn route_of(method: &Method, path: Option<&str>) -> Route {
         ("GET", "/users/{id}") => Route::UserGet,
         ("GET", "/api/v2/users") => Route::PlatformUsers,
         ("POST", "/api/v2/users/search") => Route::PlatformUserSearch,
+        ("GET", "/api/v2/authorization/subjects/{id}") => Route::AuthzSubject,
+        ("GET", "/api/v2/groups/{id}") => Route::PlatformGroupGet,
         ("GET", "/delta/groups/members") => Route::IdpDelta,
         ("POST", "/{tenant}/oauth2/v2.0/token") => Route::GraphToken,
         ("GET", "/v1.0/groups/delta") => Route::GraphDelta,

@@ -19,10 +19,20 @@
 //! externalId = "1001"            # optional
 //! active = true                  # optional, default true
 //!
+//! [[divisions]]                 # the first is the Home division
+//! id = "d-home"
+//! name = "Home"
+//!
+//! [[roles]]
+//! id = "r-agent"
+//! name = "Sales Agent"
+//! permissions = ["routing:queue:join", "conversation:call:view"]   # domain:entity:action
+//!
 //! [[groups]]
 //! id = "g-sales"
 //! displayName = "Sales"
 //! members = ["u-alice"]
+//! grants = [{ role = "r-agent", division = "d-home" }]   # division "*": all divisions
 //!
 //! [idp]
 //! token = "idp-token"            # bearer token the delta endpoint accepts
@@ -38,6 +48,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::authz::Authz;
 use super::faults::RateLimit;
 use super::options::{Options, PatchResponse, StaleStatus};
 
@@ -60,6 +71,12 @@ pub struct Seed {
     /// Groups.
     #[serde(default)]
     pub groups: Vec<SeedGroup>,
+    /// Divisions (the first is Home).
+    #[serde(default)]
+    pub divisions: Vec<SeedDivision>,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<SeedRole>,
     /// The identity provider.
     #[serde(default)]
     pub idp: SeedIdp,
@@ -118,6 +135,42 @@ pub struct SeedGroup {
     /// Member user ids.
     #[serde(default)]
     pub members: Vec<String>,
+    /// The roles the group grants its members, each in a division.
+    #[serde(default)]
+    pub grants: Vec<SeedGrant>,
+}
+
+/// One grant of `[[groups]]`: a role in a division (`*`: all divisions).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedGrant {
+    /// The role's id.
+    pub role: String,
+    /// The division's id, or `*`.
+    pub division: String,
+}
+
+/// `[[divisions]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDivision {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// `[[roles]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRole {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `domain:entity:action` permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 /// `[idp]`.
@@ -163,6 +216,35 @@ impl Seed {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })
+    }
+
+    /// The roles, divisions and group grants this seed holds; a grant must name a seeded
+    /// role and division (or `*`).
+    pub fn authz(&self, path: &str) -> Result<Authz, SeedError> {
+        let mut a = Authz::default();
+        for d in &self.divisions {
+            a.add_division(&d.id, &d.name);
+        }
+        for r in &self.roles {
+            a.add_role(&r.id, &r.name, &r.permissions);
+        }
+        for g in &self.groups {
+            for grant in &g.grants {
+                if !a.roles.contains_key(&grant.role) || !a.knows_division(&grant.division) {
+                    return Err(SeedError::Value {
+                        path: path.to_owned(),
+                        key: "groups.grants",
+                        value: format!(
+                            "{{ role = {:?}, division = {:?} }} of group {}",
+                            grant.role, grant.division, g.id
+                        ),
+                        expected: "a role of [[roles]] and a division of [[divisions]] (or \"*\")",
+                    });
+                }
+                a.grant(&g.id, &grant.role, &grant.division);
+            }
+        }
+        Ok(a)
     }
 
     /// The options this seed asks for, on top of the defaults.
@@ -233,6 +315,8 @@ mod tests {
         assert!(!seed.groups.is_empty());
         assert!(!seed.clients.is_empty());
         seed.options("sample").unwrap();
+        let authz = seed.authz("sample").unwrap();
+        assert!(!authz.grants.is_empty());
     }
 
     #[test]
@@ -248,5 +332,12 @@ mod tests {
         let seed = Seed::parse("[options]\nstale_status = 418\n", "s.toml").unwrap();
         let e = seed.options("s.toml").unwrap_err().to_string();
         assert!(e.contains("options.stale_status = 418"), "{e}");
+        let seed = Seed::parse(
+            "[[groups]]\nid = \"g\"\ndisplayName = \"G\"\ngrants = [{ role = \"r-none\", division = \"*\" }]\n",
+            "s.toml",
+        )
+        .unwrap();
+        let e = seed.authz("s.toml").unwrap_err().to_string();
+        assert!(e.contains("groups.grants") && e.contains("r-none"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::authz::Authz;
 use super::faults::{Faults, Record, Route};
 use super::idp::Idp;
 use super::options::Options;
@@ -22,6 +23,7 @@ pub(super) type Emu = Arc<Emulator>;
 pub(crate) struct State {
     pub(crate) options: Options,
     pub(crate) org: Org,
+    pub(crate) authz: Authz,
     pub(crate) idp: Idp,
     pub(crate) idp_token: Option<String>,
     pub(crate) clients: BTreeMap<String, String>,
@@ -72,6 +74,7 @@ impl Emulator {
         for g in &seed.groups {
             org.add_group(&g.id, &g.display_name, g.members.iter().cloned());
         }
+        let authz = seed.authz(path)?;
         let mut idp = Idp::default();
         for (name, members) in &seed.idp.groups {
             idp.set_members(name, members.iter().cloned());
@@ -80,6 +83,7 @@ impl Emulator {
             state: Mutex::new(State {
                 options,
                 org,
+                authz,
                 idp,
                 idp_token: seed.idp.token.clone(),
                 clients: seed

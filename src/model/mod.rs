@@ -9,11 +9,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod grants;
 mod intent;
 mod journal_head;
 mod mapping;
 mod policy;
 
+pub use self::grants::{ALL_DIVISIONS, GrantsMode, PermissionPolicy, Review, RoleGrant};
 pub use self::intent::Intent;
 pub use self::journal_head::{JournalHead, JournalLink};
 pub use self::mapping::Mapping;

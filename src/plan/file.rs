@@ -366,6 +366,8 @@ pub(crate) mod tests {
                 limit: 25,
                 overridden: false,
             },
+            grants: None,
+            privileged: false,
         };
         let labels = [
             ("u1", "Alice Smith"),

@@ -2,6 +2,8 @@
 //!
 //! - [`planner`]: intent + current members + policy → changes, skipped entries, guard
 //! - [`file`](mod@file): the plan file: canonical JSON, sha256, verification, atomic write
+//! - [`grants`]: what a change grants (roles in divisions), the privileged rule, how grants
+//!   read at apply differ from the plan's
 //! - [`render`]: table, markdown, json, and the diff between a plan and its re-plan
 //! - [`escape`]: strings from outside, escaped for the terminal, markdown, HTML and JSON
 
@@ -9,6 +11,7 @@ pub mod basis;
 pub mod check;
 pub mod escape;
 pub mod file;
+pub mod grants;
 pub mod planner;
 pub mod render;
 pub mod report;
@@ -37,7 +40,8 @@ pub const FORMAT_VERSION: u32 = 2;
 /// keys as a difference against the state's mirror (`intent`: apply turns the mirror into the
 /// new one with it, a re-plan rebuilds the desired set from it); how the keys resolved, where
 /// that cannot be derived again (see [`Resolution::is_kept`]); the changes in Genesys ids with a reason each; pending and skipped users;
-/// the guard. `labels` gives a human label for every user id the plan names.
+/// the guard; for a group with changes, the roles it grants and whether one is privileged.
+/// `labels` gives a human label for every user id the plan names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -134,6 +138,14 @@ pub struct GroupPlan {
     pub member_groups: BTreeSet<GroupId>,
     /// The removal guard's count and limit.
     pub guard: Guard,
+    /// The roles the group grants its members, read for a group with changes (absent when
+    /// not read: no changes, `[review] grants = "off"`, or a target without the Platform API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<grants::GroupGrants>,
+    /// True when the group has changes and grants a privileged role
+    /// ([`grants::privilege`]): shown first, marked, and counted in the summary.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 /// How an IdP key resolved to a Genesys user.
@@ -366,6 +378,15 @@ pub struct Guard {
 }
 
 impl GroupPlan {
+    /// This plan with the grants read for it, and marked privileged when it has changes and
+    /// one of them is.
+    #[must_use]
+    pub fn with_grants(mut self, grants: grants::GroupGrants) -> Self {
+        self.privileged = !self.changes.is_empty() && grants.is_privileged();
+        self.grants = Some(grants);
+        self
+    }
+
     /// The IdP keys of the users this plan adds.
     pub fn keys_of_adds(&self) -> impl Iterator<Item = &IdpKey> {
         self.resolution
@@ -414,6 +435,18 @@ pub struct Summary {
     /// Pending users, over all groups.
     #[serde(default)]
     pub pending: usize,
+    /// Changes (adds and removes) to privileged groups, over all groups: a policy check can
+    /// ask for a second approver when it is not 0. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub privileged: usize,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -425,6 +458,11 @@ impl Summary {
             add: groups.iter().map(|g| g.changes.add.len()).sum(),
             remove: groups.iter().map(|g| g.changes.remove.len()).sum(),
             pending: groups.iter().map(|g| g.pending.len()).sum(),
+            privileged: groups
+                .iter()
+                .filter(|g| g.privileged)
+                .map(|g| g.changes.len())
+                .sum(),
         }
     }
 }

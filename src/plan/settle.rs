@@ -91,7 +91,9 @@ pub fn settle(old: &GroupPlan, new: &GroupPlan, moving: Moving, apply_subset: bo
         (Moving::Superseded, true) if old.changes.is_empty() => Settlement::NothingToDo,
         (Moving::Superseded, true) => Settlement::NoneLeft,
         (Moving::Stale, true) => Settlement::AlreadyHeld,
-        (Moving::Stale, false) if apply_subset && is_subset(&new.changes, &old.changes) => {
+        (Moving::Stale, false)
+            if apply_subset && is_subset(&new.changes, &old.changes) && same_grants(old, new) =>
+        {
             Settlement::ApplySubset
         }
         (_, false) => Settlement::Replan,
@@ -107,6 +109,18 @@ pub fn refused_its_own_etag(old: &GroupPlan, new: &GroupPlan) -> bool {
     old.precondition.etag.is_some()
         && old.precondition.etag == new.precondition.etag
         && old.precondition.members_sha256 == new.precondition.members_sha256
+        && same_grants(old, new)
+}
+
+/// Whether the re-plan `new` gives what `old` gave: the same grants, by
+/// [`grants::moved`](super::grants::moved) (both unread counts as the same). A re-plan whose
+/// grants moved goes back to a reviewer whatever its changes.
+pub fn same_grants(old: &GroupPlan, new: &GroupPlan) -> bool {
+    match (&old.grants, &new.grants) {
+        (Some(a), Some(b)) => super::grants::moved(a, b).is_none(),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Whether every change of `replanned` was among the `approved`.
@@ -189,6 +203,7 @@ mod tests {
 
     #[test]
     fn a_moved_group_settles_by_its_re_plan() {
+        use crate::plan::grants::{Grant, GroupGrants};
         use Moving::{Stale, Superseded};
         let plan = sample();
         let old = &plan.groups[0];
@@ -209,5 +224,29 @@ mod tests {
         assert_eq!(settle(old, &fewer, Stale, false), Settlement::Replan);
         assert_eq!(settle(old, &fewer, Superseded, true), Settlement::Replan);
         assert_eq!(settle(old, &other, Stale, true), Settlement::Replan);
+        // The same changes, but the group now grants another role: back to a reviewer.
+        let granted = |roles: &[&str]| {
+            GroupGrants::Known(
+                roles
+                    .iter()
+                    .map(|r| Grant {
+                        role: (*r).into(),
+                        role_id: format!("r-{r}"),
+                        division: "Home".into(),
+                        division_id: "d-home".into(),
+                        privileged: None,
+                    })
+                    .collect(),
+            )
+        };
+        let before = fewer.clone().with_grants(granted(&["Agent"]));
+        let after = fewer.clone().with_grants(granted(&["Agent", "Admin"]));
+        assert_eq!(settle(&before, &after, Stale, true), Settlement::Replan);
+        assert_eq!(
+            settle(&before, &before, Stale, true),
+            Settlement::ApplySubset
+        );
+        assert!(!refused_its_own_etag(&before, &after));
+        assert!(refused_its_own_etag(&before, &before));
     }
 }

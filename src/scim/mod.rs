@@ -8,11 +8,14 @@
 //! - [`directory`]: user lookups, cached per run
 //! - [`platform`]: the Platform API's bulk user reads (`GET /api/v2/users?id=…`,
 //!   `POST /api/v2/users/search`), 100 users a request, and its errors
+//! - [`grants`]: the roles a group grants, in which divisions
+//!   (`GET /api/v2/authorization/subjects/{groupId}`), one request a group
 //! - `http`: pacing, concurrency bound, retries, 429 handling
 //! - `error`: the errors, [`ScimError`]
 
 pub mod directory;
 mod error;
+pub mod grants;
 mod http;
 mod patch;
 pub mod platform;
@@ -163,6 +166,9 @@ pub struct ScimClient {
     /// Set once Genesys refused a Platform API read for a missing scope (403): the rest of
     /// the run reads users through SCIM, and says so once ([`platform`]).
     platform_denied: std::sync::atomic::AtomicBool,
+    /// Set once Genesys refused a grant read (403): the rest of the run's grants are
+    /// unknown, said once ([`grants`]).
+    grants_denied: std::sync::atomic::AtomicBool,
 }
 
 impl ScimClient {
@@ -185,6 +191,7 @@ impl ScimClient {
             http,
             settings,
             platform_denied: std::sync::atomic::AtomicBool::new(false),
+            grants_denied: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -289,4 +289,5 @@ mod tests {
     }
 }
 
+pub mod authz;
 pub mod platform;

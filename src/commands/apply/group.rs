@@ -12,6 +12,7 @@ use crate::model::{ETag, MemberChanges, Moved, Policy, UserId};
 use crate::plan::GroupPlan;
 use crate::plan::basis::{Basis, Known, group_input};
 use crate::plan::check;
+use crate::plan::grants::GroupGrants;
 use crate::plan::planner::plan;
 use crate::plan::report::{GroupReport, Outcome};
 use crate::plan::settle::{self, Admission, Moving, Settlement};
@@ -51,7 +52,7 @@ impl ApplyRun<'_> {
     }
 }
 
-fn report(
+pub(super) fn report(
     g: &GroupPlan,
     outcome: Outcome,
     changes: Option<&MemberChanges>,
@@ -78,6 +79,8 @@ pub(super) enum Attempt {
     Stale(Box<GroupPlan>, Box<PatchError>),
     /// Another plan was applied since: re-plan from the state.
     Superseded(Box<GroupPlan>, Moved),
+    /// The roles it grants moved since the plan: re-plan with these, and why.
+    GrantsMoved(Box<GroupPlan>, Box<GroupGrants>, String),
 }
 
 /// A group after its attempt and, if it moved, its re-plan.
@@ -162,6 +165,9 @@ impl ApplyRun<'_> {
             }
             Admission::Send => {}
         }
+        if let Some(attempt) = self.recheck_grants(g).await {
+            return attempt;
+        }
         match self
             .client
             .patch_members(&g.group_id, &g.precondition, &g.changes)
@@ -212,7 +218,12 @@ impl ApplyRun<'_> {
 
     /// Re-plan a group that moved ([`Basis::Stale`] or [`Basis::Superseded`]) against a
     /// fresh read of it and the state as it is now.
-    async fn replan(&self, g: &GroupPlan, moving: Moving) -> Result<GroupPlan, GroupFailure> {
+    async fn replan(
+        &self,
+        g: &GroupPlan,
+        moving: Moving,
+        fresh: Option<GroupGrants>,
+    ) -> Result<GroupPlan, GroupFailure> {
         let live = self.client.get_group(&g.group_id).await?;
         let name = &g.mapping.idp_group;
         let basis = match moving {
@@ -221,7 +232,7 @@ impl ApplyRun<'_> {
         };
         let policy = &self.policy;
         let user_key = self.config.source.user_key();
-        self.ledger.read(|state| {
+        let new = self.ledger.read(|state| {
             let base = state.base(name);
             let known = Known {
                 mirror: state.mirror(name),
@@ -231,26 +242,31 @@ impl ApplyRun<'_> {
                 user_key,
             };
             plan(group_input(basis, known, &live, &g.mapping, policy)).map_err(GroupFailure::from)
-        })
+        })?;
+        self.replan_grants(new, fresh).await
     }
 
     /// Settle one group's attempt: a group that moved is re-planned, and the re-plan decides
     /// what it becomes ([`settle::settle`]).
     pub(super) async fn settle(&self, attempt: Attempt, apply_subset: bool) -> GroupResult {
-        let (old, why, landed, moving) = match attempt {
+        let (old, why, landed, moving, fresh) = match attempt {
             Attempt::Done(r) => return GroupResult::Done(r),
             Attempt::Stale(g, e) => {
                 let why = self.why_stale(&e);
-                (g, why, e.applied, Moving::Stale)
+                (g, why, e.applied, Moving::Stale, None)
             }
             Attempt::Superseded(g, moved) => (
                 g,
                 moved.to_string(),
                 MemberChanges::default(),
                 Moving::Superseded,
+                None,
             ),
+            Attempt::GrantsMoved(g, now, why) => {
+                (g, why, MemberChanges::default(), Moving::Stale, Some(*now))
+            }
         };
-        let new = match self.replan(&old, moving).await {
+        let new = match self.replan(&old, moving, fresh).await {
             Ok(new) => new,
             Err(e) => {
                 let detail = format!("{why}; re-planning it failed: {e}");
@@ -307,7 +323,7 @@ impl ApplyRun<'_> {
                     return GroupResult::Done(r);
                 }
                 Attempt::Done(r) => return GroupResult::Done(r),
-                Attempt::Stale(..) | Attempt::Superseded(..) => {}
+                Attempt::Stale(..) | Attempt::Superseded(..) | Attempt::GrantsMoved(..) => {}
             },
             Settlement::Replan => {}
         }

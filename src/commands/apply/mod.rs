@@ -21,6 +21,7 @@
 //! Applying a plan twice is harmless: the state remembers which plan each group last
 //! applied, and a group that already holds its changes re-plans to nothing ("converged").
 
+mod grants;
 mod group;
 mod journal;
 mod replan;

@@ -55,7 +55,17 @@ pub(super) async fn write(
         .iter()
         .zip(&replan.groups)
         .all(|(a, b)| a.changes == b.changes);
-    if same {
+    let regranted = old
+        .groups
+        .iter()
+        .zip(&replan.groups)
+        .any(|(a, b)| !crate::plan::settle::same_grants(a, b));
+    if regranted {
+        diff_text.insert_str(
+            0,
+            "The roles these groups grant changed since the plan was approved: the approved changes would now give other access than was approved (the `grants` lines below). Review the re-plan before applying it.\n",
+        );
+    } else if same {
         diff_text.insert_str(
                 0,
                 "The re-plan makes exactly the approved changes: only the groups' versions moved (--apply-replan-if-subset applies such a re-plan at once).\n",

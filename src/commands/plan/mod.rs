@@ -1,8 +1,9 @@
 //! `scimsync plan`: read IdP intent and live group state, reconcile, write a plan.
 //!
 //! Groups are planned concurrently (bounded by `target.concurrency`), each with one group GET,
-//! one IdP read, and a lookup only for users the state's resolution cache does not hold and
-//! no group read shows (see [`PlanRun::plan_all`] for the pipeline). A plan is all or nothing: if
+//! one IdP read, a lookup only for users the state's resolution cache does not hold and
+//! no group read shows (see [`PlanRun::plan_all`] for the pipeline), and, for a group with
+//! changes, one read of the roles it grants (`[review] grants`). A plan is all or nothing: if
 //! any group fails (IdP error, unknown group, …) or trips a safety guard, no plan is written.
 
 mod pipeline;
@@ -48,6 +49,11 @@ fn emit_plan(events: Events, plan: &Plan) {
                     label: plan.label(user),
                     reason: g.reasons.get(user).copied(),
                     etag: g.precondition.etag.as_ref(),
+                    grants: crate::plan::grants::change_text(
+                        g.grants.as_ref(),
+                        matches!(action, Action::Add),
+                    ),
+                    privileged: g.privileged,
                 },
             );
         }
@@ -87,6 +93,7 @@ fn emit_plan(events: Events, plan: &Plan) {
             pending: summary.pending,
             groups: summary.groups,
             groups_changed: summary.groups_changed,
+            privileged: summary.privileged,
             sha256: &plan.sha256,
         },
     );

@@ -275,6 +275,17 @@ impl PlanRun<'_> {
             );
         }
         basis::strict(&plan, self.strict)?;
+        // What the changes give: one read for a group with changes, none for the others.
+        let plan = if plan.changes.is_empty() {
+            plan
+        } else {
+            match crate::commands::grants::read(self.client, &plan.group_id, &self.config.review)
+                .await?
+            {
+                Some(grants) => plan.with_grants(grants),
+                None => plan,
+            }
+        };
         Ok(PlannedGroup { plan, labels })
     }
 

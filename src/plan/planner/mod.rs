@@ -346,6 +346,8 @@ pub fn plan_group(input: GroupInput<'_>) -> Result<GroupPlan, GuardTrip> {
             limit,
             overridden,
         },
+        grants: None,
+        privileged: false,
     })
 }
 

@@ -4,13 +4,14 @@
 use similar::TextDiff;
 use std::fmt::Write as _;
 
-use super::{change_lines, etag_text, group_title};
+use super::{change_lines, etag_text, grants_line, group_title};
 use crate::plan::Plan;
 use crate::plan::escape::text;
 
 /// The member changes of `plan` as plain lines, one group after another: what the diff
-/// between an approved plan and its re-plan compares. Changes only: pending and skipped
-/// users are not changes, and would bury the lines that differ.
+/// between an approved plan and its re-plan compares: each group's title, the roles it
+/// grants, and its changes. Changes only: pending and skipped users are not changes, and
+/// would bury the lines that differ.
 pub fn changes_text(plan: &Plan) -> String {
     let mut out = String::new();
     for g in &plan.groups {
@@ -21,7 +22,10 @@ pub fn changes_text(plan: &Plan) -> String {
             text(etag_text(g)),
             g.precondition.member_count
         );
-        change_lines(plan, g, &mut out);
+        if let Some(line) = grants_line(g) {
+            let _ = writeln!(out, "{line}");
+        }
+        change_lines(plan, g, &mut out, false);
     }
     out
 }

@@ -2,11 +2,13 @@
 //! summary table, then a collapsible section per changed group, filled in the reviewer's order.
 
 use super::{
-    MARKDOWN_LIMIT, Rank, RenderOptions, UNCHANGED_NAMED, cursor_text, etag_text, pending_label,
-    rank, reason_of, reviewer_order, summary_line, target_column, unchanged_line,
+    MARKDOWN_LIMIT, PRIVILEGED, Rank, RenderOptions, UNCHANGED_NAMED, cursor_text, etag_text,
+    pending_label, rank, reason_of, reviewer_order, roles_unknown_line, summary_line,
+    target_column, unchanged_line,
 };
 use crate::model::UserId;
 use crate::plan::escape::{code, html, md, text};
+use crate::plan::grants;
 use crate::plan::{GroupPlan, Plan};
 use std::fmt::Write as _;
 
@@ -15,8 +17,19 @@ use std::fmt::Write as _;
 const MARKDOWN_TABLE_MAX: usize = 16_000;
 
 fn markdown_header(plan: &Plan) -> String {
+    let unknown = roles_unknown_line(plan)
+        .map(|l| format!("{}\n\n", md(&l)))
+        .unwrap_or_default();
+    let privileged = if plan.summary.privileged > 0 {
+        format!(
+            "**{} privileged change(s)**: they grant or take away a privileged role (listed first).\n\n",
+            plan.summary.privileged
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "### scimsync plan\n\n{}\n\nTarget {} ({}), made {} by scimsync {}.\n\n",
+        "### scimsync plan\n\n{}\n\n{privileged}{unknown}Target {} ({}), made {} by scimsync {}.\n\n",
         summary_line(plan),
         code(&plan.target.api_base),
         plan.target.kind,
@@ -72,8 +85,13 @@ fn markdown_table_head(plan: &Plan) -> String {
 }
 
 fn markdown_row(g: &GroupPlan) -> String {
+    let mark = if g.privileged {
+        format!(" **{}**", md(PRIVILEGED))
+    } else {
+        String::new()
+    };
     format!(
-        "| {} | {} ({}) | {} | {} | {} | {} |\n",
+        "| {}{mark} | {} ({}) | {} | {} | {} | {} |\n",
         md(&g.mapping.idp_group),
         md(&g.display_name),
         md(g.group_id.as_str()),
@@ -215,7 +233,15 @@ struct Section<'a> {
 
 impl<'a> Section<'a> {
     fn new(plan: &Plan, g: &'a GroupPlan) -> Self {
-        let line = |u: &UserId| format!("- {}: {}\n", md_who(plan, u), reason_of(g, u));
+        let gives = |add: bool| {
+            grants::change_text(g.grants.as_ref(), add)
+                .map(|t| format!("; {}", md(&t)))
+                .unwrap_or_default()
+        };
+        let (takes, grants) = (gives(false), gives(true));
+        let remove_line =
+            |u: &UserId| format!("- {}: {}{takes}\n", md_who(plan, u), reason_of(g, u));
+        let line = |u: &UserId| format!("- {}: {}{grants}\n", md_who(plan, u), reason_of(g, u));
         Self {
             group: g,
             remove: List::new(
@@ -229,7 +255,7 @@ impl<'a> Section<'a> {
                         ""
                     }
                 ),
-                g.changes.remove.iter().map(line).collect(),
+                g.changes.remove.iter().map(remove_line).collect(),
             ),
             add: List::new(
                 "Add",
@@ -276,7 +302,7 @@ impl<'a> Section<'a> {
         } else {
             format!(", {} pending", g.pending.len())
         };
-        let open = if g.changes.remove.is_empty() {
+        let open = if g.changes.remove.is_empty() && !g.privileged {
             ""
         } else {
             " open"
@@ -289,8 +315,21 @@ impl<'a> Section<'a> {
                 g.member_groups.len()
             )
         };
+        let mark = if g.privileged {
+            format!("{PRIVILEGED} ")
+        } else {
+            String::new()
+        };
+        let grants = match g.grants.as_ref() {
+            Some(grants::GroupGrants::Unknown) => {
+                format!("**{}: roles unknown.**\n\n", md(&g.display_name))
+            }
+            other => grants::group_text(other)
+                .map(|t| format!("**{} {}.**\n\n", md(&g.display_name), md(&t)))
+                .unwrap_or_default(),
+        };
         format!(
-            "\n<details{open}><summary>{} → {}: −{} +{}{pending}</summary>\n\n{}; group {}; ETag {}.{groups}\n\n",
+            "\n<details{open}><summary>{mark}{} → {}: −{} +{}{pending}</summary>\n\n{grants}{}; group {}; ETag {}.{groups}\n\n",
             html(&g.mapping.idp_group),
             html(&g.display_name),
             g.changes.remove.len(),
@@ -358,10 +397,11 @@ pub(super) fn markdown(plan: &Plan, opts: &RenderOptions) -> String {
         .filter(|g| rank(g) != Rank::Unchanged)
         .map(|g| Section::new(plan, g))
         .collect();
-    // What is never left out: header, footer, and every group losing members in full.
+    // What is never left out: header, footer, every privileged group's section, and every
+    // group losing members in full (privileged groups come first in the order).
     let removing = sections
         .iter()
-        .take_while(|s| rank(s.group) == Rank::Removes)
+        .take_while(|s| s.group.privileged || rank(s.group) == Rank::Removes)
         .count();
     let mandatory = header.len()
         + footer.len()

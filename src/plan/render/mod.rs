@@ -2,9 +2,11 @@
 //! for machines, and the unified diff between a plan and its re-plan. Pure: each is a
 //! function of the plan and fixed options, so each is snapshot-tested.
 //!
-//! Text and markdown follow the reviewer's order: groups with removals first, then groups
+//! Text and markdown follow the reviewer's order: privileged groups with changes first (their
+//! changes grant or take away a privileged role), then groups with removals, then groups
 //! with adds, then groups with only pending or skipped users, then unchanged groups (one line
-//! or a count). Every user is shown by its label with its id beside it. Every string from
+//! or a count). A group whose grants were read says what it grants, and each of its changes
+//! what it grants or takes away ([`super::grants`]). Every user is shown by its label with its id beside it. Every string from
 //! outside goes through [`escape`](super::escape) for the format it lands in.
 
 use std::fmt::Write as _;
@@ -18,6 +20,7 @@ mod tests;
 use std::borrow::Cow;
 
 use super::escape::text;
+use super::grants::{self, GroupGrants};
 use super::{GroupPlan, Plan, ReadKind};
 use crate::model::{IdpKey, Mode, UserId};
 
@@ -56,6 +59,11 @@ pub fn summary_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let privileged = if s.privileged > 0 {
+        format!(", {} privileged", s.privileged)
+    } else {
+        String::new()
+    };
     if s.groups_changed == 0 {
         format!(
             "No changes: {} group(s) already match the IdP{skipped}.",
@@ -63,10 +71,27 @@ pub fn summary_line(plan: &Plan) -> String {
         )
     } else {
         format!(
-            "Plan: {} to add, {} to remove, in {} of {} group(s){skipped}.",
+            "Plan: {} to add, {} to remove, in {} of {} group(s){privileged}{skipped}.",
             s.add, s.remove, s.groups_changed, s.groups
         )
     }
+}
+
+/// The mark of a privileged group, in every format.
+pub const PRIVILEGED: &str = "[privileged]";
+
+/// One line for a plan some of whose groups' roles Genesys would not say, or `None`.
+pub fn roles_unknown_line(plan: &Plan) -> Option<String> {
+    let n = plan
+        .groups
+        .iter()
+        .filter(|g| g.grants == Some(GroupGrants::Unknown))
+        .count();
+    (n > 0).then(|| {
+        format!(
+            "Roles unknown for {n} group(s): Genesys would not say which roles they grant (scimsync validate names the permission and scope to add); nothing about their access is guessed."
+        )
+    })
 }
 
 /// Where a group comes in the reviewer's order: what can hurt first.
@@ -94,11 +119,22 @@ fn rank(g: &GroupPlan) -> Rank {
     }
 }
 
-/// The groups in the reviewer's order; config order within each rank.
+/// The groups in the reviewer's order: privileged first, then by rank; config order within.
 fn reviewer_order(plan: &Plan) -> Vec<&GroupPlan> {
     let mut groups: Vec<&GroupPlan> = plan.groups.iter().collect();
-    groups.sort_by_key(|g| rank(g));
+    groups.sort_by_key(|g| (!g.privileged, rank(g)));
     groups
+}
+
+/// `  grants Supervisor in Home, …` (or `roles unknown`) under a group's title, when read.
+fn grants_line(g: &GroupPlan) -> Option<String> {
+    let text = grants::group_text(g.grants.as_ref())?;
+    let mark = if g.privileged {
+        format!("{PRIVILEGED} ")
+    } else {
+        String::new()
+    };
+    Some(format!("  {mark}{}", super::escape::text(&text)))
 }
 
 /// "Target group" unless the target is Genesys.
@@ -183,13 +219,26 @@ fn group_title(g: &GroupPlan) -> String {
     )
 }
 
-/// `  − name (id)  reason` then `  + …` lines of a group: what the diff compares.
-fn change_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
+/// `; grants …` / `; takes away …` after a change's reason, escaped for a terminal.
+fn gives(g: &GroupPlan, add: bool) -> String {
+    grants::change_text(g.grants.as_ref(), add)
+        .map(|t| format!("; {}", text(&t)))
+        .unwrap_or_default()
+}
+
+/// `  − name (id)  reason` then `  + …` lines of a group, each saying what it grants or
+/// takes away when `with_grants` (the diff leaves that to the group's grants line).
+fn change_lines(plan: &Plan, g: &GroupPlan, out: &mut String, with_grants: bool) {
+    let (remove, add) = if with_grants {
+        (gives(g, false), gives(g, true))
+    } else {
+        (String::new(), String::new())
+    };
     for u in &g.changes.remove {
-        let _ = writeln!(out, "  − {}  {}", who(plan, u), reason_of(g, u));
+        let _ = writeln!(out, "  − {}  {}{remove}", who(plan, u), reason_of(g, u));
     }
     for u in &g.changes.add {
-        let _ = writeln!(out, "  + {}  {}", who(plan, u), reason_of(g, u));
+        let _ = writeln!(out, "  + {}  {}{add}", who(plan, u), reason_of(g, u));
     }
 }
 

@@ -4,8 +4,9 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use std::fmt::Write as _;
 
 use super::{
-    Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text, group_title,
-    pending_label, rank, reviewer_order, summary_line, target_column, unchanged_line, who,
+    PRIVILEGED, Rank, RenderOptions, UNCHANGED_NAMED, change_lines, cursor_text, etag_text,
+    grants_line, group_title, pending_label, rank, reviewer_order, roles_unknown_line,
+    summary_line, target_column, unchanged_line, who,
 };
 use crate::model::UserId;
 use crate::plan::escape::text;
@@ -13,7 +14,7 @@ use crate::plan::{GroupPlan, Plan};
 
 /// [`change_lines`], then `  ? key pending (reason)`, `  · user (reason)` and member groups.
 fn member_lines(plan: &Plan, g: &GroupPlan, out: &mut String) {
-    change_lines(plan, g, out);
+    change_lines(plan, g, out, true);
     for p in &g.pending {
         let name = match pending_label(plan, g, &p.key) {
             Some(label) => format!("{} ({})", text(label), text(p.key.as_str())),
@@ -60,8 +61,13 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
         listed
     };
     for g in rows {
+        let mark = if g.privileged {
+            format!(" {PRIVILEGED}")
+        } else {
+            String::new()
+        };
         t.add_row([
-            text(&g.mapping.idp_group).into_owned(),
+            format!("{}{mark}", text(&g.mapping.idp_group)),
             format!("{} ({})", text(&g.display_name), text(g.group_id.as_str())),
             g.changes.add.len().to_string(),
             g.changes.remove.len().to_string(),
@@ -87,6 +93,9 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
     let mut out = format!("{t}\n");
     for g in listed {
         let _ = write!(out, "\n{}, {}\n", group_title(g), text(&cursor_text(g)));
+        if let Some(line) = grants_line(g) {
+            let _ = writeln!(out, "{line}");
+        }
         member_lines(plan, g, &mut out);
         if g.guard.overridden {
             let _ = writeln!(
@@ -97,6 +106,9 @@ pub(super) fn table(plan: &Plan, opts: &RenderOptions) -> String {
         }
     }
     if let Some(line) = unchanged_line(unchanged, |n| text(n).into_owned()) {
+        let _ = write!(out, "\n{line}\n");
+    }
+    if let Some(line) = roles_unknown_line(plan) {
         let _ = write!(out, "\n{line}\n");
     }
     let _ = write!(

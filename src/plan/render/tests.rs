@@ -264,3 +264,97 @@ fn pending_users_are_named_where_genesys_knows_them() {
         "{md}"
     );
 }
+
+/// A plan whose groups grant roles: a privileged one (a role granting `directory:user:edit`
+/// in all divisions), a plain one, one whose roles Genesys would not say, and an unchanged one.
+fn granted() -> Plan {
+    use crate::model::{PermissionPolicy, Review, RoleGrant};
+    use crate::plan::grants::GroupGrants;
+    let role =
+        |id: &str, name: &str, division: (&str, &str), domain: &str, action: &str| RoleGrant {
+            role_id: id.into(),
+            role: name.into(),
+            division_id: division.0.into(),
+            division: division.1.into(),
+            policies: vec![PermissionPolicy {
+                domain: domain.into(),
+                entity: "user".into(),
+                actions: vec![action.into()],
+            }],
+        };
+    let home = ("d-home", "Home");
+    let review = Review::default();
+    let sales = group("sales", "Sales", 2, 1).with_grants(GroupGrants::known(
+        &[role("r-agent", "Sales Agent", home, "routing", "edit")],
+        &review,
+    ));
+    let supervisors = group("supervisors", "Supervisors", 1, 0).with_grants(GroupGrants::known(
+        &[
+            role("r-sup", "Supervisor", home, "quality", "view"),
+            role(
+                "r-uadm",
+                "User Administrator",
+                ("*", ""),
+                "directory",
+                "edit",
+            ),
+        ],
+        &review,
+    ));
+    let unknown = group("support", "Support", 1, 0).with_grants(GroupGrants::Unknown);
+    let quiet = group("quiet", "Quiet", 0, 0);
+    plan_of(
+        vec![sales, quiet, unknown, supervisors],
+        &[("supervisors-add-00000", "bob@example.com")],
+    )
+}
+
+#[test]
+fn granted_snapshots() {
+    let plan = granted();
+    assert_eq!(plan.summary.privileged, 1);
+    assert!(plan.groups[3].privileged && !plan.groups[0].privileged);
+    snapshot!(
+        "render_grants_table",
+        render(&plan, Format::Table, &RenderOptions::default())
+    );
+    snapshot!(
+        "render_grants_markdown",
+        render(&plan, Format::Markdown, &RenderOptions::default())
+    );
+    snapshot!(
+        "render_grants_json",
+        render(&plan, Format::Json, &RenderOptions::default())
+    );
+    // The JSON reads back as the same plan, with the same digest.
+    let back = crate::plan::file::parse(&crate::plan::file::to_bytes(&plan), "p.json").unwrap();
+    crate::plan::file::verify(&back, "p.json").unwrap();
+    assert_eq!(back, plan);
+}
+
+/// Role and division names come from outside: escaped in every format like group names.
+#[test]
+fn hostile_role_names_are_escaped() {
+    use crate::model::{Review, RoleGrant};
+    use crate::plan::grants::GroupGrants;
+    let evil = RoleGrant {
+        role_id: "r-1".into(),
+        role: "\x1b[2JEvil `role` | <b>x</b>\u{202E}".into(),
+        division_id: "d-1".into(),
+        division: "Home\r\n| fake | row |".into(),
+        policies: Vec::new(),
+    };
+    let g =
+        group("sales", "Sales", 1, 1).with_grants(GroupGrants::known(&[evil], &Review::default()));
+    let plan = plan_of(vec![g], &[]);
+    let table = render(&plan, Format::Table, &RenderOptions::default());
+    assert!(!table.contains('\x1b') && !table.contains('\u{202E}') && !table.contains('\r'));
+    let markdown = render(&plan, Format::Markdown, &RenderOptions::default());
+    assert!(
+        !markdown.contains('\x1b') && !markdown.contains("<b>"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("\n| fake"), "{markdown}");
+    let json = render(&plan, Format::Json, &RenderOptions::default());
+    assert!(!json.contains('\x1b') && !json.contains('\u{202E}'));
+}
