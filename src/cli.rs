@@ -54,6 +54,19 @@ pub enum Command {
     /// Show, reset, unlock or copy the state (per-group IdP cursors, mirrors, resolved users).
     #[command(subcommand)]
     State(StateCommand),
+    /// Query and export the audit journal that apply keeps; `log verify` checks its chain.
+    ///
+    /// One record per change apply made in Genesys Cloud (and per group outcome and run),
+    /// with the plan and the approval behind it: the schema and the export mappings are in
+    /// docs/journal.md. Filters combine with "and"; a repeated --group or --user matches
+    /// any of its values. By default only change records are shown; with --all, and in
+    /// --format json, every kind of record (unfiltered json is a copy of the journal that
+    /// verifies).
+    Log(LogArgs),
+    /// Reports from the journal: `report access`, who is in each mapped group by
+    /// scimsync's hand and under whose approval.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
     /// e.g. `scimsync completions bash > /etc/bash_completion.d/scimsync`.
@@ -271,6 +284,102 @@ pub enum StateCommand {
         #[arg(long, value_name = "URL")]
         from: String,
     },
+}
+
+/// Arguments of `scimsync log`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LogArgs {
+    /// `log verify`.
+    #[command(subcommand)]
+    pub command: Option<LogCommand>,
+
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Only records of this group: the config's name, the Genesys group id or its display
+    /// name, in any case; repeatable (any of them).
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+
+    /// Only changes of this user: the Genesys user id, the IdP key or the label, in any
+    /// case; repeatable (any of them).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+
+    /// Only records written at or after this: an RFC 3339 timestamp
+    /// (2026-12-01T09:00:00Z), a date (2026-12-01, midnight UTC), or a span back from now
+    /// (30d, 12h, 2w; a day is 24 hours).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only records of this plan (or of a re-plan of it): its sha256, or at least its
+    /// first 8 hex digits.
+    #[arg(long, value_name = "SHA")]
+    pub plan: Option<String>,
+
+    /// Also the run and group outcome records (run_started, outcome, run_ended, pruned),
+    /// in table, csv and json. OCSF and ECS have events for changes only.
+    #[arg(long)]
+    pub all: bool,
+
+    /// How to print: a table for a person; json, the records exactly as stored (JSON
+    /// Lines, every kind of record); csv (formulas neutralized with a leading ');
+    /// ocsf (Group Management events, class 3006) or ecs (Elastic Common Schema) for a SIEM.
+    #[arg(long, value_enum, default_value_t = LogFormat::Table)]
+    pub format: LogFormat,
+}
+
+/// `scimsync log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check the journal's hash chain against the state's record of its ends: exits 1
+    /// naming the first record that was edited, removed or cut off.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// `--format` of `scimsync log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// A table for a person.
+    #[default]
+    Table,
+    /// The records as stored, one JSON object per line (docs/journal.md).
+    Json,
+    /// CSV with a header row.
+    Csv,
+    /// OCSF Group Management events, one per line.
+    Ocsf,
+    /// Elastic Common Schema documents, one per line.
+    Ecs,
+}
+
+/// `scimsync report …`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// For each mapped group: who is in it by scimsync's hand, since when, and by which
+    /// approved plan and approver (from the journal), for an access review. Members added
+    /// by hand, or before the journal's first record, are not listed.
+    Access {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Markdown (a section per group) or CSV (a row per member).
+        #[arg(long, value_enum, default_value_t = AccessFormat::Markdown)]
+        format: AccessFormat,
+    },
+}
+
+/// `--format` of `scimsync report access`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AccessFormat {
+    /// A section and a table per group.
+    #[default]
+    Markdown,
+    /// A row per member, with a header row.
+    Csv,
 }
 
 /// `--config FILE`, shared by every command that reads the config.

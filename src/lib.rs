@@ -97,6 +97,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Command::Completions { .. } => Ok(ExitCode::Success),
             Command::Validate(args) => commands::validate::run(args, &commands::process_env).await,
             Command::Emulator(args) => commands::emulator::run(args).await,
+            Command::Log(args) => commands::log::run(args).await,
+            Command::Report(command) => commands::report::run(command).await,
         }
     })
 }

@@ -1,6 +1,7 @@
 //! Python tools for tests, each in a virtual environment of its own under the cargo target
 //! folder (`target/<name>`), installed from PyPI on first use: moto (the S3 tests), the
-//! official Genesys Cloud SDK (the contract tests). `.ci/run` installs them ahead; one
+//! official Genesys Cloud SDK (the contract tests), the published OCSF schemas and a JSON
+//! Schema validator (the OCSF export tests). `.ci/run` installs them ahead; one
 //! install per machine, guarded by a lock file across test processes.
 
 use std::path::PathBuf;
@@ -14,11 +15,19 @@ fn target() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/<name>`, a virtual environment holding `requirement` (a pip requirement), made
-/// unless it was made before (its marker file `.installed` holds the requirement). Panics, saying what is needed, when
-/// Python 3 with venv and pip is missing or the install fails: a test that needs the tool
-/// must not pass without it.
+/// `target/<name>`, a virtual environment holding `requirement` (a pip requirement); see
+/// [`venv_with`].
 pub fn venv(name: &str, requirement: &str) -> PathBuf {
+    venv_with(name, &[requirement])
+}
+
+/// `target/<name>`, a virtual environment holding `requirements` (pip requirements), made
+/// unless it was made before (its marker file `.installed` holds the requirements, one a
+/// line). Panics, saying what is needed, when Python 3 with venv and pip is missing or the
+/// install fails: a test that needs the tool must not pass without it.
+pub fn venv_with(name: &str, requirements: &[&str]) -> PathBuf {
+    let requirement = requirements.join("\n");
+    let requirement = requirement.as_str();
     let target = target();
     let venv = target.join(name);
     let marker = venv.join(".installed");
@@ -38,12 +47,9 @@ pub fn venv(name: &str, requirement: &str) -> PathBuf {
             );
         };
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-        run(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            requirement,
-        ]));
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements));
         // Made last: an install that died half-way is made again next time.
         std::fs::write(&marker, requirement).unwrap();
     }
