@@ -22,7 +22,7 @@
 //! | `atomic_file` | temp file + rename, owner-only, through symlinks: plan and state files are never half-written |
 //! | `events` | `--json`: NDJSON events of plan and apply, one tagged enum (schema in docs/events.md) |
 //! | [`emulator`] | a local Genesys Cloud SCIM + OAuth + IdP server with fault injection, and the Platform API's user and grant reads |
-//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the grants' re-check, the re-plan, the run's journal), show, validate, state, emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the grant read, the group failure) |
+//! | [`commands`] | each command's I/O around the pure parts: `plan/` (the read pipeline, user look-ups), `apply/` (a group's PATCHes, the grants' re-check, the re-plan, the run's journal), show, validate, state, log and report (the journal's read side), emulator, demo (which runs the other commands as processes), and what they share (the client setup, labels, the grant read, the group failure) |
 //!
 //! Imports point one way: `commands` → `plan`, `source`, `scim`, `state`, `config` →
 //! `model` (and the leaves `endpoint`, `http`, `atomic_file`, `exit_code`); `source` and

@@ -402,8 +402,8 @@ async fn the_demo_tells_the_whole_story() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in 1..=8 {
-        assert!(stdout.contains(&format!("Step {step}/8")), "{stdout}");
+    for step in 1..=9 {
+        assert!(stdout.contains(&format!("Step {step}/9")), "{stdout}");
     }
     // Step 8: a privileged group's grants in its plan; a role added after approval refused
     // as stale, with the grants' difference in the re-plan.

@@ -106,6 +106,8 @@ fn ci_recipes_use_real_flags() {
             let Some(start) = line
                 .find("scimsync plan -")
                 .or_else(|| line.find("scimsync apply "))
+                .or_else(|| line.find("scimsync log"))
+                .or_else(|| line.find("scimsync report "))
             else {
                 continue;
             };

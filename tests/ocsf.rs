@@ -200,3 +200,56 @@ async fn the_validator_refuses_an_event_without_a_required_field_or_with_an_unkn
         assert!(said.contains(says), "{what}:\n{said}");
     }
 }
+
+/// The demo's own journal: its OCSF export validates, and `report access` names every member
+/// its applies added (and did not take away again) with the plan that added them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demos_journal_exports_valid_ocsf_and_its_access_report_names_every_member_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let scimsync = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimsync"));
+        cmd.args(args).env_clear().env("NO_COLOR", "1");
+        cmd.output().unwrap()
+    };
+    let demo = scimsync(&["demo", "--dir", demo_dir.to_str().unwrap()]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let config = demo_dir.join("scimsync.toml");
+    let config = config.to_str().unwrap();
+    let ocsf = scimsync(&["log", "--format", "ocsf", "--config", config]);
+    assert!(ocsf.status.success());
+    let events = String::from_utf8(ocsf.stdout).unwrap();
+    // What the journal says the applies did, folded: who is in each group by their hand.
+    let journal = std::fs::read_to_string(file_beside(&demo_dir.join(STATE_FILE))).unwrap();
+    let mut added: std::collections::BTreeMap<(String, String), String> = Default::default();
+    let mut changes = 0;
+    for line in journal.lines() {
+        let record: scimsync::journal::Record = serde_json::from_str(line).unwrap();
+        if let Some(c) = record.change() {
+            changes += 1;
+            let at = (c.group.id.to_string(), c.user.id.to_string());
+            match c.op {
+                Op::Add => added.insert(at, c.approval.plan_sha256.to_string()),
+                Op::Remove => added.remove(&at),
+            };
+        }
+    }
+    assert!(changes >= 8, "the demo's applies made {changes} changes");
+    assert_valid(&events, changes).await;
+    let report = scimsync(&["report", "access", "--format", "csv", "--config", config]);
+    assert!(report.status.success());
+    let csv = String::from_utf8(report.stdout).unwrap();
+    assert_eq!(csv.lines().count(), added.len() + 1, "{csv}");
+    for ((group, user), plan) in &added {
+        assert!(
+            csv.lines().any(|l| l.contains(group.as_str())
+                && l.contains(user.as_str())
+                && l.contains(plan.as_str())),
+            "{user} in {group} by plan {plan} is not in the report:\n{csv}"
+        );
+    }
+}

@@ -20,7 +20,7 @@ const SUPPORT: &str = "9a7c5e3b-1f2d-4e6a-8b0c-2d4f6a8c0e20";
 const CAROL: &str = "8f4a2c1d-6b7e-4d90-b3a5-2c8e1f0d7b03";
 /// The sample seed's Master Admin role (`*:*:*`).
 const MASTER_ADMIN: &str = "2f7a9c1e-3b5d-4f8a-8c0e-6d2b4f7a9c43";
-const STEPS: u8 = 8;
+const STEPS: u8 = 9;
 /// Who approves the demo's plans, and where: what the journal records with each change.
 const APPROVER: &str = "maria@example.com";
 const CHANGE: &str = "demo#1";
@@ -97,7 +97,7 @@ async fn grants_step(env: &DemoEnv, emu: &Emulator, d: &Path) -> anyhow::Result<
         "  After approval, an admin gives Support the role Master Admin (every permission) in all divisions."
     );
     command(&format!(
-        "scimsync apply plan4.json --expect-sha256 {}",
+        "scimsync apply plan4.json --expect-sha256 {} --approved-by {APPROVER}",
         plan.sha256
     ));
     let code = env
@@ -106,6 +106,8 @@ async fn grants_step(env: &DemoEnv, emu: &Emulator, d: &Path) -> anyhow::Result<
             "plan4.json",
             "--expect-sha256",
             plan.sha256.as_str(),
+            "--approved-by",
+            APPROVER,
         ])
         .await?;
     ensure!(
@@ -118,6 +120,27 @@ async fn grants_step(env: &DemoEnv, emu: &Emulator, d: &Path) -> anyhow::Result<
     );
     println!(
         "  → exit 3: carol was not added. What was approved (Supervisor, User Administrator) is not what she would get now; the re-plan, with the grants' difference above, goes back for approval."
+    );
+    Ok(())
+}
+
+/// The last step: the journal, with every change the demo's applies made and who approved it.
+async fn journal_step(env: &DemoEnv) -> anyhow::Result<()> {
+    step(
+        9,
+        "The auditor's view: every change the applies made, with the plan and the approval behind it, in a tamper-evident journal beside the state.",
+    );
+    command("scimsync log");
+    let code = env.scimsync(&["log"]).await?;
+    ensure!(code == ExitCode::Success, "scimsync log should succeed");
+    command("scimsync log verify");
+    let code = env.scimsync(&["log", "verify"]).await?;
+    ensure!(
+        code == ExitCode::Success,
+        "the demo's journal should verify"
+    );
+    println!(
+        "  → every change above has one record: who it was, the group, why, the approved plan's sha256, the approver and the PATCH's ININ-Correlation-Id. `scimsync log --format ocsf` (or `ecs`) feeds a SIEM; `scimsync report access` is the quarterly access review."
     );
     Ok(())
 }
@@ -359,6 +382,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "  → exit 0. Support = {{bob, dave, erin, frank}}: nothing the IdP granted was lost while the accounts were missing."
     );
     grants_step(&env, &emu, d).await?;
+    journal_step(&env).await?;
     println!(
         "\nWhat was applied is what was approved, or nothing. Try it on your org: see README.md."
     );
