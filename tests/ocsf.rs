@@ -225,7 +225,8 @@ async fn the_demos_journal_exports_valid_ocsf_and_its_access_report_names_every_
     let events = String::from_utf8(ocsf.stdout).unwrap();
     // What the journal says the applies did, folded: who is in each group by their hand.
     let journal = std::fs::read_to_string(file_beside(&demo_dir.join(STATE_FILE))).unwrap();
-    let mut added: std::collections::BTreeMap<(String, String), String> = Default::default();
+    let mut added: std::collections::BTreeMap<(String, String), String> =
+        std::collections::BTreeMap::new();
     let mut changes = 0;
     for line in journal.lines() {
         let record: scimsync::journal::Record = serde_json::from_str(line).unwrap();
