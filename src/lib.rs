@@ -54,6 +54,20 @@
 
 #![forbid(unsafe_code)]
 
+/// Unit tests' snapshots: in the top-level `snapshots/`, named without the module path
+/// (as the integration tests' `snapshot!`).
+#[cfg(test)]
+macro_rules! snapshot {
+    ($name:literal, $value:expr) => {
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $value)
+        })
+    };
+}
+
 mod atomic_file;
 pub mod cli;
 pub mod commands;

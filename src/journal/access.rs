@@ -255,17 +255,6 @@ mod tests {
     use crate::journal::query::tests::journal;
     use crate::model::{GroupId, Mode};
 
-    macro_rules! snapshot {
-        ($name:literal, $value:expr) => {
-            insta::with_settings!({
-                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
-                prepend_module_to_snapshot => false,
-            }, {
-                insta::assert_snapshot!($name, $value)
-            })
-        };
-    }
-
     fn mappings() -> Vec<Mapping> {
         let map = |name: &str, target: GroupTarget| Mapping {
             idp_group: name.into(),

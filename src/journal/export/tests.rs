@@ -2,18 +2,6 @@ use super::*;
 use crate::journal::query::tests::journal;
 use crate::journal::query::{Kinds, Query, parse};
 
-/// Snapshots live in the top-level `snapshots/`, named without the module path.
-macro_rules! snapshot {
-    ($name:literal, $value:expr) => {
-        insta::with_settings!({
-            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_snapshot!($name, $value)
-        })
-    };
-}
-
 fn rendered(format: Format, kinds: Kinds) -> String {
     let lines = journal();
     let entries = parse(&lines, "j").unwrap();

@@ -1,18 +1,6 @@
 use super::*;
 use crate::plan::file::tests::sample;
 
-/// Snapshots live in the top-level `snapshots/`, named without the module path.
-macro_rules! snapshot {
-        ($name:literal, $value:expr) => {
-            insta::with_settings!({
-                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"),
-                prepend_module_to_snapshot => false,
-            }, {
-                insta::assert_snapshot!($name, $value)
-            })
-        };
-    }
-
 #[test]
 fn table_snapshot() {
     snapshot!(
