@@ -865,7 +865,7 @@ fn main() -> anyhow::Result<()> {
     // Apply.
     let apply = run_phase("apply", "main", dir.path(), &emu, runtime_choice)?;
     print_phase("apply", &apply);
-    journal_line(dir.path())?;
+    journal_line(dir.path());
     let patches = apply.count("GroupPatch");
     let other = apply.api_requests() - patches;
     println!(
@@ -1167,7 +1167,7 @@ fn grant_every_other(emu: &Emulator, g: usize) {
 /// receives 8 members of the next group and 2 new hires, and loses 10 leavers; then the
 /// hires leave every group, then come back (the steady state).
 /// What the applies so far journaled beside `main.state.json`: records, bytes, bytes a change.
-fn journal_line(dir: &Path) -> anyhow::Result<()> {
+fn journal_line(dir: &Path) {
     let text = std::fs::read_to_string(dir.join("main.state.journal.jsonl")).unwrap_or_default();
     let changes = text
         .lines()
@@ -1179,7 +1179,6 @@ fn journal_line(dir: &Path) -> anyhow::Result<()> {
         mb(text.len() as u64),
         text.len() as f64 / changes.max(1) as f64
     );
-    Ok(())
 }
 
 fn review(runtime: Option<&str>) -> anyhow::Result<()> {
@@ -1249,7 +1248,7 @@ fn review(runtime: Option<&str>) -> anyhow::Result<()> {
     let apply = run_phase("apply", "main", dir.path(), &emu, runtime)?;
     print_short("plan", &plan, groups);
     print_short("apply", &apply, groups);
-    journal_line(dir.path())?;
+    journal_line(dir.path());
     // As the issue counts them: the IdP read, the group GET, the PATCHes and every user read.
     let idp_reads = plan.count("IdpDelta");
     let per_group = (idp_reads + plan.api_requests() + apply.api_requests()) as f64 / groups as f64;

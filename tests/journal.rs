@@ -198,7 +198,7 @@ async fn retention_prunes_old_records_and_the_chain_still_verifies() {
     // Make the first apply's records 400 days old: re-sealed, and the state's head moved.
     let path = file_beside(&s.path(STATE_FILE));
     let old: Vec<Record> = s.journal();
-    let aged = old
+    let aged: Vec<_> = old
         .iter()
         .map(|r| {
             (
@@ -207,7 +207,7 @@ async fn retention_prunes_old_records_and_the_chain_still_verifies() {
             )
         })
         .collect();
-    let (lines, last) = seal(aged, &old[0].run, &JournalLink::start());
+    let (lines, last) = seal(&aged, &old[0].run, &JournalLink::start());
     std::fs::write(&path, format!("{}\n", lines.join("\n"))).unwrap();
     let mut state = s.saved_state();
     let head = state.journal.as_mut().unwrap();
@@ -262,7 +262,7 @@ async fn two_writers_appending_to_a_bucket_lose_nothing() {
                     .map(|_| (jiff::Timestamp::now(), Event::RunEnded { exit_code: batch }))
                     .collect();
                 store
-                    .append(|after| seal(events.clone(), &run, after))
+                    .append(|after| seal(&events, &run, after))
                     .await
                     .unwrap();
             }
@@ -340,7 +340,7 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let aged = records
+    let aged: Vec<_> = records
         .iter()
         .map(|r| {
             (
@@ -349,7 +349,7 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
             )
         })
         .collect();
-    let (lines, last) = seal(aged, &records[0].run, &JournalLink::start());
+    let (lines, last) = seal(&aged, &records[0].run, &JournalLink::start());
     let client = moto.client();
     let prefix = object_store::path::Path::from(format!("{KEY}.journal"));
     let old: Vec<_> = client.list(Some(&prefix)).try_collect().await.unwrap();

@@ -136,7 +136,7 @@ fn every_optional_field() -> String {
         id: "run-9".into(),
         started_seq: 0,
     };
-    let (lines, _) = seal(events, &run, &JournalLink::start());
+    let (lines, _) = seal(&events, &run, &JournalLink::start());
     lines.join("\n") + "\n"
 }
 

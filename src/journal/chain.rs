@@ -36,10 +36,22 @@ pub fn genesis() -> Sha256Hex {
 ///
 /// Never: a record always serializes.
 pub fn seal(
-    events: Vec<(Timestamp, Event)>,
+    events: &[(Timestamp, Event)],
     run: &RunRef,
     after: &JournalLink,
 ) -> (Vec<String>, JournalLink) {
+    /// [`Record`], borrowed: sealing serializes the events where they are, without a copy
+    /// (a first apply of a million memberships journals a hundred MB of them).
+    #[derive(serde::Serialize)]
+    struct Sealed<'e> {
+        v: u32,
+        seq: u64,
+        prev: &'e Sha256Hex,
+        time: &'e Timestamp,
+        run: &'e RunRef,
+        #[serde(flatten)]
+        event: &'e Event,
+    }
     let mut link = after.clone();
     let mut run = run.clone();
     let mut out = Vec::with_capacity(events.len());
@@ -48,12 +60,12 @@ pub fn seal(
         if matches!(event, Event::RunStarted(_)) {
             run.started_seq = seq;
         }
-        let record = Record {
+        let record = Sealed {
             v: SCHEMA_VERSION,
             seq,
-            prev: link.sha256.clone(),
+            prev: &link.sha256,
             time,
-            run: run.clone(),
+            run: &run,
             event,
         };
         let json = serde_json::to_string(&record).expect("a journal record serializes");
@@ -284,7 +296,11 @@ mod tests {
     }
 
     fn journal(n: u8) -> (Vec<String>, JournalHead) {
-        let (lines, last) = seal((0..n).map(event).collect(), &run(), &JournalLink::start());
+        let (lines, last) = seal(
+            &(0..n).map(event).collect::<Vec<_>>(),
+            &run(),
+            &JournalLink::start(),
+        );
         let head = JournalHead {
             first_seq: 1,
             first_prev: genesis(),
@@ -304,7 +320,7 @@ mod tests {
         let verified = check(&lines, &head).unwrap();
         assert_eq!(verified.records, 3);
         let last = JournalLink::of_line(lines.last().unwrap()).unwrap();
-        let (more, to) = seal(vec![event(9)], &run(), &last);
+        let (more, to) = seal(&[event(9)], &run(), &last);
         lines.extend(more);
         assert_eq!(to.seq, 4);
         // The state still names record 3: record 4 is after its head.

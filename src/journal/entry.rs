@@ -314,7 +314,7 @@ mod tests {
             started_seq: 0,
         };
         let (lines, _) = seal(
-            events.into_iter().map(|e| (now, e)).collect(),
+            &events.into_iter().map(|e| (now, e)).collect::<Vec<_>>(),
             &run,
             &JournalLink::start(),
         );

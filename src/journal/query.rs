@@ -371,14 +371,14 @@ pub(crate) mod tests {
             id: id.into(),
             started_seq: 0,
         };
-        let (mut lines, last) = seal(run1, &run("run-1"), &JournalLink::start());
+        let (mut lines, last) = seal(&run1, &run("run-1"), &JournalLink::start());
         let t2 = at("2026-12-02T10:30:00Z");
         let run2 = vec![
             (t2, started(&b)),
             (t2, change(sales(), user("u-bob", "bob"), Op::Remove, &b)),
             (t2, Event::RunEnded { exit_code: 0 }),
         ];
-        let (more, last) = seal(run2, &run("run-2"), &last);
+        let (more, last) = seal(&run2, &run("run-2"), &last);
         lines.extend(more);
         // A third run settles a change of a run killed before journaling it (dave, added to
         // support under plan B), and prunes.
@@ -411,7 +411,7 @@ pub(crate) mod tests {
             ),
             (t3, Event::RunEnded { exit_code: 0 }),
         ];
-        lines.extend(seal(run3, &run("run-3"), &last).0);
+        lines.extend(seal(&run3, &run("run-3"), &last).0);
         lines
     }
 

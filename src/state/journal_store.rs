@@ -33,7 +33,13 @@ const APPEND_ATTEMPTS: usize = 20;
 #[derive(Debug)]
 pub enum JournalStore {
     /// A JSON Lines file beside a local state.
-    File(PathBuf),
+    File {
+        /// `<state>.journal.jsonl`.
+        path: PathBuf,
+        /// The file's length after this process's last append, and the link it ended at:
+        /// the next append starts from it without a read, unless the file grew since.
+        tail: Mutex<Option<(u64, JournalLink)>>,
+    },
     /// Segments beside a state object.
     Object {
         /// The state's object (its store, credentials and messages).
@@ -72,7 +78,10 @@ impl JournalStore {
     /// The journal beside the state in `store`.
     pub fn of(store: &Store) -> Self {
         match store {
-            Store::File(path) => Self::File(file_beside(path)),
+            Store::File(path) => Self::File {
+                path: file_beside(path),
+                tail: Mutex::new(None),
+            },
             Store::Object(state) => Self::Object {
                 prefix: ObjectPath::from(format!("{}.journal", state.key())),
                 state: Box::new(state.clone()),
@@ -84,7 +93,7 @@ impl JournalStore {
     /// What to call it in messages.
     pub fn describe(&self) -> String {
         match self {
-            Self::File(path) => path.display().to_string(),
+            Self::File { path, .. } => path.display().to_string(),
             Self::Object { state, .. } => format!("{}.journal/", state.url()),
         }
     }
@@ -112,7 +121,7 @@ impl JournalStore {
     /// segment that holds record `from`), oldest first.
     pub async fn lines_from(&self, from: u64) -> Result<Vec<String>, StateError> {
         match self {
-            Self::File(path) => {
+            Self::File { path, .. } => {
                 let text = match std::fs::read_to_string(path) {
                     Ok(text) => text,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -163,7 +172,7 @@ impl JournalStore {
         mut seal: impl FnMut(&JournalLink) -> (Vec<String>, JournalLink),
     ) -> Result<JournalLink, StateError> {
         match self {
-            Self::File(path) => self.append_file(path, &mut seal),
+            Self::File { path, tail } => self.append_file(path, tail, &mut seal),
             Self::Object {
                 state,
                 prefix,
@@ -208,31 +217,37 @@ impl JournalStore {
 
     /// The link of the newest record (before any record: [`JournalLink::start`]).
     pub async fn newest(&self) -> Result<JournalLink, StateError> {
+        Ok(self
+            .last()
+            .await?
+            .map_or_else(JournalLink::start, |(link, _)| link))
+    }
+
+    /// The newest record's link and line (`None`: no record yet). Reads only the end of
+    /// the journal: a file's last line, a bucket's last segment.
+    pub async fn last(&self) -> Result<Option<(JournalLink, String)>, StateError> {
         match self {
-            Self::File(path) => {
+            Self::File { path, .. } => {
                 let Some(mut file) = open_existing(path).map_err(|e| self.read_failed(e))? else {
-                    return Ok(JournalLink::start());
+                    return Ok(None);
                 };
                 last_line(&mut file)
                     .map_err(|e| self.read_failed(e))
-                    .map(|l| l.map_or_else(JournalLink::start, |(_, link)| link))
+                    .map(|l| l.map(|(_, link, line)| (link, line)))
             }
             Self::Object { state, .. } => {
                 let segments = self.segments().await?;
                 let Some((_, path)) = segments.last() else {
-                    return Ok(JournalLink::start());
+                    return Ok(None);
                 };
                 let bytes = state.get_bytes(path).await?.unwrap_or_default();
                 let text = String::from_utf8_lossy(&bytes);
-                let link = text
-                    .lines()
-                    .last()
-                    .and_then(JournalLink::of_line)
-                    .ok_or_else(|| StateError::Corrupt {
-                        path: format!("{}{}", self.describe(), path),
-                        message: "a journal segment without a record".into(),
-                    })?;
-                Ok(link)
+                let newest = text.lines().last().unwrap_or_default();
+                let link = JournalLink::of_line(newest).ok_or_else(|| StateError::Corrupt {
+                    path: format!("{}{}", self.describe(), path),
+                    message: "a journal segment without a record".into(),
+                })?;
+                Ok(Some((link, newest.to_owned())))
             }
         }
     }
@@ -240,6 +255,7 @@ impl JournalStore {
     fn append_file(
         &self,
         path: &Path,
+        cached: &Mutex<Option<(u64, JournalLink)>>,
         seal: &mut impl FnMut(&JournalLink) -> (Vec<String>, JournalLink),
     ) -> Result<JournalLink, StateError> {
         let mut options = std::fs::OpenOptions::new();
@@ -249,25 +265,16 @@ impl JournalStore {
         let mut file = options.open(path).map_err(|e| self.write_failed(e))?;
         // Held until the file is closed: two processes never interleave their appends.
         file.lock().map_err(|e| self.write_failed(e))?;
-        let tail = last_line(&mut file).map_err(|e| self.read_failed(e))?;
-        let after = if let Some((end, link)) = tail {
-            {
-                let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
-                if len > end {
-                    tracing::warn!(
-                        "journal {}: its last {} bytes were a record cut off mid-write (the machine stopped while writing it); removed before this append",
-                        path.display(),
-                        len - end
-                    );
-                    file.set_len(end).map_err(|e| self.write_failed(e))?;
-                }
-                link
-            }
-        } else {
-            if file.metadata().map_err(|e| self.read_failed(e))?.len() > 0 {
-                file.set_len(0).map_err(|e| self.write_failed(e))?;
-            }
-            JournalLink::start()
+        let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
+        let known = cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .filter(|(at, _)| *at == len);
+        let after = match known {
+            // Nobody wrote since this process's last append: chain on without a read.
+            Some((_, link)) => link,
+            None => self.tail_of(path, &mut file, len)?,
         };
         let (lines, last) = seal(&after);
         if lines.is_empty() {
@@ -278,7 +285,35 @@ impl JournalStore {
         file.write_all(body.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(|e| self.write_failed(e))?;
+        let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
+        *cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((len, last.clone()));
         Ok(last)
+    }
+
+    /// The link an append to `file` (of `len` bytes) chains on: its last complete line's.
+    /// A last line without its newline was never acknowledged: it is cut off, with a warning.
+    fn tail_of(
+        &self,
+        path: &Path,
+        file: &mut std::fs::File,
+        len: u64,
+    ) -> Result<JournalLink, StateError> {
+        let tail = last_line(file).map_err(|e| self.read_failed(e))?;
+        let (end, link) = match tail {
+            Some((end, link, _)) => (end, link),
+            None => (0, JournalLink::start()),
+        };
+        if len > end {
+            tracing::warn!(
+                "journal {}: its last {} bytes were a record cut off mid-write (the machine stopped while writing it); removed before this append",
+                path.display(),
+                len - end
+            );
+            file.set_len(end).map_err(|e| self.write_failed(e))?;
+        }
+        Ok(link)
     }
 
     /// What a prune of the records written before `before` (and numbered below `below`)
@@ -303,7 +338,7 @@ impl JournalStore {
                 .map(|s| s.seq)
         };
         match self {
-            Self::File(_) => {
+            Self::File { .. } => {
                 let lines = self.lines().await?;
                 let Some(first) = lines.first().and_then(|l| old(l)) else {
                     return Ok(None);
@@ -340,7 +375,7 @@ impl JournalStore {
     /// first record of the first segment kept.
     pub async fn prune(&self, keep_from: u64) -> Result<Option<(u64, Sha256Hex)>, StateError> {
         match self {
-            Self::File(path) => {
+            Self::File { path, .. } => {
                 let lines = self.lines().await?;
                 let keep: Vec<&String> = lines
                     .iter()
@@ -354,6 +389,12 @@ impl JournalStore {
                     .map(|(link, prev)| (link.seq, prev));
                 if keep.len() == lines.len() {
                     return Ok(start);
+                }
+                if let Self::File { tail, .. } = self {
+                    // The file is replaced: what this process knew of its end is no more.
+                    *tail
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 }
                 crate::atomic_file::write_with(path, |w| {
                     for line in &keep {
@@ -398,37 +439,107 @@ fn open_existing(path: &Path) -> std::io::Result<Option<std::fs::File>> {
     }
 }
 
-/// The last complete line of `file`: where it ends (after its newline) and its link. Read
-/// backwards in blocks, so an append costs the size of its last record, not of the journal.
-fn last_line(file: &mut std::fs::File) -> std::io::Result<Option<(u64, JournalLink)>> {
-    const BLOCK: u64 = 64 * 1024;
+/// The last complete line of `file`: where it ends (after its newline), its link and its
+/// text. Read backwards in blocks until the newline before it, so an append costs the size
+/// of the last record, not of the journal.
+fn last_line(file: &mut std::fs::File) -> std::io::Result<Option<(u64, JournalLink, String)>> {
+    const BLOCK: usize = 64 * 1024;
     let len = file.seek(SeekFrom::End(0))?;
-    let mut tail: Vec<u8> = Vec::new();
-    let mut from = len;
-    loop {
-        let start = from.saturating_sub(BLOCK);
-        let mut block = vec![0; usize::try_from(from - start).unwrap_or(0)];
+    let mut block = vec![0; BLOCK];
+    // The newline that ends the last complete line, then the one before it.
+    let (mut end, mut begin) = (None::<u64>, None::<u64>);
+    let mut pos = len;
+    while pos > 0 && begin.is_none() {
+        let start = pos.saturating_sub(BLOCK as u64);
+        let n = usize::try_from(pos - start).unwrap_or(0);
         file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block)?;
-        block.extend_from_slice(&tail);
-        tail = block;
-        from = start;
-        // The end of the last complete line, and the newline before it.
-        if let Some(end) = tail.iter().rposition(|&b| b == b'\n') {
-            let begin = tail[..end].iter().rposition(|&b| b == b'\n').map(|i| i + 1);
-            if begin.is_some() || from == 0 {
-                let begin = begin.unwrap_or(0);
-                let text = String::from_utf8_lossy(&tail[begin..end]);
-                let found = JournalLink::of_line(&text).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "its last line is not a journal record: check it with `scimsync log verify`",
-                    )
-                })?;
-                return Ok(Some((from + end as u64 + 1, found)));
+        file.read_exact(&mut block[..n])?;
+        for i in (0..n).rev() {
+            if block[i] == b'\n' {
+                let at = start + i as u64;
+                if end.is_none() {
+                    end = Some(at);
+                } else {
+                    begin = Some(at + 1);
+                    break;
+                }
             }
-        } else if from == 0 {
-            return Ok(None);
         }
+        pos = start;
+    }
+    let Some(end) = end else {
+        return Ok(None);
+    };
+    let begin = begin.unwrap_or(0);
+    let mut line = vec![0; usize::try_from(end - begin).unwrap_or(0)];
+    file.seek(SeekFrom::Start(begin))?;
+    file.read_exact(&mut line)?;
+    let text = String::from_utf8_lossy(&line).into_owned();
+    let found = JournalLink::of_line(&text).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "its last line is not a journal record: check it with `scimsync log verify`",
+        )
+    })?;
+    Ok(Some((end + 1, found, text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64, pad: usize) -> String {
+        format!(r#"{{"seq":{seq},"pad":"{}"}}"#, "x".repeat(pad))
+    }
+
+    /// The last line is found across blocks (a line longer than a block, and one ending
+    /// exactly at a block's edge), and a torn tail is not taken for a record.
+    #[test]
+    fn the_last_line_is_read_backwards_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        for (lines, torn) in [
+            (vec![line(1, 10), line(2, 200_000)], ""),
+            (vec![line(1, 70_000), line(2, 10)], "{\"seq\":3,\"pa"),
+            (vec![line(7, 65_536 - 20)], ""),
+        ] {
+            let text = format!("{}\n{torn}", lines.join("\n"));
+            std::fs::write(&path, &text).unwrap();
+            let mut file = std::fs::File::open(&path).unwrap();
+            let (end, link, got) = last_line(&mut file).unwrap().unwrap();
+            assert_eq!(&got, lines.last().unwrap());
+            assert_eq!(end, (text.len() - torn.len()) as u64);
+            assert_eq!(link, JournalLink::of_line(&got).unwrap());
+        }
+        std::fs::write(&path, "no newline yet").unwrap();
+        assert!(
+            last_line(&mut std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// An append after another process's chains on that process's record, not on this
+    /// process's memory of the end.
+    #[tokio::test]
+    async fn an_append_after_another_writer_chains_on_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Store::File(dir.path().join("state.json"));
+        let (ours, theirs) = (JournalStore::of(&state), JournalStore::of(&state));
+        let one = |n: &str| {
+            let n = n.to_owned();
+            move |after: &JournalLink| {
+                let text = format!(r#"{{"seq":{},"by":"{n}"}}"#, after.seq + 1);
+                let link = JournalLink::of_line(&text).unwrap();
+                (vec![text], link)
+            }
+        };
+        ours.append(one("a")).await.unwrap();
+        theirs.append(one("b")).await.unwrap();
+        let last = ours.append(one("a")).await.unwrap();
+        assert_eq!(last.seq, 3);
+        let lines = ours.lines().await.unwrap();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].contains("\"by\":\"b\""));
     }
 }

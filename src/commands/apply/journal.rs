@@ -9,8 +9,8 @@
 //! 2. `run_started`, with every change this run is about to send, is written before the
 //!    first PATCH: if it cannot be written, nothing is applied;
 //! 3. each group's change records are buffered as its PATCHes land, and its outcome once it
-//!    is settled; buffers are written at most every [`FLUSH_INTERVAL`] and before every
-//!    exit, like the state's group commit;
+//!    is settled; buffers are written every [`FLUSH_INTERVAL`] or [`FLUSH_RECORDS`]
+//!    records, and before every exit, like the state's group commit;
 //! 4. retention pruning, then `run_ended`.
 
 use std::collections::BTreeMap;
@@ -30,8 +30,11 @@ use crate::state::StateError;
 use crate::state::journal_store::JournalStore;
 use crate::state::ledger::Ledger;
 
-/// How often buffered records are written, at most.
+/// How often buffered records are written, at most…
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// …unless this many wait: what a burst of large groups buffers stays bounded.
+pub const FLUSH_RECORDS: usize = 5_000;
 
 /// The journal of one apply run.
 pub(super) struct RunJournal<'a> {
@@ -100,10 +103,14 @@ impl<'a> RunJournal<'a> {
         StateRef { lineage, serial }
     }
 
-    /// The journal's newest record, refusing a journal the state knows to be longer (cut
-    /// short, or replaced by an older copy): appending to it would fork the chain.
-    pub(super) async fn check_tail(&self) -> anyhow::Result<JournalLink> {
-        let newest = self.store.newest().await?;
+    /// The journal's newest record (its line; `None` before the first), refusing a journal
+    /// the state knows to be longer (cut short, or replaced by an older copy): appending to
+    /// it would fork the chain.
+    pub(super) async fn check_tail(&self) -> anyhow::Result<Option<String>> {
+        let last = self.store.last().await?;
+        let newest = last
+            .as_ref()
+            .map_or_else(JournalLink::start, |(link, _)| link.clone());
         if let Some(head) = self.ledger.journal_head()
             && newest.seq < head.last_seq
         {
@@ -114,7 +121,7 @@ impl<'a> RunJournal<'a> {
                 head.last_seq
             );
         }
-        Ok(newest)
+        Ok(last.map(|(_, line)| line))
     }
 
     /// Settle the run a killed apply left unfinished, if any: journal the changes of its
@@ -122,14 +129,10 @@ impl<'a> RunJournal<'a> {
     /// many changes were settled.
     pub(super) async fn settle_unfinished(
         &self,
-        newest: &JournalLink,
+        last: Option<&str>,
         client: &ScimClient,
     ) -> anyhow::Result<usize> {
-        if newest.seq == 0 {
-            return Ok(0);
-        }
-        let tail = self.store.lines_from(newest.seq).await?;
-        let Some(last) = tail.last() else {
+        let Some(last) = last else {
             return Ok(0);
         };
         let last: Record = self.parse(last)?;
@@ -142,8 +145,13 @@ impl<'a> RunJournal<'a> {
             .await?
             .iter()
             .map(|l| self.parse(l))
-            .filter(|r| r.as_ref().is_ok_and(|r| r.seq >= last.run.started_seq) || r.is_err())
             .collect::<anyhow::Result<Vec<Record>>>()?;
+        // A bucket answers whole segments: the one that holds the run's start may begin
+        // before it.
+        let records: Vec<Record> = records
+            .into_iter()
+            .filter(|r| r.seq >= last.run.started_seq)
+            .collect();
         let Some(unfinished) = entry::unfinished(&records) else {
             return Ok(0);
         };
@@ -175,8 +183,8 @@ impl<'a> RunJournal<'a> {
             id: unfinished.run.clone(),
             started_seq: last.run.started_seq,
         };
-        self.append(&run, events.into_iter().map(|e| (now, e)).collect())
-            .await?;
+        let events: Vec<_> = events.into_iter().map(|e| (now, e)).collect();
+        self.append(&run, &events).await?;
         Ok(settled)
     }
 
@@ -217,12 +225,18 @@ impl<'a> RunJournal<'a> {
     /// Write what is buffered if the last write is [`FLUSH_INTERVAL`] old; a failure is
     /// kept for the end of the run (the records stay buffered and the next flush retries).
     pub(super) async fn commit(&self) {
-        let due = self
-            .last_flush
+        let waiting = self
+            .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .elapsed()
-            >= FLUSH_INTERVAL;
+            .len();
+        let due = waiting >= FLUSH_RECORDS
+            || self
+                .last_flush
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .elapsed()
+                >= FLUSH_INTERVAL;
         if due && let Err(e) = self.flush().await {
             tracing::error!("{e}; the journal is written again before apply exits");
         }
@@ -248,7 +262,7 @@ impl<'a> RunJournal<'a> {
         let started_at = events
             .iter()
             .position(|(_, e)| matches!(e, Event::RunStarted(_)));
-        match self.append(&run, events.clone()).await {
+        match self.append(&run, &events).await {
             Ok(after) => {
                 if let Some(i) = started_at {
                     self.run
@@ -279,14 +293,14 @@ impl<'a> RunJournal<'a> {
     async fn append(
         &self,
         run: &RunRef,
-        events: Vec<(Timestamp, Event)>,
+        events: &[(Timestamp, Event)],
     ) -> Result<JournalLink, StateError> {
         let mut after = JournalLink::start();
         let last = self
             .store
             .append(|link| {
                 after = link.clone();
-                seal(events.clone(), run, link)
+                seal(events, run, link)
             })
             .await?;
         let (first_seq, first_prev) = match self.ledger.journal_head() {

@@ -252,7 +252,9 @@ async fn apply_locked(
     let ledger = journal.ledger();
     let client = connect(config, env, &super::http_client()?)?;
     let newest = journal.check_tail().await?;
-    journal.settle_unfinished(&newest, &client).await?;
+    journal
+        .settle_unfinished(newest.as_deref(), &client)
+        .await?;
     journal.start(plan).await?;
     let run = group::ApplyRun {
         client: &client,
