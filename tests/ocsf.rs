@@ -117,6 +117,8 @@ fn every_optional_field() -> String {
             Event::RunStarted(Box::new(RunStarted {
                 approval: approval.clone(),
                 tool_version: "0.1.0".into(),
+                groups: 0,
+                changes: 0,
                 intents: Vec::new(),
             })),
         ),

@@ -25,15 +25,23 @@ use crate::plan::{ChangeReason, GroupPlan, Plan};
 pub struct Naming<'a> {
     /// The plan's labels.
     pub labels: &'a BTreeMap<UserId, String>,
-    /// The IdP key of each user, where known (the plan's look-ups, the state's cache).
+    /// The IdP key of each user whose key is not its id, where known (the plan's
+    /// look-ups, the state's cache).
     pub keys: &'a BTreeMap<UserId, IdpKey>,
+    /// The IdP names users by their Genesys id (`user_key = "id"`): a user's key is its id,
+    /// and `keys` holds only the exceptions (none, usually).
+    pub ids_are_keys: bool,
 }
 
 impl Naming<'_> {
     fn user(&self, id: &UserId) -> UserRef {
         UserRef {
             id: id.clone(),
-            key: self.keys.get(id).cloned(),
+            key: self
+                .keys
+                .get(id)
+                .cloned()
+                .or_else(|| self.ids_are_keys.then(|| IdpKey::from(id.as_str()))),
             label: self
                 .labels
                 .get(id)
@@ -52,13 +60,35 @@ pub fn group_ref(g: &GroupPlan) -> GroupRef {
     }
 }
 
-/// The user → IdP key pairs a plan knows (its look-ups and every change's user).
-pub fn keys_of(plan: &Plan) -> BTreeMap<UserId, IdpKey> {
+/// The users `plan` changes, for [`keys_of`].
+pub fn changed(plan: &Plan) -> BTreeSet<&UserId> {
     plan.groups
         .iter()
-        .flat_map(|g| g.resolution.iter())
-        .filter_map(|(key, r)| r.id().map(|id| (id.clone(), key.clone())))
+        .flat_map(|g| g.changes.add.iter().chain(&g.changes.remove))
         .collect()
+}
+
+/// The IdP keys of the users `plan` changes, from its resolutions and then `cached` (the
+/// state's resolution cache, key → id), leaving out keys that are the user's id: a journal
+/// names only who it changes, and a first apply of a million memberships keyed by id
+/// should not copy a million keys for nothing.
+pub fn keys_of<'c>(
+    plan: &'c Plan,
+    cached: impl IntoIterator<Item = (&'c IdpKey, &'c UserId)>,
+) -> BTreeMap<UserId, IdpKey> {
+    let changed = changed(plan);
+    let resolved = plan
+        .groups
+        .iter()
+        .flat_map(|g| g.resolution.iter())
+        .filter_map(|(key, r)| r.id().map(|id| (key, id)));
+    let mut keys = BTreeMap::new();
+    for (key, id) in resolved.chain(cached) {
+        if key.as_str() != id.as_str() && changed.contains(id) {
+            keys.entry(id.clone()).or_insert_with(|| key.clone());
+        }
+    }
+    keys
 }
 
 fn reason(g: &GroupPlan, id: &UserId, op: Op) -> ChangeReason {
@@ -83,16 +113,35 @@ fn planned(g: &GroupPlan, changes: &MemberChanges, naming: Naming<'_>) -> Vec<Pl
     .collect()
 }
 
-/// Per group of `plan` with changes, what apply is about to send.
-pub fn intents(plan: &Plan, naming: Naming<'_>) -> Vec<Intent> {
-    plan.groups
+/// Per group of `plan` with changes, what apply is about to send, in chunks of whole
+/// groups of about `per_chunk` changes (a larger group is a chunk of its own): built one
+/// chunk at a time, so that a large plan's intents are never all in memory.
+pub fn intents<'p>(
+    plan: &'p Plan,
+    naming: Naming<'p>,
+    per_chunk: usize,
+) -> impl Iterator<Item = Vec<Intent>> + 'p {
+    let mut groups = plan
+        .groups
         .iter()
         .filter(|g| !g.changes.is_empty())
-        .map(|g| Intent {
-            group: group_ref(g),
-            changes: planned(g, &g.changes, naming),
-        })
-        .collect()
+        .peekable();
+    std::iter::from_fn(move || {
+        let mut chunk = Vec::new();
+        let mut size = 0;
+        while let Some(g) = groups.peek() {
+            if !chunk.is_empty() && size + g.changes.len() > per_chunk {
+                break;
+            }
+            size += g.changes.len();
+            chunk.push(Intent {
+                group: group_ref(g),
+                changes: planned(g, &g.changes, naming),
+            });
+            groups.next();
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }
 
 /// One change record per change of `landed` (changes of group `g` that Genesys shows made),
@@ -168,6 +217,10 @@ pub fn unfinished(records: &[Record]) -> Option<Unfinished> {
         Event::RunStarted(s) => Some(s),
         _ => None,
     })?;
+    let more = of_run.iter().filter_map(|r| match &r.event {
+        Event::Intents { intents } => Some(intents),
+        _ => None,
+    });
     let ended: BTreeSet<&GroupId> = of_run
         .iter()
         .filter_map(|r| match &r.event {
@@ -180,9 +233,9 @@ pub fn unfinished(records: &[Record]) -> Option<Unfinished> {
         .filter_map(|r| r.change())
         .map(|c| (&c.group.id, &c.user.id, c.op))
         .collect();
-    let intents: Vec<Intent> = started
-        .intents
-        .iter()
+    let intents: Vec<Intent> = std::iter::once(&started.intents)
+        .chain(more)
+        .flatten()
         .filter(|i| !ended.contains(&i.group.id))
         .map(|i| Intent {
             group: i.group.clone(),
@@ -329,6 +382,8 @@ mod tests {
         Event::RunStarted(Box::new(RunStarted {
             approval: approval(),
             tool_version: "test".into(),
+            groups: intents.len(),
+            changes: intents.iter().map(|i| i.changes.len()).sum(),
             intents,
         }))
     }
@@ -349,7 +404,13 @@ mod tests {
             serial: 1,
         };
         let g2 = intent("g2", &["b", "c"], &["d"]);
-        let mut events = vec![started(vec![intent("g1", &["a"], &[]), g2.clone()])];
+        // g2's intent is in an `intents` record after `run_started`, as a large run's are.
+        let mut events = vec![
+            started(vec![intent("g1", &["a"], &[])]),
+            Event::Intents {
+                intents: vec![g2.clone()],
+            },
+        ];
         // g1 finished; g2 had one change journaled, then the run was killed.
         events.extend(settlement(
             &Unfinished {
@@ -385,6 +446,33 @@ mod tests {
             .map(|c| c.user.id.as_str())
             .collect();
         assert_eq!(ids, ["c", "d"], "b was journaled already: never twice");
+    }
+
+    /// Intents come in chunks of whole groups: a group larger than a chunk is one of its
+    /// own, and every changed group is in exactly one chunk.
+    #[test]
+    fn intents_are_chunked_by_whole_groups() {
+        let mut plan = crate::plan::file::tests::sample();
+        let changed = plan.groups.iter().find(|g| !g.changes.is_empty()).unwrap();
+        let mut other = changed.clone();
+        other.group_id = GroupId::from("g-other");
+        plan.groups.push(other);
+        let naming = Naming {
+            labels: &plan.labels,
+            keys: &BTreeMap::new(),
+            ids_are_keys: true,
+        };
+        let changed = plan.groups.iter().filter(|g| !g.changes.is_empty()).count();
+        assert!(changed >= 2, "the sample plan changes two groups or more");
+        let one_each: Vec<Vec<Intent>> = intents(&plan, naming, 1).collect();
+        assert_eq!(one_each.len(), changed);
+        assert!(one_each.iter().all(|c| c.len() == 1));
+        let all: Vec<Vec<Intent>> = intents(&plan, naming, usize::MAX).collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].len(), changed);
+        let total: usize = all[0].iter().map(|i| i.changes.len()).sum();
+        let planned: usize = plan.groups.iter().map(|g| g.changes.len()).sum();
+        assert_eq!(total, planned);
     }
 
     #[test]

@@ -65,9 +65,16 @@ pub struct RunRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// An apply began: the plan, who approved it, and every change it is about to send
-    /// (what the next run settles if this one is killed before journaling them).
+    /// An apply began: the plan, who approved it, and the changes it is about to send
+    /// (what the next run settles if this one is killed before journaling them), the first
+    /// groups' here and the rest in `intents` records after it.
     RunStarted(Box<RunStarted>),
+    /// More of the run's intents: a large apply's are written a few thousand changes a
+    /// record, so that none is held whole in memory.
+    Intents {
+        /// Per group, what it is about to send.
+        intents: Vec<Intent>,
+    },
     /// A change scimsync made in Genesys: one user added to or removed from one group.
     Change(Box<Change>),
     /// How a group of the plan ended.
@@ -95,7 +102,12 @@ pub struct RunStarted {
     pub approval: Approval,
     /// scimsync's version.
     pub tool_version: String,
-    /// Per group of the plan with changes, what it is about to send.
+    /// Groups of the plan with changes, in all.
+    pub groups: usize,
+    /// Changes the plan sends, in all.
+    pub changes: usize,
+    /// Per group with changes, what it is about to send: the first groups' (the rest are in
+    /// the `intents` records that follow).
     pub intents: Vec<Intent>,
 }
 
@@ -311,6 +323,7 @@ impl Record {
     pub fn kind(&self) -> &'static str {
         match &self.event {
             Event::RunStarted(_) => "run_started",
+            Event::Intents { .. } => "intents",
             Event::Change(_) => "change",
             Event::Outcome(_) => "outcome",
             Event::RunEnded { .. } => "run_ended",

@@ -236,7 +236,9 @@ impl Query {
                 Event::RunStarted(r) => &r.approval,
                 Event::Change(c) => &c.approval,
                 Event::Outcome(o) => &o.approval,
-                Event::RunEnded { .. } | Event::Pruned { .. } => return false,
+                Event::Intents { .. } | Event::RunEnded { .. } | Event::Pruned { .. } => {
+                    return false;
+                }
             };
             if !plan.matches(approval) {
                 return false;
@@ -355,6 +357,8 @@ pub(crate) mod tests {
             Event::RunStarted(Box::new(RunStarted {
                 approval: approval.clone(),
                 tool_version: "0.1.0".into(),
+                groups: 0,
+                changes: 0,
                 intents: Vec::new(),
             }))
         };

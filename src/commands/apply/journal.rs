@@ -45,6 +45,7 @@ pub(super) struct RunJournal<'a> {
     pub(super) approval: Approval,
     labels: &'a BTreeMap<UserId, String>,
     keys: BTreeMap<UserId, IdpKey>,
+    ids_are_keys: bool,
     pending: Mutex<Vec<(Timestamp, Event)>>,
     last_flush: Mutex<Instant>,
     writing: tokio::sync::Mutex<()>,
@@ -57,12 +58,10 @@ impl<'a> RunJournal<'a> {
         ledger: &'a Ledger<'a>,
         plan: &'a Plan,
         actor: Actor,
+        ids_are_keys: bool,
     ) -> Self {
-        let mut keys = entry::keys_of(plan);
-        ledger.read(|state| {
-            for (key, user) in &state.users {
-                keys.entry(user.id.clone()).or_insert_with(|| key.clone());
-            }
+        let keys = ledger.read(|state| {
+            entry::keys_of(plan, state.users.iter().map(|(key, user)| (key, &user.id)))
         });
         Self {
             store,
@@ -78,6 +77,7 @@ impl<'a> RunJournal<'a> {
             },
             labels: &plan.labels,
             keys,
+            ids_are_keys,
             pending: Mutex::new(Vec::new()),
             last_flush: Mutex::new(Instant::now()),
             writing: tokio::sync::Mutex::new(()),
@@ -94,6 +94,7 @@ impl<'a> RunJournal<'a> {
         Naming {
             labels: self.labels,
             keys: &self.keys,
+            ids_are_keys: self.ids_are_keys,
         }
     }
 
@@ -197,20 +198,32 @@ impl<'a> RunJournal<'a> {
         })
     }
 
-    /// Write `run_started` with every change about to be sent. Nothing may be applied
+    /// Write `run_started`, and `intents` records after it, with every change about to be
+    /// sent, a chunk of about [`FLUSH_RECORDS`] changes at a time. Nothing may be applied
     /// unless this succeeds.
     pub(super) async fn start(&self, plan: &Plan) -> anyhow::Result<()> {
-        let intents = entry::intents(plan, self.naming());
+        let with_changes = plan.groups.iter().filter(|g| !g.changes.is_empty());
+        let (groups, changes) =
+            with_changes.fold((0, 0), |(g, c), group| (g + 1, c + group.changes.len()));
+        let mut chunks = entry::intents(plan, self.naming(), FLUSH_RECORDS);
         self.record(vec![Event::RunStarted(Box::new(RunStarted {
             approval: self.approval.clone(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            intents,
+            groups,
+            changes,
+            intents: chunks.next().unwrap_or_default(),
         }))]);
-        self.flush().await.map_err(|e| {
+        let unwritable = |e: StateError| {
             anyhow::anyhow!(
                 "{e}; nothing was applied: the journal must be writable before any change is made"
             )
-        })
+        };
+        self.flush().await.map_err(unwritable)?;
+        for intents in chunks {
+            self.record(vec![Event::Intents { intents }]);
+            self.flush().await.map_err(unwritable)?;
+        }
+        Ok(())
     }
 
     /// Buffer `events`, written by the next flush.

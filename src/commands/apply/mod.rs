@@ -216,7 +216,14 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
             args.change_ref.as_deref(),
             |name| env(name),
         );
-        let journal = RunJournal::new(JournalStore::of(&config.state), &ledger, &plan, actor);
+        let ids_are_keys = config.source.user_key() == crate::model::UserKey::Id;
+        let journal = RunJournal::new(
+            JournalStore::of(&config.state),
+            &ledger,
+            &plan,
+            actor,
+            ids_are_keys,
+        );
         tokio::select! {
             result = apply_locked(args, env, events, &config, &plan, &journal, &replan_path) => result,
             _ = tokio::signal::ctrl_c() => {

@@ -170,18 +170,18 @@ fn row(e: &Entry<'_>) -> Row {
             }
             .with_approval(&o.approval)
         }
-        Event::RunStarted(s) => {
-            let changes: usize = s.intents.iter().map(|i| i.changes.len()).sum();
-            Row {
-                detail: format!(
-                    "scimsync {}: {changes} change(s) in {} group(s) to send",
-                    s.tool_version,
-                    s.intents.len()
-                ),
-                ..base
-            }
-            .with_approval(&s.approval)
+        Event::RunStarted(s) => Row {
+            detail: format!(
+                "scimsync {}: {} change(s) in {} group(s) to send",
+                s.tool_version, s.changes, s.groups
+            ),
+            ..base
         }
+        .with_approval(&s.approval),
+        Event::Intents { intents } => Row {
+            detail: format!("the intents of {} more group(s)", intents.len()),
+            ..base
+        },
         Event::RunEnded { exit_code } => Row {
             detail: format!("exit code {exit_code}"),
             ..base

@@ -86,21 +86,33 @@ fn cells(e: &Entry<'_>) -> [String; 6] {
             ]
         }
         Event::RunStarted(s) => {
-            let changes: usize = s.intents.iter().map(|i| i.changes.len()).sum();
             let [plan, approver] = plan_cells(&s.approval);
             [
                 String::new(),
                 "▶".into(),
                 format!(
-                    "run {} started: {changes} change(s) in {} group(s)",
+                    "run {} started: {} change(s) in {} group(s)",
                     text(&short_id(&r.run.id)),
-                    s.intents.len()
+                    s.changes,
+                    s.groups
                 ),
                 String::new(),
                 plan,
                 approver,
             ]
         }
+        Event::Intents { intents } => [
+            String::new(),
+            "▶".into(),
+            format!(
+                "run {}: the intents of {} more group(s)",
+                text(&short_id(&r.run.id)),
+                intents.len()
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
         Event::RunEnded { exit_code } => [
             String::new(),
             "■".into(),
