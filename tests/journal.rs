@@ -9,7 +9,7 @@ use scimsync::journal::chain::{self, seal};
 use scimsync::journal::{Event, OutcomeKind, Record, RunRef};
 use scimsync::model::JournalLink;
 use scimsync::state::Store;
-use scimsync::state::journal_store::{JournalStore, file_beside};
+use scimsync::state::journal_store::file_beside;
 
 use crate::moto::Moto;
 use crate::scenario::{STATE_FILE, Scenario};
@@ -249,7 +249,11 @@ async fn two_writers_appending_to_a_bucket_lose_nothing() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().unwrap();
     let url = moto.s3("team/state.json");
-    let open = || JournalStore::of(&Store::parse_in(&url, dir.path(), &moto.env()).unwrap());
+    let open = || {
+        Store::parse_in(&url, dir.path(), &moto.env())
+            .unwrap()
+            .journal()
+    };
     let write = |name: &'static str| {
         let store = open();
         async move {
@@ -299,7 +303,7 @@ async fn apply_with_the_state_in_a_bucket_journals_beside_it() {
         &moto.env(),
     )
     .unwrap();
-    let lines = JournalStore::of(&store).lines().await.unwrap();
+    let lines = store.journal().lines().await.unwrap();
     let state = store.load().await.unwrap().state;
     let verified = chain::verify(lines.iter().map(String::as_str), state.journal.as_ref()).unwrap();
     assert_eq!(verified.after_head, 0);
@@ -330,7 +334,7 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
     s.run(&["apply", "plan.json"]).await.code(0);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::parse_in(&moto.s3(KEY), dir.path(), &moto.env()).unwrap();
-    let journal = JournalStore::of(&store);
+    let journal = store.journal();
     // Age the first apply's records by 400 days: one segment, re-sealed, and the state's
     // head moved to it (what a journal written 400 days ago would look like).
     let records: Vec<Record> = journal
@@ -373,7 +377,7 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
         moto.get(&first).await.is_none(),
         "the old segment is deleted"
     );
-    let lines = JournalStore::of(&store).lines().await.unwrap();
+    let lines = store.journal().lines().await.unwrap();
     let state = store.load().await.unwrap().state;
     let verified = chain::verify(lines.iter().map(String::as_str), state.journal.as_ref()).unwrap();
     let kept_from = records.len() as u64 + 1;

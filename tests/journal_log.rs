@@ -324,10 +324,7 @@ async fn log_reads_and_verifies_a_journal_kept_in_a_bucket() {
         &moto.env(),
     )
     .unwrap();
-    let stored = scimsync::state::journal_store::JournalStore::of(&store)
-        .lines()
-        .await
-        .unwrap();
+    let stored = store.journal().lines().await.unwrap();
     assert!(stored.len() > 1, "{stored:?}");
     let json = s.run(&["log", "--format", "json"]).await;
     json.code(0);

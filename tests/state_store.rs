@@ -216,8 +216,22 @@ async fn push_and_pull_between_the_file_and_the_bucket() {
     push.code(0);
     assert!(push.stdout.contains("copied state"), "{}", push.stdout);
     assert_eq!(bucket_state(&moto).await, local);
-    // Again: the same state, so allowed.
+    // The journal went with it: the bucket's state and journal verify together, and an
+    // apply from the bucket appends to it.
+    let journal = || async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = scimsync::state::Store::parse_in(&url, dir.path(), &moto.env()).unwrap();
+        let lines = store.journal().lines().await.unwrap();
+        let head = store.load().await.unwrap().state.journal;
+        scimsync::journal::chain::verify(lines.iter().map(String::as_str), head.as_ref())
+            .unwrap_or_else(|e| panic!("the bucket's journal: {e}"))
+            .records
+    };
+    let local_records = s.journal().len() as u64;
+    assert_eq!(journal().await, local_records);
+    // Again: the same state, so allowed; nothing more is copied.
     s.run(&["state", "push", "--to", &url]).await.code(0);
+    assert_eq!(journal().await, local_records);
 
     // A newer state in the bucket (an apply wrote it since) is never overwritten.
     let mut newer = local.clone();

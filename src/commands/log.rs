@@ -9,7 +9,6 @@ use crate::exit_code::ExitCode;
 use crate::journal::chain::{self, Broken};
 use crate::journal::export::{self, Context, Format};
 use crate::journal::query::{self, Query};
-use crate::state::journal_store::JournalStore;
 
 /// A journal whose chain does not hold.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +55,7 @@ async fn show(args: &LogArgs) -> anyhow::Result<ExitCode> {
         kinds: format.kinds(args.all)?,
     };
     let config = Config::load(&args.config.path)?;
-    let store = JournalStore::of(&config.state);
+    let store = config.state.journal();
     let lines = store.lines().await?;
     let entries = query::parse(&lines, &store.describe())?;
     let ctx = Context::of(&entries, env!("CARGO_PKG_VERSION"));
@@ -67,7 +66,7 @@ async fn show(args: &LogArgs) -> anyhow::Result<ExitCode> {
 async fn verify(config: &ConfigArg) -> anyhow::Result<ExitCode> {
     let config = Config::load(&config.path)?;
     let state = config.state.load().await?.state;
-    let store = JournalStore::of(&config.state);
+    let store = config.state.journal();
     let journal = store.describe();
     let lines = store.lines().await?;
     let head = state.journal.as_ref();

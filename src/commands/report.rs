@@ -5,14 +5,13 @@ use crate::cli::{AccessFormat, ReportCommand};
 use crate::config::Config;
 use crate::exit_code::ExitCode;
 use crate::journal::{access, query};
-use crate::state::journal_store::JournalStore;
 
 /// Run a `scimsync report` command.
 pub async fn run(command: &ReportCommand) -> anyhow::Result<ExitCode> {
     match command {
         ReportCommand::Access { config, format } => {
             let config = Config::load(&config.path)?;
-            let store = JournalStore::of(&config.state);
+            let store = config.state.journal();
             let lines = store.lines().await?;
             let journal = store.describe();
             let entries = query::parse(&lines, &journal)?;

@@ -22,8 +22,8 @@ use std::sync::Mutex;
 
 use object_store::path::Path as ObjectPath;
 
+use super::StateError;
 use super::object::ObjectState;
-use super::{StateError, Store};
 use crate::model::{JournalLink, Sha256Hex};
 
 /// How many times an object-store append chains again after losing a race before giving up.
@@ -75,18 +75,20 @@ fn first_seq_of(path: &ObjectPath) -> Option<u64> {
 }
 
 impl JournalStore {
-    /// The journal beside the state in `store`.
-    pub fn of(store: &Store) -> Self {
-        match store {
-            Store::File(path) => Self::File {
-                path: file_beside(path),
-                tail: Mutex::new(None),
-            },
-            Store::Object(state) => Self::Object {
-                prefix: ObjectPath::from(format!("{}.journal", state.key())),
-                state: Box::new(state.clone()),
-                tail: Mutex::new(None),
-            },
+    /// The journal beside the local state file `state`.
+    pub fn beside_file(state: &Path) -> Self {
+        Self::File {
+            path: file_beside(state),
+            tail: Mutex::new(None),
+        }
+    }
+
+    /// The journal beside the state object `state`.
+    pub fn beside_object(state: &ObjectState) -> Self {
+        Self::Object {
+            prefix: ObjectPath::from(format!("{}.journal", state.key())),
+            state: Box::new(state.clone()),
+            tail: Mutex::new(None),
         }
     }
 
@@ -316,6 +318,80 @@ impl JournalStore {
         Ok(link)
     }
 
+    /// Bring this journal up to `source`'s (`state push` / `pull`): copy the records it
+    /// lacks, when it is empty or a start of `source`'s chain (its newest record is one of
+    /// `source`'s); anything else is another history, refused. Returns the records copied.
+    pub async fn catch_up(&self, source: &Self) -> Result<usize, StateError> {
+        let lines = source.lines().await?;
+        let chain: Vec<JournalLink> = lines
+            .iter()
+            .filter_map(|l| JournalLink::of_line(l))
+            .collect();
+        let newest = self.newest().await?;
+        let from = if newest.seq == 0 {
+            0
+        } else if let Some(at) = chain.iter().position(|l| *l == newest) {
+            at + 1
+        } else {
+            return Err(StateError::Diverged {
+                from: source.describe(),
+                to: self.describe(),
+                reason: format!(
+                    "the journal there has record {} ({}), which is not in this one: it holds another history; check both with `scimsync log verify`",
+                    newest.seq,
+                    newest.sha256.short()
+                ),
+            });
+        };
+        let rest = &lines[from..];
+        let Some(last) = chain.last().cloned() else {
+            return Ok(0);
+        };
+        if rest.is_empty() {
+            return Ok(0);
+        }
+        let first = chain[from].seq;
+        if newest.seq == 0 && first > 1 {
+            // A pruned journal: its records keep their numbers.
+            self.import(rest, first).await?;
+        } else {
+            self.append(|_| (rest.to_vec(), last.clone())).await?;
+        }
+        Ok(rest.len())
+    }
+
+    /// Write `lines` (records `first` and after) into this empty journal.
+    async fn import(&self, lines: &[String], first: u64) -> Result<(), StateError> {
+        let mut body = lines.join("\n");
+        body.push('\n');
+        match self {
+            Self::File { path, tail } => {
+                *tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                crate::atomic_file::write_with(path, |w| w.write_all(body.as_bytes()))
+                    .map_err(|e| self.write_failed(e))
+            }
+            Self::Object {
+                state,
+                prefix,
+                tail,
+            } => {
+                *tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                let path = prefix.clone().join(segment_name(first));
+                if state.create(&path, body.into_bytes()).await? {
+                    Ok(())
+                } else {
+                    Err(StateError::Conflict {
+                        path: self.describe(),
+                    })
+                }
+            }
+        }
+    }
+
     /// What a prune of the records written before `before` (and numbered below `below`)
     /// would remove: the first record it would keep, and the number of the first record
     /// now; `None` when it would remove nothing. Only a prefix goes, so the rest stays one
@@ -524,8 +600,11 @@ mod tests {
     #[tokio::test]
     async fn an_append_after_another_writer_chains_on_its_record() {
         let dir = tempfile::tempdir().unwrap();
-        let state = Store::File(dir.path().join("state.json"));
-        let (ours, theirs) = (JournalStore::of(&state), JournalStore::of(&state));
+        let state = dir.path().join("state.json");
+        let (ours, theirs) = (
+            JournalStore::beside_file(&state),
+            JournalStore::beside_file(&state),
+        );
         let one = |n: &str| {
             let n = n.to_owned();
             move |after: &JournalLink| {
@@ -541,5 +620,40 @@ mod tests {
         let lines = ours.lines().await.unwrap();
         assert_eq!(lines.len(), 3);
         assert!(lines[1].contains("\"by\":\"b\""));
+    }
+
+    /// `state push` / `pull` bring a journal up to its source's: an empty one gets all of it
+    /// (a pruned one keeps its numbers), a start of the same chain gets the rest, another
+    /// history is refused.
+    #[tokio::test]
+    async fn catch_up_copies_what_is_missing_and_refuses_another_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = |name: &str| JournalStore::beside_file(&dir.path().join(name));
+        let one = |by: &'static str| {
+            move |after: &JournalLink| {
+                let text = format!(r#"{{"seq":{},"by":"{by}"}}"#, after.seq + 1);
+                let link = JournalLink::of_line(&text).unwrap();
+                (vec![text], link)
+            }
+        };
+        let source = journal("source.json");
+        source.append(one("a")).await.unwrap();
+        source.append(one("a")).await.unwrap();
+        let copy = journal("copy.json");
+        assert_eq!(copy.catch_up(&source).await.unwrap(), 2);
+        assert_eq!(copy.catch_up(&source).await.unwrap(), 0, "nothing new");
+        source.append(one("a")).await.unwrap();
+        assert_eq!(copy.catch_up(&source).await.unwrap(), 1, "the rest");
+        assert_eq!(copy.lines().await.unwrap(), source.lines().await.unwrap());
+        let other = journal("other.json");
+        other.append(one("b")).await.unwrap();
+        let refused = other.catch_up(&source).await.unwrap_err();
+        assert!(refused.to_string().contains("another history"), "{refused}");
+        // A pruned source: its records keep their numbers.
+        source.prune(2).await.unwrap();
+        let fresh = journal("fresh.json");
+        assert_eq!(fresh.catch_up(&source).await.unwrap(), 2);
+        assert_eq!(fresh.newest().await.unwrap().seq, 3);
+        assert_eq!(fresh.lines().await.unwrap(), source.lines().await.unwrap());
     }
 }

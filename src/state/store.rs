@@ -105,6 +105,14 @@ impl Store {
         Ok(Self::Object(ObjectState::from_url_in(&url, env)?))
     }
 
+    /// The journal kept beside this state.
+    pub fn journal(&self) -> super::journal_store::JournalStore {
+        match self {
+            Self::File(path) => super::journal_store::JournalStore::beside_file(path),
+            Self::Object(object) => super::journal_store::JournalStore::beside_object(object),
+        }
+    }
+
     /// What to call it in messages: the path or URL, never a credential.
     pub fn describe(&self) -> String {
         match self {
@@ -218,8 +226,9 @@ impl Store {
 
     /// Copy the state here to `dest` (`state push` / `state pull`), under `dest`'s apply
     /// lock and conditional on the version of `dest` read, refusing to replace another
-    /// lineage or a state with newer groups ([`State::must_not_replace`]). The state
-    /// copied, on success.
+    /// lineage or a state with newer groups ([`State::must_not_replace`]), with the journal
+    /// beside it ([`JournalStore::catch_up`](super::journal_store::JournalStore::catch_up)).
+    /// The state copied, on success.
     pub async fn copy_to(&self, dest: &Store) -> Result<State, StateError> {
         let mut state = self.load().await?.state;
         if state.lineage.is_none() && state.groups.is_empty() {
@@ -238,6 +247,12 @@ impl Store {
                     to: dest.describe(),
                     reason,
                 });
+            }
+            // The journal goes with it: the state names its head, and a state whose journal
+            // is missing is one apply refuses to append to.
+            let journal = dest.journal().catch_up(&self.journal()).await?;
+            if journal > 0 {
+                tracing::info!("copied {journal} journal record(s) with the state");
             }
             dest.save(&mut state, found.version.as_ref()).await?;
             Ok(state)

@@ -40,7 +40,6 @@ use crate::journal::Actor;
 use crate::model::TargetKind;
 use crate::plan::report::{ApplyReport, ApplySummary, GroupReport, Outcome, text_report};
 use crate::plan::{Plan, check, file};
-use crate::state::journal_store::JournalStore;
 use crate::state::ledger::Ledger;
 
 use self::journal::RunJournal;
@@ -218,7 +217,7 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
         );
         let ids_are_keys = config.source.user_key() == crate::model::UserKey::Id;
         let journal = RunJournal::new(
-            JournalStore::of(&config.state),
+            config.state.journal(),
             &ledger,
             &plan,
             actor,
