@@ -186,6 +186,12 @@ async fn a_journal_cut_short_is_refused_before_any_write() {
         before,
         "nothing was written to Genesys"
     );
+    // validate says so before any apply.
+    s.run(&["validate"]).await.expect(
+        1,
+        &["✗ journal scimsync.state.journal.jsonl: ends at record 2, but the state knows of record"],
+        &[],
+    );
 }
 
 /// Records older than the retention are pruned at apply; the journal then starts at the

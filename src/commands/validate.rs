@@ -1,4 +1,4 @@
-//! `scimsync validate`: check the config, the state store (readable, and writable by a
+//! `scimsync validate`: check the config, the state store and its journal (readable, and writable by a
 //! conditional write of a probe that is then deleted), the credentials, that every mapped
 //! group exists, whether the OAuth client may read users in bulk through the Platform API
 //! (and, if not, the scope to add and what it would save), and that the IdP answers, as a
@@ -72,6 +72,35 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
         Err(e) => check(
             false,
             &format!("state store ({}): {e}", config.state.kind()),
+        ),
+    };
+    // The journal beside the state: readable (in a bucket: listable), and where the state
+    // says it ends; apply appends to it before any change.
+    let journal = config.state.journal();
+    let head = state.journal.as_ref().map_or(0, |h| h.last_seq);
+    all &= match journal.newest().await {
+        Ok(newest) if newest.seq >= head => check(
+            true,
+            &format!(
+                "journal {}: readable, {} record(s)",
+                journal.describe(),
+                newest.seq
+            ),
+        ),
+        Ok(newest) => check(
+            false,
+            &format!(
+                "journal {}: ends at record {}, but the state knows of record {head}: restore it from a backup (`scimsync log verify` says what is wrong)",
+                journal.describe(),
+                newest.seq
+            ),
+        ),
+        Err(e) => check(
+            false,
+            &format!(
+                "journal {}: {e} (in a bucket, the credentials must list, read and create objects under it)",
+                journal.describe()
+            ),
         ),
     };
     let http = super::http_client()?;
