@@ -87,10 +87,17 @@ async fn verify(config: &ConfigArg) -> anyhow::Result<ExitCode> {
     );
     match head {
         Some(h) => {
-            println!(
-                "it starts where the state says (record {}) and holds the state's newest record ({}) unchanged",
-                h.first_seq, h.last_seq
-            );
+            if first < h.first_seq {
+                println!(
+                    "it starts at record {first}, before the state's start (record {}): records a prune had yet to remove when its apply stopped (the next prune removes them); it holds the state's newest record ({}) unchanged",
+                    h.first_seq, h.last_seq
+                );
+            } else {
+                println!(
+                    "it starts where the state says (record {}) and holds the state's newest record ({}) unchanged",
+                    h.first_seq, h.last_seq
+                );
+            }
             if verified.after_head > 0 {
                 println!(
                     "{} record(s) after the state's head (record {}): written by an apply that stopped before its state write; the next apply settles them",

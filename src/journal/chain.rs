@@ -6,7 +6,10 @@
 //!   the state knows of, the state's `last_sha256`);
 //! - a removed record: a gap in `seq`, and a `prev` that does not match;
 //! - a truncated journal: it ends before the state's `last_seq`;
-//! - records removed from the start: it no longer starts at the state's `first_seq`.
+//! - records removed from the start: it starts after the state's `first_seq` (a prune
+//!   records its new start in the state before it removes anything, so a journal may start
+//!   before `first_seq`, never after it, and no record in the journal can vouch for a later
+//!   start).
 //!
 //! Records after the state's `last_seq` are allowed, and counted: a run writes its records
 //! before the state that names them, and one killed in between leaves such records (the next
@@ -125,40 +128,21 @@ fn parse(line: &str) -> Result<Record, (Option<u64>, String)> {
     Ok(record)
 }
 
-/// Whether the first record is where `head` says the journal starts. An error says why,
-/// and whether a later `pruned` record may still account for it.
-fn check_start(record: &Record, head: Option<&JournalHead>) -> Result<(), (String, bool)> {
-    let (want_seq, want_prev) = match head {
-        Some(h) => (h.first_seq, h.first_prev.clone()),
-        None if record.seq == 1 => (1, genesis()),
-        None => (record.seq, record.prev.clone()),
-    };
+/// Whether the first record may start the journal `head` describes: at its start, or
+/// before it (records a prune has yet to remove: the state records a prune's new start
+/// before anything is removed), never after it.
+fn check_start(record: &Record, head: Option<&JournalHead>) -> Result<(), String> {
     let starts = record.seq;
-    if starts > want_seq && head.is_some() {
-        Err((
-            format!(
-                "the journal starts at record {starts}, but the state says it starts at record {want_seq}, and no pruned record accounts for it: records were removed from its start"
-            ),
-            true,
-        ))
-    } else if starts != want_seq {
-        Err((
-            format!(
-                "the journal starts at record {starts}, but the state says it starts at record {want_seq}: records were removed from its start"
-            ),
-            false,
-        ))
-    } else if record.prev != want_prev {
-        Err((
-            format!(
-                "its prev is {}, but the state says the record before it hashed to {}: the start of the journal was replaced",
-                record.prev.short(),
-                want_prev.short()
-            ),
-            false,
-        ))
-    } else {
-        Ok(())
+    match head {
+        Some(h) if starts > h.first_seq => Err(format!(
+            "the journal starts at record {starts}, but the state says it starts at record {}: records were removed from its start",
+            h.first_seq
+        )),
+        None if starts == 1 && record.prev != genesis() => Err(format!(
+            "record 1's prev is {}, not the all-zero hash: the start of the journal was replaced",
+            record.prev.short()
+        )),
+        Some(_) | None => Ok(()),
     }
 }
 
@@ -174,7 +158,6 @@ pub fn verify<'l>(
     let mut line_no = 0usize;
     let mut saw_head = false;
     let mut after_head = 0u64;
-    let mut unproven_start: Option<Broken> = None;
     for line in lines {
         line_no += 1;
         let broken = |seq: Option<u64>, why: String| Broken {
@@ -186,13 +169,7 @@ pub fn verify<'l>(
         let seq = Some(record.seq);
         match &previous {
             None => {
-                match check_start(&record, head) {
-                    Ok(()) => {}
-                    // Pruned since the state's last write, if a `pruned` record says so
-                    // (a run stopped between pruning and its state write).
-                    Err((why, true)) => unproven_start = Some(broken(seq, why)),
-                    Err((why, false)) => return Err(broken(seq, why)),
-                }
+                check_start(&record, head).map_err(|why| broken(seq, why))?;
                 first = Some(record.seq);
             }
             Some(p) => {
@@ -223,6 +200,16 @@ pub fn verify<'l>(
             sha256: sha256_hex(line.as_bytes()),
         };
         if let Some(h) = head {
+            if link.seq == h.first_seq && record.prev != h.first_prev {
+                return Err(broken(
+                    seq,
+                    format!(
+                        "its prev is {}, but the state says the record before it hashed to {}: the start of the journal was replaced",
+                        record.prev.short(),
+                        h.first_prev.short()
+                    ),
+                ));
+            }
             if link.seq == h.last_seq {
                 if link.sha256 != h.last_sha256 {
                     return Err(broken(
@@ -239,16 +226,8 @@ pub fn verify<'l>(
                 after_head += 1;
             }
         }
-        if let Event::Pruned { through_seq, .. } = record.event
-            && first == Some(through_seq + 1)
-        {
-            unproven_start = None;
-        }
         count += 1;
         previous = Some(link);
-    }
-    if let Some(broken) = unproven_start {
-        return Err(broken);
     }
     if let Some(h) = head
         && !saw_head
@@ -372,6 +351,34 @@ mod tests {
     fn records_removed_from_the_start_are_caught() {
         let (lines, head) = journal(4);
         let broken = check(&lines[1..], &head).unwrap_err();
+        assert!(
+            broken.to_string().contains("removed from its start"),
+            "{broken}"
+        );
+    }
+
+    /// The state records a prune's new start before anything is removed: a journal that
+    /// still holds the records before it (a run stopped in between) verifies; one that
+    /// starts after it does not, whatever records follow (a forged `pruned` one included).
+    #[test]
+    fn a_prune_not_yet_done_verifies_and_a_forged_one_does_not() {
+        let (lines, mut head) = journal(4);
+        head.first_seq = 3;
+        head.first_prev = JournalLink::of_line(&lines[1]).unwrap().sha256;
+        assert_eq!(check(&lines, &head).unwrap().records, 4);
+        let (lines, head) = journal(4);
+        let last = JournalLink::of_line(&lines[3]).unwrap();
+        let forged = (
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+            Event::Pruned {
+                before: "2026-12-01T00:00:00Z".parse().unwrap(),
+                through_seq: 2,
+                records: 2,
+            },
+        );
+        let (more, _) = seal(&[forged], &run(), &last);
+        let cut: Vec<String> = lines[2..].iter().cloned().chain(more).collect();
+        let broken = check(&cut, &head).unwrap_err();
         assert!(
             broken.to_string().contains("removed from its start"),
             "{broken}"

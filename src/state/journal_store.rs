@@ -51,6 +51,17 @@ pub enum JournalStore {
     },
 }
 
+/// What a prune would do ([`JournalStore::prunable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prunable {
+    /// The journal's first record now.
+    pub first: u64,
+    /// The first record it would keep.
+    pub keep: u64,
+    /// That record's `prev`: the journal's new `first_prev`.
+    pub keep_prev: Sha256Hex,
+}
+
 /// `state.json` → `state.journal.jsonl`.
 ///
 /// ```
@@ -393,15 +404,14 @@ impl JournalStore {
     }
 
     /// What a prune of the records written before `before` (and numbered below `below`)
-    /// would remove: the first record it would keep, and the number of the first record
-    /// now; `None` when it would remove nothing. Only a prefix goes, so the rest stays one
-    /// chain; in object storage only whole segments go, so this reads just the segments it
-    /// would remove and the one after.
+    /// would do; `None` when it would remove nothing. Only a prefix goes, so the rest stays
+    /// one chain; in object storage only whole segments go. Reads the journal's first record
+    /// and, only when it is old, the records it would remove and the one after.
     pub async fn prunable(
         &self,
         before: jiff::Timestamp,
         below: u64,
-    ) -> Result<Option<(u64, u64)>, StateError> {
+    ) -> Result<Option<Prunable>, StateError> {
         #[derive(serde::Deserialize)]
         struct Stamp {
             seq: u64,
@@ -413,34 +423,47 @@ impl JournalStore {
                 .filter(|s| s.time < before && s.seq < below)
                 .map(|s| s.seq)
         };
+        let kept = |line: &str, first: u64| {
+            JournalLink::of_line(line)
+                .zip(JournalLink::prev_of_line(line))
+                .map(|(link, prev)| Prunable {
+                    first,
+                    keep: link.seq,
+                    keep_prev: prev,
+                })
+        };
         match self {
-            Self::File { .. } => {
-                let lines = self.lines().await?;
-                let Some(first) = lines.first().and_then(|l| old(l)) else {
+            Self::File { path, .. } => {
+                let Some(file) = open_existing(path).map_err(|e| self.read_failed(e))? else {
                     return Ok(None);
                 };
-                let keep = lines
+                let mut head = String::new();
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut head)
+                    .map_err(|e| self.read_failed(e))?;
+                let Some(first) = old(head.trim_end()) else {
+                    return Ok(None);
+                };
+                let lines = self.lines().await?;
+                Ok(lines
                     .iter()
                     .find(|l| old(l).is_none())
-                    .and_then(|l| JournalLink::of_line(l))
-                    .map_or(below, |l| l.seq);
-                Ok(Some((keep, first)))
+                    .and_then(|l| kept(l, first)))
             }
             Self::Object { state, .. } => {
                 let segments = self.segments().await?;
                 let Some((first, _)) = segments.first() else {
                     return Ok(None);
                 };
-                let mut keep = None;
                 for (start, path) in &segments {
                     let bytes = state.get_bytes(path).await?.unwrap_or_default();
                     let text = String::from_utf8_lossy(&bytes);
                     if text.lines().last().and_then(old).is_none() {
-                        keep = Some(*start);
-                        break;
+                        return Ok((start > first)
+                            .then(|| text.lines().next().and_then(|l| kept(l, *first)))
+                            .flatten());
                     }
                 }
-                Ok(keep.filter(|k| k > first).map(|k| (k, *first)))
+                Ok(None)
             }
         }
     }

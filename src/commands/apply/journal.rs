@@ -340,29 +340,28 @@ impl<'a> RunJournal<'a> {
             .map_or_else(|| (1, JournalLink::start().sha256), |(l, p)| (l.seq, p)))
     }
 
-    /// Prune records older than `days` days (a prefix, never this run's), journaling what
-    /// was removed, and move the state's start of the journal to the first record kept.
+    /// Prune records older than `days` days (a prefix, never this run's). In this order,
+    /// so that a run stopped anywhere leaves a journal that verifies: a `pruned` record says
+    /// what goes; the state records the journal's new start (a journal may start before the
+    /// state's start, never after it); then the records are removed.
     pub(super) async fn prune(&self, days: u32) -> Result<(), StateError> {
         let cutoff = now_to_the_second() - jiff::SignedDuration::from_hours(24 * i64::from(days));
-        let Some((boundary, first)) = self.store.prunable(cutoff, self.run_started_seq()).await?
-        else {
+        let Some(prune) = self.store.prunable(cutoff, self.run_started_seq()).await? else {
             return Ok(());
         };
-        // Said first, in the chain: a run stopped between the removal and its state write
-        // leaves a journal whose new start this record accounts for.
         self.record(vec![Event::Pruned {
             before: cutoff,
-            through_seq: boundary - 1,
-            records: boundary - first,
+            through_seq: prune.keep - 1,
+            records: prune.keep - prune.first,
         }]);
         self.flush().await?;
-        if let Some((seq, prev)) = self.store.prune(boundary).await?
-            && let Some(mut head) = self.ledger.journal_head()
-        {
-            head.first_seq = seq;
-            head.first_prev = prev;
+        if let Some(mut head) = self.ledger.journal_head() {
+            head.first_seq = prune.keep;
+            head.first_prev = prune.keep_prev;
             self.ledger.journal(head);
+            self.ledger.save().await?;
         }
+        self.store.prune(prune.keep).await?;
         Ok(())
     }
 
