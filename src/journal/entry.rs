@@ -200,9 +200,10 @@ pub struct Unfinished {
     pub intents: Vec<Intent>,
 }
 
-/// The run that `records` (the journal from the last run's `run_started` on) leave
-/// unfinished: its last run, if it has no `run_ended` record and some intent without an
-/// outcome.
+/// The run that `records` (the whole journal) leave unfinished: its last run, if it has no
+/// `run_ended` record, with its intents that have no outcome, less every change already
+/// journaled under the same plan, by that run or an earlier one (a plan applied again finds
+/// its groups done and sends nothing: what an earlier apply of it made is journaled once).
 pub fn unfinished(records: &[Record]) -> Option<Unfinished> {
     let last = records.last()?;
     let run = &last.run.id;
@@ -228,9 +229,11 @@ pub fn unfinished(records: &[Record]) -> Option<Unfinished> {
             _ => None,
         })
         .collect();
-    let journaled: BTreeSet<(&GroupId, &UserId, Op)> = of_run
+    let plan = &started.approval.plan_sha256;
+    let journaled: BTreeSet<(&GroupId, &UserId, Op)> = records
         .iter()
-        .filter_map(|r| r.change())
+        .filter_map(Record::change)
+        .filter(|c| &c.approval.plan_sha256 == plan)
         .map(|c| (&c.group.id, &c.user.id, c.op))
         .collect();
     let intents: Vec<Intent> = std::iter::once(&started.intents)
@@ -473,6 +476,47 @@ mod tests {
         let total: usize = all[0].iter().map(|i| i.changes.len()).sum();
         let planned: usize = plan.groups.iter().map(|g| g.changes.len()).sum();
         assert_eq!(total, planned);
+    }
+
+    /// A plan applied again (its groups already done) and killed: what the earlier apply of
+    /// the same plan journaled is not journaled again.
+    #[test]
+    fn what_an_earlier_apply_of_the_plan_journaled_is_not_settled_again() {
+        let state = StateRef {
+            lineage: None,
+            serial: 1,
+        };
+        let g = intent("g1", &["a", "b"], &[]);
+        let earlier = Unfinished {
+            run: "run-0".into(),
+            approval: approval(),
+            intents: vec![],
+        };
+        // run-0 journaled a; then run-1 (the same plan) started and was killed.
+        let mut events = settlement(
+            &earlier,
+            &g,
+            &[&g.changes[0]],
+            &state,
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+        );
+        events.truncate(1);
+        events.push(started(vec![g.clone()]));
+        let mut journal = records(events);
+        // The first record is run-0's (sealed in one batch here; unfinished reads no hash).
+        journal[0].run.id = "run-0".into();
+        let left = unfinished(&journal).unwrap();
+        assert_eq!(left.run, "run-1");
+        let ids: Vec<&str> = left.intents[0]
+            .changes
+            .iter()
+            .map(|c| c.user.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["b"],
+            "a was journaled by the earlier apply of this plan"
+        );
     }
 
     #[test]

@@ -140,19 +140,15 @@ impl<'a> RunJournal<'a> {
         if matches!(last.event, Event::RunEnded { .. }) {
             return Ok(0);
         }
+        // The whole journal, only after a run was stopped: what was journaled under the
+        // same plan by any run is not journaled again.
         let records = self
             .store
-            .lines_from(last.run.started_seq)
+            .lines()
             .await?
             .iter()
             .map(|l| self.parse(l))
             .collect::<anyhow::Result<Vec<Record>>>()?;
-        // A bucket answers whole segments: the one that holds the run's start may begin
-        // before it.
-        let records: Vec<Record> = records
-            .into_iter()
-            .filter(|r| r.seq >= last.run.started_seq)
-            .collect();
         let Some(unfinished) = entry::unfinished(&records) else {
             return Ok(0);
         };

@@ -224,7 +224,19 @@ async fn apply(args: &ApplyArgs, env: Env<'_>, events: Events) -> anyhow::Result
             ids_are_keys,
         );
         tokio::select! {
-            result = apply_locked(args, env, events, &config, &plan, &journal, &replan_path) => result,
+            result = apply_locked(args, env, events, &config, &plan, &journal, &replan_path) => {
+                if result.is_err() {
+                    // What landed before the error is journaled now; the run stays open, and
+                    // the next apply settles the rest of it.
+                    if let Err(e) = journal.flush().await {
+                        tracing::error!("{e}; the next apply journals this run's changes from its intent");
+                    }
+                    if let Err(e) = ledger.save().await {
+                        tracing::error!("{e}; the next plan finds the groups applied so far already done");
+                    }
+                }
+                result
+            }
             _ = tokio::signal::ctrl_c() => {
                 // Changes and groups finished since the last write are recorded before exit
                 // (what is cut off is settled by the next apply).
