@@ -391,3 +391,146 @@ async fn retention_in_a_bucket_deletes_whole_old_segments() {
     assert_eq!(state.journal.unwrap().first_seq, kept_from);
     assert!(lines.iter().any(|l| l.contains("\"kind\":\"pruned\"")));
 }
+
+fn sorted(mut v: Vec<(String, String, String)>) -> Vec<(String, String, String)> {
+    v.sort();
+    v
+}
+
+/// Two groups of three adds each, applied one group at a time.
+async fn two_groups() -> Scenario {
+    let s = Scenario::new().await;
+    for (name, from) in [("a", 0), ("b", 10)] {
+        s.emu()
+            .add_group(&format!("g-{name}"), &format!("Group {name}"), &[]);
+        let users: Vec<String> = (from..from + 3).map(crate::harness::user).collect();
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        s.emu().idp_change(name, &users, &[]);
+    }
+    s.groups([
+        crate::scenario::Group::id("a", "g-a"),
+        crate::scenario::Group::id("b", "g-b"),
+    ])
+    .target_setting("concurrency", 1)
+}
+
+/// A plan applied in part (one group fails), applied again and killed: the next apply
+/// settles the killed run without journaling again what the first apply journaled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_applied_again_and_killed_is_settled_without_doubling_records() {
+    use scimsync::emulator::{FaultAction, Route};
+    let s = two_groups().await;
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    // Run 1: g-a applied; g-b's PATCH refused (400): one group done.
+    s.emu().inject(
+        Route::GroupPatch,
+        1,
+        FaultAction::Delay(std::time::Duration::ZERO),
+    );
+    s.emu().inject(
+        Route::GroupPatch,
+        1,
+        FaultAction::Status {
+            status: 400,
+            retry_after: None,
+        },
+    );
+    s.run(&["apply", "plan.json"]).await.code(1);
+    assert_eq!(s.journaled().len(), 3);
+    // Run 2: the same plan; g-a is already applied, g-b's PATCH hangs; killed.
+    s.emu().inject(
+        Route::GroupPatch,
+        1,
+        FaultAction::Delay(std::time::Duration::from_mins(10)),
+    );
+    let sent = s
+        .emu()
+        .journal()
+        .iter()
+        .filter(|r| r.route == Route::GroupPatch)
+        .count();
+    let mut child = s.spawn(&["apply", "plan.json"]);
+    s.emu().wait_arrived(Route::GroupPatch, sent + 1).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    // Run 3 settles run 2 first, then applies.
+    s.run(&["plan", "--out", "again.json"]).await.code(0);
+    s.run(&["apply", "again.json"]).await.code(0);
+    assert_eq!(
+        sorted(s.journaled()),
+        sorted(s.committed()),
+        "one record per change made"
+    );
+}
+
+/// A PATCH that lands, whose answer is lost and whose re-read fails: the group goes stale,
+/// the fresh read shows the changes made, and they are journaled as found, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_whose_answer_and_re_read_were_lost_is_journaled_as_found() {
+    use scimsync::emulator::{FaultAction, Route};
+    let s = two_groups().await;
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.emu()
+        .inject(Route::GroupPatch, 1, FaultAction::CommitThenDrop);
+    s.emu().inject(
+        Route::GroupGet,
+        1,
+        FaultAction::Status {
+            status: 404,
+            retry_after: None,
+        },
+    );
+    s.run(&["apply", "plan.json"]).await;
+    s.run(&["plan", "--out", "again.json"]).await;
+    s.run(&["apply", "again.json"]).await.code(0);
+    assert_eq!(s.emu().members("g-a").len(), 3);
+    let journaled = sorted(s.journaled());
+    let mut made: Vec<(String, String, String)> = ["g-a", "g-b"]
+        .iter()
+        .flat_map(|g| {
+            s.emu()
+                .members(g)
+                .into_iter()
+                .map(move |u| ((*g).to_owned(), "add".to_owned(), u))
+        })
+        .collect();
+    made.sort();
+    assert_eq!(journaled, made, "every member added has one record");
+    assert!(
+        s.journal()
+            .iter()
+            .filter_map(Record::change)
+            .any(|c| c.settled.is_some()),
+        "the lost one is marked as found"
+    );
+}
+
+/// A stopped run's group deleted in Genesys since: settling it finds nothing made, and the
+/// next apply goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_runs_deleted_group_does_not_block_later_applies() {
+    use scimsync::emulator::{FaultAction, Route};
+    let s = two_groups().await;
+    s.run(&["plan", "--out", "plan.json"]).await.code(0);
+    s.emu().inject(
+        Route::GroupPatch,
+        1,
+        FaultAction::Delay(std::time::Duration::from_mins(10)),
+    );
+    let mut child = s.spawn(&["apply", "plan.json"]);
+    s.emu().wait_arrived(Route::GroupPatch, 1).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    s.emu().remove_group("g-a");
+    let s = s.groups([crate::scenario::Group::id("b", "g-b")]);
+    s.run(&["plan", "--out", "b.json"]).await.code(0);
+    s.run(&["apply", "b.json"])
+        .await
+        .expect(0, &[], &["no longer exists in Genesys"]);
+    let interrupted = s
+        .journal()
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Outcome(o) if o.outcome == OutcomeKind::Interrupted))
+        .count();
+    assert_eq!(interrupted, 2, "both groups of the stopped run are settled");
+}

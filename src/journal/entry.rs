@@ -171,6 +171,51 @@ pub fn changes(
         .collect()
 }
 
+/// The changes of group `g`'s plan that a fresh read (`live`) shows made, beyond `landed`
+/// (those its PATCH answers showed): a PATCH whose answer was lost, and whose re-read
+/// failed, may have landed all the same. Journaled as found ([`Settled`]), once.
+pub fn found_made(g: &GroupPlan, landed: &MemberChanges, live: &MemberSet) -> MemberChanges {
+    MemberChanges {
+        add: g
+            .changes
+            .add
+            .iter()
+            .filter(|u| live.contains(*u) && !landed.add.contains(*u))
+            .cloned()
+            .collect(),
+        remove: g
+            .changes
+            .remove
+            .iter()
+            .filter(|u| !live.contains(*u) && !landed.remove.contains(*u))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// [`changes`] of `found` (see [`found_made`]), marked as found by `run` at `now` rather
+/// than shown by an answer.
+pub fn found(
+    g: &GroupPlan,
+    found: &MemberChanges,
+    approval: &Approval,
+    state: &StateRef,
+    naming: Naming<'_>,
+    run: &str,
+    now: Timestamp,
+) -> Vec<Event> {
+    let mut events = changes(g, found, &BTreeMap::new(), approval, state, naming);
+    for e in &mut events {
+        if let Event::Change(c) = e {
+            c.settled = Some(Settled {
+                made_by_run: run.to_owned(),
+                found_at: now,
+            });
+        }
+    }
+    events
+}
+
 /// The outcome record of group `g`, from its line in the apply report.
 pub fn outcome(
     g: &GroupPlan,

@@ -223,8 +223,28 @@ impl ApplyRun<'_> {
         g: &GroupPlan,
         moving: Moving,
         fresh: Option<GroupGrants>,
+        landed: &MemberChanges,
     ) -> Result<GroupPlan, GroupFailure> {
         let live = self.client.get_group(&g.group_id).await?;
+        if moving == Moving::Stale {
+            // A PATCH whose answer was lost and whose re-read failed may have landed: what
+            // the fresh read shows of the approved changes, beyond what the answers showed,
+            // is journaled as found (the re-plan no longer holds it).
+            let found = crate::journal::entry::found_made(g, landed, &live.members);
+            if !found.is_empty() {
+                let journal = self.journal;
+                let state = journal.state_ref(&g.mapping.idp_group);
+                journal.record(crate::journal::entry::found(
+                    g,
+                    &found,
+                    &journal.approval,
+                    &state,
+                    journal.naming(),
+                    &journal.run_id(),
+                    crate::model::now_to_the_second(),
+                ));
+            }
+        }
         let name = &g.mapping.idp_group;
         let basis = match moving {
             Moving::Stale => Basis::Stale(g),
@@ -266,7 +286,7 @@ impl ApplyRun<'_> {
                 (g, why, MemberChanges::default(), Moving::Stale, Some(*now))
             }
         };
-        let new = match self.replan(&old, moving, fresh).await {
+        let new = match self.replan(&old, moving, fresh, &landed).await {
             Ok(new) => new,
             Err(e) => {
                 let detail = format!("{why}; re-planning it failed: {e}");

@@ -89,6 +89,15 @@ impl<'a> RunJournal<'a> {
         self.ledger
     }
 
+    /// This run's id.
+    pub(super) fn run_id(&self) -> String {
+        self.run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .id
+            .clone()
+    }
+
     /// How users are named in this run's records.
     pub(super) fn naming(&self) -> Naming<'_> {
         Naming {
@@ -156,15 +165,27 @@ impl<'a> RunJournal<'a> {
         let mut settled = 0;
         let now = now_to_the_second();
         for intent in &unfinished.intents {
-            let live = client.get_group(&intent.group.id).await.map_err(|e| {
-                anyhow::anyhow!(
+            let live = match client.get_group(&intent.group.id).await {
+                Ok(live) => Some(live.members),
+                // Deleted since: nothing of it can be found made, and no apply may be held
+                // up by it.
+                Err(e) if e.status() == Some(404) => {
+                    tracing::warn!(
+                        "group {} ({}) of stopped run {} no longer exists in Genesys: nothing of its changes can be found made",
+                        intent.group.idp,
+                        intent.group.id,
+                        unfinished.run
+                    );
+                    None
+                }
+                Err(e) => anyhow::bail!(
                     "run {} was stopped before it journaled group {} ({}), and reading the group to settle it failed: {e}; nothing was applied: run apply again once Genesys answers",
                     unfinished.run,
                     intent.group.idp,
                     intent.group.id
-                )
-            })?;
-            let made = entry::made(intent, &live.members);
+                ),
+            };
+            let made = live.map_or_else(Vec::new, |members| entry::made(intent, &members));
             settled += made.len();
             let state = self.state_ref(&intent.group.idp);
             events.extend(entry::settlement(&unfinished, intent, &made, &state, now));
