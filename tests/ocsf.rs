@@ -130,6 +130,7 @@ fn every_optional_field() -> String {
                 Some(Settled {
                     made_by_run: "run-killed".into(),
                     found_at: time,
+                    found_by_run: Some("run-3".into()),
                 }),
             ),
         ),

@@ -210,6 +210,7 @@ pub fn found(
             c.settled = Some(Settled {
                 made_by_run: run.to_owned(),
                 found_at: now,
+                found_by_run: Some(run.to_owned()),
             });
         }
     }
@@ -324,6 +325,7 @@ pub fn settlement(
     made: &[&PlannedChange],
     state: &StateRef,
     now: Timestamp,
+    by_run: &str,
 ) -> Vec<Event> {
     let mut events: Vec<Event> = made
         .iter()
@@ -339,6 +341,7 @@ pub fn settlement(
                 settled: Some(Settled {
                     made_by_run: unfinished.run.clone(),
                     found_at: now,
+                    found_by_run: Some(by_run.to_owned()),
                 }),
             }))
         })
@@ -470,6 +473,7 @@ mod tests {
             &[],
             &state,
             "2026-12-01T00:00:00Z".parse().unwrap(),
+            "run-2",
         ));
         if let Event::Change(c) = &settlement(
             &Unfinished {
@@ -481,6 +485,7 @@ mod tests {
             &[&g2.changes[0]],
             &state,
             "2026-12-01T00:00:00Z".parse().unwrap(),
+            "run-2",
         )[0]
         {
             events.push(Event::Change(c.clone()));
@@ -544,6 +549,7 @@ mod tests {
             &[&g.changes[0]],
             &state,
             "2026-12-01T00:00:00Z".parse().unwrap(),
+            "run-2",
         );
         events.truncate(1);
         events.push(started(vec![g.clone()]));

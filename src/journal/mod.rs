@@ -168,13 +168,18 @@ pub struct Change {
     pub settled: Option<Settled>,
 }
 
-/// A change journaled by a later run.
+/// A change journaled because a read found it made, not because an answer showed it: by a
+/// later run, when the run that sent it was stopped first; or by the run itself, when the
+/// PATCH's answer and its re-read were both lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settled {
-    /// The run that sent it (and was killed before journaling it).
+    /// The run that sent it.
     pub made_by_run: String,
-    /// When the later run found it made.
+    /// When a read found it made.
     pub found_at: Timestamp,
+    /// The run whose read found it (absent in records of scimsync before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by_run: Option<String>,
 }
 
 /// How one group of the plan ended.

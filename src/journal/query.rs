@@ -393,6 +393,7 @@ pub(crate) mod tests {
             c.settled = Some(crate::journal::Settled {
                 made_by_run: "run-killed".into(),
                 found_at: t3,
+                found_by_run: Some("run-3".into()),
             });
         }
         let mut interrupted = outcome(support(), &b);

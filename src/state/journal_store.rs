@@ -208,7 +208,12 @@ impl JournalStore {
                     let path = prefix.clone().join(segment_name(first));
                     let mut body = lines.join("\n");
                     body.push('\n');
-                    if state.create(&path, body.into_bytes()).await? {
+                    // Taken already: by another writer, or by this very write, made by the
+                    // store although its answer was lost and the append is being retried
+                    // (sealing is deterministic: the same bytes are this write's).
+                    let ours = state.create(&path, body.clone().into_bytes()).await?
+                        || state.get_bytes(&path).await?.as_deref() == Some(body.as_bytes());
+                    if ours {
                         *tail
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) =
@@ -295,9 +300,16 @@ impl JournalStore {
         }
         let mut body = lines.join("\n");
         body.push('\n');
-        file.write_all(body.as_bytes())
+        let before = file.metadata().map_err(|e| self.read_failed(e))?.len();
+        if let Err(e) = file
+            .write_all(body.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(|e| self.write_failed(e))?;
+        {
+            // Part of it may be on disk: cut it off, so that the retry of these very
+            // records (the buffer keeps them) does not journal them twice.
+            let _ = file.set_len(before);
+            return Err(self.write_failed(e));
+        }
         let len = file.metadata().map_err(|e| self.read_failed(e))?.len();
         *cached
             .lock()

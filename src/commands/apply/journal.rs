@@ -188,7 +188,14 @@ impl<'a> RunJournal<'a> {
             let made = live.map_or_else(Vec::new, |members| entry::made(intent, &members));
             settled += made.len();
             let state = self.state_ref(&intent.group.idp);
-            events.extend(entry::settlement(&unfinished, intent, &made, &state, now));
+            events.extend(entry::settlement(
+                &unfinished,
+                intent,
+                &made,
+                &state,
+                now,
+                &self.run_id(),
+            ));
         }
         tracing::warn!(
             "the last apply (run {}) was stopped before it journaled {} group(s): {settled} of their changes were found made in Genesys and are journaled now",

@@ -197,8 +197,10 @@ pub fn event(e: &Entry<'_>, c: &Change, ctx: &Context) -> Value {
         event.insert(
             "status_detail".into(),
             format!(
-                "made by run {}, which stopped before journaling it; found made at {} and journaled by run {}",
-                s.made_by_run, s.found_at, r.run.id
+                "made by run {}; found made at {} by run {}, and journaled then",
+                s.made_by_run,
+                s.found_at,
+                s.found_by_run.as_deref().unwrap_or(&r.run.id)
             )
             .into(),
         );
