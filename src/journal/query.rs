@@ -147,7 +147,8 @@ impl PlanPrefix {
     }
 }
 
-/// `--since`: an RFC 3339 timestamp, a date (midnight UTC), or a span before `now`.
+/// `--since`: an RFC 3339 timestamp, a date and time without an offset (UTC), a date
+/// (midnight UTC), or a span before `now`.
 ///
 /// ```
 /// use scimsync::journal::query::since;
@@ -155,6 +156,7 @@ impl PlanPrefix {
 /// assert_eq!(since("30d", now).unwrap().to_string(), "2026-11-03T12:00:00Z");
 /// assert_eq!(since("12h", now).unwrap().to_string(), "2026-12-03T00:00:00Z");
 /// assert_eq!(since("2026-12-01", now).unwrap().to_string(), "2026-12-01T00:00:00Z");
+/// assert_eq!(since("2026-12-01T09:00:00", now).unwrap().to_string(), "2026-12-01T09:00:00Z");
 /// assert_eq!(since("2026-12-01T08:30:00+01:00", now).unwrap().to_string(), "2026-12-01T07:30:00Z");
 /// assert!(since("yesterday", now).is_err());
 /// ```
@@ -165,6 +167,14 @@ pub fn since(text: &str, now: Timestamp) -> Result<Timestamp, QueryError> {
     };
     if let Ok(at) = text.parse::<Timestamp>() {
         return Ok(at);
+    }
+    // A date and time without an offset is UTC, to the second given (not its midnight:
+    // a date parse would take the date and drop the time).
+    if let Ok(at) = text.parse::<jiff::civil::DateTime>() {
+        return at
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|_| invalid());
     }
     if let Ok(date) = text.parse::<jiff::civil::Date>() {
         return date
