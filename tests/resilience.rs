@@ -130,7 +130,7 @@ async fn apply_killed_at_20_random_moments_converges() {
 
 /// The soak: `groups` groups, 10 % of requests failing at random, plan/apply cycles with IdP
 /// churn between them, until Genesys equals the IdP. Every PATCH carried If-Match and held
-/// only changes of an approved plan.
+/// only changes of an approved plan, and every change made has exactly one journal record.
 async fn soak(groups: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let s = Scenario::new().await;
@@ -237,6 +237,19 @@ async fn soak(groups: usize, seed: u64) {
         };
         assert!(ok, "{op} {user} in {group} was in no approved plan");
     }
+    // The journal, through every fault: each change made has exactly one record.
+    let mut journaled = s.journaled();
+    let mut made = s.committed();
+    journaled.sort();
+    made.sort();
+    let missing: Vec<_> = made.iter().filter(|c| !journaled.contains(c)).collect();
+    let extra: Vec<_> = journaled.iter().filter(|c| !made.contains(c)).collect();
+    assert!(
+        journaled == made,
+        "{} changes journaled for {} made; not journaled: {missing:?}; journaled, not made: {extra:?}",
+        journaled.len(),
+        made.len()
+    );
     let failures = journal
         .iter()
         .filter(|r| r.dropped || r.status >= 429)
