@@ -77,24 +77,24 @@ pub async fn run(args: &ValidateArgs, env: Env<'_>) -> anyhow::Result<ExitCode> 
     // The journal beside the state: readable (in a bucket: listable), and where the state
     // says it ends; apply appends to it before any change.
     let journal = config.state.journal();
-    let head = state.journal.as_ref().map_or(0, |h| h.last_seq);
     all &= match journal.newest().await {
-        Ok(newest) if newest.seq >= head => check(
-            true,
-            &format!(
-                "journal {}: readable, {} record(s)",
-                journal.describe(),
-                newest.seq
+        Ok(newest) => match crate::journal::chain::cut_short(newest.seq, state.journal.as_ref()) {
+            Ok(()) => check(
+                true,
+                &format!(
+                    "journal {}: readable, {} record(s)",
+                    journal.describe(),
+                    newest.seq
+                ),
             ),
-        ),
-        Ok(newest) => check(
-            false,
-            &format!(
-                "journal {}: ends at record {}, but the state knows of record {head}: restore it from a backup (`scimsync log verify` says what is wrong)",
-                journal.describe(),
-                newest.seq
+            Err(cut) => check(
+                false,
+                &format!(
+                    "journal {}: {cut}: restore it from a backup (`scimsync log verify` says what is wrong)",
+                    journal.describe()
+                ),
             ),
-        ),
+        },
         Err(e) => check(
             false,
             &format!(

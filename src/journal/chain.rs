@@ -81,6 +81,30 @@ pub fn seal(
     (out, link)
 }
 
+/// A journal that ends before the newest record the state knows of.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "ends at record {ends}, but the state knows of record {knows}: it was cut short or replaced by an older copy"
+)]
+pub struct CutShort {
+    /// The journal's newest record.
+    pub ends: u64,
+    /// The newest record the state knows of.
+    pub knows: u64,
+}
+
+/// Whether a journal whose newest record is `ends` holds every record `head` knows of: what
+/// `log verify`, `validate` and apply (before it appends) all hold a journal to.
+pub fn cut_short(ends: u64, head: Option<&JournalHead>) -> Result<(), CutShort> {
+    match head {
+        Some(h) if ends < h.last_seq => Err(CutShort {
+            ends,
+            knows: h.last_seq,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A journal whose chain holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -229,18 +253,13 @@ pub fn verify<'l>(
         count += 1;
         previous = Some(link);
     }
-    if let Some(h) = head
-        && !saw_head
-    {
+    if !saw_head {
         let ends = previous.as_ref().map_or(0, |p| p.seq);
-        return Err(Broken {
+        cut_short(ends, head).map_err(|cut| Broken {
             line: line_no + 1,
             seq: None,
-            why: format!(
-                "the journal ends at record {ends}, but the state knows of record {}: it was cut short",
-                h.last_seq
-            ),
-        });
+            why: format!("the journal {cut}"),
+        })?;
     }
     Ok(Verified {
         records: count,

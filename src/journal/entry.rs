@@ -144,6 +144,35 @@ pub fn intents<'p>(
     })
 }
 
+/// The change record of `c` in `group`: every change record is made here.
+fn change_record(
+    group: &GroupRef,
+    c: PlannedChange,
+    approval: &Approval,
+    state: &StateRef,
+    correlation_id: Option<String>,
+    settled: Option<Settled>,
+) -> Event {
+    Event::Change(Box::new(Change {
+        group: group.clone(),
+        user: c.user,
+        op: c.op,
+        reason: c.reason,
+        approval: approval.clone(),
+        state: state.clone(),
+        correlation_id,
+        settled,
+    }))
+}
+
+/// Whether `live` (a group's members) shows `op` on `user` made.
+fn shows_made(live: &MemberSet, user: &UserId, op: Op) -> bool {
+    match op {
+        Op::Add => live.contains(user),
+        Op::Remove => !live.contains(user),
+    }
+}
+
 /// One change record per change of `landed` (changes of group `g` that Genesys shows made),
 /// with the correlation id of the PATCH that carried each.
 pub fn changes(
@@ -154,19 +183,12 @@ pub fn changes(
     state: &StateRef,
     naming: Naming<'_>,
 ) -> Vec<Event> {
+    let group = group_ref(g);
     planned(g, landed, naming)
         .into_iter()
         .map(|c| {
-            Event::Change(Box::new(Change {
-                correlation_id: correlation.get(&c.user.id).cloned(),
-                group: group_ref(g),
-                user: c.user,
-                op: c.op,
-                reason: c.reason,
-                approval: approval.clone(),
-                state: state.clone(),
-                settled: None,
-            }))
+            let id = correlation.get(&c.user.id).cloned();
+            change_record(&group, c, approval, state, id, None)
         })
         .collect()
 }
@@ -175,21 +197,16 @@ pub fn changes(
 /// (those its PATCH answers showed): a PATCH whose answer was lost, and whose re-read
 /// failed, may have landed all the same. Journaled as found ([`Settled`]), once.
 pub fn found_made(g: &GroupPlan, landed: &MemberChanges, live: &MemberSet) -> MemberChanges {
+    let beyond = |planned: &MemberSet, shown: &MemberSet, op| {
+        planned
+            .iter()
+            .filter(|u| shows_made(live, u, op) && !shown.contains(*u))
+            .cloned()
+            .collect()
+    };
     MemberChanges {
-        add: g
-            .changes
-            .add
-            .iter()
-            .filter(|u| live.contains(*u) && !landed.add.contains(*u))
-            .cloned()
-            .collect(),
-        remove: g
-            .changes
-            .remove
-            .iter()
-            .filter(|u| !live.contains(*u) && !landed.remove.contains(*u))
-            .cloned()
-            .collect(),
+        add: beyond(&g.changes.add, &landed.add, Op::Add),
+        remove: beyond(&g.changes.remove, &landed.remove, Op::Remove),
     }
 }
 
@@ -204,17 +221,16 @@ pub fn found(
     run: &str,
     now: Timestamp,
 ) -> Vec<Event> {
-    let mut events = changes(g, found, &BTreeMap::new(), approval, state, naming);
-    for e in &mut events {
-        if let Event::Change(c) = e {
-            c.settled = Some(Settled {
-                made_by_run: run.to_owned(),
-                found_at: now,
-                found_by_run: Some(run.to_owned()),
-            });
-        }
-    }
-    events
+    let group = group_ref(g);
+    let settled = Settled {
+        made_by_run: run.to_owned(),
+        found_at: now,
+        found_by_run: Some(run.to_owned()),
+    };
+    planned(g, found, naming)
+        .into_iter()
+        .map(|c| change_record(&group, c, approval, state, None, Some(settled.clone())))
+        .collect()
 }
 
 /// The outcome record of group `g`, from its line in the apply report.
@@ -310,10 +326,7 @@ pub fn made<'i>(intent: &'i Intent, live: &MemberSet) -> Vec<&'i PlannedChange> 
     intent
         .changes
         .iter()
-        .filter(|c| match c.op {
-            Op::Add => live.contains(&c.user.id),
-            Op::Remove => !live.contains(&c.user.id),
-        })
+        .filter(|c| shows_made(live, &c.user.id, c.op))
         .collect()
 }
 
@@ -327,23 +340,16 @@ pub fn settlement(
     now: Timestamp,
     by_run: &str,
 ) -> Vec<Event> {
+    let settled = Settled {
+        made_by_run: unfinished.run.clone(),
+        found_at: now,
+        found_by_run: Some(by_run.to_owned()),
+    };
     let mut events: Vec<Event> = made
         .iter()
         .map(|c| {
-            Event::Change(Box::new(Change {
-                group: intent.group.clone(),
-                user: c.user.clone(),
-                op: c.op,
-                reason: c.reason,
-                approval: unfinished.approval.clone(),
-                state: state.clone(),
-                correlation_id: None,
-                settled: Some(Settled {
-                    made_by_run: unfinished.run.clone(),
-                    found_at: now,
-                    found_by_run: Some(by_run.to_owned()),
-                }),
-            }))
+            let (approval, settled) = (&unfinished.approval, Some(settled.clone()));
+            change_record(&intent.group, (*c).clone(), approval, state, None, settled)
         })
         .collect();
     let count = |op| made.iter().filter(|c| c.op == op).count();

@@ -127,12 +127,6 @@ impl JournalStore {
 
     /// Every line, oldest first (a torn last line left out).
     pub async fn lines(&self) -> Result<Vec<String>, StateError> {
-        self.lines_from(0).await
-    }
-
-    /// The lines of records `from` and after (and, in object storage, the rest of the
-    /// segment that holds record `from`), oldest first.
-    pub async fn lines_from(&self, from: u64) -> Result<Vec<String>, StateError> {
         match self {
             Self::File { path, .. } => {
                 let text = match std::fs::read_to_string(path) {
@@ -141,18 +135,11 @@ impl JournalStore {
                     Err(e) => return Err(self.read_failed(e)),
                 };
                 let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-                Ok(complete
-                    .lines()
-                    .filter(|l| JournalLink::of_line(l).is_none_or(|link| link.seq >= from))
-                    .map(str::to_owned)
-                    .collect())
+                Ok(complete.lines().map(str::to_owned).collect())
             }
             Self::Object { state, .. } => {
-                let segments = self.segments().await?;
-                // The segment holding `from` starts at or before it: the last one that does.
-                let start = segments.iter().rposition(|(s, _)| *s <= from).unwrap_or(0);
                 let mut lines = Vec::new();
-                for (_, path) in &segments[start..] {
+                for (_, path) in &self.segments().await? {
                     let bytes = state.get_bytes(path).await?.unwrap_or_default();
                     let text = String::from_utf8_lossy(&bytes);
                     lines.extend(text.lines().map(str::to_owned));
@@ -480,33 +467,23 @@ impl JournalStore {
         }
     }
 
-    /// Remove the records before `keep_from` (a prefix), and return where the journal now
-    /// starts: the first record kept and its `prev`, or `None` when nothing is left to keep
-    /// before it. In object storage, only whole segments are removed: the start is the
-    /// first record of the first segment kept.
-    pub async fn prune(&self, keep_from: u64) -> Result<Option<(u64, Sha256Hex)>, StateError> {
+    /// Remove the records before `keep_from` (a prefix; in object storage, the whole
+    /// segments before the one that holds it).
+    pub async fn prune(&self, keep_from: u64) -> Result<(), StateError> {
         match self {
-            Self::File { path, .. } => {
+            Self::File { path, tail } => {
                 let lines = self.lines().await?;
                 let keep: Vec<&String> = lines
                     .iter()
                     .filter(|l| JournalLink::of_line(l).is_some_and(|link| link.seq >= keep_from))
                     .collect();
-                let Some(first) = keep.first() else {
-                    return Ok(None);
-                };
-                let start = JournalLink::of_line(first)
-                    .zip(JournalLink::prev_of_line(first))
-                    .map(|(link, prev)| (link.seq, prev));
                 if keep.len() == lines.len() {
-                    return Ok(start);
+                    return Ok(());
                 }
-                if let Self::File { tail, .. } = self {
-                    // The file is replaced: what this process knew of its end is no more.
-                    *tail
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                }
+                // The file is replaced: what this process knew of its end is no more.
+                *tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 crate::atomic_file::write_with(path, |w| {
                     for line in &keep {
                         w.write_all(line.as_bytes())?;
@@ -514,8 +491,7 @@ impl JournalStore {
                     }
                     Ok(())
                 })
-                .map_err(|e| self.write_failed(e))?;
-                Ok(start)
+                .map_err(|e| self.write_failed(e))
             }
             Self::Object { state, .. } => {
                 let segments = self.segments().await?;
@@ -527,16 +503,7 @@ impl JournalStore {
                 for (_, path) in &segments[..keep_at] {
                     state.delete(path).await?;
                 }
-                let Some((_, path)) = segments.get(keep_at) else {
-                    return Ok(None);
-                };
-                let bytes = state.get_bytes(path).await?.unwrap_or_default();
-                let text = String::from_utf8_lossy(&bytes);
-                Ok(text.lines().next().and_then(|first| {
-                    JournalLink::of_line(first)
-                        .zip(JournalLink::prev_of_line(first))
-                        .map(|(link, prev)| (link.seq, prev))
-                }))
+                Ok(())
             }
         }
     }

@@ -417,58 +417,34 @@ impl ObjectState {
     /// Create the lock object, or fail naming its holder.
     pub async fn lock(&self) -> Result<(), StateError> {
         let holder = LockHolder::here();
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        match self
-            .store
-            .put_opts(&self.lock_key, PutPayload::from(holder.to_json()), opts)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => {
-                let holder = match self.holder().await {
-                    Ok(Some(h)) => h.to_string(),
-                    Ok(None) => "its holder released it just now; try again".into(),
-                    Err(e) => format!("its holder could not be read: {e}"),
-                };
-                Err(StateError::Locked {
-                    path: self.shown(),
-                    holder: format!(
-                        "lock object {}.lock, held by {holder}; if that run is dead, remove the lock with `scimsync state unlock`",
-                        self.url
-                    ),
-                })
-            }
-            Err(e) => Err(self.failed("creating the lock object", &e)),
+        if self.create(&self.lock_key, holder.to_json()).await? {
+            return Ok(());
         }
+        let holder = match self.holder().await {
+            Ok(Some(h)) => h.to_string(),
+            Ok(None) => "its holder released it just now; try again".into(),
+            Err(e) => format!("its holder could not be read: {e}"),
+        };
+        Err(StateError::Locked {
+            path: self.shown(),
+            holder: format!(
+                "lock object {}.lock, held by {holder}; if that run is dead, remove the lock with `scimsync state unlock`",
+                self.url
+            ),
+        })
     }
 
     /// Who holds the lock, if anyone.
     pub async fn holder(&self) -> Result<Option<LockHolder>, StateError> {
-        match self.store.get(&self.lock_key).await {
-            Ok(got) => {
-                let bytes = got
-                    .bytes()
-                    .await
-                    .map_err(|e| self.failed("reading the lock object", &e))?;
-                Ok(Some(LockHolder::from_json(&bytes)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.failed("reading the lock object", &e)),
-        }
+        Ok(self
+            .get_bytes(&self.lock_key)
+            .await?
+            .map(|bytes| LockHolder::from_json(&bytes)))
     }
 
     /// Delete the lock object (a missing one is fine).
     pub async fn unlock(&self) -> Result<(), StateError> {
-        match self.store.delete(&self.lock_key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.failed("deleting the lock object", &e)),
-        }
+        self.delete(&self.lock_key).await
     }
 
     /// Check the store is reachable and writable: create a probe object beside the state

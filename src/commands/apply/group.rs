@@ -240,7 +240,7 @@ impl ApplyRun<'_> {
                     &journal.approval,
                     &state,
                     journal.naming(),
-                    &journal.run_id(),
+                    journal.run_id(),
                     crate::model::now_to_the_second(),
                 ));
             }

@@ -9,18 +9,18 @@
 //! 2. `run_started`, with every change this run is about to send, is written before the
 //!    first PATCH: if it cannot be written, nothing is applied;
 //! 3. each group's change records are buffered as its PATCHes land, and its outcome once it
-//!    is settled; buffers are written every [`FLUSH_INTERVAL`] or [`FLUSH_RECORDS`]
+//!    is settled; buffers are written every [`COMMIT_INTERVAL`] or [`FLUSH_RECORDS`]
 //!    records, and before every exit, like the state's group commit;
 //! 4. retention pruning, then `run_ended`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::journal::chain::seal;
+use crate::journal::chain::{self, seal};
 use crate::journal::entry::{self, Naming};
 use crate::journal::{Actor, Approval, Event, Record, RunRef, RunStarted, StateRef};
 use crate::model::{IdpKey, JournalHead, JournalLink, UserId, now_to_the_second};
@@ -28,19 +28,20 @@ use crate::plan::Plan;
 use crate::scim::ScimClient;
 use crate::state::StateError;
 use crate::state::journal_store::JournalStore;
-use crate::state::ledger::Ledger;
+use crate::state::ledger::{COMMIT_INTERVAL, Ledger};
 
-/// How often buffered records are written, at most…
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
-
-/// …unless this many wait: what a burst of large groups buffers stays bounded.
+/// Buffered records are written at most every [`COMMIT_INTERVAL`] (the state's group
+/// commit's), unless this many wait: what a burst of large groups buffers stays bounded.
 pub const FLUSH_RECORDS: usize = 5_000;
 
 /// The journal of one apply run.
 pub(super) struct RunJournal<'a> {
     store: JournalStore,
     ledger: &'a Ledger<'a>,
-    run: Mutex<RunRef>,
+    /// This run's id.
+    run_id: String,
+    /// The `seq` of this run's `run_started` record, once written (0 before).
+    started_seq: AtomicU64,
     /// The plan and approval every record of this run carries.
     pub(super) approval: Approval,
     labels: &'a BTreeMap<UserId, String>,
@@ -66,10 +67,8 @@ impl<'a> RunJournal<'a> {
         Self {
             store,
             ledger,
-            run: Mutex::new(RunRef {
-                id: crate::model::hex(&rand::random::<[u8; 16]>()),
-                started_seq: 0,
-            }),
+            run_id: crate::model::hex(&rand::random::<[u8; 16]>()),
+            started_seq: AtomicU64::new(0),
             approval: Approval {
                 plan_sha256: plan.sha256.clone(),
                 replaces_plan_sha256: plan.replaces.clone(),
@@ -90,12 +89,8 @@ impl<'a> RunJournal<'a> {
     }
 
     /// This run's id.
-    pub(super) fn run_id(&self) -> String {
-        self.run
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .id
-            .clone()
+    pub(super) fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// How users are named in this run's records.
@@ -121,14 +116,10 @@ impl<'a> RunJournal<'a> {
         let newest = last
             .as_ref()
             .map_or_else(JournalLink::start, |(link, _)| link.clone());
-        if let Some(head) = self.ledger.journal_head()
-            && newest.seq < head.last_seq
-        {
+        if let Err(cut) = chain::cut_short(newest.seq, self.ledger.journal_head().as_ref()) {
             anyhow::bail!(
-                "journal {} ends at record {}, but the state knows of record {}: it was cut short or replaced by an older copy; nothing was applied: restore it from a backup (`scimsync log verify` checks it)",
-                self.store.describe(),
-                newest.seq,
-                head.last_seq
+                "journal {} {cut}; nothing was applied: restore it from a backup (`scimsync log verify` checks it)",
+                self.store.describe()
             );
         }
         Ok(last.map(|(_, line)| line))
@@ -194,7 +185,7 @@ impl<'a> RunJournal<'a> {
                 &made,
                 &state,
                 now,
-                &self.run_id(),
+                self.run_id(),
             ));
         }
         tracing::warn!(
@@ -259,7 +250,7 @@ impl<'a> RunJournal<'a> {
             .extend(events.into_iter().map(|e| (now, e)));
     }
 
-    /// Write what is buffered if the last write is [`FLUSH_INTERVAL`] old; a failure is
+    /// Write what is buffered if the last write is [`COMMIT_INTERVAL`] old; a failure is
     /// kept for the end of the run (the records stay buffered and the next flush retries).
     pub(super) async fn commit(&self) {
         let waiting = self
@@ -273,7 +264,7 @@ impl<'a> RunJournal<'a> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .elapsed()
-                >= FLUSH_INTERVAL;
+                >= COMMIT_INTERVAL;
         if due && let Err(e) = self.flush().await {
             tracing::error!("{e}; the journal is written again before apply exits");
         }
@@ -291,21 +282,18 @@ impl<'a> RunJournal<'a> {
         if events.is_empty() {
             return Ok(());
         }
-        let run = self
-            .run
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let run = RunRef {
+            id: self.run_id.clone(),
+            started_seq: self.run_started_seq(),
+        };
         let started_at = events
             .iter()
             .position(|(_, e)| matches!(e, Event::RunStarted(_)));
         match self.append(&run, &events).await {
             Ok(after) => {
                 if let Some(i) = started_at {
-                    self.run
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .started_seq = after.seq + 1 + i as u64;
+                    self.started_seq
+                        .store(after.seq + 1 + i as u64, Ordering::Relaxed);
                 }
                 *self
                     .last_flush
@@ -390,10 +378,7 @@ impl<'a> RunJournal<'a> {
     }
 
     fn run_started_seq(&self) -> u64 {
-        self.run
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .started_seq
+        self.started_seq.load(Ordering::Relaxed)
     }
 
     /// Write `run_ended` and everything still buffered; an earlier write failure is
